@@ -1,0 +1,267 @@
+package frame
+
+import "unicode/utf8"
+
+// Encoders append one frame to b and return the extended slice, allocating only when b's
+// capacity runs out. Byte-array arguments are pointers so that callers pass their fixed-size
+// buffers without a copy and the sizes are checked by the compiler.
+
+// AppendPadding appends n PADDING bytes.
+func AppendPadding(b []byte, n int) []byte {
+	if n <= 0 {
+		return b
+	}
+	return append(b, make([]byte, n)...) // compiled to a grow and a clear, no allocation
+}
+
+// AppendHello appends a HELLO frame: the protocol version the initiator speaks, its nonce,
+// node id and clock (Unix ms).
+func AppendHello(b []byte, version uint64, nonce *[NonceSize]byte, nodeID *[NodeIDSize]byte, ts uint64) []byte {
+	b = append(b, byte(TypeHello))
+	b = AppendVarint(b, version)
+	return appendHelloFields(b, nonce, nodeID, ts)
+}
+
+// AppendChallenge appends a CHALLENGE frame: the responder's cookie nonce, node id and clock.
+func AppendChallenge(b []byte, nonce *[NonceSize]byte, nodeID *[NodeIDSize]byte, ts uint64) []byte {
+	b = append(b, byte(TypeChallenge))
+	return appendHelloFields(b, nonce, nodeID, ts)
+}
+
+func appendHelloFields(b []byte, nonce *[NonceSize]byte, nodeID *[NodeIDSize]byte, ts uint64) []byte {
+	b = append(b, nonce[:]...)
+	b = append(b, nodeID[:]...)
+	return AppendVarint(b, ts)
+}
+
+// AppendAuthProof appends an AUTH_PROOF frame: the handshake transcript, the initiator's
+// nonce, timestamp and node id, then the responder's.
+func AppendAuthProof(b []byte, nonceI *[NonceSize]byte, tsI uint64, nodeI *[NodeIDSize]byte,
+	nonceR *[NonceSize]byte, tsR uint64, nodeR *[NodeIDSize]byte) []byte {
+	b = append(b, byte(TypeAuthProof))
+	b = append(b, nonceI[:]...)
+	b = AppendVarint(b, tsI)
+	b = append(b, nodeI[:]...)
+	b = append(b, nonceR[:]...)
+	b = AppendVarint(b, tsR)
+	return append(b, nodeR[:]...)
+}
+
+// AppendFinal appends a FINAL frame: status 0 accepts the session, anything else is the close
+// code of the refusal.
+func AppendFinal(b []byte, status uint64) []byte {
+	return appendVarintFrame(b, TypeFinal, status)
+}
+
+// AppendData appends a DATA frame carrying data at offset of the stream. It panics if the
+// data would end beyond MaxVarint.
+func AppendData(b []byte, streamID, offset uint64, data []byte) []byte {
+	if offset > MaxVarint-uint64(len(data)) {
+		panic("frame: AppendData: offset+length above 2^62-1")
+	}
+	b = append(b, byte(TypeData))
+	b = AppendVarint(b, streamID)
+	b = AppendVarint(b, offset)
+	b = AppendVarint(b, uint64(len(data)))
+	return append(b, data...)
+}
+
+// DataHeaderLen returns the bytes a DATA frame spends before n bytes of data at offset of
+// streamID.
+func DataHeaderLen(streamID, offset uint64, n int) int {
+	return 1 + VarintLen(streamID) + VarintLen(offset) + VarintLen(uint64(n))
+}
+
+// DataCapacity returns how many bytes of data at offset of streamID fit in a DATA frame of at
+// most room bytes, 0 if none does. It lets a packer fill a packet exactly even when the
+// length field shrinks with the data.
+func DataCapacity(streamID, offset uint64, room int) int {
+	n := room - DataHeaderLen(streamID, offset, room)
+	if n <= 0 {
+		return 0
+	}
+	// The length field was sized for room; the data is shorter, so its length may need a
+	// shorter varint, which leaves room for up to a few more bytes.
+	for n < room && DataHeaderLen(streamID, offset, n+1)+n+1 <= room {
+		n++
+	}
+	return n
+}
+
+// AppendKeepAlive appends a KEEP_ALIVE frame with the token its KEEP_ALIVE_ACK will echo.
+func AppendKeepAlive(b []byte, token uint64) []byte {
+	return appendVarintFrame(b, TypeKeepAlive, token)
+}
+
+// AppendKeepAliveAck appends a KEEP_ALIVE_ACK frame echoing token.
+func AppendKeepAliveAck(b []byte, token uint64) []byte {
+	return appendVarintFrame(b, TypeKeepAliveAck, token)
+}
+
+// AppendStreamOpen appends a STREAM_OPEN frame announcing the stream id.
+func AppendStreamOpen(b []byte, id uint64) []byte {
+	return appendVarintFrame(b, TypeStreamOpen, id)
+}
+
+// AppendStreamClose appends a STREAM_CLOSE frame aborting both halves of the stream.
+func AppendStreamClose(b []byte, id, code uint64) []byte {
+	return appendVarintPairFrame(b, TypeStreamClose, id, code)
+}
+
+// AppendStreamFin appends a STREAM_FIN frame giving the final size of the sender's half.
+func AppendStreamFin(b []byte, id, finalSize uint64) []byte {
+	return appendVarintPairFrame(b, TypeStreamFin, id, finalSize)
+}
+
+// AppendSessionClose appends a SESSION_CLOSE frame. A reason longer than MaxReasonLen is cut
+// at a UTF-8 character boundary at or below it.
+func AppendSessionClose(b []byte, code uint64, reason []byte) []byte {
+	if len(reason) > MaxReasonLen {
+		reason = reason[:reasonCut(reason)]
+	}
+	b = append(b, byte(TypeSessionClose))
+	b = AppendVarint(b, code)
+	b = AppendVarint(b, uint64(len(reason)))
+	return append(b, reason...)
+}
+
+// reasonCut returns where to cut a too-long reason: MaxReasonLen, moved back to the start of
+// the UTF-8 sequence it falls in.
+func reasonCut(reason []byte) int {
+	n := MaxReasonLen
+	for i := 0; i < utf8.UTFMax-1 && !utf8.RuneStart(reason[n]); i++ {
+		n--
+	}
+	return n
+}
+
+// AppendMaxData appends a MAX_DATA frame: the session-wide byte limit.
+func AppendMaxData(b []byte, limit uint64) []byte {
+	return appendVarintFrame(b, TypeMaxData, limit)
+}
+
+// AppendMaxStreamData appends a MAX_STREAM_DATA frame: the byte limit of stream id.
+func AppendMaxStreamData(b []byte, id, limit uint64) []byte {
+	return appendVarintPairFrame(b, TypeMaxStreamData, id, limit)
+}
+
+// AppendMaxStreams appends a MAX_STREAMS frame: how many streams the peer may open.
+func AppendMaxStreams(b []byte, limit uint64) []byte {
+	return appendVarintFrame(b, TypeMaxStreams, limit)
+}
+
+// AppendKeyUpdate appends a KEY_UPDATE frame announcing the sender's key generation.
+func AppendKeyUpdate(b []byte, generation uint64) []byte {
+	return appendVarintFrame(b, TypeKeyUpdate, generation)
+}
+
+// AppendPathChallenge appends a PATH_CHALLENGE frame with data the peer must echo.
+func AppendPathChallenge(b []byte, data *[PathDataSize]byte) []byte {
+	return append(append(b, byte(TypePathChallenge)), data[:]...)
+}
+
+// AppendPathResponse appends a PATH_RESPONSE frame echoing a challenge's data.
+func AppendPathResponse(b []byte, data *[PathDataSize]byte) []byte {
+	return append(append(b, byte(TypePathResponse)), data[:]...)
+}
+
+// AppendApplication appends an application frame of type t (0x80–0xFF). It panics if t is
+// not an application type or data is longer than MaxPacketSize.
+func AppendApplication(b []byte, t Type, data []byte) []byte {
+	if !t.IsApplication() {
+		panic("frame: AppendApplication: type below 0x80")
+	}
+	if len(data) > MaxPacketSize {
+		panic("frame: AppendApplication: data longer than MaxPacketSize")
+	}
+	b = append(b, byte(t))
+	b = AppendVarint(b, uint64(len(data)))
+	return append(b, data...)
+}
+
+func appendVarintFrame(b []byte, t Type, v uint64) []byte {
+	return AppendVarint(append(b, byte(t)), v)
+}
+
+func appendVarintPairFrame(b []byte, t Type, v, w uint64) []byte {
+	return AppendVarint(AppendVarint(append(b, byte(t)), v), w)
+}
+
+// AppendFrame appends f, as ParseFrame left it, with the encoder of its type: it reproduces
+// the bytes f was parsed from. An ACK or NACK must come from ParseFrame (build new ones with
+// AppendAck and AppendNack); HELLO, CHALLENGE, AUTH_PROOF and PATH_* need byte fields of
+// their exact sizes. It panics on a Frame it cannot encode.
+func AppendFrame(b []byte, f *Frame) []byte {
+	switch t := f.Type; t {
+	case TypePadding:
+		return AppendPadding(b, int(f.Value))
+	case TypeHello:
+		return AppendHello(b, f.Value, nonce(f.Nonce), nodeID(f.NodeID), f.Timestamp)
+	case TypeChallenge:
+		return AppendChallenge(b, nonce(f.Nonce), nodeID(f.NodeID), f.Timestamp)
+	case TypeAuthProof:
+		return AppendAuthProof(b, nonce(f.Nonce), f.Timestamp, nodeID(f.NodeID),
+			nonce(f.RespNonce), f.RespTimestamp, nodeID(f.RespNodeID))
+	case TypeData:
+		return AppendData(b, f.StreamID, f.Offset, f.Data)
+	case TypeAck, TypeNack:
+		return appendParsedAck(b, t, &f.Ack)
+	case TypeMaxData, TypeMaxStreams, TypeKeepAlive, TypeKeepAliveAck, TypeKeyUpdate:
+		return appendVarintFrame(b, t, f.Value)
+	case TypeMaxStreamData, TypeStreamFin:
+		return appendVarintPairFrame(b, t, f.StreamID, f.Value)
+	case TypeStreamOpen:
+		return AppendStreamOpen(b, f.StreamID)
+	case TypeStreamClose:
+		return AppendStreamClose(b, f.StreamID, f.Code)
+	case TypeFinal:
+		return AppendFinal(b, f.Code)
+	case TypeSessionClose:
+		return AppendSessionClose(b, f.Code, f.Data)
+	case TypePathChallenge, TypePathResponse:
+		return append(append(b, byte(t)), pathData(f.Data)[:]...)
+	}
+	if f.Type.IsApplication() {
+		return AppendApplication(b, f.Type, f.Data)
+	}
+	panic("frame: AppendFrame: unknown frame type " + f.Type.String())
+}
+
+// appendParsedAck re-encodes a parsed ACK or NACK from its validated wire ranges.
+func appendParsedAck(b []byte, t Type, a *Ack) []byte {
+	if a.n == 0 || a.nack != (t == TypeNack) {
+		panic("frame: AppendFrame: " + t.String() + " not filled by ParseFrame")
+	}
+	b = append(b, byte(t))
+	if a.nack {
+		b = AppendVarint(b, uint64(a.n))
+	} else {
+		b = AppendVarint(b, a.Largest)
+		b = AppendVarint(b, a.Delay)
+		b = AppendVarint(b, uint64(a.n-1))
+	}
+	return append(b, a.raw...)
+}
+
+// Slice-to-array conversions that panic with a clear message instead of a bare index error.
+
+func nonce(b []byte) *[NonceSize]byte {
+	if len(b) != NonceSize {
+		panic("frame: AppendFrame: nonce is not 32 bytes")
+	}
+	return (*[NonceSize]byte)(b)
+}
+
+func nodeID(b []byte) *[NodeIDSize]byte {
+	if len(b) != NodeIDSize {
+		panic("frame: AppendFrame: node id is not 8 bytes")
+	}
+	return (*[NodeIDSize]byte)(b)
+}
+
+func pathData(b []byte) *[PathDataSize]byte {
+	if len(b) != PathDataSize {
+		panic("frame: AppendFrame: path data is not 8 bytes")
+	}
+	return (*[PathDataSize]byte)(b)
+}

@@ -1,0 +1,79 @@
+package frame
+
+// Type is a frame's type, its first byte.
+type Type uint8
+
+// Frame types of version 1 (PROTOCOL.md §2). Types from TypeAppMin up belong to the
+// application; the rest of 0x00–0x7F is reserved and refused.
+const (
+	TypePadding       Type = 0x00
+	TypeHello         Type = 0x01
+	TypeChallenge     Type = 0x02
+	TypeAuthProof     Type = 0x03
+	TypeFinal         Type = 0x04
+	TypeData          Type = 0x10
+	TypeAck           Type = 0x11
+	TypeNack          Type = 0x12
+	TypeKeepAlive     Type = 0x13
+	TypeKeepAliveAck  Type = 0x14
+	TypeStreamOpen    Type = 0x20
+	TypeStreamClose   Type = 0x21
+	TypeStreamFin     Type = 0x22
+	TypeSessionClose  Type = 0x30
+	TypeMaxData       Type = 0x40
+	TypeMaxStreamData Type = 0x41
+	TypeMaxStreams    Type = 0x42
+	TypeKeyUpdate     Type = 0x50
+	TypePathChallenge Type = 0x60
+	TypePathResponse  Type = 0x61
+	TypeAppMin        Type = 0x80
+)
+
+// IsApplication reports whether t is an application frame type (0x80–0xFF), which STT
+// carries but never interprets.
+func (t Type) IsApplication() bool { return t >= TypeAppMin }
+
+// AckEliciting reports whether a packet holding a frame of type t must be acknowledged. Only
+// PADDING, ACK and NACK are not, so that acknowledgements never acknowledge each other.
+func (t Type) AckEliciting() bool {
+	return t != TypePadding && t != TypeAck && t != TypeNack
+}
+
+// String returns the frame type's name as PROTOCOL.md spells it.
+func (t Type) String() string {
+	if t.IsApplication() {
+		return "APPLICATION(0x" + hexByte(byte(t)) + ")"
+	}
+	if name := typeNames[t]; name != "" {
+		return name
+	}
+	return "UNKNOWN(0x" + hexByte(byte(t)) + ")"
+}
+
+var typeNames = [TypeAppMin]string{
+	TypePadding:       "PADDING",
+	TypeHello:         "HELLO",
+	TypeChallenge:     "CHALLENGE",
+	TypeAuthProof:     "AUTH_PROOF",
+	TypeFinal:         "FINAL",
+	TypeData:          "DATA",
+	TypeAck:           "ACK",
+	TypeNack:          "NACK",
+	TypeKeepAlive:     "KEEP_ALIVE",
+	TypeKeepAliveAck:  "KEEP_ALIVE_ACK",
+	TypeStreamOpen:    "STREAM_OPEN",
+	TypeStreamClose:   "STREAM_CLOSE",
+	TypeStreamFin:     "STREAM_FIN",
+	TypeSessionClose:  "SESSION_CLOSE",
+	TypeMaxData:       "MAX_DATA",
+	TypeMaxStreamData: "MAX_STREAM_DATA",
+	TypeMaxStreams:    "MAX_STREAMS",
+	TypeKeyUpdate:     "KEY_UPDATE",
+	TypePathChallenge: "PATH_CHALLENGE",
+	TypePathResponse:  "PATH_RESPONSE",
+}
+
+func hexByte(b byte) string {
+	const digits = "0123456789abcdef"
+	return string([]byte{digits[b>>4], digits[b&0x0f]})
+}
