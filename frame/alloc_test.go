@@ -12,7 +12,7 @@ func mixedPacket() []byte {
 	b = AppendData(b, 8, 64, make([]byte, 40))
 	b = AppendData(b, 12, 0, make([]byte, 500))
 	b = AppendMaxData(b, 8<<20)
-	b = AppendApplication(b, 0x81, []byte("app"))
+	b = AppendApplication(b, 0x81, 7, []byte("app"))
 	return AppendPadding(b, DefaultPayloadSize-TagSize-len(b))
 }
 

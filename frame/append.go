@@ -165,9 +165,11 @@ func AppendPathResponse(b []byte, data *[PathDataSize]byte) []byte {
 	return append(append(b, byte(TypePathResponse)), data[:]...)
 }
 
-// AppendApplication appends an application frame of type t (0x80–0xFF). It panics if t is
-// not an application type or data is longer than MaxPacketSize.
-func AppendApplication(b []byte, t Type, data []byte) []byte {
+// AppendApplication appends an application frame of type t (0x80–0xFF) with the sender's
+// per-session sequence number seq, which lets the receiver deliver each frame exactly once even
+// when a retransmission crosses a late acknowledgement. It panics if t is not an application
+// type or data is longer than MaxPacketSize.
+func AppendApplication(b []byte, t Type, seq uint64, data []byte) []byte {
 	if !t.IsApplication() {
 		panic("frame: AppendApplication: type below 0x80")
 	}
@@ -175,6 +177,7 @@ func AppendApplication(b []byte, t Type, data []byte) []byte {
 		panic("frame: AppendApplication: data longer than MaxPacketSize")
 	}
 	b = append(b, byte(t))
+	b = AppendVarint(b, seq)
 	b = AppendVarint(b, uint64(len(data)))
 	return append(b, data...)
 }
@@ -222,7 +225,7 @@ func AppendFrame(b []byte, f *Frame) []byte {
 		return append(append(b, byte(t)), pathData(f.Data)[:]...)
 	}
 	if f.Type.IsApplication() {
-		return AppendApplication(b, f.Type, f.Data)
+		return AppendApplication(b, f.Type, f.Value, f.Data)
 	}
 	panic("frame: AppendFrame: unknown frame type " + f.Type.String())
 }

@@ -12,7 +12,8 @@ type Frame struct {
 	Offset   uint64 // DATA
 	// Value is the single number of MAX_DATA, MAX_STREAM_DATA and MAX_STREAMS (the maximum),
 	// STREAM_FIN (the final size), KEEP_ALIVE and KEEP_ALIVE_ACK (the token), KEY_UPDATE (the
-	// generation) and HELLO (the version), and the length of a PADDING run.
+	// generation), HELLO (the version) and APPLICATION (the sequence number), and the length of a
+	// PADDING run.
 	Value uint64
 	Code  uint64 // STREAM_CLOSE and SESSION_CLOSE error code, FINAL status
 
@@ -82,6 +83,7 @@ func ParseFrame(b []byte, f *Frame) (n int, err error) {
 		if !t.IsApplication() {
 			return 0, ErrUnknownFrame
 		}
+		f.Value, i = varintAt(b, i)
 		n, i = lengthAt(b, i, MaxPacketSize)
 		f.Data, i = bytesAt(b, i, n)
 	}

@@ -70,6 +70,9 @@ func describe(f *Frame) string {
 	case TypePathChallenge, TypePathResponse:
 		return fmt.Sprintf("%v data=%x", t, f.Data)
 	}
+	if f.Type.IsApplication() {
+		return fmt.Sprintf("%v seq=%d data=%q", f.Type, f.Value, f.Data)
+	}
 	return fmt.Sprintf("%v data=%q", f.Type, f.Data)
 }
 
@@ -131,8 +134,8 @@ var frameCases = []frameCase{
 	{"key-update", AppendKeyUpdate(nil, 1), "KEY_UPDATE generation=1"},
 	{"path-challenge", AppendPathChallenge(nil, &pathBytes), "PATH_CHALLENGE data=0011223344556677"},
 	{"path-response", AppendPathResponse(nil, &pathBytes), "PATH_RESPONSE data=0011223344556677"},
-	{"app/80", AppendApplication(nil, 0x80, []byte("abc")), `APPLICATION(0x80) data="abc"`},
-	{"app/ff-empty", AppendApplication(nil, 0xff, nil), `APPLICATION(0xff) data=""`},
+	{"app/80", AppendApplication(nil, 0x80, 1, []byte("abc")), `APPLICATION(0x80) seq=1 data="abc"`},
+	{"app/ff-empty", AppendApplication(nil, 0xff, 0, nil), `APPLICATION(0xff) seq=0 data=""`},
 }
 
 func TestFrameCasesCoverEveryType(t *testing.T) {
@@ -211,7 +214,7 @@ func TestFrameErrors(t *testing.T) {
 		{"data length MaxPacketSize+1 present", append(AppendVarint([]byte{0x10, 0, 0}, MaxPacketSize+1), long...), ErrOversize},
 		{"data offset non-minimal", []byte{0x10, 0, 0x40, 0x01, 0}, ErrBadVarint},
 		{"data length 2^62-1", AppendVarint([]byte{0x10, 0, 0}, MaxVarint), ErrOversize},
-		{"app length MaxPacketSize+1", AppendVarint([]byte{0x90}, MaxPacketSize+1), ErrOversize},
+		{"app length MaxPacketSize+1", AppendVarint([]byte{0x90, 0x00}, MaxPacketSize+1), ErrOversize},
 		{"reason MaxReasonLen+1", append(AppendVarint([]byte{0x30, 0}, MaxReasonLen+1), long[:MaxReasonLen+1]...), ErrOversize},
 		{"ack count MaxAckRanges+1", AppendVarint([]byte{0x11, 10, 0}, MaxAckRanges+1), ErrBadAck},
 		{"ack count huge", AppendVarint([]byte{0x11, 10, 0}, MaxVarint), ErrBadAck},
@@ -387,7 +390,7 @@ func TestEncoderPanics(t *testing.T) {
 		"varint above max":      func() { AppendVarint(nil, MaxVarint+1) },
 		"put varint above max":  func() { PutVarint(make([]byte, 8), 1<<63) },
 		"data end above max":    func() { AppendData(nil, 0, MaxVarint, []byte("x")) },
-		"app type below 0x80":   func() { AppendApplication(nil, TypeData, nil) },
+		"app type below 0x80":   func() { AppendApplication(nil, TypeData, 0, nil) },
 		"ack not descending":    func() { AppendAck(nil, []Range{{5, 10}, {9, 20}}, 0, 100) },
 		"ack adjacent":          func() { AppendAck(nil, []Range{{5, 10}, {1, 4}}, 0, 100) },
 		"ack lo above hi":       func() { AppendAck(nil, []Range{{10, 5}}, 0, 100) },

@@ -178,7 +178,7 @@ func fuzzFrame(typ Type, sel uint8, a, b, c uint64, data []byte) Frame {
 	case TypePathChallenge, TypePathResponse:
 		fr.Data = fill(PathDataSize, data, 5)
 	case TypeAppMin:
-		fr.Type, fr.Data = TypeAppMin|Type(sel), data
+		fr.Type, fr.Value, fr.Data = TypeAppMin|Type(sel), a, data
 	default: // the varint frames
 		fr.StreamID, fr.Value = a, b
 	}
