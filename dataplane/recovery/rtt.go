@@ -1,0 +1,143 @@
+package recovery
+
+import "time"
+
+const (
+	// DefaultInitialRTT is the RTT assumed before the first sample
+	// (docs/PROTOCOL.md §7). It drives the first PTO and the first pacing
+	// rate, so it errs on the long side of typical paths.
+	DefaultInitialRTT = 100 * time.Millisecond
+
+	// Granularity is the timer granularity of RFC 9002 (kGranularity): no
+	// loss delay or PTO variance term is ever shorter, because OS timers
+	// and scheduling cannot resolve finer intervals reliably.
+	Granularity = time.Millisecond
+)
+
+// RTT is the round-trip estimator of RFC 9002 §5: the latest sample, an
+// exponentially weighted smoothed RTT and mean deviation, and the minimum
+// over the lifetime of the session.
+//
+// The zero value is ready to use: until the first sample, Smoothed reports
+// the initial RTT (DefaultInitialRTT unless SetInitial was called) and Var
+// half of it, exactly as RFC 9002 §5.3 prescribes.
+type RTT struct {
+	latest      time.Duration
+	smoothed    time.Duration
+	rttvar      time.Duration
+	min         time.Duration
+	initial     time.Duration // 0 means DefaultInitialRTT
+	maxAckDelay time.Duration // 0 means "do not clamp"
+	hasSample   bool
+}
+
+// SetInitial sets the RTT assumed before the first sample (for instance a
+// value remembered from an earlier session with the same peer). d <= 0
+// restores DefaultInitialRTT. It has no effect once a sample was taken.
+func (r *RTT) SetInitial(d time.Duration) {
+	if d <= 0 {
+		d = 0
+	}
+	r.initial = d
+}
+
+// SetMaxAckDelay sets the peer's max_ack_delay. Update clamps reported ACK
+// delays to it (RFC 9002 §5.3) so that a peer cannot shrink our RTT
+// estimate by claiming it held an ACK longer than it promised to. 0
+// disables the clamp.
+func (r *RTT) SetMaxAckDelay(d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	r.maxAckDelay = d
+}
+
+// HasSample reports whether at least one RTT sample was taken.
+func (r *RTT) HasSample() bool { return r.hasSample }
+
+func (r *RTT) initialRTT() time.Duration {
+	if r.initial > 0 {
+		return r.initial
+	}
+	return DefaultInitialRTT
+}
+
+// Update feeds one RTT sample (time from sending the largest newly
+// acknowledged packet to receiving its ACK) and the ACK delay the peer
+// reported for it.
+//
+// Per RFC 9002 §5.3 the first sample initialises every estimate and ignores
+// the ACK delay; later samples have the (clamped) ACK delay subtracted,
+// but only when that does not take the sample below the minimum RTT, since
+// min_rtt is the one estimate that must never be biased low. Negative
+// samples (a clock going backwards) are ignored.
+func (r *RTT) Update(sample, ackDelay time.Duration) {
+	if sample < 0 {
+		return
+	}
+	r.latest = sample
+	if !r.hasSample {
+		r.hasSample = true
+		r.min = sample
+		r.smoothed = sample
+		r.rttvar = sample / 2
+		return
+	}
+	if sample < r.min {
+		r.min = sample
+	}
+	if ackDelay < 0 {
+		ackDelay = 0
+	}
+	if r.maxAckDelay > 0 && ackDelay > r.maxAckDelay {
+		ackDelay = r.maxAckDelay
+	}
+	adjusted := sample
+	if sample >= r.min+ackDelay {
+		adjusted = sample - ackDelay
+	}
+	diff := r.smoothed - adjusted
+	if diff < 0 {
+		diff = -diff
+	}
+	r.rttvar = (3*r.rttvar + diff) / 4
+	r.smoothed = (7*r.smoothed + adjusted) / 8
+}
+
+// Latest returns the most recent sample, 0 before the first one.
+func (r *RTT) Latest() time.Duration { return r.latest }
+
+// Smoothed returns the smoothed RTT, or the initial RTT before any sample.
+func (r *RTT) Smoothed() time.Duration {
+	if !r.hasSample {
+		return r.initialRTT()
+	}
+	return r.smoothed
+}
+
+// Var returns the RTT mean deviation, or half the initial RTT before any
+// sample.
+func (r *RTT) Var() time.Duration {
+	if !r.hasSample {
+		return r.initialRTT() / 2
+	}
+	return r.rttvar
+}
+
+// Min returns the minimum RTT seen, 0 before the first sample. It ignores
+// ACK delay, so it is a lower bound of the path's true round trip.
+func (r *RTT) Min() time.Duration { return r.min }
+
+// PTO returns the probe timeout of RFC 9002 §6.2.1 without backoff:
+// smoothed + max(4*var, Granularity) + maxAckDelay. maxAckDelay is the
+// peer's: the time it may legitimately hold an ACK back.
+func (r *RTT) PTO(maxAckDelay time.Duration) time.Duration {
+	v := 4 * r.Var()
+	if v < Granularity {
+		v = Granularity
+	}
+	if maxAckDelay < 0 {
+		maxAckDelay = 0
+	}
+	return r.Smoothed() + v + maxAckDelay
+}

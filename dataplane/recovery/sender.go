@@ -1,0 +1,845 @@
+package recovery
+
+import (
+	"errors"
+	"math"
+	"time"
+)
+
+const (
+	// DefaultMaxDatagramSize is the path payload STT assumes (PROTOCOL §1).
+	DefaultMaxDatagramSize = 1200
+	// DefaultInitialWindowPackets is the initial window in datagrams
+	// (RFC 9002 §7.2 recommends 10).
+	DefaultInitialWindowPackets = 10
+	// DefaultMinWindowPackets is the smallest window (RFC 9002 §7.2: two
+	// datagrams, so a single loss cannot stall the ACK clock).
+	DefaultMinWindowPackets = 2
+	// DefaultMaxWindow caps the window (bytes). It bounds the history a
+	// Sender may need and the memory a single session can pin.
+	DefaultMaxWindow = 64 << 20
+	// DefaultMaxAckDelay is the max_ack_delay assumed for the peer: how long
+	// its Receiver may hold back an ACK for an ack-eliciting packet.
+	DefaultMaxAckDelay = time.Millisecond
+
+	// PacketThreshold is RFC 9002's kPacketThreshold: a packet is lost once
+	// a packet sent this many numbers later was acknowledged.
+	PacketThreshold = 3
+	// MaxProbes is what OnTimeout returns on a PTO: how many ack-eliciting
+	// probe packets the caller may send regardless of the window.
+	MaxProbes = 2
+
+	// maxFramesPerPacket is what a slot's frame count can hold.
+	maxFramesPerPacket = math.MaxUint16
+	// maxPTOShift caps the exponential backoff so the PTO never overflows;
+	// the idle timeout closes a session long before it matters.
+	maxPTOShift = 30
+	// Initial history capacities, allocated on the first tracked packet.
+	initialSlots  = 16
+	initialFrames = 32
+)
+
+// ErrInvalidAck reports an ACK that acknowledges a packet number that was
+// never sent (beyond the largest sent, or one deliberately skipped), or
+// whose ranges are not disjoint and descending. It is a protocol violation
+// (close code 1): an honest peer cannot produce it, and an optimistic-ACK
+// attacker would.
+var ErrInvalidAck = errors.New("recovery: ACK of a packet number that was never sent")
+
+// Config configures a Sender. The zero value selects every default.
+type Config struct {
+	// MaxDatagramSize is the largest packet the sender emits, the unit of
+	// every window computation. Default DefaultMaxDatagramSize.
+	MaxDatagramSize int
+	// InitialWindowPackets is the initial window in datagrams. Default 10.
+	InitialWindowPackets int
+	// MinWindowPackets is the floor of the window in datagrams. Default 2.
+	MinWindowPackets int
+	// MaxWindow is the ceiling of the window in bytes. Default 64 MiB.
+	MaxWindow int
+	// Algorithm selects CUBIC (default) or NewReno.
+	Algorithm Algorithm
+	// MaxAckDelay is the peer's maximum ACK delay, added to the PTO and
+	// used to clamp reported ACK delays. Default DefaultMaxAckDelay.
+	MaxAckDelay time.Duration
+	// InitialRTT is the RTT assumed before the first sample. Default
+	// DefaultInitialRTT.
+	InitialRTT time.Duration
+	// DisablePacing makes PacingDeadline always allow sending (for paths
+	// where the NIC or qdisc paces, and for tests).
+	DisablePacing bool
+	// DisableHyStart turns off HyStart++, leaving classic slow start that
+	// only ends on loss.
+	DisableHyStart bool
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.MaxDatagramSize <= 0 {
+		d.MaxDatagramSize = DefaultMaxDatagramSize
+	}
+	if d.InitialWindowPackets <= 0 {
+		d.InitialWindowPackets = DefaultInitialWindowPackets
+	}
+	if d.MinWindowPackets <= 0 {
+		d.MinWindowPackets = DefaultMinWindowPackets
+	}
+	if d.MaxWindow <= 0 {
+		d.MaxWindow = DefaultMaxWindow
+	}
+	if d.MaxWindow < d.MinWindowPackets*d.MaxDatagramSize {
+		d.MaxWindow = d.MinWindowPackets * d.MaxDatagramSize
+	}
+	if d.MaxAckDelay <= 0 {
+		d.MaxAckDelay = DefaultMaxAckDelay
+	}
+	if d.Algorithm > NewReno {
+		d.Algorithm = Cubic
+	}
+	return d
+}
+
+// Range is an inclusive range of packet numbers, Lo <= Hi, as carried by
+// an ACK frame.
+type Range struct{ Lo, Hi uint64 }
+
+// FrameRef describes one frame a packet carried. Recovery never interprets
+// it: it is copied by value into the history and handed back through
+// Handler when the packet is acknowledged or lost, so the caller can
+// release the frame's data or queue it for retransmission without any
+// per-packet allocation or pointer chasing.
+//
+// The field order (the two bytes and Handle before the three uint64s)
+// packs the struct into 32 bytes instead of 40.
+type FrameRef struct {
+	Type     uint8  // frame type (PROTOCOL §2)
+	Flags    uint8  // caller-defined
+	Handle   uint32 // caller-defined, e.g. an index into a buffer table
+	StreamID uint64
+	Offset   uint64
+	Length   uint64
+}
+
+// Handler receives the fate of each frame recorded with OnPacketSent.
+//
+// The *FrameRef points into the Sender's history and is valid only during
+// the call. A frame is reported acknowledged at most once and lost at most
+// once, but a frame can be reported lost and later acknowledged (a PTO
+// probe or a spurious loss whose packet finally arrives), so the caller
+// must treat FrameLost as "retransmit unless already acknowledged" and
+// FrameAcked as idempotent with respect to retransmitted copies.
+//
+// A Handler must not call OnAck, OnTimeout or Drop of the same Sender.
+type Handler interface {
+	FrameAcked(f *FrameRef)
+	FrameLost(f *FrameRef)
+}
+
+// slot is the history entry of one packet, indexed by packet number in a
+// power-of-two ring. 24 bytes; the frames live in a second ring.
+type slot struct {
+	sent       Time
+	frameStart uint64 // index of the first frame in the frame ring
+	size       uint32
+	nFrames    uint16
+	state      uint8
+	flags      uint8
+}
+
+const (
+	stateOutstanding uint8 = iota + 1 // sent, fate unknown
+	stateAcked                        // acknowledged, awaiting removal from the ring
+	stateLost                         // declared lost, awaiting removal
+	stateSkipped                      // never sent: acknowledging it is ErrInvalidAck
+)
+
+const (
+	flagAckEliciting uint8 = 1 << iota
+	flagInFlight
+	flagProbed // its frames were reported lost by a PTO
+)
+
+type counters struct {
+	packetsSent      uint64
+	packetsLost      uint64
+	packetsAcked     uint64
+	bytesSent        uint64
+	bytesLost        uint64
+	congestionEvents uint64
+	ptoCount         uint64
+	persistent       uint64
+}
+
+// SenderStats is a snapshot of a Sender's counters and state, for metrics.
+type SenderStats struct {
+	PacketsSent          uint64 // every packet passed to OnPacketSent
+	PacketsLost          uint64 // packets declared lost
+	PacketsAcked         uint64 // packets newly acknowledged
+	BytesSent            uint64
+	BytesLost            uint64
+	CongestionEvents     uint64 // window reductions (one per recovery period)
+	PTOCount             uint64 // probe timeouts fired
+	PersistentCongestion uint64 // window collapses (RFC 9002 §7.6)
+	Window               int
+	BytesInFlight        int
+	SRTT                 time.Duration
+	MinRTT               time.Duration
+	SlowStart            bool
+}
+
+// Sender tracks the packets of one direction of a session: which are in
+// flight, which were acknowledged or lost (RFC 9002 loss detection), when
+// the loss-detection timer must fire, how large the congestion window is
+// and when pacing lets the next packet go.
+//
+// A Sender is not safe for concurrent use; the data plane calls it with
+// the session lock held. Its zero value holds no heap memory; call Init
+// before use. The history is allocated on the first tracked packet and
+// grows (doubling) only when more packets are outstanding than ever
+// before, so steady-state sending and acknowledging allocate nothing.
+type Sender struct {
+	// History: packets [histBase, nextPN) live in slots at pn&(len-1);
+	// their frames are frames[frameHead, frameTail) at index&(len-1).
+	slots     []slot
+	frames    []FrameRef
+	histBase  uint64
+	nextPN    uint64
+	frameHead uint64
+	frameTail uint64
+
+	largestAcked         uint64
+	bytesInFlight        int
+	inFlight             int // packets counted in bytesInFlight
+	ackElicitingInFlight int
+	lossTime             Time // earliest time-threshold loss, 0 if none
+	lastAckElicitingSent Time
+	firstRTTSampleAt     Time
+	maxAckDelay          time.Duration
+	ptoCount             uint32
+	hasLargestAcked      bool
+	initialized          bool
+
+	rtt   RTT
+	cc    congestion
+	pace  pacer
+	stats counters
+}
+
+// Init (re)initialises the Sender with cfg (zero fields take defaults):
+// packet numbers restart at 0, so re-Init only for a new session (new
+// keys), never within one. History memory already allocated is kept for
+// reuse, which lets a pool of Senders serve successive sessions without
+// allocating.
+func (s *Sender) Init(cfg Config) {
+	c := cfg.withDefaults()
+	slots, frames := s.slots, s.frames
+	*s = Sender{slots: slots, frames: frames}
+	s.maxAckDelay = c.MaxAckDelay
+	s.rtt.SetInitial(c.InitialRTT)
+	s.rtt.SetMaxAckDelay(c.MaxAckDelay)
+	s.cc.init(&c)
+	s.pace.init(c.MaxDatagramSize, c.DisablePacing)
+	s.initialized = true
+}
+
+// NextPacketNumber returns the number the next packet must carry. It does
+// not consume it: OnPacketSent does.
+func (s *Sender) NextPacketNumber() uint64 { return s.nextPN }
+
+func (s *Sender) slotMask() uint64  { return uint64(len(s.slots) - 1) }
+func (s *Sender) frameMask() uint64 { return uint64(len(s.frames) - 1) }
+
+// ensureSlots makes room for n packets in the ring.
+func (s *Sender) ensureSlots(n uint64) {
+	if n <= uint64(len(s.slots)) {
+		return
+	}
+	c := uint64(len(s.slots))
+	if c < initialSlots {
+		c = initialSlots
+	}
+	for c < n {
+		c *= 2
+	}
+	ns := make([]slot, c)
+	if len(s.slots) > 0 {
+		om, nm := s.slotMask(), c-1
+		for pn := s.histBase; pn < s.nextPN; pn++ {
+			ns[pn&nm] = s.slots[pn&om]
+		}
+	}
+	s.slots = ns
+}
+
+// ensureFrames makes room for extra more frames in the frame ring.
+func (s *Sender) ensureFrames(extra int) {
+	n := s.frameTail - s.frameHead + uint64(extra)
+	if n <= uint64(len(s.frames)) {
+		return
+	}
+	c := uint64(len(s.frames))
+	if c < initialFrames {
+		c = initialFrames
+	}
+	for c < n {
+		c *= 2
+	}
+	nf := make([]FrameRef, c)
+	if len(s.frames) > 0 {
+		om, nm := s.frameMask(), c-1
+		for i := s.frameHead; i < s.frameTail; i++ {
+			nf[i&nm] = s.frames[i&om]
+		}
+	}
+	s.frames = nf
+}
+
+// OnPacketSent records packet pn, sent at now with size bytes on the wire,
+// carrying frames (copied; the slice may be reused at once).
+//
+// pn must be NextPacketNumber(); a smaller number panics, because reusing
+// a packet number would reuse an AEAD nonce. A larger number skips the
+// numbers in between: they are remembered as never sent while history is
+// kept, so an ACK for one of them fails with ErrInvalidAck (skipping
+// numbers now and then is QUIC's defence against optimistic ACKs).
+//
+// An ack-eliciting packet is in flight: it counts toward BytesInFlight,
+// arms the PTO and spends pacing tokens. A packet that is not
+// ack-eliciting is tracked only if it carries frames (for example ACK
+// frames whose acknowledgement lets the receiver prune its ranges); if it
+// carries none and nothing else is outstanding it costs nothing at all.
+func (s *Sender) OnPacketSent(now Time, pn uint64, size int, ackEliciting bool, frames []FrameRef) {
+	if !s.initialized {
+		s.Init(Config{})
+	}
+	if pn < s.nextPN {
+		panic("recovery: packet number reused")
+	}
+	if len(frames) > maxFramesPerPacket {
+		panic("recovery: too many frames in one packet")
+	}
+	if size < 0 {
+		size = 0
+	}
+	if pn > s.nextPN {
+		s.skip(pn)
+	}
+	s.stats.packetsSent++
+	s.stats.bytesSent += uint64(size)
+	if !ackEliciting && len(frames) == 0 && s.histBase == s.nextPN {
+		// Nothing to track and nothing before it: keep the history empty.
+		s.nextPN = pn + 1
+		s.histBase = s.nextPN
+		return
+	}
+	s.ensureSlots(pn + 1 - s.histBase)
+	start := s.frameTail
+	if len(frames) > 0 {
+		s.ensureFrames(len(frames))
+		m := s.frameMask()
+		for i := range frames {
+			s.frames[(start+uint64(i))&m] = frames[i]
+		}
+		s.frameTail += uint64(len(frames))
+	}
+	var flags uint8
+	if ackEliciting {
+		flags = flagAckEliciting | flagInFlight
+	}
+	s.slots[pn&s.slotMask()] = slot{
+		sent:       now,
+		frameStart: start,
+		size:       uint32(size),
+		nFrames:    uint16(len(frames)),
+		state:      stateOutstanding,
+		flags:      flags,
+	}
+	s.nextPN = pn + 1
+	if ackEliciting {
+		s.bytesInFlight += size
+		s.inFlight++
+		s.ackElicitingInFlight++
+		s.lastAckElicitingSent = now
+		s.cc.onPacketSent(pn, s.bytesInFlight)
+		if !s.pace.disabled {
+			s.pace.consume(now, size, s.pacingRate())
+		}
+	}
+}
+
+// skip advances nextPN to pn, remembering the skipped numbers.
+func (s *Sender) skip(pn uint64) {
+	if s.histBase == s.nextPN {
+		// Empty history: nothing to remember them against.
+		s.histBase, s.nextPN = pn, pn
+		return
+	}
+	s.ensureSlots(pn + 1 - s.histBase)
+	m := s.slotMask()
+	for p := s.nextPN; p < pn; p++ {
+		s.slots[p&m] = slot{state: stateSkipped, frameStart: s.frameTail}
+	}
+	s.nextPN = pn
+}
+
+// OnAck processes one ACK frame received at now: ranges (descending by Hi,
+// disjoint, as decoded from the frame) and the ACK delay the peer reported.
+//
+// Following RFC 9002 §5–§7 it reports FrameAcked for every frame of every
+// newly acknowledged packet, takes an RTT sample when the largest
+// acknowledged packet is newly acknowledged and at least one newly
+// acknowledged packet was ack-eliciting, detects losses by packet
+// threshold (3) and time threshold (9/8 of max(smoothed, latest) RTT, at
+// least Granularity) and reports FrameLost for their frames, reduces the
+// window once per recovery period, collapses it on persistent congestion,
+// grows it for the acknowledged bytes otherwise, and resets the PTO
+// backoff.
+//
+// An ACK that acknowledges nothing new (a duplicate, or packets already
+// declared lost) changes nothing but the largest acknowledged number.
+// ErrInvalidAck is returned for an ACK of a number never sent; the state
+// may then be partly updated, which does not matter because the session
+// must be closed for the protocol violation.
+func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handler) (newlyAcked int, err error) {
+	if len(ranges) == 0 {
+		return 0, nil
+	}
+	if ranges[0].Hi >= s.nextPN {
+		return 0, ErrInvalidAck
+	}
+	for i := range ranges {
+		if ranges[i].Lo > ranges[i].Hi || (i > 0 && ranges[i].Hi >= ranges[i-1].Lo) {
+			return 0, ErrInvalidAck
+		}
+	}
+	largest := ranges[0].Hi
+	var largestSent Time
+	largestNew := false
+	if largest >= s.histBase {
+		if sl := &s.slots[largest&s.slotMask()]; sl.state == stateOutstanding {
+			largestNew = true
+			largestSent = sl.sent
+		}
+	}
+	ackElicitingAcked := false
+	appLimited := false
+	ackedBytes := 0
+	for i := len(ranges) - 1; i >= 0; i-- {
+		lo, hi := ranges[i].Lo, ranges[i].Hi
+		if hi < s.histBase {
+			continue
+		}
+		if lo < s.histBase {
+			lo = s.histBase
+		}
+		for pn := lo; pn <= hi; pn++ {
+			sl := &s.slots[pn&s.slotMask()]
+			switch sl.state {
+			case stateOutstanding:
+			case stateSkipped:
+				return newlyAcked, ErrInvalidAck
+			default:
+				continue
+			}
+			sl.state = stateAcked
+			newlyAcked++
+			s.stats.packetsAcked++
+			if sl.flags&flagAckEliciting != 0 {
+				ackElicitingAcked = true
+			}
+			if sl.flags&flagInFlight != 0 {
+				s.removeInFlight(sl)
+				if s.cc.canGrow(pn) {
+					ackedBytes += int(sl.size)
+				} else if pn >= s.cc.recoveryStartPN {
+					appLimited = true
+				}
+			}
+			if h != nil && sl.nFrames > 0 {
+				// Re-read the ring on every call: a Handler that sends
+				// (OnPacketSent) may grow it.
+				start, n := sl.frameStart, uint64(sl.nFrames)
+				for j := uint64(0); j < n; j++ {
+					h.FrameAcked(&s.frames[(start+j)&s.frameMask()])
+				}
+			}
+		}
+	}
+	if !s.hasLargestAcked || largest > s.largestAcked {
+		s.largestAcked = largest
+		s.hasLargestAcked = true
+	}
+	if newlyAcked == 0 {
+		return 0, nil
+	}
+	sampled := false
+	if largestNew && ackElicitingAcked {
+		if !s.rtt.HasSample() {
+			s.firstRTTSampleAt = now
+		}
+		s.rtt.Update(now.Sub(largestSent), ackDelay)
+		sampled = true
+	}
+	// RFC 9002 order: losses first, then growth, so that packets acked by
+	// the same ACK that started a recovery period do not grow the window.
+	if !s.detectLost(now, h) {
+		s.cc.onAck(now, ackedBytes, appLimited, s.rtt.Smoothed())
+	}
+	s.cc.hystartOnAck(s.largestAcked, sampled, s.rtt.Latest(), s.nextPN)
+	s.ptoCount = 0
+	s.popFront()
+	return newlyAcked, nil
+}
+
+func (s *Sender) removeInFlight(sl *slot) {
+	s.bytesInFlight -= int(sl.size)
+	s.inFlight--
+	if sl.flags&flagAckEliciting != 0 {
+		s.ackElicitingInFlight--
+	}
+	sl.flags &^= flagInFlight
+}
+
+// lossDelay is RFC 9002 §6.1.2: 9/8 of max(smoothed, latest) RTT, at least
+// Granularity. The 1/8 slack tolerates reordering and jitter.
+func (s *Sender) lossDelay() time.Duration {
+	r := s.rtt.Smoothed()
+	if l := s.rtt.Latest(); l > r {
+		r = l
+	}
+	d := r + r/8
+	if d < Granularity {
+		d = Granularity
+	}
+	return d
+}
+
+// persistentDuration is RFC 9002 §7.6.1: three PTOs without backoff.
+func (s *Sender) persistentDuration() time.Duration {
+	return 3 * s.rtt.PTO(s.maxAckDelay)
+}
+
+// detectLost declares lost every outstanding packet below the largest
+// acknowledged that is PacketThreshold numbers older, or was sent more
+// than lossDelay ago, and arms lossTime for the others. It reports
+// whether the congestion controller reacted (a new recovery period or a
+// persistent-congestion collapse).
+func (s *Sender) detectLost(now Time, h Handler) (reacted bool) {
+	s.lossTime = 0
+	if !s.hasLargestAcked || s.largestAcked < s.histBase {
+		return false
+	}
+	lossDelay := s.lossDelay()
+	lostBefore := now - Time(lossDelay)
+	pcDur := Time(s.persistentDuration())
+	var (
+		anyLost       bool
+		largestLostPN uint64
+		runStart      Time
+		inRun         bool
+		persistent    bool
+	)
+	for pn := s.histBase; pn < s.largestAcked; pn++ {
+		sl := &s.slots[pn&s.slotMask()]
+		switch sl.state {
+		case stateOutstanding:
+		case stateAcked:
+			// An acknowledged ack-eliciting packet proves the path
+			// delivered something in between: no persistent congestion
+			// across it (RFC 9002 §7.6.2).
+			if sl.flags&flagAckEliciting != 0 {
+				inRun = false
+			}
+			continue
+		default:
+			continue
+		}
+		if sl.sent > lostBefore && pn+PacketThreshold > s.largestAcked {
+			if lt := sl.sent + Time(lossDelay); s.lossTime == 0 || lt < s.lossTime {
+				s.lossTime = lt
+			}
+			continue
+		}
+		if sl.flags&flagInFlight != 0 {
+			anyLost = true
+			largestLostPN = pn
+		}
+		if sl.flags&flagAckEliciting != 0 && s.rtt.HasSample() && sl.sent > s.firstRTTSampleAt {
+			if !inRun {
+				inRun = true
+				runStart = sl.sent
+			} else if sl.sent-runStart > pcDur {
+				persistent = true
+			}
+		}
+		s.declareLost(sl, h)
+	}
+	if !anyLost {
+		return false
+	}
+	if s.cc.onCongestionEvent(largestLostPN, s.nextPN) {
+		s.stats.congestionEvents++
+		reacted = true
+	}
+	if persistent {
+		s.cc.onPersistentCongestion()
+		s.stats.persistent++
+		reacted = true
+	}
+	return reacted
+}
+
+// declareLost marks sl lost and reports its frames, unless a PTO already
+// reported them.
+func (s *Sender) declareLost(sl *slot, h Handler) {
+	sl.state = stateLost
+	s.stats.packetsLost++
+	s.stats.bytesLost += uint64(sl.size)
+	if sl.flags&flagInFlight != 0 {
+		s.removeInFlight(sl)
+	}
+	if h != nil && sl.nFrames > 0 && sl.flags&flagProbed == 0 {
+		start, n := sl.frameStart, uint64(sl.nFrames)
+		for j := uint64(0); j < n; j++ {
+			h.FrameLost(&s.frames[(start+j)&s.frameMask()])
+		}
+	}
+}
+
+// popFront drops resolved packets from the head of the history, releasing
+// their frames.
+func (s *Sender) popFront() {
+	if s.histBase == s.nextPN {
+		return
+	}
+	m := s.slotMask()
+	for s.histBase < s.nextPN {
+		sl := &s.slots[s.histBase&m]
+		if sl.state == stateOutstanding {
+			break
+		}
+		s.frameHead = sl.frameStart + uint64(sl.nFrames)
+		s.histBase++
+	}
+	if s.histBase == s.nextPN {
+		s.frameHead = s.frameTail
+	}
+}
+
+func (s *Sender) ptoDeadline() Time {
+	if s.ackElicitingInFlight == 0 {
+		return 0
+	}
+	shift := s.ptoCount
+	if shift > maxPTOShift {
+		shift = maxPTOShift
+	}
+	return s.lastAckElicitingSent + Time(s.rtt.PTO(s.maxAckDelay)<<shift)
+}
+
+// Deadline returns when OnTimeout must be called: the earliest
+// time-threshold loss time if one is armed, else the PTO — (smoothed +
+// max(4*var, 1 ms) + peer max ACK delay) * 2^ptoCount after the last
+// ack-eliciting packet was sent — while ack-eliciting packets are in
+// flight. 0 means no timer is needed.
+func (s *Sender) Deadline() Time {
+	if s.lossTime != 0 {
+		return s.lossTime
+	}
+	return s.ptoDeadline()
+}
+
+// OnTimeout runs the loss-detection timer at now. If a time-threshold loss
+// is due it declares those packets lost (FrameLost) and returns 0. If the
+// PTO is due it doubles the backoff, reports through FrameLost the frames
+// of the oldest outstanding ack-eliciting packet not already probed (none
+// if all were) so the caller resends them as the probe, and
+// returns MaxProbes: the caller then sends up to that many ack-eliciting
+// packets regardless of the window. The probed packet stays tracked: if
+// its ACK arrives its frames are reported acknowledged, and if it is
+// later declared lost its frames are not reported a second time. Called
+// before Deadline, it does nothing and returns 0.
+func (s *Sender) OnTimeout(now Time, h Handler) (probes int) {
+	if s.lossTime != 0 {
+		if now < s.lossTime {
+			return 0
+		}
+		s.detectLost(now, h)
+		s.popFront()
+		return 0
+	}
+	d := s.ptoDeadline()
+	if d == 0 || now < d {
+		return 0
+	}
+	s.ptoCount++
+	s.stats.ptoCount++
+	s.probe(h)
+	return MaxProbes
+}
+
+// probe reports the frames of the packet a PTO should resend: the oldest
+// outstanding ack-eliciting packet not probed yet. If every one was
+// probed, their frames were all handed out already (and, if the caller
+// still wanted them, now travel in newer packets), so nothing is reported
+// and the caller's probes carry new data or a KEEP_ALIVE.
+func (s *Sender) probe(h Handler) {
+	m := s.slotMask()
+	for pn := s.histBase; pn < s.nextPN; pn++ {
+		sl := &s.slots[pn&m]
+		if sl.state != stateOutstanding || sl.flags&(flagAckEliciting|flagProbed) != flagAckEliciting {
+			continue
+		}
+		sl.flags |= flagProbed
+		if h != nil && sl.nFrames > 0 {
+			start, n := sl.frameStart, uint64(sl.nFrames)
+			for j := uint64(0); j < n; j++ {
+				h.FrameLost(&s.frames[(start+j)&s.frameMask()])
+			}
+		}
+		return
+	}
+}
+
+// BytesInFlight returns the bytes of ack-eliciting packets neither
+// acknowledged nor declared lost.
+func (s *Sender) BytesInFlight() int { return s.bytesInFlight }
+
+// Window returns the congestion window in bytes.
+func (s *Sender) Window() int {
+	if !s.initialized {
+		return DefaultInitialWindowPackets * DefaultMaxDatagramSize
+	}
+	return s.cc.cwnd
+}
+
+// CanSend reports whether the window admits another packet
+// (BytesInFlight < Window). Like TCP, the packet may then overshoot the
+// window by up to one datagram; probes ignore the window entirely.
+func (s *Sender) CanSend() bool { return s.bytesInFlight < s.Window() }
+
+// SendBudget returns Window - BytesInFlight, at least 0: how many bytes
+// the caller may pack into the next burst.
+func (s *Sender) SendBudget() int {
+	if b := s.Window() - s.bytesInFlight; b > 0 {
+		return b
+	}
+	return 0
+}
+
+// pacingRate returns the pacing rate in bytes per nanosecond.
+func (s *Sender) pacingRate() float64 {
+	srtt := s.rtt.Smoothed()
+	if srtt < time.Microsecond {
+		srtt = time.Microsecond
+	}
+	gain := pacingGainCA
+	if s.cc.inSlowStart() {
+		gain = pacingGainSS
+	}
+	return gain * float64(s.cc.cwnd) / float64(srtt)
+}
+
+// PacingRate returns the current pacing rate in bytes per second:
+// 1.25 * Window / SRTT in congestion avoidance and twice Window / SRTT in
+// slow start (where the window doubles every round trip).
+func (s *Sender) PacingRate() float64 { return s.pacingRate() * 1e9 }
+
+// PacingDeadline returns 0 if a packet of size bytes (or a GSO burst of
+// that many bytes) may be sent at now, else the time at which it may.
+// The bucket holds max(10 datagrams, 64 KiB), so a full 64 KiB burst can
+// leave at once when the window allows; larger sizes are treated as a
+// bucket's worth. OnPacketSent spends the tokens.
+func (s *Sender) PacingDeadline(now Time, size int) Time {
+	if !s.initialized || s.pace.disabled {
+		return 0
+	}
+	return s.pace.deadline(now, size, s.pacingRate())
+}
+
+// LargestAcked returns the largest packet number the peer acknowledged.
+func (s *Sender) LargestAcked() (uint64, bool) { return s.largestAcked, s.hasLargestAcked }
+
+// InFlightPackets returns the number of packets counted in BytesInFlight.
+func (s *Sender) InFlightPackets() int { return s.inFlight }
+
+// TrackedPackets returns the number of packet slots the history currently
+// spans (outstanding packets plus resolved ones not yet dropped from its
+// head); HistoryCap returns the slots allocated. Both are for tests and
+// metrics: TrackedPackets <= HistoryCap, and HistoryCap only grows when
+// TrackedPackets exceeds it.
+func (s *Sender) TrackedPackets() int { return int(s.nextPN - s.histBase) }
+
+// HistoryCap returns the capacity of the packet history ring (0 before the
+// first tracked packet and after Drop or Trim).
+func (s *Sender) HistoryCap() int { return len(s.slots) }
+
+// RTT returns the Sender's RTT estimator (to read it, or to SetInitial
+// before the first packet).
+func (s *Sender) RTT() *RTT { return &s.rtt }
+
+// PTO returns the current probe timeout without backoff.
+func (s *Sender) PTO() time.Duration { return s.rtt.PTO(s.maxAckDelay) }
+
+// PTOCount returns the number of consecutive PTOs without an ACK (the
+// backoff exponent).
+func (s *Sender) PTOCount() int { return int(s.ptoCount) }
+
+// InSlowStart reports whether the window grows exponentially.
+func (s *Sender) InSlowStart() bool { return s.cc.inSlowStart() }
+
+// Stats returns a snapshot of the counters.
+func (s *Sender) Stats() SenderStats {
+	return SenderStats{
+		PacketsSent:          s.stats.packetsSent,
+		PacketsLost:          s.stats.packetsLost,
+		PacketsAcked:         s.stats.packetsAcked,
+		BytesSent:            s.stats.bytesSent,
+		BytesLost:            s.stats.bytesLost,
+		CongestionEvents:     s.stats.congestionEvents,
+		PTOCount:             s.stats.ptoCount,
+		PersistentCongestion: s.stats.persistent,
+		Window:               s.Window(),
+		BytesInFlight:        s.bytesInFlight,
+		SRTT:                 s.rtt.Smoothed(),
+		MinRTT:               s.rtt.Min(),
+		SlowStart:            s.cc.inSlowStart(),
+	}
+}
+
+// Drop forgets every tracked packet and releases the history memory, for a
+// closing session. If h is not nil, FrameLost is reported for the frames
+// of every outstanding packet not already probed, so the caller can
+// release what they reference. Packet numbers keep increasing afterwards.
+func (s *Sender) Drop(h Handler) {
+	if h != nil {
+		for pn := s.histBase; pn < s.nextPN; pn++ {
+			sl := &s.slots[pn&s.slotMask()]
+			if sl.state == stateOutstanding && sl.flags&flagProbed == 0 && sl.nFrames > 0 {
+				start, n := sl.frameStart, uint64(sl.nFrames)
+				for j := uint64(0); j < n; j++ {
+					h.FrameLost(&s.frames[(start+j)&s.frameMask()])
+				}
+			}
+		}
+	}
+	s.slots, s.frames = nil, nil
+	s.histBase = s.nextPN
+	s.frameHead, s.frameTail = 0, 0
+	s.bytesInFlight, s.inFlight, s.ackElicitingInFlight = 0, 0, 0
+	s.lossTime = 0
+	s.ptoCount = 0
+}
+
+// Trim releases the history memory if nothing is tracked, and reports
+// whether it did. The data plane calls it when a session goes idle, so a
+// session that once had a large window in flight does not keep its
+// history forever; the next packet allocates a small one again.
+func (s *Sender) Trim() bool {
+	if s.histBase != s.nextPN {
+		return false
+	}
+	s.slots, s.frames = nil, nil
+	s.frameHead, s.frameTail = 0, 0
+	return true
+}
