@@ -1,0 +1,67 @@
+// Package streambuf holds the bytes behind one stream (PROTOCOL.md §5): a SendBuffer keeps what
+// the application wrote until the peer acknowledges it, so DATA frames can be built and rebuilt
+// at any offset; a RecvBuffer reassembles DATA that arrives out of order at absolute stream
+// offsets and lets the application read the contiguous prefix. Message framing (varint length
+// prefixes) and flow-control credit live above this package; it only deals in byte offsets.
+//
+// # Memory
+//
+// Both buffers are made of fixed-size chunks (ChunkSize, 16 KiB) from one process-wide
+// sync.Pool (pool.go says why a pool and not a free list), indexed through a small ring of
+// chunk slots (window/ChunkSize + 1 of them) created on the first byte. A chunk is taken when
+// the first byte is written into it and given back as soon as no byte in it can be read again:
+// on the send side when the acknowledged prefix passes it, on the receive side when the reader
+// has consumed it. The partly used chunk at the edge is given back as well once the buffer is
+// idle (everything written acknowledged, everything received consumed). So memory follows the
+// data in flight, not the configured window, an idle stream holds no chunk, and a stream that
+// never carried a byte holds nothing but its struct. In steady state (pool warm) nothing
+// allocates: chunks and the grow-only range sets are reused.
+//
+// Offsets are absolute uint64 stream offsets below MaxOffset (2^62, the varint range).
+//
+// # Concurrency contract
+//
+// Each buffer has two sides that run concurrently without a lock between them:
+//
+//	SendBuffer  producer  (the application writer; one at a time, callers serialize writers):
+//	                      Write, Reserve, Commit, Space
+//	            transport (with the session lock held, so serialized among themselves):
+//	                      ReadAt, Ack, IsAcked, Release
+//	RecvBuffer  transport (session lock held): Insert, SetFinalSize
+//	            consumer  (the application reader; one at a time, callers serialize readers):
+//	                      Readable, Read, Peek, Discard, EOF
+//	            Release may be called from either side, at any time.
+//
+// End, Acked, Frontier, ReadOffset, FinalSize and PoolStats are atomic loads, safe anywhere.
+// Init must happen before either side starts (it is not synchronized).
+//
+// The sides share only atomic positions, each written by exactly one side:
+//
+//   - SendBuffer: the producer copies bytes at [end, ...) and then publishes end with an atomic
+//     store; the transport reads only [acked, end) and publishes acked with an atomic store.
+//     The producer allocates chunks; the transport frees a chunk once it lies entirely below
+//     acked, emptying its slot before publishing the new acked.
+//   - RecvBuffer: Insert writes only at or above the contiguous frontier (the reader may be
+//     reading below it) and publishes the frontier after writing; the reader reads only below
+//     the frontier it loaded and publishes its read offset after consuming. Insert allocates
+//     chunks; the reader frees a chunk once it has consumed all of it, emptying the slot before
+//     publishing the new read offset.
+//
+// Go atomics are sequentially consistent, so a store of a position "publishes" everything the
+// storing side wrote before it to the side that loads it.
+//
+// # Invariants
+//
+//	SendBuffer: acked <= end, end - acked <= capacity; every span of the ack set starts above
+//	acked; installed chunks cover at most capacity/ChunkSize + 1 consecutive chunk indexes,
+//	all >= acked/ChunkSize, hence distinct slots (send.go proves it).
+//	RecvBuffer: readOff <= frontier <= high <= readOff + window (as of the insert), high <=
+//	final size; every received span starts above frontier and there are at most MaxRanges;
+//	installed chunks cover at most window/ChunkSize + 1 consecutive indexes, all >=
+//	readOff/ChunkSize: the reader's chunk and the farthest writable chunk never share a slot
+//	(recv.go proves it).
+//
+// A one-word guard (guard.go) adds the two things the positions cannot express: reclaiming the
+// shared edge chunk of an idle buffer (a few instructions under a "busy" bit that the other side
+// waits out) and Release while a side is inside a call (the last one out frees the chunks).
+package streambuf

@@ -1,0 +1,85 @@
+package streambuf
+
+import (
+	"runtime"
+	"sync/atomic"
+)
+
+// guard is the one word of shared state that makes two things safe which the offset protocol
+// alone cannot: giving back the partly used chunk of an idle buffer, and Release while a side is
+// still inside the buffer. Bits:
+//
+//	gApp      the application side (SendBuffer producer / RecvBuffer reader) is inside a call
+//	gNet      the transport side is inside RecvBuffer.Insert
+//	gBusy     someone is reclaiming the idle chunk (a few loads, one Swap, one pool Put)
+//	gReleased Release was called: nobody may enter any more
+//
+// All operations on the word are sequentially consistent (Go atomics), which the "nobody misses
+// the idle reclaim" argument in reclaim below relies on.
+type guard struct{ s atomic.Uint32 }
+
+const (
+	gApp      uint32 = 1
+	gNet      uint32 = 2
+	gBusy     uint32 = 4
+	gReleased uint32 = 8
+	gActive          = gApp | gNet
+)
+
+// enter marks side (gApp or gNet) as inside the buffer. It fails once the buffer is released.
+// While another side holds gBusy it yields and retries: that critical section is a handful of
+// instructions with no blocking call, so the wait is bounded and short, and it happens only when
+// a buffer goes idle and is touched again at the same instant.
+func (g *guard) enter(side uint32) bool {
+	for {
+		s := g.s.Load()
+		if s&gReleased != 0 {
+			return false
+		}
+		if s&gBusy != 0 {
+			runtime.Gosched()
+			continue
+		}
+		if g.s.CompareAndSwap(s, s|side) {
+			return true
+		}
+	}
+}
+
+// exit clears side and reports whether the caller must free every chunk: Release happened while
+// the caller was inside and no other side is inside any more (the last one out frees).
+func (g *guard) exit(side uint32) (freeAll bool) {
+	s := g.s.Add(^(side - 1)) // subtract side
+	return s&gReleased != 0 && s&gActive == 0
+}
+
+// release marks the buffer released and reports whether the caller must free every chunk now
+// (nobody is inside). If someone is inside, its exit frees them. Exactly one of the two frees:
+// the exits that see gReleased are those that were inside when Or ran, and Or saw them.
+func (g *guard) release() (freeNow bool) {
+	old := g.s.Or(gReleased)
+	return old&gReleased == 0 && old&gActive == 0
+}
+
+// tryBusy takes the reclaim right. It succeeds only when nobody is inside, nobody else is
+// reclaiming and the buffer is not released; entering sides then wait until endBusy.
+func (g *guard) tryBusy() bool { return g.s.CompareAndSwap(0, gBusy) }
+
+func (g *guard) endBusy() { g.s.Add(^(gBusy - 1)) }
+
+// Why no idle chunk is left behind (a Dekker argument). A buffer is idle when everything written
+// is consumed (SendBuffer: acked == end; RecvBuffer: readOff == frontier == high). Each side, after
+// storing the positions that can make it idle, clears its bit with exit and only then loads the
+// other positions and, if idle, calls reclaim (tryBusy, re-check, Swap, endBusy). Take side A
+// whose tryBusy fails:
+//
+//   - because B's bit is set: in the single total order of sequentially consistent operations,
+//     A's position stores < A's failed CAS < B's exit < B's loads, so B sees them, finds the
+//     buffer idle and reclaims (or defers to yet another try that the same argument covers).
+//   - because C holds gBusy: C's successful CAS read 0, so A was not inside then and A's stores
+//     precede it (had A entered after it, A would have waited for endBusy). C's re-check, which
+//     follows its CAS, therefore sees A's stores. The SendBuffer transport sets no bit, but the
+//     store that makes acked == end is the only one that can; C saw it in its pre-check.
+//
+// Idleness can only end through an entered side, and entering waits for gBusy, so a re-check
+// that finds the buffer idle stays true until the Swap is done.

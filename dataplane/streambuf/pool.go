@@ -1,0 +1,112 @@
+package streambuf
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// ChunkSize is the unit in which stream bytes are buffered and pooled. 16 KiB holds about a
+// dozen full-size DATA frames, so a chunk is taken from and returned to the pool once per ~13
+// packets, not per packet, while an idle stream's worst-case waste (one partly used chunk
+// between reclaims) stays small.
+const ChunkSize = 16 << 10
+
+// MaxOffset bounds every absolute stream offset (varint range of the wire format): offsets and
+// ends of ranges are < MaxOffset, so offset arithmetic in this package cannot overflow.
+const MaxOffset = 1 << 62
+
+// chunk is one pooled block of stream bytes. Chunks are handed around as *chunk so that putting
+// one into the sync.Pool (an interface conversion of a pointer) does not allocate.
+type chunk = [ChunkSize]byte
+
+// The chunk pool is a sync.Pool rather than a hand-made free list, because:
+//
+//   - it is allocation-free in steady state (pointers go in and out of `any` without boxing),
+//   - its per-P caches make Get/Put lock-free and contention-free across the many sessions an
+//     engine serves on every core, where a shared free list would need a lock or a lock-free
+//     stack with an ABA problem,
+//   - the GC trims it: chunks idle for two GC cycles are dropped, so after a burst the process
+//     gives the memory back instead of keeping its high-water mark forever. A free list would
+//     need its own trimming policy to get that.
+//
+// The price is that a GC cycle empties the per-P caches into the victim cache and a second one
+// drops them; in steady state chunks cycle through the pool far faster than GC runs, so Get is
+// almost always served from a cache. (Under the race detector sync.Pool deliberately drops some
+// puts, so allocation counts are only meaningful in normal builds.)
+//
+// Chunks are not zeroed on reuse: a buffer never exposes a byte it did not write itself (the
+// send side reads only [acked, end), the receive side only below its frontier), so a recycled
+// chunk's old contents are unreachable.
+var chunkPool = sync.Pool{New: func() any {
+	poolStats.allocated.Add(1)
+	return new(chunk)
+}}
+
+// poolStats are process-wide counters. They are padded onto their own cache lines because every
+// chunk Get/Put on every core updates them.
+var poolStats struct {
+	_         [128]byte
+	inUse     atomic.Int64
+	_         [120]byte
+	allocated atomic.Int64
+	_         [120]byte
+}
+
+func getChunk() *chunk {
+	poolStats.inUse.Add(1)
+	return chunkPool.Get().(*chunk)
+}
+
+// putChunk returns c to the pool; nil is ignored so callers can pass the result of a Swap.
+func putChunk(c *chunk) {
+	if c == nil {
+		return
+	}
+	poolStats.inUse.Add(-1)
+	chunkPool.Put(c)
+}
+
+// PoolStats reports how many chunks are currently held by buffers (inUse) and how many chunks
+// the pool has ever allocated (allocated). inUse returning to its earlier value proves that
+// buffers give back what they take (leak tests); inUse*ChunkSize is the memory held by stream
+// data, for metrics; allocated growing in steady state means the pool is not recycling.
+func PoolStats() (inUse, allocated int64) {
+	return poolStats.inUse.Load(), poolStats.allocated.Load()
+}
+
+// table maps chunk indexes (absolute offset / ChunkSize) to chunks. It is a ring of slots: chunk k
+// lives in slot k % len(slots). Each buffer sizes it (window/ChunkSize + 1 slots) so that all the
+// chunks that may be live at once fall into distinct slots; see the proofs in send.go and
+// recv.go. Slots are atomic because one side installs a chunk while the other side loads it.
+type table struct {
+	slots []atomic.Pointer[chunk]
+}
+
+func newTable(n int) *table {
+	return &table{slots: make([]atomic.Pointer[chunk], n)}
+}
+
+func (t *table) slot(idx uint64) *atomic.Pointer[chunk] {
+	return &t.slots[idx%uint64(len(t.slots))]
+}
+
+// freeAll returns every chunk of the table to the pool. Each slot is emptied with Swap, so a
+// concurrent reclaim of one slot (see guard) and freeAll never return the same chunk twice.
+func (t *table) freeAll() {
+	for i := range t.slots {
+		putChunk(t.slots[i].Swap(nil))
+	}
+}
+
+// slotsFor returns the slot count for a buffer of w bytes (already a multiple of ChunkSize):
+// [x, x+w) touches at most w/ChunkSize+1 chunks when x is not chunk-aligned.
+func slotsFor(w uint64) uint32 { return uint32(w/ChunkSize) + 1 }
+
+// roundWindow rounds a configured size up to whole chunks (at least one), capped so that the
+// chunk table stays addressable by a uint32 and offsets cannot overflow.
+func roundWindow(n int) uint64 {
+	const maxWindow = 1 << 40 // 1 TiB: far beyond any sane flow-control window
+	w := uint64(max(n, 1))
+	w = min(w, maxWindow)
+	return (w + ChunkSize - 1) / ChunkSize * ChunkSize
+}

@@ -1,0 +1,320 @@
+package streambuf
+
+import "sync/atomic"
+
+// SendBuffer holds the bytes an application wrote to a stream until the peer acknowledges them,
+// so DATA frames (first transmissions and retransmissions) can be built from it at any offset.
+// Bytes live in pooled chunks; a chunk is taken when the producer first writes into it and
+// given back as soon as every byte in it is acknowledged, and the partly used last chunk is given
+// back too once everything written is acknowledged, so an idle stream holds no chunk.
+//
+// Producer calls (Write, Reserve, Commit, Space) and transport calls (ReadAt, Ack, IsAcked,
+// Release) may run concurrently; see the package documentation for the contract. The zero value
+// is not usable: call Init.
+type SendBuffer struct {
+	g      guard
+	nslots uint32
+	cap    uint64 // capacity: max unacknowledged bytes (multiple of ChunkSize)
+
+	tab   atomic.Pointer[table] // created by the producer's first write
+	end   atomic.Uint64         // producer: first byte not yet written
+	acked atomic.Uint64         // transport: every byte below it is acknowledged
+
+	// acks holds the acknowledged spans above acked (all start > acked). It has no fixed cap,
+	// because forgetting an acknowledgement is not safe here: once a packet is acknowledged the
+	// loss detector forgets it, so nobody would ever send those bytes again and acked would
+	// stall for good. It is bounded by the data in flight instead: spans are disjoint,
+	// non-touching and inside [acked, end), one per hole, so there are at most (end-acked)/2 of
+	// them, and in practice no more than the frames in flight that were acknowledged out of
+	// order. The slice only grows, so its memory is allocated once per stream, not per ack.
+	acks spanSet
+	resv int     // producer: bytes handed out by Reserve, awaiting Commit
+}
+
+// Slot safety (why a chunk is never written by the producer while the transport frees it or
+// reads it through an aliased slot). The table has capChunks+1 slots.
+//
+//  1. The producer writes only at offsets >= end and < a + cap, where a is an acked value it
+//     loaded. The transport frees only chunks lying entirely below its current acked (>= a, and
+//     <= end), so the producer never writes into a chunk that is being freed; the transport
+//     reads only [acked, end), bytes the producer no longer touches.
+//  2. The producer's chunks k satisfy k <= a/C + capChunks, and every chunk still installed has
+//     index >= a/C, because the transport empties the slots of chunks below a new prefix before
+//     it publishes the prefix (release store; the producer's load acquires it). So all live
+//     chunks span at most capChunks+1 consecutive indexes: distinct slots. In particular a slot
+//     the producer finds nil is truly free, and a non-nil slot holds exactly the chunk it wants.
+//  3. The idle chunk (the one containing end once acked == end) has no owner by offsets alone;
+//     it is reclaimed under the guard's gBusy, which excludes the producer (see guard.go).
+
+// Init prepares the buffer for a new stream. capacity is the maximum number of written but
+// unacknowledged bytes (the producer blocks beyond it); it is rounded up to whole chunks. No
+// memory is allocated until the first Write. Init must not race with any other call; it may be
+// called again after Release to reuse the buffer.
+func (b *SendBuffer) Init(capacity int) {
+	w := roundWindow(capacity)
+	b.g.s.Store(0)
+	b.cap = w
+	b.nslots = slotsFor(w)
+	b.tab.Store(nil)
+	b.end.Store(0)
+	b.acked.Store(0)
+	b.acks.reset()
+	b.resv = 0
+}
+
+// Capacity is the rounded capacity given to Init.
+func (b *SendBuffer) Capacity() int { return int(b.cap) }
+
+// Space returns how many bytes the producer may write now: capacity - (End - Acked). It only
+// grows while the producer is not writing (acknowledgements free space), so a producer that
+// finds it positive can write. It is 0 after Release, so a writer waiting for space falls
+// through to its stream's error path instead of spinning.
+func (b *SendBuffer) Space() int {
+	if b.g.s.Load()&gReleased != 0 {
+		return 0
+	}
+	return int(b.cap - (b.end.Load() - b.acked.Load()))
+}
+
+// Write copies as much of p as fits (Space) into the buffer, publishes the new end with an
+// atomic store after the copy, and returns the number of bytes taken. Producer side.
+func (b *SendBuffer) Write(p []byte) int {
+	if len(p) == 0 {
+		return 0
+	}
+	b.noReservation()
+	if !b.g.enter(gApp) {
+		return 0
+	}
+	e := b.end.Load()
+	n := min(uint64(len(p)), b.cap-(e-b.acked.Load()))
+	if n > 0 {
+		t := b.table()
+		for off, src := e, p[:n]; len(src) > 0; {
+			c := b.chunkAt(t, off)
+			k := copy(c[off%ChunkSize:], src)
+			src = src[k:]
+			off += uint64(k)
+		}
+		b.end.Store(e + n) // publish: the transport may read [.., e+n) from here on
+	}
+	b.leave()
+	return int(n)
+}
+
+// Reserve hands the producer up to n bytes of buffer space to fill in place (for example with a
+// varint or straight from a reader), avoiding a copy. The slice is contiguous, so it may be
+// shorter than n at a chunk boundary or when Space is smaller; it is nil when nothing can be
+// written. A non-empty reservation must be followed by exactly one Commit before any other
+// producer call. Producer side.
+func (b *SendBuffer) Reserve(n int) []byte {
+	b.noReservation()
+	if n <= 0 || !b.g.enter(gApp) {
+		return nil
+	}
+	e := b.end.Load()
+	m := min(uint64(n), b.cap-(e-b.acked.Load()), ChunkSize-e%ChunkSize)
+	if m == 0 {
+		b.leave()
+		return nil
+	}
+	c := b.chunkAt(b.table(), e)
+	o := e % ChunkSize
+	b.resv = int(m)
+	return c[o : o+m : o+m]
+}
+
+// Commit publishes the first n bytes of the slice returned by the last Reserve (0 <= n <=
+// len(slice)) and ends the reservation. Commit(0) with no reservation outstanding is a no-op,
+// so callers may commit unconditionally. Producer side.
+func (b *SendBuffer) Commit(n int) {
+	if b.resv == 0 {
+		if n != 0 {
+			panic("streambuf: Commit without Reserve")
+		}
+		return
+	}
+	if n < 0 || n > b.resv {
+		panic("streambuf: Commit beyond reservation")
+	}
+	b.resv = 0
+	if n > 0 {
+		b.end.Store(b.end.Load() + uint64(n))
+	}
+	b.leave()
+}
+
+func (b *SendBuffer) noReservation() {
+	if b.resv != 0 {
+		panic("streambuf: producer call during a reservation")
+	}
+}
+
+// table returns the chunk table, creating it on the producer's first write: an idle stream
+// that never wrote costs only the SendBuffer struct. Producer side; published before end.
+func (b *SendBuffer) table() *table {
+	t := b.tab.Load()
+	if t == nil {
+		t = newTable(int(b.nslots))
+		b.tab.Store(t)
+	}
+	return t
+}
+
+// chunkAt returns the chunk holding offset off (>= end), taking one from the pool if its slot
+// is empty. By the slot-safety argument an empty slot means the chunk does not exist yet.
+func (b *SendBuffer) chunkAt(t *table, off uint64) *chunk {
+	s := t.slot(off / ChunkSize)
+	c := s.Load()
+	if c == nil {
+		c = getChunk()
+		s.Store(c)
+	}
+	return c
+}
+
+// leave ends a producer call: frees everything if Release came meanwhile, else reclaims the
+// idle chunk if the transport acknowledged everything while we were inside (see guard.go).
+func (b *SendBuffer) leave() {
+	if b.g.exit(gApp) {
+		b.freeChunks()
+		return
+	}
+	if b.acked.Load() == b.end.Load() {
+		b.reclaim()
+	}
+}
+
+// reclaim gives back the chunk containing end once every written byte is acknowledged. Its
+// bytes are all below acked, so nobody will read them; the next Write at end finds the slot
+// empty and takes a fresh chunk.
+func (b *SendBuffer) reclaim() {
+	if !b.g.tryBusy() {
+		return
+	}
+	if e := b.end.Load(); b.acked.Load() == e {
+		if t := b.tab.Load(); t != nil {
+			putChunk(t.slot(e / ChunkSize).Swap(nil))
+		}
+	}
+	b.g.endBusy()
+}
+
+func (b *SendBuffer) freeChunks() {
+	if t := b.tab.Swap(nil); t != nil {
+		t.freeAll()
+	}
+}
+
+// End returns the producer's published end offset: every byte below it has been written.
+func (b *SendBuffer) End() uint64 { return b.end.Load() }
+
+// Acked returns the acknowledged prefix: every byte below it is acknowledged and gone.
+func (b *SendBuffer) Acked() uint64 { return b.acked.Load() }
+
+// ReadAt copies the bytes at [off, off+len(dst)) ∩ [Acked, End) into dst and returns how many
+// it copied; dst[:n] holds the bytes starting at off. It returns 0 when off is below Acked
+// (those bytes are gone: clip retransmissions to Acked or check IsAcked first) or at or beyond
+// End. Transport side.
+func (b *SendBuffer) ReadAt(dst []byte, off uint64) int {
+	e := b.end.Load() // acquire: the bytes below e and their chunks are visible
+	if off < b.acked.Load() || off >= e || len(dst) == 0 {
+		return 0
+	}
+	t := b.tab.Load()
+	if t == nil { // released
+		return 0
+	}
+	n := min(uint64(len(dst)), e-off)
+	copyOut(t, off, dst[:n])
+	return int(n)
+}
+
+// Ack marks [off, off+n) as acknowledged. Ranges above the acknowledged prefix are remembered
+// (merged with touching ones); when the prefix becomes contiguous with them it advances over
+// them, chunks entirely below the new prefix go back to the pool, and Ack returns true so the
+// caller can wake a writer blocked on Space. Acknowledging bytes twice, below the prefix or
+// beyond End is harmless (clipped). Transport side.
+func (b *SendBuffer) Ack(off, n uint64) bool {
+	a := b.acked.Load()
+	e := b.end.Load()
+	lo := max(off, a)
+	hi := e
+	if off < e && n < e-off {
+		hi = off + n
+	}
+	if lo >= hi {
+		return false
+	}
+	if lo > a {
+		i, j := b.acks.touching(lo, hi)
+		b.acks.replace(i, j, lo, hi)
+		return false
+	}
+	na := b.acks.popPrefix(hi)
+	// Free chunks entirely below the new prefix before publishing it (slot safety, point 2).
+	if t := b.tab.Load(); t != nil {
+		for k := a / ChunkSize; k < na/ChunkSize; k++ {
+			putChunk(t.slot(k).Swap(nil))
+		}
+	}
+	b.acked.Store(na)
+	if na == e {
+		b.reclaim()
+	}
+	return true
+}
+
+// IsAcked reports whether all of [off, off+n) is acknowledged, so a loss-recovery path can skip
+// retransmitting a range acknowledged meanwhile by another packet. An empty range is
+// acknowledged. Transport side.
+func (b *SendBuffer) IsAcked(off, n uint64) bool {
+	if n == 0 {
+		return true
+	}
+	if off >= MaxOffset || n > MaxOffset-off {
+		return false
+	}
+	hi := off + n
+	a := b.acked.Load()
+	if hi <= a {
+		return true
+	}
+	return b.acks.covers(max(off, a), hi)
+}
+
+// Release ends the buffer's life: every chunk goes back to the pool, now if no producer call is
+// in progress, else when it returns; later producer calls write nothing and Space is 0. It is a
+// transport-side call (it must not run concurrently with ReadAt, Ack or IsAcked, and none may
+// follow it) but it may run concurrently with the producer. Idempotent.
+func (b *SendBuffer) Release() {
+	b.acks.s = nil
+	if b.g.release() {
+		b.freeChunks()
+	}
+}
+
+// copyOut copies the bytes at [off, off+len(dst)) from t into dst. The caller guarantees they
+// were written and their chunks are installed.
+func copyOut(t *table, off uint64, dst []byte) {
+	for len(dst) > 0 {
+		c := t.slot(off / ChunkSize).Load()
+		k := copy(dst, c[off%ChunkSize:])
+		dst = dst[k:]
+		off += uint64(k)
+	}
+}
+
+// heldChunks counts installed chunks (tests).
+func heldChunks(t *table) int {
+	if t == nil {
+		return 0
+	}
+	n := 0
+	for i := range t.slots {
+		if t.slots[i].Load() != nil {
+			n++
+		}
+	}
+	return n
+}
