@@ -10,7 +10,7 @@ const (
 	// When a new gap would need more, the oldest range is forgotten: the
 	// peer has long declared those packets lost or seen them acknowledged,
 	// and a fixed array keeps the Receiver allocation-free and small.
-	MaxRanges = 32
+	MaxRanges = 16
 	// DefaultAckEveryN is how many ack-eliciting packets may arrive before
 	// an ACK is sent immediately (RFC 9000 §13.2.2 recommends 2).
 	DefaultAckEveryN = 2

@@ -3,6 +3,7 @@ package recovery
 import (
 	"errors"
 	"math"
+	"sync"
 	"time"
 )
 
@@ -249,6 +250,26 @@ func (s *Sender) NextPacketNumber() uint64 { return s.nextPN }
 func (s *Sender) slotMask() uint64  { return uint64(len(s.slots) - 1) }
 func (s *Sender) frameMask() uint64 { return uint64(len(s.frames) - 1) }
 
+// History buffers of the initial size are pooled: a session that goes idle gives its history
+// back (Trim) and takes one again on its next packet without allocating, so thousands of idle
+// sessions hold no history at all. Larger histories are rare and left to the garbage collector.
+var (
+	slotPool  = sync.Pool{New: func() any { return new([initialSlots]slot) }}
+	framePool = sync.Pool{New: func() any { return new([initialFrames]FrameRef) }}
+)
+
+// release returns the history buffers (pooled when of the initial size) and empties the rings.
+func (s *Sender) release() {
+	if len(s.slots) == initialSlots {
+		slotPool.Put((*[initialSlots]slot)(s.slots))
+	}
+	if len(s.frames) == initialFrames {
+		framePool.Put((*[initialFrames]FrameRef)(s.frames))
+	}
+	s.slots, s.frames = nil, nil
+	s.frameHead, s.frameTail = 0, 0
+}
+
 // ensureSlots makes room for n packets in the ring.
 func (s *Sender) ensureSlots(n uint64) {
 	if n <= uint64(len(s.slots)) {
@@ -261,7 +282,12 @@ func (s *Sender) ensureSlots(n uint64) {
 	for c < n {
 		c *= 2
 	}
-	ns := make([]slot, c)
+	var ns []slot
+	if c == initialSlots {
+		ns = slotPool.Get().(*[initialSlots]slot)[:]
+	} else {
+		ns = make([]slot, c)
+	}
 	if len(s.slots) > 0 {
 		om, nm := s.slotMask(), c-1
 		for pn := s.histBase; pn < s.nextPN; pn++ {
@@ -284,7 +310,12 @@ func (s *Sender) ensureFrames(extra int) {
 	for c < n {
 		c *= 2
 	}
-	nf := make([]FrameRef, c)
+	var nf []FrameRef
+	if c == initialFrames {
+		nf = framePool.Get().(*[initialFrames]FrameRef)[:]
+	} else {
+		nf = make([]FrameRef, c)
+	}
 	if len(s.frames) > 0 {
 		om, nm := s.frameMask(), c-1
 		for i := s.frameHead; i < s.frameTail; i++ {
@@ -823,9 +854,8 @@ func (s *Sender) Drop(h Handler) {
 			}
 		}
 	}
-	s.slots, s.frames = nil, nil
+	s.release()
 	s.histBase = s.nextPN
-	s.frameHead, s.frameTail = 0, 0
 	s.bytesInFlight, s.inFlight, s.ackElicitingInFlight = 0, 0, 0
 	s.lossTime = 0
 	s.ptoCount = 0
@@ -834,12 +864,11 @@ func (s *Sender) Drop(h Handler) {
 // Trim releases the history memory if nothing is tracked, and reports
 // whether it did. The data plane calls it when a session goes idle, so a
 // session that once had a large window in flight does not keep its
-// history forever; the next packet allocates a small one again.
+// history forever; the next packet takes a small one from the pool again.
 func (s *Sender) Trim() bool {
 	if s.histBase != s.nextPN {
 		return false
 	}
-	s.slots, s.frames = nil, nil
-	s.frameHead, s.frameTail = 0, 0
+	s.release()
 	return true
 }

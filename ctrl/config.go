@@ -1,0 +1,93 @@
+package ctrl
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/sttfast/sttfast/dataplane"
+	"github.com/sttfast/sttfast/stc"
+)
+
+// Config configures a Node. Seed is required; every other zero field takes the default in its
+// comment.
+type Config struct {
+	// Seed is the pre-shared secret that authenticates peers and derives every key.
+	Seed *stc.Seed
+	// Addr is where the node listens: "udp://HOST:PORT" or "HOST:PORT" (default
+	// "udp://127.0.0.1:0", an ephemeral loopback port; use ":PORT" to listen on every interface).
+	Addr string
+	// NodeID identifies this node in handshakes (default: random).
+	NodeID [8]byte
+	// Sockets is how many sockets (each with its own RX and TX loop) share the port through
+	// SO_REUSEPORT (default 1; set it to the number of cores for a busy server).
+	Sockets int
+	// MaxSessions bounds live sessions; beyond it handshakes are refused with FINAL status 6
+	// (default 10000).
+	MaxSessions int
+	// AcceptQueue bounds sessions waiting for Accept (default 1024); beyond it new sessions are
+	// refused the same way. A node that never calls Accept should set DiscardAccepted.
+	AcceptQueue int
+	// DiscardAccepted makes incoming sessions live without being queued for Accept (relays and
+	// servers that find sessions through events or Sessions()).
+	DiscardAccepted bool
+	// HandshakeTimeout bounds a Dial, and the age of a CHALLENGE the responder still honours
+	// (default 10 s).
+	HandshakeTimeout time.Duration
+	// ClockWindow is how far a HELLO's timestamp may be from the responder's clock (default 30 s).
+	ClockWindow time.Duration
+	// NonceCache bounds how many HELLO nonces are remembered for replay detection (default 32768).
+	NonceCache int
+	// RecvBuffer and SendBuffer size the socket buffers in bytes (default 8 MiB each; the
+	// effective values are in NodeStats).
+	RecvBuffer, SendBuffer int
+	// DisableGSO and DisableGRO turn the kernel offloads off (for comparisons).
+	DisableGSO, DisableGRO bool
+	// WrapConn, when set, wraps each socket before the data plane uses it: the hook for the
+	// impairment link of tests and benchmarks (package dataplane/impair) and for instrumentation.
+	WrapConn func(dataplane.PacketConn) dataplane.PacketConn
+	// Transport tunes the data plane (windows, timeouts, MTU, congestion control).
+	Transport dataplane.Config
+	// OnEvent receives structured events (sessions and streams opened and closed, key rotations,
+	// path changes, refused handshakes). It runs on the node's event goroutine, never on the data
+	// path; events that arrive while it is slow queue up to a bound and are then counted and
+	// dropped.
+	OnEvent func(Event)
+	// Logger receives events at debug level and failures at warn (default: discard).
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Addr == "" {
+		c.Addr = "udp://127.0.0.1:0"
+	}
+	if c.Sockets <= 0 {
+		c.Sockets = 1
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 10000
+	}
+	if c.AcceptQueue <= 0 {
+		c.AcceptQueue = 1024
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.ClockWindow <= 0 {
+		c.ClockWindow = 30 * time.Second
+	}
+	if c.NonceCache <= 0 {
+		c.NonceCache = 32768
+	}
+	if c.RecvBuffer == 0 {
+		c.RecvBuffer = 8 << 20
+	}
+	if c.SendBuffer == 0 {
+		c.SendBuffer = 8 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Transport.Logger == nil {
+		c.Transport.Logger = c.Logger
+	}
+}

@@ -1,0 +1,308 @@
+package ctrl
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sttfast/sttfast/batchio"
+	"github.com/sttfast/sttfast/dataplane"
+	"github.com/sttfast/sttfast/frame"
+	"github.com/sttfast/sttfast/stc"
+)
+
+// The data plane's types are the control API's: a Session and a Stream are used directly, with
+// no wrapper in between.
+type (
+	// Session is an encrypted association with one peer (see dataplane.Session).
+	Session = dataplane.Session
+	// Stream is an ordered, reliable, message-preserving flow in a session (see dataplane.Stream).
+	Stream = dataplane.Stream
+	// Event is a structured notification (see dataplane.Event).
+	Event = dataplane.Event
+	// EventKind names an Event.
+	EventKind = dataplane.EventKind
+	// FrameHandler receives application frames 0x80-0xFF.
+	FrameHandler = dataplane.FrameHandler
+)
+
+// Event kinds, re-exported.
+const (
+	EventSessionOpened = dataplane.EventSessionOpened
+	EventSessionClosed = dataplane.EventSessionClosed
+	EventStreamOpened  = dataplane.EventStreamOpened
+	EventStreamClosed  = dataplane.EventStreamClosed
+	EventKeyRotated    = dataplane.EventKeyRotated
+	EventPathCandidate = dataplane.EventPathCandidate
+	EventPathMigrated  = dataplane.EventPathMigrated
+	EventAuthFailed    = dataplane.EventAuthFailed
+)
+
+// Node is an sttfast endpoint: it listens (server mode), dials peers by address, and holds any
+// number of sessions, all authenticated by the same seed.
+type Node struct {
+	cfg       Config
+	seed      *stc.Seed
+	hsKey     stc.MACKey
+	cookieKey stc.MACKey
+	nodeID    [8]byte
+	addr      netip.AddrPort
+
+	table   *dataplane.Table
+	engines []*dataplane.Engine
+	conns   []*batchio.Conn
+	rr      atomic.Uint32
+
+	nonces *expiringSet[[32]byte]
+	recent *expiringSet[[8]byte]
+
+	dialMu sync.Mutex
+	dials  map[[8]byte]*dialState
+
+	acceptq chan *Session
+
+	bcastMu  sync.Mutex
+	bcastBuf []*Session
+
+	stats     nodeCounters
+	closed    chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// Listen starts a node on cfg.Addr: it binds the socket(s), starts the data plane and the
+// handshake handler, and returns once the node accepts and dials. Cancelling ctx closes the node.
+func Listen(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Seed == nil {
+		return nil, ErrNoSeed
+	}
+	cfg.setDefaults()
+	network, hostport, err := ParseAddr(cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:     cfg,
+		seed:    cfg.Seed,
+		hsKey:   cfg.Seed.HandshakeKey(),
+		nodeID:  cfg.NodeID,
+		table:   dataplane.NewTable(),
+		nonces:  newExpiringSet[[32]byte](cfg.NonceCache),
+		recent:  newExpiringSet[[8]byte](1 << 20),
+		dials:   make(map[[8]byte]*dialState),
+		acceptq: make(chan *Session, cfg.AcceptQueue),
+		closed:  make(chan struct{}),
+	}
+	rand.Read(n.cookieKey[:])
+	if n.nodeID == ([8]byte{}) {
+		rand.Read(n.nodeID[:])
+	}
+	opts := batchio.Options{
+		ReusePort:  cfg.Sockets > 1,
+		RecvBuffer: cfg.RecvBuffer,
+		SendBuffer: cfg.SendBuffer,
+		DisableGSO: cfg.DisableGSO,
+		DisableGRO: cfg.DisableGRO,
+		BatchSize:  cfg.Transport.BatchSize,
+	}
+	for i := 0; i < cfg.Sockets; i++ {
+		c, err := batchio.Listen(network, hostport, opts)
+		if err != nil {
+			n.closeConns()
+			return nil, fmt.Errorf("sttfast: listen %s: %w", cfg.Addr, err)
+		}
+		if i == 0 {
+			n.addr = c.LocalAddr()
+			hostport = n.addr.String() // later sockets join the same port
+		}
+		n.conns = append(n.conns, c)
+	}
+	for _, c := range n.conns {
+		var pc dataplane.PacketConn = c
+		if cfg.WrapConn != nil {
+			pc = cfg.WrapConn(pc)
+		}
+		e := dataplane.NewEngine(pc, cfg.Transport, n.table)
+		n.engines = append(n.engines, e)
+	}
+	for _, e := range n.engines {
+		e.Start()
+		n.wg.Add(2)
+		go n.handshakeLoop(e)
+		go n.eventLoop(e)
+	}
+	if ctx.Done() != nil {
+		go func() {
+			select {
+			case <-ctx.Done():
+				n.Close()
+			case <-n.closed:
+			}
+		}()
+	}
+	return n, nil
+}
+
+func (n *Node) closeConns() {
+	for _, c := range n.conns {
+		c.Close()
+	}
+}
+
+// Addr is the address the node listens on.
+func (n *Node) Addr() netip.AddrPort { return n.addr }
+
+// NodeID is the id this node announces in handshakes.
+func (n *Node) NodeID() [8]byte { return n.nodeID }
+
+// Accept waits for the next session a peer dialed.
+func (n *Node) Accept(ctx context.Context) (*Session, error) {
+	select {
+	case s := <-n.acceptq:
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-n.closed:
+		return nil, ErrNodeClosed
+	}
+}
+
+// Session returns the live session with id, or nil.
+func (n *Node) Session(id [8]byte) *Session { return n.table.Lookup(id) }
+
+// Sessions returns every live session.
+func (n *Node) Sessions() []*Session { return n.table.Snapshot(nil) }
+
+// NumSessions is how many sessions are live.
+func (n *Node) NumSessions() int { return n.table.Len() }
+
+// HandleFrame registers h for application frame type t (0x80-0xFF) on every session of the
+// node; nil unregisters. h runs on an RX loop and must not block.
+func (n *Node) HandleFrame(t frame.Type, h FrameHandler) error {
+	for _, e := range n.engines {
+		if err := e.HandleFrame(t, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SendToAll writes msg as one message to every live session (on each session's broadcast
+// stream, opened on first use), waking each TX loop once so the packets leave in batches. It
+// returns how many sessions took the message and the first error. Like Stream.Write it blocks
+// while a session's send buffer is full.
+func (n *Node) SendToAll(msg []byte) (int, error) { return n.SendToAllExcept(nil, msg) }
+
+// SendToAllExcept is SendToAll minus one session (a relay forwarding what that session sent).
+func (n *Node) SendToAllExcept(except *Session, msg []byte) (int, error) {
+	n.bcastMu.Lock()
+	defer n.bcastMu.Unlock()
+	n.bcastBuf = n.table.Snapshot(n.bcastBuf[:0])
+	if except != nil {
+		for i, s := range n.bcastBuf {
+			if s == except {
+				last := len(n.bcastBuf) - 1
+				n.bcastBuf[i] = n.bcastBuf[last]
+				n.bcastBuf = n.bcastBuf[:last]
+				break
+			}
+		}
+	}
+	sent, err := dataplane.Broadcast(n.bcastBuf, msg)
+	clear(n.bcastBuf)
+	return sent, err
+}
+
+// SendToSessions writes msg to the sessions with the given ids (unknown ids are skipped) and
+// returns how many took it.
+func (n *Node) SendToSessions(ids [][8]byte, msg []byte) (int, error) {
+	n.bcastMu.Lock()
+	defer n.bcastMu.Unlock()
+	n.bcastBuf = n.bcastBuf[:0]
+	for _, id := range ids {
+		if s := n.table.Lookup(id); s != nil {
+			n.bcastBuf = append(n.bcastBuf, s)
+		}
+	}
+	sent, err := dataplane.Broadcast(n.bcastBuf, msg)
+	clear(n.bcastBuf)
+	return sent, err
+}
+
+// Close closes every session (SESSION_CLOSE, code 8), stops the loops and releases the sockets.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		close(n.closed)
+		for _, e := range n.engines {
+			if e2 := e.Close(); e2 != nil && err == nil {
+				err = e2
+			}
+		}
+		n.wg.Wait()
+		n.seed = nil
+		n.hsKey.Erase()
+		n.cookieKey.Erase()
+	})
+	return err
+}
+
+// Done is closed when the node closes.
+func (n *Node) Done() <-chan struct{} { return n.closed }
+
+// engine picks the engine a dial goes out on.
+func (n *Node) engine() *dataplane.Engine {
+	i := n.rr.Add(1)
+	return n.engines[int(i)%len(n.engines)]
+}
+
+func (n *Node) eventLoop(e *dataplane.Engine) {
+	defer n.wg.Done()
+	for {
+		ev, err := e.Events().PopWait(nil)
+		if err != nil {
+			return
+		}
+		n.dispatch(ev)
+	}
+}
+
+func (n *Node) dispatch(ev Event) {
+	log := n.cfg.Logger
+	if log.Enabled(context.Background(), -4) {
+		attrs := []any{"event", ev.Kind.String()}
+		if ev.Session != nil {
+			id := ev.Session.ID()
+			attrs = append(attrs, "session", fmt.Sprintf("%x", id[:]))
+		}
+		if ev.Kind == EventStreamOpened || ev.Kind == EventStreamClosed {
+			attrs = append(attrs, "stream", ev.StreamID)
+		}
+		if ev.Reason != "" {
+			attrs = append(attrs, "reason", ev.Reason)
+		}
+		log.Debug("sttfast event", attrs...)
+	}
+	if ev.Kind == EventSessionClosed {
+		n.stats.sessionsClosed.Add(1)
+	}
+	if f := n.cfg.OnEvent; f != nil {
+		f(ev)
+	}
+}
+
+// isClosed reports whether Close has been called.
+func (n *Node) isClosed() bool {
+	select {
+	case <-n.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+var errEngineFull = errors.New("sttfast: send queue full")

@@ -1,0 +1,188 @@
+package ctrl
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/sttfast/sttfast/dataplane"
+	"github.com/sttfast/sttfast/frame"
+	"github.com/sttfast/sttfast/stc"
+)
+
+// hsWorker runs the handshake for one engine: it owns reusable MAC states so that refusing a
+// bogus HELLO costs one HMAC and no allocation.
+type hsWorker struct {
+	n      *Node
+	e      *dataplane.Engine
+	mac    *stc.MAC // HMAC(K_hs)
+	cookie *stc.MAC // HMAC(cookie key)
+}
+
+func (n *Node) handshakeLoop(e *dataplane.Engine) {
+	defer n.wg.Done()
+	w := &hsWorker{n: n, e: e, mac: stc.NewMAC(&n.hsKey), cookie: stc.NewMAC(&n.cookieKey)}
+	for {
+		dg, err := e.Handshakes().PopWait(n.closed)
+		if err != nil {
+			return
+		}
+		w.handle(dg)
+		dg.Free()
+	}
+}
+
+func (w *hsWorker) handle(dg *dataplane.Datagram) {
+	d := dg.Bytes()
+	var h frame.Header
+	if err := frame.ParseHeader(d, &h); err != nil || len(d) <= h.Len {
+		w.refuse(errMalformed, dg.Addr)
+		return
+	}
+	var err error
+	switch frame.Type(d[h.Len]) {
+	case frame.TypeHello:
+		err = w.onHello(dg)
+	case frame.TypeChallenge:
+		err = w.onChallenge(dg)
+	case frame.TypeAuthProof:
+		err = w.onProof(dg)
+	default:
+		err = errMalformed
+	}
+	if err != nil {
+		w.refuse(err, dg.Addr)
+	}
+}
+
+// refuse counts a handshake message that was dropped, and reports authentication failures as
+// events (rate-limited by the event ring's bound).
+func (w *hsWorker) refuse(err error, from netip.AddrPort) {
+	w.n.stats.refuse(err)
+	w.e.CountDrop(dataplane.DropHandshake)
+	if errors.Is(err, errMAC) || errors.Is(err, errCookie) {
+		w.e.Emit(dataplane.Event{Kind: dataplane.EventAuthFailed, Reason: err.Error() + " from " + from.String()})
+	}
+}
+
+// onHello answers a valid HELLO with a CHALLENGE, keeping no state but the nonce.
+func (w *hsWorker) onHello(dg *dataplane.Datagram) error {
+	n := w.n
+	d := dg.Bytes()
+	if len(d) < frame.HelloMinSize {
+		return errShort
+	}
+	var m hsMsg
+	if err := parseHandshake(d, w.mac, nil, &m); err != nil {
+		return err
+	}
+	now := time.Now()
+	if !withinWindow(m.ts, now, n.cfg.ClockWindow) {
+		return errClock
+	}
+	if [8]byte(m.nonce[:8]) != m.tag {
+		return errMalformed
+	}
+	ns := now.UnixNano()
+	if !n.nonces.add(m.nonce, ns, ns+int64(2*n.cfg.ClockWindow)) {
+		return errReplay
+	}
+	tsR := uint64(now.UnixMilli())
+	nonceR := cookieNonce(w.cookie, &m.nonce, tsR, dg.Addr)
+	out := dataplane.NewDatagram()
+	b := buildChallenge(out.Buffer(), &n.hsKey, m.tag, m.attempt, &nonceR, &n.nodeID, tsR, m.mac[:])
+	// Anti-amplification: the CHALLENGE (about 100 bytes) is far below the HELLO's 1200.
+	out.N = len(b)
+	out.Addr = dg.Addr
+	w.e.SendDatagram(out)
+	n.stats.challenges.Add(1)
+	return nil
+}
+
+// onProof verifies AUTH_PROOF against the stateless cookie and creates the session.
+func (w *hsWorker) onProof(dg *dataplane.Datagram) error {
+	n := w.n
+	var m hsMsg
+	if err := parseHandshake(dg.Bytes(), w.mac, nil, &m); err != nil {
+		return err
+	}
+	if [8]byte(m.nonce[:8]) != m.tag {
+		return errMalformed
+	}
+	now := time.Now()
+	nowMs := uint64(now.UnixMilli())
+	if m.respTS > nowMs+1000 || nowMs-m.respTS > uint64(n.cfg.HandshakeTimeout/time.Millisecond) {
+		return errExpired
+	}
+	expect := cookieNonce(w.cookie, &m.nonce, m.respTS, dg.Addr)
+	if !stc.Equal(expect[:], m.respNonce[:]) || m.respNodeID != n.nodeID {
+		return errCookie
+	}
+	keys := n.seed.DeriveSession(&m.nonce, &m.respNonce)
+	defer keys.Erase()
+	tr := transcript(&m.nonce, &m.respNonce)
+	if s := n.table.Lookup(keys.ID); s != nil {
+		if s.Handshake() == tr {
+			return nil // retransmitted AUTH_PROOF: the session resends FINAL until acknowledged
+		}
+		return errDuplicate
+	}
+	// A session made from this proof that has since closed must never come back: its keys would
+	// start again at packet number 0 (nonce reuse). Remember every id until its proof expires.
+	ns := now.UnixNano()
+	expiry := int64(m.respTS)*int64(time.Millisecond) + int64(n.cfg.HandshakeTimeout) + int64(time.Second)
+	if !n.recent.add(keys.ID, ns, expiry) {
+		return errReplay
+	}
+	if n.table.Len() >= n.cfg.MaxSessions || (!n.cfg.DiscardAccepted && len(n.acceptq) >= cap(n.acceptq)) {
+		w.sendRefusal(&keys, dg.Addr)
+		return errFull
+	}
+	s, err := w.e.Install(dataplane.SessionParams{
+		ID: keys.ID, Initiator: false, Peer: dg.Addr, PeerNodeID: m.nodeID, Handshake: tr,
+		Send: keys.R2I, Recv: keys.I2R, Final: true,
+	})
+	if err != nil {
+		return errDuplicate
+	}
+	n.stats.accepted.Add(1)
+	if !n.cfg.DiscardAccepted {
+		select {
+		case n.acceptq <- s:
+		default:
+			s.CloseWithError(dataplane.CodeRefused, "accept queue full")
+		}
+	}
+	return nil
+}
+
+// sendRefusal answers a proven initiator with FINAL(refused) sealed under the session's keys,
+// without creating the session.
+func (w *hsWorker) sendRefusal(keys *stc.SessionKeys, to netip.AddrPort) {
+	aead, err := stc.NewAEAD(&keys.R2I)
+	if err != nil {
+		return
+	}
+	defer aead.Erase()
+	out := dataplane.NewDatagram()
+	h := frame.Header{Kind: frame.KindProtected, SessionID: keys.ID, PNLen: 4}
+	b := frame.AppendHeader(out.Buffer(), &h)
+	hdr := len(b)
+	b = frame.AppendFinal(b, dataplane.CodeRefused)
+	b = frame.AppendSessionClose(b, dataplane.CodeRefused, []byte("node at its session limit"))
+	b = aead.Seal(b, hdr, 0)
+	out.N = len(b)
+	out.Addr = to
+	w.e.SendDatagram(out)
+}
+
+func withinWindow(tsMs uint64, now time.Time, window time.Duration) bool {
+	d := time.Duration(int64(tsMs)-now.UnixMilli()) * time.Millisecond
+	return d <= window && d >= -window
+}
+
+var (
+	errDuplicate = errors.New("handshake: duplicate session id")
+	errFull      = errors.New("handshake: node at its session limit")
+	errUnknown   = errors.New("handshake: no dial waits for this challenge")
+)

@@ -1,0 +1,109 @@
+package ctrl
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/sttfast/sttfast/dataplane"
+)
+
+// HandshakeRefusal names why a handshake message was dropped.
+type HandshakeRefusal uint8
+
+// Handshake refusal reasons, as counted in NodeStats.Refused and exported as metric labels.
+const (
+	RefusedMalformed HandshakeRefusal = iota
+	RefusedShort
+	RefusedMAC
+	RefusedClock
+	RefusedReplay
+	RefusedCookie
+	RefusedExpired
+	RefusedVersion
+	RefusedDuplicate
+	RefusedFull
+	RefusedUnknown
+	numRefusals
+)
+
+var refusalNames = [numRefusals]string{"malformed", "short", "bad_mac", "clock", "replay", "bad_proof",
+	"expired", "version", "duplicate", "full", "unknown_dial"}
+
+// String returns the refusal's metric label.
+func (r HandshakeRefusal) String() string {
+	if r < numRefusals {
+		return refusalNames[r]
+	}
+	return "unknown"
+}
+
+var refusalErrs = [numRefusals]error{errMalformed, errShort, errMAC, errClock, errReplay, errCookie,
+	errExpired, errVersion, errDuplicate, errFull, errUnknown}
+
+type nodeCounters struct {
+	dials, dialsFailed, challenges, accepted, sessionsClosed atomic.Uint64
+	refused                                                  [numRefusals]atomic.Uint64
+}
+
+func (c *nodeCounters) refuse(err error) {
+	for i, e := range refusalErrs {
+		if errors.Is(err, e) {
+			c.refused[i].Add(1)
+			return
+		}
+	}
+	c.refused[RefusedMalformed].Add(1)
+}
+
+// NodeStats is a snapshot of a node: its data-plane counters summed over its sockets, and the
+// handshake counters.
+type NodeStats struct {
+	dataplane.EngineStats
+	Dials, DialsFailed uint64
+	Challenges         uint64 // CHALLENGEs sent (valid HELLOs)
+	Accepted           uint64 // sessions created as responder
+	SessionsClosed     uint64
+	Refused            [numRefusals]uint64
+	RecvBuffer         int // effective SO_RCVBUF of the first socket
+	SendBuffer         int
+}
+
+// HandshakesFailed sums every refusal.
+func (s *NodeStats) HandshakesFailed() uint64 {
+	var t uint64
+	for _, r := range s.Refused {
+		t += r
+	}
+	return t
+}
+
+// Refusals lists every refusal reason, for exporters.
+func Refusals() []HandshakeRefusal {
+	rs := make([]HandshakeRefusal, numRefusals)
+	for i := range rs {
+		rs[i] = HandshakeRefusal(i)
+	}
+	return rs
+}
+
+// Stats returns a snapshot of the node's counters.
+func (n *Node) Stats() NodeStats {
+	var st NodeStats
+	for _, e := range n.engines {
+		es := e.Stats()
+		st.EngineStats.Add(&es)
+	}
+	st.Sessions = n.table.Len()
+	st.Dials = n.stats.dials.Load()
+	st.DialsFailed = n.stats.dialsFailed.Load()
+	st.Challenges = n.stats.challenges.Load()
+	st.Accepted = n.stats.accepted.Load()
+	st.SessionsClosed = n.stats.sessionsClosed.Load()
+	for i := range st.Refused {
+		st.Refused[i] = n.stats.refused[i].Load()
+	}
+	if len(n.conns) > 0 {
+		st.RecvBuffer, st.SendBuffer = n.conns[0].Buffers()
+	}
+	return st
+}

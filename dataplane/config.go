@@ -1,0 +1,121 @@
+package dataplane
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/sttfast/sttfast/dataplane/recovery"
+	"github.com/sttfast/sttfast/frame"
+	"github.com/sttfast/sttfast/stc"
+)
+
+// Config tunes an Engine and the sessions it carries. The zero value is usable: every zero field
+// takes the default named in its comment.
+type Config struct {
+	// PayloadSize is the largest UDP payload a packet may have (default 1200, the path MTU every
+	// IPv4/IPv6 path carries; up to 65507 on loopback). Packets are never IP-fragmented.
+	PayloadSize int
+	// StreamWindow is the receive window of one stream in bytes (default 1 MiB).
+	StreamWindow int
+	// SessionWindow is the receive window of a whole session in bytes (default 4 MiB).
+	SessionWindow int
+	// SendBuffer is how many unacknowledged bytes one stream may hold (default 1 MiB). A Write
+	// blocks while the buffer is full.
+	SendBuffer int
+	// MaxStreams is how many concurrent streams the peer may open (default 256).
+	MaxStreams int
+	// MaxMessageSize is the largest message a stream accepts (default 64 MiB).
+	MaxMessageSize int
+	// IdleTimeout closes a session that received nothing authentic for this long (default 30 s).
+	IdleTimeout time.Duration
+	// KeepAlive is how long a session may stay silent before it sends KEEP_ALIVE (default
+	// IdleTimeout/3).
+	KeepAlive time.Duration
+	// MaxAckDelay bounds how long the receiver holds back an ACK (default 1 ms).
+	MaxAckDelay time.Duration
+	// AckEvery sends an ACK at once after this many ack-eliciting packets (default 2; an RX batch
+	// always ends with an ACK when one is pending, which is what thins ACKs under load).
+	AckEvery int
+	// FlushDelay lets a stream with less than a packet of new data wait this long for more, so that
+	// small messages coalesce (default 0: send at once; Stream.Flush forces a send).
+	FlushDelay time.Duration
+	// KeyUpdatePackets, KeyUpdateBytes and KeyUpdateInterval rotate the send key when any is
+	// reached (defaults: 3·2^20 packets, 1 GiB, 10 minutes; the packet limit cannot exceed 2^22).
+	KeyUpdatePackets  uint64
+	KeyUpdateBytes    uint64
+	KeyUpdateInterval time.Duration
+	// Congestion selects the congestion controller (default CUBIC).
+	Congestion recovery.Algorithm
+	// DisablePacing sends congestion-window bursts unpaced.
+	DisablePacing bool
+	// BatchSize is how many datagrams one recvmmsg/sendmmsg moves (default 64).
+	BatchSize int
+	// HandshakeQueue bounds handshake packets waiting for the control plane (default 1024);
+	// beyond it they are dropped and counted.
+	HandshakeQueue int
+	// Logger receives engine events at debug level and failures at warn (default: discard).
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.PayloadSize == 0 {
+		c.PayloadSize = frame.DefaultPayloadSize
+	}
+	if c.PayloadSize < 256 {
+		c.PayloadSize = 256
+	}
+	if c.PayloadSize > frame.MaxPacketSize {
+		c.PayloadSize = frame.MaxPacketSize
+	}
+	if c.StreamWindow == 0 {
+		c.StreamWindow = 1 << 20
+	}
+	if c.SessionWindow == 0 {
+		c.SessionWindow = 4 << 20
+	}
+	if c.SessionWindow < c.StreamWindow {
+		c.SessionWindow = c.StreamWindow
+	}
+	if c.SendBuffer == 0 {
+		c.SendBuffer = 1 << 20
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = 256
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = 64 << 20
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 30 * time.Second
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = c.IdleTimeout / 3
+	}
+	if c.MaxAckDelay == 0 {
+		c.MaxAckDelay = time.Millisecond
+	}
+	if c.AckEvery == 0 {
+		c.AckEvery = 2
+	}
+	if c.KeyUpdatePackets == 0 {
+		c.KeyUpdatePackets = stc.DefaultKeyUpdatePackets
+	}
+	if c.KeyUpdatePackets > stc.MaxPacketsPerKey {
+		c.KeyUpdatePackets = stc.MaxPacketsPerKey
+	}
+	if c.KeyUpdateBytes == 0 {
+		c.KeyUpdateBytes = stc.DefaultKeyUpdateBytes
+	}
+	if c.KeyUpdateInterval == 0 {
+		c.KeyUpdateInterval = stc.DefaultKeyUpdateInterval
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 64
+	}
+	if c.HandshakeQueue == 0 {
+		c.HandshakeQueue = 1024
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}

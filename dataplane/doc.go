@@ -1,0 +1,24 @@
+// Package dataplane is sttfast's hot path: for each socket an Engine runs an RX loop (read a
+// batch, find the session, check the replay window, open in place, process frames, deliver
+// stream data) and a TX loop (pick ready sessions, pack ACK, control, application and stream
+// frames into packets up to the path MTU, seal in place, send the batch with GSO), and holds the
+// sessions and streams the application uses.
+//
+// Invariants:
+//   - Steady state allocates nothing per packet: receive buffers come from a slab, stream data
+//     lives in pooled chunks, rings carry pointers to long-lived objects, and the per-packet
+//     scratch (frame views, ACK ranges, frame records) is reused. Tests assert it with
+//     testing.AllocsPerRun.
+//   - A packet is opened with exactly one key and recorded in the replay window only after it
+//     authenticates; a packet that fails is counted by reason and dropped, never answered.
+//   - A packet number is used once per direction: the TX loop is the only sealer of a session,
+//     and every retransmission is a new packet.
+//   - Protocol state of a session is guarded by its mutex, taken once per batch by each loop;
+//     application goroutines touch it only on slow paths (opening a stream, the first write to an
+//     idle stream, credit updates every half window).
+//   - Nothing on the data path blocks on the control plane: handshake packets and events go
+//     through bounded rings, and when a ring is full the item is counted and dropped.
+//
+// The package knows nothing of the handshake policy (package ctrl installs sessions with their
+// keys) nor of the command.
+package dataplane

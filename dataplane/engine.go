@@ -1,0 +1,228 @@
+package dataplane
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sttfast/sttfast/frame"
+	"github.com/sttfast/sttfast/ring"
+)
+
+// Engine runs the data plane of one socket: an RX loop that reads, opens and processes packets,
+// and a TX loop that packs, seals and sends them, sharing a table of sessions. A node runs one
+// engine per socket (several with SO_REUSEPORT).
+type Engine struct {
+	cfg  Config
+	conn PacketConn
+	gso  int // datagrams per send call when packing GSO super-packets (1: no GSO)
+
+	table *Table
+	ctr   engineCounters
+
+	active *ring.MPSC[*Session] // sessions that gained TX work, drained by the TX loop
+	wake   *ring.Waker          // wakes a parked TX loop
+	raw    *ring.MPSC[*Datagram]
+	hs     *ring.Blocking[*Datagram]
+	events *ring.Blocking[Event]
+
+	handlers [128]atomic.Pointer[FrameHandler] // application frame types 0x80-0xFF
+
+	activeOverflow atomic.Bool // the active ring overflowed: the TX loop rescans the table
+	started        atomic.Bool
+
+	closing   chan struct{} // closed by Close: the TX loop flushes and exits
+	txDone    chan struct{}
+	rxDone    chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// FrameHandler receives an application frame (type 0x80-0xFF). It runs on the engine's RX loop:
+// data is only valid during the call, and the handler must not block.
+type FrameHandler func(s *Session, t frame.Type, data []byte)
+
+// NewEngine prepares an engine over conn; Start runs it. Engines of one node pass the same
+// table; nil gives the engine a table of its own.
+func NewEngine(conn PacketConn, cfg Config, t *Table) *Engine {
+	cfg.setDefaults()
+	if t == nil {
+		t = NewTable()
+	}
+	e := &Engine{
+		cfg:     cfg,
+		conn:    conn,
+		gso:     1,
+		table:   t,
+		active:  ring.NewMPSC[*Session](4096),
+		wake:    ring.NewWaker(),
+		raw:     ring.NewMPSC[*Datagram](1024),
+		hs:      ring.NewBlocking[*Datagram](ring.NewMPSC[*Datagram](cfg.HandshakeQueue)),
+		events:  ring.NewBlocking[Event](ring.NewMPSC[Event](4096)),
+		closing: make(chan struct{}),
+		txDone:  make(chan struct{}),
+		rxDone:  make(chan struct{}),
+	}
+	if g, ok := conn.(gsoConn); ok && g.GSO() {
+		e.gso = g.MaxGSOSegments()
+	}
+	return e
+}
+
+// Start launches the RX and TX loops.
+func (e *Engine) Start() {
+	e.started.Store(true)
+	tx := newTxLoop(e)
+	rx := newRxLoop(e)
+	go func() { defer close(e.rxDone); rx.run() }()
+	go func() { defer close(e.txDone); tx.run() }()
+}
+
+// Config returns the engine's configuration with defaults applied.
+func (e *Engine) Config() Config { return e.cfg }
+
+// LocalAddr is the address of the engine's socket.
+func (e *Engine) LocalAddr() netip.AddrPort { return e.conn.LocalAddr() }
+
+// Handshakes is the queue of handshake datagrams for the control plane. The consumer owns each
+// datagram and must Free it.
+func (e *Engine) Handshakes() *ring.Blocking[*Datagram] { return e.hs }
+
+// Events is the queue of data-plane events for the control plane.
+func (e *Engine) Events() *ring.Blocking[Event] { return e.events }
+
+// Done is closed when the engine shuts down.
+func (e *Engine) Done() <-chan struct{} { return e.closing }
+
+// SendDatagram queues a handshake datagram for the TX loop, which frees it after sending. It
+// reports false (and frees d) when the queue is full or the engine is closed.
+func (e *Engine) SendDatagram(d *Datagram) bool {
+	select {
+	case <-e.closing:
+		d.Free()
+		return false
+	default:
+	}
+	if !e.raw.Push(d) {
+		d.Free()
+		return false
+	}
+	e.wake.Notify()
+	return true
+}
+
+// HandleFrame registers h for application frame type t (0x80-0xFF); nil unregisters.
+func (e *Engine) HandleFrame(t frame.Type, h FrameHandler) error {
+	if !t.IsApplication() {
+		return fmt.Errorf("dataplane: frame type %#x is not an application type (0x80-0xff)", uint8(t))
+	}
+	if h == nil {
+		e.handlers[t-frame.TypeAppMin].Store(nil)
+		return nil
+	}
+	e.handlers[t-frame.TypeAppMin].Store(&h)
+	return nil
+}
+
+// Lookup returns the installed session with id, or nil.
+func (e *Engine) Lookup(id [8]byte) *Session { return e.table.Lookup(id) }
+
+// Table is the session table the engine uses (shared by the engines of a node).
+func (e *Engine) Table() *Table { return e.table }
+
+// Sessions appends every installed session to dst.
+func (e *Engine) Sessions(dst []*Session) []*Session { return e.table.Snapshot(dst) }
+
+// NumSessions is how many sessions are installed.
+func (e *Engine) NumSessions() int { return e.table.Len() }
+
+// Stats returns a snapshot of the engine's counters.
+func (e *Engine) Stats() EngineStats {
+	var s EngineStats
+	s.RxDatagrams = e.ctr.rxDatagrams.Load()
+	s.RxBytes = e.ctr.rxBytes.Load()
+	s.RxBatches = e.ctr.rxBatches.Load()
+	s.TxDatagrams = e.ctr.txDatagrams.Load()
+	s.TxBytes = e.ctr.txBytes.Load()
+	s.TxBatches = e.ctr.txBatches.Load()
+	s.TxSyscalls = e.ctr.txSyscalls.Load()
+	for i := range s.Drops {
+		s.Drops[i] = e.ctr.drops[i].Load()
+	}
+	s.EventsDropped = e.ctr.eventsDropped.Load()
+	s.Sessions = e.table.Len()
+	s.GSO = e.gso > 1
+	if g, ok := e.conn.(groConn); ok {
+		s.GRO = g.GRO()
+	}
+	return s
+}
+
+// CountDrop counts a datagram dropped for reason r (the control plane counts handshake refusals
+// here too, so that one place holds every drop).
+func (e *Engine) CountDrop(r DropReason) { e.ctr.drops[r].Add(1) }
+
+// Close shuts the engine down: every session is closed with code (SESSION_CLOSE is sent best
+// effort), the loops stop and the socket is closed.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		// Queue SESSION_CLOSE everywhere, let the TX loop send it in one last pass, then stop
+		// the socket (which ends the RX loop).
+		for _, s := range e.table.Snapshot(nil) {
+			if s.e == e {
+				s.CloseWithError(CodeShutdown, "engine closed")
+			}
+		}
+		close(e.closing)
+		e.wake.Notify()
+		if e.started.Load() {
+			<-e.txDone
+		}
+		e.hs.Close()
+		err := e.conn.Close()
+		if e.started.Load() {
+			<-e.rxDone
+		}
+		for _, s := range e.table.Snapshot(nil) {
+			if s.e != e {
+				continue // another engine of the node owns it
+			}
+			s.terminate(&CloseError{Code: CodeShutdown, Reason: "engine closed"})
+		}
+		e.events.Close()
+		for {
+			d, ok := e.raw.Pop()
+			if !ok {
+				break
+			}
+			d.Free()
+		}
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			e.closeErr = err
+		}
+	})
+	return e.closeErr
+}
+
+// notify queues s for the TX loop (once until the loop picks it up) and wakes the loop.
+func (e *Engine) notify(s *Session) {
+	if s.txQueued.CompareAndSwap(false, true) {
+		if !e.active.Push(s) {
+			// The ring only fills with more sessions than its capacity all waking at once; the
+			// TX loop then rescans the table, so nothing is lost.
+			s.txQueued.Store(false)
+			e.activeOverflow.Store(true)
+		}
+	}
+	e.wake.Notify()
+}
+
+// pathToken returns fresh unpredictable PATH_CHALLENGE data.
+func (e *Engine) pathToken() (t [8]byte) {
+	rand.Read(t[:])
+	return t
+}

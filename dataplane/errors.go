@@ -1,0 +1,97 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Callers test them with errors.Is; the data path returns them unwrapped so that
+// reporting an error never allocates.
+var (
+	// ErrSessionClosed is returned by operations on a session (or its streams) that has ended.
+	ErrSessionClosed = errors.New("sttfast: session closed")
+	// ErrStreamClosed is returned by writes after CloseWrite/Close and reads after Close.
+	ErrStreamClosed = errors.New("sttfast: stream closed")
+	// ErrStreamReset is returned when the peer aborted the stream with STREAM_CLOSE.
+	ErrStreamReset = errors.New("sttfast: stream reset by peer")
+	// ErrStreamLimit is returned by OpenStream when the peer's MAX_STREAMS is reached.
+	ErrStreamLimit = errors.New("sttfast: stream limit reached")
+	// ErrMessageTooLarge is returned for a message above the configured MaxMessageSize.
+	ErrMessageTooLarge = errors.New("sttfast: message too large")
+	// ErrDuplicateSession is returned when a session id is already installed.
+	ErrDuplicateSession = errors.New("sttfast: duplicate session id")
+	// ErrEngineClosed is returned by operations on a closed engine.
+	ErrEngineClosed = errors.New("sttfast: engine closed")
+	// ErrTimeout is returned when a deadline set on a stream expires; it is a net.Error timeout.
+	ErrTimeout error = timeoutError{}
+)
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "sttfast: i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// CloseError tells why a session ended: the close code of docs/PROTOCOL.md §6, whether the peer
+// or this side closed it, and the peer's reason phrase. It matches ErrSessionClosed with errors.Is.
+type CloseError struct {
+	Code   uint64
+	Remote bool
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	side := "local"
+	if e.Remote {
+		side = "peer"
+	}
+	if e.Reason != "" {
+		return fmt.Sprintf("sttfast: session closed by %s: %s (code %d): %s", side, CodeName(e.Code), e.Code, e.Reason)
+	}
+	return fmt.Sprintf("sttfast: session closed by %s: %s (code %d)", side, CodeName(e.Code), e.Code)
+}
+
+// Is makes every CloseError match ErrSessionClosed.
+func (e *CloseError) Is(target error) bool { return target == ErrSessionClosed }
+
+// Close codes of docs/PROTOCOL.md §6.
+const (
+	CodeNoError           = 0
+	CodeProtocolViolation = 1
+	CodeIdleTimeout       = 2
+	CodeFlowControl       = 3
+	CodeStreamLimit       = 4
+	CodeInternal          = 5
+	CodeRefused           = 6
+	CodeKeyUpdate         = 7
+	CodeShutdown          = 8
+	CodeApplicationMin    = 0x100
+)
+
+// CodeName returns a short name for a close code.
+func CodeName(c uint64) string {
+	switch c {
+	case CodeNoError:
+		return "no error"
+	case CodeProtocolViolation:
+		return "protocol violation"
+	case CodeIdleTimeout:
+		return "idle timeout"
+	case CodeFlowControl:
+		return "flow-control violation"
+	case CodeStreamLimit:
+		return "stream limit exceeded"
+	case CodeInternal:
+		return "internal error"
+	case CodeRefused:
+		return "refused"
+	case CodeKeyUpdate:
+		return "key update error"
+	case CodeShutdown:
+		return "shutting down"
+	}
+	if c >= CodeApplicationMin {
+		return "application"
+	}
+	return "unknown"
+}

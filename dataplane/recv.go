@@ -1,0 +1,424 @@
+package dataplane
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/sttfast/sttfast/dataplane/recovery"
+	"github.com/sttfast/sttfast/dataplane/streambuf"
+	"github.com/sttfast/sttfast/frame"
+	"github.com/sttfast/sttfast/stc"
+)
+
+// errDropPacket makes receive discard an authenticated packet without acknowledging it (the
+// sender will retransmit its frames).
+var errDropPacket = errors.New("dataplane: packet dropped")
+
+// receive opens and processes one protected packet. s.mu held by the RX loop. It returns the drop
+// reason when the packet is discarded.
+func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason, bool) {
+	switch sessState(s.state.Load()) {
+	case stateClosed, stateDraining:
+		return DropClosed, false
+	}
+	h := &rx.hdr
+	largest, _ := s.receiver.Largest()
+	pn := frame.DecodePacketNumber(largest, h.PacketNumber, h.PNLen)
+	if !s.replay.Check(pn) {
+		return DropReplay, false
+	}
+	// Exactly one key is tried: a failed GCM open wipes the buffer, and trying keys would let a
+	// forger make the receiver derive or test several.
+	aead, next := s.rxKeys.Select(h.KeyPhase, pn)
+	if aead == nil {
+		return DropAuth, false
+	}
+	payload, err := aead.Open(d, h.Len, pn)
+	if err != nil {
+		return DropAuth, false
+	}
+	if !s.replay.Accept(pn) {
+		return DropReplay, false
+	}
+	now := rx.now
+	if next {
+		s.rotateRx(now, pn)
+	}
+	s.lastRecv = now
+	s.ctr.packetsRecv.Add(1)
+	s.ctr.bytesRecv.Add(uint64(len(d)))
+	if sessState(s.state.Load()) == stateClosing {
+		// Answer stragglers with SESSION_CLOSE again so a peer that lost it stops too.
+		s.closeSent = false
+		rx.touch(s)
+		return DropClosed, false
+	}
+	if !s.established {
+		s.becomeOpen()
+		s.e.emit(Event{Kind: EventSessionOpened, Session: s})
+	}
+	if from != s.peer {
+		s.onNewAddress(rx, from, pn)
+	}
+	ackEliciting, err := s.frames(rx, payload, from)
+	if err != nil {
+		if err == errDropPacket {
+			return DropFragmented, false
+		}
+		rx.touch(s)
+		return DropFrame, false
+	}
+	s.receiver.OnPacket(now, pn, ackEliciting)
+	if ackEliciting {
+		rx.touch(s)
+	}
+	return 0, true
+}
+
+// rotateRx switches to the next receive key after a packet authenticated under it; the old key
+// stays for a grace period for reordered packets, then the TX loop erases it.
+func (s *Session) rotateRx(now recovery.Time, pn uint64) {
+	s.rxKeys.AdvanceAt(pn)
+	grace := 3 * s.sender.RTT().PTO(s.e.cfg.MaxAckDelay)
+	if grace < time.Second {
+		grace = time.Second
+	}
+	s.rxPrevDrop = now + recovery.Time(grace)
+	s.ctr.keyUpdates.Add(1)
+	s.e.emit(Event{Kind: EventKeyRotated, Session: s, Code: s.rxKeys.Generation(), Remote: true})
+}
+
+// onNewAddress records an authenticated packet from a new source address as a path candidate and
+// challenges it; the session moves there only when the PATH_RESPONSE comes back (so an on-path
+// attacker rewriting source addresses cannot redirect it).
+func (s *Session) onNewAddress(rx *rxLoop, from netip.AddrPort, pn uint64) {
+	if largest, ok := s.receiver.Largest(); ok && pn < largest {
+		return // a reordered packet says nothing about where the peer is now
+	}
+	p := s.pathSt()
+	if p.candidate == from && p.chalN {
+		return
+	}
+	p.candidate = from
+	p.chal = rx.e.pathToken()
+	p.chalN = true
+	p.chalAt = 0
+	s.e.emit(Event{Kind: EventPathCandidate, Session: s})
+	rx.touch(s)
+}
+
+// frames processes the frames of an authenticated packet. s.mu held.
+func (s *Session) frames(rx *rxLoop, payload []byte, from netip.AddrPort) (ackEliciting bool, err error) {
+	w := &rx.walker
+	f := &rx.f
+	w.Reset(payload)
+	for {
+		ok, err := w.Next(f)
+		if err != nil {
+			s.protocolError(CodeProtocolViolation, "malformed frame")
+			return ackEliciting, err
+		}
+		if !ok {
+			return ackEliciting, nil
+		}
+		if f.Type.AckEliciting() {
+			ackEliciting = true
+		}
+		if err := s.frame(rx, f, from); err != nil {
+			return ackEliciting, err
+		}
+		if sessState(s.state.Load()) >= stateClosing {
+			return ackEliciting, nil
+		}
+	}
+}
+
+// frame applies one frame. s.mu held.
+func (s *Session) frame(rx *rxLoop, f *frame.Frame, from netip.AddrPort) error {
+	switch f.Type {
+	case frame.TypePadding, frame.TypeKeepAliveAck, frame.TypeNack:
+		// NACK is advisory: the ACK ranges already carry the same information.
+	case frame.TypeAck:
+		return s.onAck(rx, f)
+	case frame.TypeData:
+		return s.onData(f.StreamID, f.Offset, f.Data)
+	case frame.TypeKeepAlive:
+		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeKeepAliveAck, val: f.Value})
+	case frame.TypeStreamOpen:
+		_, err := s.streamFor(f.StreamID)
+		return err
+	case frame.TypeStreamFin:
+		return s.onFin(f.StreamID, f.Value)
+	case frame.TypeStreamClose:
+		return s.onReset(f.StreamID, f.Code)
+	case frame.TypeSessionClose:
+		s.onSessionClose(f.Code, f.Data)
+	case frame.TypeMaxData:
+		if f.Value > s.peerMaxData {
+			s.peerMaxData = f.Value
+			rx.touch(s)
+		}
+	case frame.TypeMaxStreamData:
+		s.onMaxStreamData(rx, f.StreamID, f.Value)
+	case frame.TypeMaxStreams:
+		if f.Value > s.peerMaxStreams {
+			s.peerMaxStreams = f.Value
+			s.signal()
+		}
+	case frame.TypeKeyUpdate:
+		if f.Value > s.rxKeys.Generation() {
+			s.protocolError(CodeKeyUpdate, "key generation ahead of key phase")
+			return errFrame
+		}
+	case frame.TypePathChallenge:
+		var r pathResponse
+		copy(r.data[:], f.Data)
+		r.to = from
+		if p := s.pathSt(); len(p.resp) < 8 {
+			p.resp = append(p.resp, r)
+		}
+	case frame.TypePathResponse:
+		s.onPathResponse(f.Data, from)
+	case frame.TypeFinal:
+		if !s.initiator {
+			s.protocolError(CodeProtocolViolation, "FINAL from initiator")
+			return errFrame
+		}
+		if f.Code != 0 {
+			s.onSessionClose(f.Code, nil)
+		}
+	default:
+		if f.Type.IsApplication() {
+			return s.onApp(rx, f)
+		}
+		s.protocolError(CodeProtocolViolation, "handshake frame in protected packet")
+		return errFrame
+	}
+	return nil
+}
+
+var errFrame = errors.New("dataplane: bad frame")
+
+// protocolError closes the session because the peer broke the protocol. s.mu held.
+func (s *Session) protocolError(code uint64, reason string) {
+	if s.closeErr != nil {
+		return
+	}
+	s.closeErr = &CloseError{Code: code, Reason: reason}
+	s.closeQueued = true
+	s.enterClosing(stateClosing)
+}
+
+func (s *Session) onSessionClose(code uint64, reason []byte) {
+	if s.closeErr == nil {
+		s.closeErr = &CloseError{Code: code, Remote: true, Reason: string(reason)}
+	}
+	s.enterClosing(stateDraining)
+}
+
+func (s *Session) onAck(rx *rxLoop, f *frame.Frame) error {
+	rs := rx.ranges[:0]
+	it := f.Ack.Ranges()
+	for {
+		r, ok := it.Next()
+		if !ok {
+			break
+		}
+		rs = append(rs, recovery.Range{Lo: r.Lo, Hi: r.Hi})
+	}
+	rx.ranges = rs
+	delay := time.Duration(f.Ack.Delay) * time.Microsecond
+	before := s.sender.BytesInFlight()
+	if _, err := s.sender.OnAck(rx.now, rs, delay, s); err != nil {
+		s.protocolError(CodeProtocolViolation, "ack of unsent packet")
+		return errFrame
+	}
+	if s.sender.BytesInFlight() < before || s.probes > 0 {
+		rx.touch(s)
+	}
+	if s.idleProbe && s.sender.InFlightPackets() == 0 {
+		// The keep-alive of an idle session came back: release its history until it talks again.
+		s.idleProbe = false
+		s.sender.Trim()
+	}
+	return nil
+}
+
+// streamFor returns the stream for id, opening peer streams on first sight. It returns nil
+// without error for a stream that has already ended (late or retransmitted frames).
+func (s *Session) streamFor(id uint64) (*Stream, error) {
+	if st := s.streams[id]; st != nil {
+		return st, nil
+	}
+	localParity := uint64(0)
+	if !s.initiator {
+		localParity = 1
+	}
+	if id&1 == localParity {
+		if id < s.nextLocal {
+			return nil, nil
+		}
+		s.protocolError(CodeProtocolViolation, "frame for a stream never opened")
+		return nil, errFrame
+	}
+	idx := id >> 1
+	if idx < s.peerOpened {
+		return nil, nil
+	}
+	if idx >= s.ourMaxStreams {
+		s.protocolError(CodeStreamLimit, "stream limit exceeded")
+		return nil, errFrame
+	}
+	// Opening stream n implicitly opens every lower peer stream, so "below peerOpened and not in
+	// the table" always means "ended" and a late frame can never resurrect a stream.
+	var st *Stream
+	for k := s.peerOpened; k <= idx; k++ {
+		st = s.newStream(k<<1 | (1 - localParity))
+		s.acceptq = append(s.acceptq, st)
+		s.e.emit(Event{Kind: EventStreamOpened, Session: s, StreamID: st.id, Remote: true})
+	}
+	s.peerOpened = idx + 1
+	s.signal()
+	return st, nil
+}
+
+func (s *Session) onData(id, off uint64, data []byte) error {
+	st, err := s.streamFor(id)
+	if st == nil {
+		return err
+	}
+	if st.resetRecvd {
+		return nil
+	}
+	end := off + uint64(len(data))
+	if end > st.ourMax {
+		s.protocolError(CodeFlowControl, "stream data beyond MAX_STREAM_DATA")
+		return errFrame
+	}
+	if st.peerFin && end > st.peerFinal {
+		s.protocolError(CodeProtocolViolation, "stream data beyond final size")
+		return errFrame
+	}
+	if end > st.highRecv {
+		s.recvData += end - st.highRecv
+		if st.readDone {
+			// Nobody reads: count discarded bytes as consumed so credit keeps flowing.
+			s.consumed.Add(end - st.highRecv)
+		}
+		st.highRecv = end
+		if s.recvData > s.ourMaxData {
+			s.protocolError(CodeFlowControl, "session data beyond MAX_DATA")
+			return errFrame
+		}
+	}
+	if st.readDone {
+		s.discardCredit(st)
+		return nil
+	}
+	before := st.recv.Frontier()
+	advanced, err := st.recv.Insert(off, data)
+	switch {
+	case err == nil:
+	case errors.Is(err, streambuf.ErrTooFragmented):
+		return errDropPacket
+	default:
+		s.protocolError(CodeFlowControl, "stream data beyond window")
+		return errFrame
+	}
+	if advanced {
+		s.ctr.streamBytesRecv.Add(st.recv.Frontier() - before)
+		st.rwake.Notify()
+	}
+	return nil
+}
+
+// discardCredit keeps extending a discarded stream's window so its sender never stalls. mu held.
+func (s *Session) discardCredit(st *Stream) {
+	w := uint64(s.e.cfg.StreamWindow)
+	if st.ourMax-st.highRecv <= w/2 && st.creditPending.CompareAndSwap(false, true) {
+		s.creditq = append(s.creditq, st)
+	}
+	if s.advertised.Load()-s.consumed.Load() <= uint64(s.e.cfg.SessionWindow/2) {
+		s.needMaxData = true
+	}
+}
+
+func (s *Session) onFin(id, size uint64) error {
+	st, err := s.streamFor(id)
+	if st == nil {
+		return err
+	}
+	if (st.peerFin && st.peerFinal != size) || size < st.highRecv || size > st.ourMax {
+		s.protocolError(CodeProtocolViolation, "bad final size")
+		return errFrame
+	}
+	st.peerFin = true
+	st.peerFinal = size
+	st.rwake.Notify()
+	return nil
+}
+
+func (s *Session) onReset(id, code uint64) error {
+	st, err := s.streamFor(id)
+	if st == nil {
+		return err
+	}
+	if st.resetRecvd {
+		return nil
+	}
+	st.resetRecvd = true
+	st.resetCode = code
+	st.lost.clear()
+	st.fail(ErrStreamReset)
+	s.maybeRemove(st)
+	return nil
+}
+
+func (s *Session) onMaxStreamData(rx *rxLoop, id, v uint64) {
+	st := s.streams[id]
+	if st == nil || v <= st.peerMax {
+		return
+	}
+	st.peerMax = v
+	if st.blocked {
+		st.blocked = false
+		st.queued.Store(true)
+		s.pushReady(st)
+		rx.touch(s)
+	}
+}
+
+func (s *Session) onPathResponse(data []byte, from netip.AddrPort) {
+	p := s.path
+	if p == nil || !p.chalN || from != p.candidate || !stc.Equal(data, p.chal[:]) {
+		return
+	}
+	p.chalN = false
+	s.peer = p.candidate
+	s.e.emit(Event{Kind: EventPathMigrated, Session: s})
+}
+
+// onApp hands an application frame to its handler, outside the session lock so the handler may
+// call back into the session.
+func (s *Session) onApp(rx *rxLoop, f *frame.Frame) error {
+	if s.app == nil {
+		s.app = new(appState)
+	}
+	if s.app.seen == nil {
+		s.app.seen = new(stc.ReplayWindow)
+	}
+	if !s.app.seen.Accept(f.Value) {
+		return nil // a retransmission of a frame already delivered
+	}
+	hp := s.e.handlers[f.Type-frame.TypeAppMin].Load()
+	if hp == nil {
+		s.e.CountDrop(DropNoHandler)
+		return nil
+	}
+	s.ctr.appFramesIn.Add(1)
+	s.mu.Unlock()
+	(*hp)(s, f.Type, f.Data)
+	s.mu.Lock()
+	return nil
+}

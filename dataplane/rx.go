@@ -1,0 +1,199 @@
+package dataplane
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/sttfast/sttfast/batchio"
+	"github.com/sttfast/sttfast/dataplane/recovery"
+	"github.com/sttfast/sttfast/frame"
+)
+
+// rxBufSize is the size of one receive buffer: large enough for a GRO super-packet.
+const rxBufSize = 64 << 10
+
+// rxLoop is the engine's receive goroutine. Everything it needs per packet lives here and is
+// reused, so the steady state allocates nothing.
+type rxLoop struct {
+	e      *Engine
+	slab   *batchio.Slab
+	msgs   []batchio.Message
+	hdr    frame.Header
+	walker frame.Walker
+	f      frame.Frame
+	ranges []recovery.Range
+	now    recovery.Time
+
+	cur     *Session // session whose lock is held across consecutive datagrams
+	touched []*Session
+	stamp   uint64 // batch number, to de-duplicate touched sessions
+
+	datagrams, bytes uint64 // per-batch counters, flushed with one atomic add
+}
+
+func newRxLoop(e *Engine) *rxLoop {
+	slab := batchio.NewSlab(e.cfg.BatchSize, rxBufSize)
+	return &rxLoop{
+		e:       e,
+		slab:    slab,
+		msgs:    slab.Messages(),
+		ranges:  make([]recovery.Range, 0, frame.MaxAckRanges+1),
+		touched: make([]*Session, 0, e.cfg.BatchSize),
+	}
+}
+
+func (rx *rxLoop) run() {
+	e := rx.e
+	var fails int
+	for {
+		n, err := e.conn.ReadBatch(rx.msgs)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-e.closing:
+				return
+			default:
+			}
+			// Transient errors (ICMP-induced ECONNREFUSED, ENOBUFS) must not end the loop, but
+			// a persistent one must not spin: back off briefly after repeated failures.
+			fails++
+			if fails > 8 {
+				time.Sleep(time.Millisecond)
+			}
+			e.cfg.Logger.Debug("rx read failed", "err", err)
+			continue
+		}
+		fails = 0
+		rx.batch(rx.msgs[:n])
+	}
+}
+
+// batch processes one ReadBatch worth of datagrams.
+func (rx *rxLoop) batch(msgs []batchio.Message) {
+	rx.now = recovery.Now()
+	rx.stamp++
+	for i := range msgs {
+		m := &msgs[i]
+		b := m.Buf[:m.N]
+		seg := m.Seg
+		if seg <= 0 || seg >= len(b) {
+			rx.datagram(b, m.Addr)
+			continue
+		}
+		for len(b) > 0 {
+			n := min(seg, len(b))
+			rx.datagram(b[:n:n], m.Addr)
+			b = b[n:]
+		}
+	}
+	rx.release()
+	e := rx.e
+	e.ctr.rxBatches.Add(1)
+	e.ctr.rxDatagrams.Add(rx.datagrams)
+	e.ctr.rxBytes.Add(rx.bytes)
+	rx.datagrams, rx.bytes = 0, 0
+	for i, s := range rx.touched {
+		s.e.notify(s) // the session's own engine: with SO_REUSEPORT it may differ from ours
+		rx.touched[i] = nil
+	}
+	rx.touched = rx.touched[:0]
+}
+
+// datagram handles one packet.
+func (rx *rxLoop) datagram(d []byte, from netip.AddrPort) {
+	rx.datagrams++
+	rx.bytes += uint64(len(d))
+	e := rx.e
+	if err := frame.ParseHeader(d, &rx.hdr); err != nil {
+		e.CountDrop(dropFor(err))
+		return
+	}
+	switch rx.hdr.Kind {
+	case frame.KindHandshake:
+		rx.handshake(d, from)
+	case frame.KindProtected:
+		s := rx.lookup(rx.hdr.SessionID)
+		if s == nil {
+			e.CountDrop(DropUnknownSession)
+			return
+		}
+		if r, ok := s.receive(rx, d, from); !ok {
+			e.CountDrop(r)
+		}
+	default:
+		e.CountDrop(DropBadKind)
+	}
+}
+
+// lookup finds the session for id and takes its lock, keeping it across consecutive datagrams
+// of the same session.
+func (rx *rxLoop) lookup(id [8]byte) *Session {
+	if rx.cur != nil {
+		if rx.cur.id == id {
+			return rx.cur
+		}
+		rx.release()
+	}
+	s := rx.e.table.Lookup(id)
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	rx.cur = s
+	return s
+}
+
+// release drops the lock on the current session.
+func (rx *rxLoop) release() {
+	if rx.cur != nil {
+		rx.cur.mu.Unlock()
+		rx.cur = nil
+	}
+}
+
+// touch records that s needs the TX loop's attention at the end of the batch.
+func (rx *rxLoop) touch(s *Session) {
+	if s.rxStamp == rx.stamp {
+		return
+	}
+	s.rxStamp = rx.stamp
+	rx.touched = append(rx.touched, s)
+}
+
+// handshake copies a handshake datagram for the control plane.
+func (rx *rxLoop) handshake(d []byte, from netip.AddrPort) {
+	e := rx.e
+	if len(d) > MaxHandshakeSize {
+		e.CountDrop(DropOversize)
+		return
+	}
+	dg := NewDatagram()
+	dg.N = copy(dg.buf[:], d)
+	dg.Addr = from
+	dg.Engine = e
+	if !e.hs.Push(dg) {
+		dg.Free()
+		e.CountDrop(DropHandshakeQueue)
+	}
+}
+
+// dropFor maps a header parse error to its drop reason.
+func dropFor(err error) DropReason {
+	switch {
+	case errors.Is(err, frame.ErrBadMagic):
+		return DropBadMagic
+	case errors.Is(err, frame.ErrBadVersion):
+		return DropBadVersion
+	case errors.Is(err, frame.ErrBadKind):
+		return DropBadKind
+	case errors.Is(err, frame.ErrBadHeader):
+		return DropBadHeader
+	case errors.Is(err, frame.ErrOversize):
+		return DropOversize
+	}
+	return DropTruncated
+}

@@ -1,0 +1,622 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sttfast/sttfast/dataplane/recovery"
+	"github.com/sttfast/sttfast/frame"
+	"github.com/sttfast/sttfast/stc"
+	"github.com/valyala/bytebufferpool"
+)
+
+type sessState uint8
+
+const (
+	stateHandshake sessState = iota // initiator: keys installed, FINAL not yet opened
+	stateOpen
+	stateClosing  // SESSION_CLOSE sent; answering stragglers until the drain deadline
+	stateDraining // SESSION_CLOSE received; silent until the drain deadline
+	stateClosed
+)
+
+// Protocol initial limits (docs/PROTOCOL.md §5): what a sender may assume before the peer's first
+// MAX_* frames arrive. Receivers advertise their real windows in their first protected packet.
+const (
+	InitialMaxStreamData = 64 << 10
+	InitialMaxData       = 256 << 10
+	InitialMaxStreams    = 8
+)
+
+// Session is one encrypted association with a peer: its keys, packet-number spaces, recovery,
+// flow control and streams. The engine's RX and TX loops drive it; applications use its streams.
+type Session struct {
+	id        [8]byte
+	e         *Engine
+	initiator bool
+	created   int64 // Unix nanoseconds
+	peerNode  [8]byte
+	handshake [32]byte // identifies the handshake that made the session (duplicate detection)
+
+	txQueued atomic.Bool // queued on e.active, cleared by the TX loop
+	state    atomic.Uint32
+
+	mu sync.Mutex
+	// --- guarded by mu ---
+	peer netip.AddrPort
+	path *pathState // path validation, allocated when the peer first shows a new address
+
+	rxKeys      *stc.KeyChain
+	rxPrevDrop  recovery.Time // when the previous receive key is erased
+	rxStamp     uint64        // RX loop batch that last touched the session
+	replay      stc.ReplayWindow
+	sender      recovery.Sender
+	receiver    recovery.Receiver
+	lastRecv    recovery.Time
+	lastSent    recovery.Time
+	drainAt     recovery.Time
+	established bool
+
+	streams        map[uint64]*Stream
+	nextLocal      uint64 // next stream id this side opens
+	peerMaxStreams uint64 // how many streams this side may open (peer's MAX_STREAMS)
+	localOpened    uint64
+	peerOpened     uint64 // peer stream ids below 2*peerOpened(+parity) have been opened
+	ourMaxStreams  uint64 // cumulative limit advertised to the peer
+	acceptq        []*Stream
+	readyHead      *Stream // streams with something to send (circular order via readyNext)
+	readyTail      *Stream
+	creditq        []*Stream // streams owing a MAX_STREAM_DATA
+
+	ctrlq          []ctrlFrame
+	app            *appState // application frames, allocated on first use
+	needMaxData    bool
+	needMaxStreams bool
+	needPing       bool
+	idleProbe      bool // the KEEP_ALIVE in flight was sent because the session was idle
+	probes         int  // ack-eliciting packets owed after a PTO
+
+	peerMaxData uint64 // session send credit (peer's MAX_DATA)
+	sentData    uint64 // new stream bytes sent on all streams
+	ourMaxData  uint64 // session receive limit we advertised
+	recvData    uint64 // sum over streams of the highest offset received
+	flushAt     recovery.Time
+	flushNow    bool
+
+	closeErr    *CloseError
+	closeSent   bool
+	closeQueued bool
+
+	// --- owned by the engine's TX loop ---
+	txKeys      *stc.KeyChain
+	txGenFirst  uint64 // first packet number sealed under the current send key
+	txGenPkts   uint64
+	txGenBytes  uint64
+	txGenStart  recovery.Time
+	txPrevFlush uint64 // erase the previous send key after this flush
+	heapIdx     int
+	deadline    recovery.Time
+	readyNextTx *Session
+	inReadyTx   bool
+	pacedUntil  recovery.Time
+
+	// --- application side ---
+	consumed    atomic.Uint64 // stream bytes the application read (session flow control)
+	advertised  atomic.Uint64 // mirror of ourMaxData for the lock-free read path
+	waitCh      chan struct{} // closed and cleared by signal; made by the first waiter (mu)
+	done        chan struct{}
+	estab       chan struct{} // closed when the session is established; made on demand (mu)
+	ctr         sessionCounters
+	broadcastMu sync.Mutex
+	broadcast   *Stream
+}
+
+// pathState is the path-validation state of a session whose peer has appeared at a new address
+// (the hook for continuity across addresses and transports).
+type pathState struct {
+	candidate netip.AddrPort // new source address seen on an authentic packet, not yet validated
+	chal      [8]byte        // PATH_CHALLENGE data outstanding for candidate
+	chalN     bool
+	chalAt    recovery.Time
+	resp      []pathResponse // PATH_RESPONSEs to send
+}
+
+func (s *Session) pathSt() *pathState {
+	if s.path == nil {
+		s.path = new(pathState)
+	}
+	return s.path
+}
+
+type pathResponse struct {
+	data [8]byte
+	to   netip.AddrPort
+}
+
+// ctrlFrame is a queued control frame; MAX_* values are read at pack time.
+type ctrlFrame struct {
+	typ frame.Type
+	id  uint64
+	val uint64
+}
+
+// appState holds a session's application frames: queued and unacknowledged ones on the send
+// side, the de-duplication window on the receive side. Sessions that never use application
+// frames never allocate it.
+type appState struct {
+	queue   []uint32 // slots waiting to be sent
+	slots   []appSlot
+	free    []uint32
+	pending int               // slots in use
+	seq     uint64            // sequence number of the next frame sent
+	seen    *stc.ReplayWindow // sequence numbers delivered
+}
+
+type appSlot struct {
+	typ frame.Type
+	seq uint64
+	buf *bytebufferpool.ByteBuffer
+}
+
+// SessionParams is what the control plane hands the data plane once a handshake has produced keys.
+type SessionParams struct {
+	ID         [8]byte
+	Initiator  bool
+	Peer       netip.AddrPort
+	PeerNodeID [8]byte
+	Handshake  [32]byte   // digest of the handshake nonces
+	Send, Recv stc.Secret // traffic secrets for this side's send and receive directions
+	Final      bool       // responder: queue FINAL(0) as the first frame
+}
+
+// Install creates a session from handshake results and puts it in the table. It fails with
+// ErrDuplicateSession when the id is taken (the existing session is returned too, so the caller
+// can tell a retransmitted AUTH_PROOF from a collision).
+func (e *Engine) Install(p SessionParams) (*Session, error) {
+	select {
+	case <-e.closing:
+		return nil, ErrEngineClosed
+	default:
+	}
+	if old := e.table.Lookup(p.ID); old != nil {
+		return old, ErrDuplicateSession
+	}
+	s, err := newSession(e, p)
+	if err != nil {
+		return nil, err
+	}
+	if !e.table.insert(s) {
+		s.releaseKeys()
+		return e.table.Lookup(p.ID), ErrDuplicateSession
+	}
+	if !p.Initiator {
+		s.mu.Lock()
+		s.becomeOpen()
+		s.mu.Unlock()
+		e.emit(Event{Kind: EventSessionOpened, Session: s})
+	}
+	e.notify(s)
+	return s, nil
+}
+
+func newSession(e *Engine, p SessionParams) (*Session, error) {
+	tx, err := stc.NewKeyChain(p.Send)
+	if err != nil {
+		return nil, err
+	}
+	rx, err := stc.NewKeyChain(p.Recv)
+	if err != nil {
+		return nil, err
+	}
+	now := recovery.Now()
+	s := &Session{
+		id:             p.ID,
+		e:              e,
+		initiator:      p.Initiator,
+		created:        time.Now().UnixNano(),
+		peerNode:       p.PeerNodeID,
+		handshake:      p.Handshake,
+		peer:           p.Peer,
+		rxKeys:         rx,
+		txKeys:         tx,
+		txGenStart:     now,
+		lastRecv:       now,
+		lastSent:       now,
+		heapIdx:        -1,
+		peerMaxStreams: InitialMaxStreams,
+		ourMaxStreams:  uint64(e.cfg.MaxStreams),
+		peerMaxData:    InitialMaxData,
+		ourMaxData:     uint64(e.cfg.SessionWindow),
+		done:           make(chan struct{}),
+	}
+	s.advertised.Store(s.ourMaxData)
+	if !p.Initiator {
+		s.nextLocal = 1
+	}
+	s.sender.Init(recovery.Config{
+		MaxDatagramSize: e.cfg.PayloadSize,
+		Algorithm:       e.cfg.Congestion,
+		MaxAckDelay:     e.cfg.MaxAckDelay,
+		DisablePacing:   e.cfg.DisablePacing,
+	})
+	s.receiver.Init(e.cfg.MaxAckDelay, e.cfg.AckEvery)
+	if p.Final {
+		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeFinal})
+	}
+	s.state.Store(uint32(stateHandshake))
+	return s, nil
+}
+
+// becomeOpen marks the session established and advertises this side's limits. mu held.
+func (s *Session) becomeOpen() {
+	if s.established {
+		return
+	}
+	s.established = true
+	if s.estab != nil {
+		close(s.estab)
+	}
+	s.state.Store(uint32(stateOpen))
+	s.needMaxData = true
+	s.needMaxStreams = true
+}
+
+// ID is the session id both peers derived from the handshake.
+func (s *Session) ID() [8]byte { return s.id }
+
+// Initiator reports whether this side dialed.
+func (s *Session) Initiator() bool { return s.initiator }
+
+// PeerNodeID is the node id the peer announced in the handshake.
+func (s *Session) PeerNodeID() [8]byte { return s.peerNode }
+
+// Handshake returns the digest of the handshake that made the session.
+func (s *Session) Handshake() [32]byte { return s.handshake }
+
+// Engine is the engine carrying the session.
+func (s *Session) Engine() *Engine { return s.e }
+
+// Created is when the session was installed.
+func (s *Session) Created() time.Time { return time.Unix(0, s.created) }
+
+// Peer is the peer's current (validated) address.
+func (s *Session) Peer() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peer
+}
+
+// Established reports whether both sides have proven the keys (FINAL opened, or responder).
+func (s *Session) Established() bool { return sessState(s.state.Load()) >= stateOpen }
+
+// EstablishedC returns a channel closed once the session is established.
+func (s *Session) EstablishedC() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.estab == nil {
+		s.estab = make(chan struct{})
+		if s.established {
+			close(s.estab)
+		}
+	}
+	return s.estab
+}
+
+// waitChan returns a channel that signal will close: waiters for stream openings, stream limits
+// and acknowledgements share it and re-check their condition when it fires. Idle sessions hold
+// no channel. mu held.
+func (s *Session) waitChan() <-chan struct{} {
+	if s.waitCh == nil {
+		s.waitCh = make(chan struct{})
+	}
+	return s.waitCh
+}
+
+// signal wakes every waiter. mu held.
+func (s *Session) signal() {
+	if s.waitCh != nil {
+		close(s.waitCh)
+		s.waitCh = nil
+	}
+}
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err returns why the session ended (a *CloseError), or nil while it is alive.
+func (s *Session) Err() error {
+	select {
+	case <-s.done:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.closeErr
+	default:
+		return nil
+	}
+}
+
+// Stats returns a snapshot of the session's counters.
+func (s *Session) Stats() SessionStats {
+	st := SessionStats{
+		PacketsSent:        s.ctr.packetsSent.Load(),
+		PacketsRecv:        s.ctr.packetsRecv.Load(),
+		BytesSent:          s.ctr.bytesSent.Load(),
+		BytesRecv:          s.ctr.bytesRecv.Load(),
+		StreamBytesSent:    s.ctr.streamBytesSent.Load(),
+		StreamBytesRecv:    s.ctr.streamBytesRecv.Load(),
+		RetransmittedBytes: s.ctr.retransmits.Load(),
+		PacketsLost:        s.ctr.packetsLost.Load(),
+		KeyUpdates:         s.ctr.keyUpdates.Load(),
+		AppFramesSent:      s.ctr.appFramesSent.Load(),
+		AppFramesRecv:      s.ctr.appFramesIn.Load(),
+	}
+	s.mu.Lock()
+	rs := s.sender.Stats()
+	st.SmoothedRTT = int64(rs.SRTT)
+	st.MinRTT = int64(rs.MinRTT)
+	st.Window = rs.Window
+	st.BytesInFlight = rs.BytesInFlight
+	st.Streams = len(s.streams)
+	s.mu.Unlock()
+	return st
+}
+
+// OpenStream opens a new stream, waiting while the peer's stream limit is reached.
+func (s *Session) OpenStream(ctx context.Context) (*Stream, error) {
+	for {
+		s.mu.Lock()
+		if s.closeErr != nil {
+			err := s.closeErr
+			s.mu.Unlock()
+			return nil, err
+		}
+		if s.localOpened < s.peerMaxStreams {
+			st := s.newStream(s.nextLocal)
+			s.nextLocal += 2
+			s.localOpened++
+			s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamOpen, id: st.id})
+			s.mu.Unlock()
+			s.e.notify(s)
+			s.e.emit(Event{Kind: EventStreamOpened, Session: s, StreamID: st.id})
+			return st, nil
+		}
+		ch := s.waitChan()
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.done:
+		}
+	}
+}
+
+// AcceptStream waits for the next stream the peer opened.
+func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
+	for {
+		s.mu.Lock()
+		if len(s.acceptq) > 0 {
+			st := s.acceptq[0]
+			copy(s.acceptq, s.acceptq[1:])
+			s.acceptq[len(s.acceptq)-1] = nil
+			s.acceptq = s.acceptq[:len(s.acceptq)-1]
+			s.mu.Unlock()
+			return st, nil
+		}
+		if s.closeErr != nil {
+			err := s.closeErr
+			s.mu.Unlock()
+			return nil, err
+		}
+		ch := s.waitChan()
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.done:
+		}
+	}
+}
+
+var (
+	errNotAppType   = errors.New("sttfast: frame type is not an application type (0x80-0xff)")
+	errAppQueueFull = errors.New("sttfast: too many application frames outstanding")
+)
+
+// MaxFrameSize is the largest application frame payload SendFrame accepts: what fits in one
+// packet after the header, the tag and the frame's own type, sequence and length fields.
+func (s *Session) MaxFrameSize() int { return s.e.cfg.PayloadSize - maxOverhead - 1 - 8 - 4 }
+
+// maxAppQueue bounds application frames queued or in flight per session. It must not exceed the
+// receiver's de-duplication window (stc.ReplayWindowSize): then every retransmitted frame still
+// falls inside that window and is recognised, so delivery is exactly once.
+const maxAppQueue = stc.ReplayWindowSize
+
+// SendFrame sends an application frame (type 0x80-0xFF) reliably, encrypted, unordered relative to
+// streams. data is copied. It fails with ErrSessionClosed after close, and returns an error
+// rather than queueing without bound when maxAppQueue frames are outstanding.
+func (s *Session) SendFrame(t frame.Type, data []byte) error {
+	if !t.IsApplication() {
+		return errNotAppType
+	}
+	if len(data) > s.MaxFrameSize() {
+		return ErrMessageTooLarge
+	}
+	buf := bytebufferpool.Get()
+	buf.B = append(buf.B[:0], data...)
+	s.mu.Lock()
+	if s.closeErr != nil {
+		err := s.closeErr
+		s.mu.Unlock()
+		bytebufferpool.Put(buf)
+		return err
+	}
+	if s.app == nil {
+		s.app = new(appState)
+	}
+	a := s.app
+	if a.pending >= maxAppQueue {
+		s.mu.Unlock()
+		bytebufferpool.Put(buf)
+		return errAppQueueFull
+	}
+	var slot uint32
+	if n := len(a.free); n > 0 {
+		slot = a.free[n-1]
+		a.free = a.free[:n-1]
+	} else {
+		slot = uint32(len(a.slots))
+		a.slots = append(a.slots, appSlot{})
+	}
+	a.slots[slot] = appSlot{typ: t, seq: a.seq, buf: buf}
+	a.seq++
+	a.pending++
+	a.queue = append(a.queue, slot)
+	s.mu.Unlock()
+	s.ctr.appFramesSent.Add(1)
+	s.e.notify(s)
+	return nil
+}
+
+// freeAppSlot releases an acknowledged application frame. mu held.
+func (s *Session) freeAppSlot(slot uint32) {
+	a := s.app
+	if a == nil || int(slot) >= len(a.slots) || a.slots[slot].buf == nil {
+		return
+	}
+	bytebufferpool.Put(a.slots[slot].buf)
+	a.slots[slot] = appSlot{}
+	a.free = append(a.free, slot)
+	a.pending--
+}
+
+// Close ends the session gracefully: it waits (up to the idle timeout, or ctx) until every stream's
+// data has been acknowledged, then sends SESSION_CLOSE with code 0.
+func (s *Session) Close(ctx context.Context) error {
+	deadline := time.NewTimer(s.e.cfg.IdleTimeout)
+	defer deadline.Stop()
+	for {
+		ch, ok := s.allAcked()
+		if ok {
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			s.CloseWithError(CodeNoError, "")
+			return ctx.Err()
+		case <-deadline.C:
+			s.CloseWithError(CodeNoError, "")
+			return nil
+		case <-s.done:
+			return nil
+		}
+	}
+	s.CloseWithError(CodeNoError, "")
+	return nil
+}
+
+// allAcked reports whether no stream holds unacknowledged data; if some does, it returns the
+// channel to wait on.
+func (s *Session) allAcked() (<-chan struct{}, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closeErr != nil {
+		return nil, true
+	}
+	for _, st := range s.streams {
+		if !st.sendSettled() {
+			return s.waitChan(), false
+		}
+	}
+	if s.app != nil && s.app.pending > 0 {
+		return s.waitChan(), false
+	}
+	return nil, true
+}
+
+// CloseWithError ends the session at once with code and reason: queued data is discarded, the
+// peer is told with SESSION_CLOSE, and local waiters get a *CloseError.
+func (s *Session) CloseWithError(code uint64, reason string) {
+	s.mu.Lock()
+	if s.closeErr != nil {
+		s.mu.Unlock()
+		return
+	}
+	if len(reason) > frame.MaxReasonLen {
+		reason = reason[:frame.MaxReasonLen]
+	}
+	s.closeErr = &CloseError{Code: code, Reason: reason}
+	s.closeQueued = true
+	s.enterClosing(stateClosing)
+	s.mu.Unlock()
+	s.e.notify(s)
+}
+
+// enterClosing moves to closing or draining: streams fail, waiters wake, the session lingers for
+// three PTOs to absorb stragglers, then the TX loop removes it. mu held.
+func (s *Session) enterClosing(st sessState) {
+	s.state.Store(uint32(st))
+	pto := s.sender.RTT().PTO(s.e.cfg.MaxAckDelay)
+	drain := 3 * pto
+	if drain < 5*time.Millisecond {
+		drain = 5 * time.Millisecond
+	}
+	if drain > 2*time.Second {
+		drain = 2 * time.Second
+	}
+	s.drainAt = recovery.Now() + recovery.Time(drain)
+	for _, st := range s.streams {
+		st.fail(s.closeErr)
+	}
+	s.signal()
+}
+
+// terminate removes the session for good: out of the table, buffers released, Done closed.
+func (s *Session) terminate(err *CloseError) {
+	s.mu.Lock()
+	if sessState(s.state.Load()) == stateClosed {
+		s.mu.Unlock()
+		return
+	}
+	if s.closeErr == nil {
+		s.closeErr = err
+		for _, st := range s.streams {
+			st.fail(err)
+		}
+	}
+	s.state.Store(uint32(stateClosed))
+	for id, st := range s.streams {
+		st.release()
+		delete(s.streams, id)
+	}
+	if a := s.app; a != nil {
+		for i := range a.slots {
+			if a.slots[i].buf != nil {
+				bytebufferpool.Put(a.slots[i].buf)
+				a.slots[i] = appSlot{}
+			}
+		}
+	}
+	s.sender.Drop(nil)
+	s.releaseKeys()
+	ce := s.closeErr
+	s.mu.Unlock()
+	s.e.table.remove(s)
+	close(s.done)
+	s.e.emit(Event{Kind: EventSessionClosed, Session: s, Code: ce.Code, Remote: ce.Remote, Reason: ce.Reason})
+}
+
+func (s *Session) releaseKeys() {
+	if s.rxKeys != nil {
+		s.rxKeys.Erase()
+	}
+	// txKeys belong to the TX loop; it stops using them once the session is closed, and erasing
+	// them here would race with a seal in progress. They are erased when the TX loop drops the
+	// session (see txLoop.forget).
+}

@@ -1,0 +1,124 @@
+package dataplane
+
+import "sync/atomic"
+
+// DropReason says why a datagram was discarded. Every discard on the receive path is counted
+// under exactly one reason so that /metrics can show what a listener is being sent.
+type DropReason uint8
+
+// Drop reasons, in the order they are checked.
+const (
+	DropTruncated      DropReason = iota // shorter than a header, or a length running past the end
+	DropBadMagic                         // first byte is not the STT magic
+	DropBadVersion                       // a protocol version this build does not speak
+	DropBadKind                          // an unknown packet kind
+	DropBadHeader                        // reserved header bits set
+	DropUnknownSession                   // protected packet for a session id not in the table
+	DropReplay                           // packet number already seen or behind the replay window
+	DropAuth                             // AEAD open failed (forged, corrupted, or wrong key)
+	DropHandshakeQueue                   // control plane backlog full
+	DropFrame                            // malformed frames inside an authenticated packet
+	DropClosed                           // the session is closing or draining
+	DropOversize                         // larger than MaxPacketSize or the handshake limit
+	DropFragmented                       // reassembly state full; the sender will retransmit
+	DropNoHandler                        // application frame type with no registered handler
+	DropHandshake                        // handshake message refused by the control plane
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{
+	"truncated", "bad_magic", "bad_version", "bad_kind", "bad_header", "unknown_session",
+	"replay", "auth", "handshake_queue", "frame", "closed", "oversize", "fragmented",
+	"no_handler", "handshake",
+}
+
+// String returns the reason's metric label.
+func (r DropReason) String() string {
+	if r < numDropReasons {
+		return dropNames[r]
+	}
+	return "unknown"
+}
+
+// DropReasons lists every reason, for exporters.
+func DropReasons() []DropReason {
+	rs := make([]DropReason, numDropReasons)
+	for i := range rs {
+		rs[i] = DropReason(i)
+	}
+	return rs
+}
+
+// engineCounters are written by the loops with atomic adds; Stats copies them.
+type engineCounters struct {
+	rxDatagrams, rxBytes, rxBatches atomic.Uint64
+	txDatagrams, txBytes, txBatches atomic.Uint64
+	txSyscalls                      atomic.Uint64
+	drops                           [numDropReasons]atomic.Uint64
+	eventsDropped                   atomic.Uint64
+}
+
+// EngineStats is a snapshot of an engine's counters.
+type EngineStats struct {
+	RxDatagrams, RxBytes, RxBatches uint64
+	TxDatagrams, TxBytes, TxBatches uint64
+	TxSyscalls                      uint64
+	Drops                           [numDropReasons]uint64
+	EventsDropped                   uint64
+	Sessions                        int
+	GSO, GRO                        bool
+}
+
+// DropsTotal sums the drops of every reason.
+func (s *EngineStats) DropsTotal() uint64 {
+	var t uint64
+	for _, d := range s.Drops {
+		t += d
+	}
+	return t
+}
+
+// Add accumulates o into s (for nodes with several engines).
+func (s *EngineStats) Add(o *EngineStats) {
+	s.RxDatagrams += o.RxDatagrams
+	s.RxBytes += o.RxBytes
+	s.RxBatches += o.RxBatches
+	s.TxDatagrams += o.TxDatagrams
+	s.TxBytes += o.TxBytes
+	s.TxBatches += o.TxBatches
+	s.TxSyscalls += o.TxSyscalls
+	for i := range s.Drops {
+		s.Drops[i] += o.Drops[i]
+	}
+	s.EventsDropped += o.EventsDropped
+	s.Sessions += o.Sessions
+	s.GSO = s.GSO || o.GSO
+	s.GRO = s.GRO || o.GRO
+}
+
+// sessionCounters are the per-session numbers that applications and the admin API read.
+type sessionCounters struct {
+	packetsSent, packetsRecv   atomic.Uint64
+	bytesSent, bytesRecv       atomic.Uint64 // datagram bytes
+	streamBytesSent            atomic.Uint64 // new stream payload bytes (no retransmissions)
+	streamBytesRecv            atomic.Uint64 // new in-order payload bytes delivered
+	retransmits                atomic.Uint64 // stream bytes sent again
+	packetsLost                atomic.Uint64
+	keyUpdates                 atomic.Uint64
+	appFramesSent, appFramesIn atomic.Uint64
+}
+
+// SessionStats is a snapshot of one session.
+type SessionStats struct {
+	PacketsSent, PacketsRecv     uint64
+	BytesSent, BytesRecv         uint64
+	StreamBytesSent              uint64
+	StreamBytesRecv              uint64
+	RetransmittedBytes           uint64
+	PacketsLost                  uint64
+	KeyUpdates                   uint64
+	AppFramesSent, AppFramesRecv uint64
+	SmoothedRTT, MinRTT          int64 // nanoseconds
+	Window, BytesInFlight        int
+	Streams                      int
+}

@@ -1,0 +1,519 @@
+package dataplane
+
+import (
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sttfast/sttfast/dataplane/streambuf"
+	"github.com/sttfast/sttfast/frame"
+	"github.com/sttfast/sttfast/ring"
+)
+
+// Stream is one ordered, reliable, message-preserving flow inside a session. Each Write (or
+// WriteMessage) is one message; ReadMessage returns whole messages and Read returns their bytes
+// without boundaries, so a Stream is also an io.ReadWriteCloser. One goroutine may write while
+// another reads; concurrent writers (or readers) are serialized.
+type Stream struct {
+	id   uint64
+	s    *Session
+	send streambuf.SendBuffer
+	recv streambuf.RecvBuffer
+
+	// --- guarded by s.mu ---
+	nextOff    uint64 // first byte never sent
+	peerMax    uint64 // peer's MAX_STREAM_DATA
+	lost       rangeList
+	finWanted  bool
+	finalSize  uint64
+	finSent    bool
+	finAcked   bool
+	ourMax     uint64 // MAX_STREAM_DATA advertised
+	highRecv   uint64
+	peerFin    bool
+	peerFinal  uint64
+	resetRecvd bool
+	resetSent  bool
+	resetCode  uint64
+	inReady    bool
+	readyNext  *Stream
+	readDone   bool // the reader is gone: incoming data is discarded
+	removed    bool
+	blocked    bool // waiting for MAX_STREAM_DATA
+	failErr    error
+
+	queued        atomic.Bool // in the session's ready list, or about to be
+	creditPending atomic.Bool
+	advertised    atomic.Uint64 // mirror of ourMax for the reader
+	wclosed       atomic.Bool
+	rclosed       atomic.Bool
+	failed        atomic.Pointer[error]
+
+	wmu, rmu  sync.Mutex
+	rwake     *ring.Waker
+	wwake     *ring.Waker
+	msgLeft   int64 // reader: bytes left of the current message, -1 at a boundary (rmu)
+	readDl    atomic.Int64
+	writeDl   atomic.Int64
+	dlTimerMu sync.Mutex
+}
+
+// newStream creates a stream and registers it. s.mu held.
+func (s *Session) newStream(id uint64) *Stream {
+	cfg := &s.e.cfg
+	st := &Stream{
+		id:      id,
+		s:       s,
+		peerMax: InitialMaxStreamData,
+		ourMax:  uint64(cfg.StreamWindow),
+		rwake:   ring.NewWaker(),
+		wwake:   ring.NewWaker(),
+		msgLeft: -1,
+	}
+	st.advertised.Store(st.ourMax)
+	st.send.Init(cfg.SendBuffer)
+	st.recv.Init(cfg.StreamWindow)
+	if st.ourMax > InitialMaxStreamData {
+		// The peer assumes the protocol's initial window until told otherwise: tell it now.
+		st.creditPending.Store(true)
+		s.creditq = append(s.creditq, st)
+	}
+	if s.streams == nil {
+		s.streams = make(map[uint64]*Stream)
+	}
+	s.streams[id] = st
+	return st
+}
+
+// ID is the stream id (even: opened by the initiator, odd: by the responder).
+func (st *Stream) ID() uint64 { return st.id }
+
+// Session is the session carrying the stream.
+func (st *Stream) Session() *Session { return st.s }
+
+func (st *Stream) failure() error {
+	if p := st.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail makes every blocked and future operation return err. s.mu held.
+func (st *Stream) fail(err error) {
+	if err == nil || st.failErr != nil {
+		return
+	}
+	st.failErr = err
+	st.failed.Store(&err)
+	st.rwake.Notify()
+	st.wwake.Notify()
+}
+
+// Write sends p as one message. It blocks while the send buffer is full.
+func (st *Stream) Write(p []byte) (int, error) {
+	if err := st.WriteMessage(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// WriteMessage sends msg as one message; msg may be larger than the send buffer, in which case it
+// streams through as the peer acknowledges. It returns once msg is buffered, not delivered.
+func (st *Stream) WriteMessage(msg []byte) error {
+	if len(msg) > st.s.e.cfg.MaxMessageSize {
+		return ErrMessageTooLarge
+	}
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	if st.wclosed.Load() {
+		return ErrStreamClosed
+	}
+	if err := st.failure(); err != nil {
+		return err
+	}
+	var hdr [8]byte
+	n := frame.PutVarint(hdr[:], uint64(len(msg)))
+	if err := st.writeAll(hdr[:n]); err != nil {
+		return err
+	}
+	return st.writeAll(msg)
+}
+
+// writeAll copies b into the send buffer, waiting for acknowledgements when it is full. wmu held.
+func (st *Stream) writeAll(b []byte) error {
+	for len(b) > 0 {
+		if n := st.send.Write(b); n > 0 {
+			b = b[n:]
+			st.kick()
+			continue
+		}
+		st.wwake.Arm()
+		if st.send.Space() > 0 {
+			st.wwake.Disarm()
+			continue
+		}
+		if err := st.failure(); err != nil {
+			st.wwake.Disarm()
+			return err
+		}
+		err := st.park(st.wwake, &st.writeDl)
+		st.wwake.Disarm()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// park waits for w, the session's end or the deadline in dl.
+func (st *Stream) park(w *ring.Waker, dl *atomic.Int64) error {
+	d := dl.Load()
+	if d == 0 {
+		select {
+		case <-w.C():
+			return nil
+		case <-st.s.done:
+			return st.sessionErr()
+		}
+	}
+	wait := time.Until(time.Unix(0, d))
+	if wait <= 0 {
+		return ErrTimeout
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-w.C():
+		return nil
+	case <-st.s.done:
+		return st.sessionErr()
+	case <-t.C:
+		return ErrTimeout
+	}
+}
+
+func (st *Stream) sessionErr() error {
+	if err := st.failure(); err != nil {
+		return err
+	}
+	if err := st.s.Err(); err != nil {
+		return err
+	}
+	return ErrSessionClosed
+}
+
+// kick makes sure the TX loop will look at the stream: the first write after the stream went
+// idle takes the session lock to queue it; later writes only publish their bytes.
+func (st *Stream) kick() {
+	if st.queued.Load() || !st.queued.CompareAndSwap(false, true) {
+		return
+	}
+	s := st.s
+	s.mu.Lock()
+	s.pushReady(st)
+	s.mu.Unlock()
+	s.e.notify(s)
+}
+
+// Flush asks the TX loop to send buffered data now, even when FlushDelay would let it wait.
+func (st *Stream) Flush() {
+	s := st.s
+	s.mu.Lock()
+	s.flushNow = true
+	if st.queued.CompareAndSwap(false, true) {
+		s.pushReady(st)
+	}
+	s.mu.Unlock()
+	s.e.notify(s)
+}
+
+// CloseWrite ends the sending half: the peer reads EOF after the last message written so far.
+func (st *Stream) CloseWrite() error {
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	if st.wclosed.Swap(true) {
+		return nil
+	}
+	s := st.s
+	s.mu.Lock()
+	if st.failErr == nil && !st.resetSent && !st.resetRecvd {
+		st.finWanted = true
+		st.finalSize = st.send.End()
+		st.queued.Store(true)
+		s.pushReady(st)
+	}
+	s.mu.Unlock()
+	s.e.notify(s)
+	return nil
+}
+
+// Close ends the sending half (like CloseWrite) and stops reading: data still arriving is
+// acknowledged and discarded.
+func (st *Stream) Close() error {
+	err := st.CloseWrite()
+	st.closeRead()
+	return err
+}
+
+// CloseWithError aborts both halves at once with an application code (>= 0x100 by convention);
+// unsent and unacknowledged data is dropped and the peer sees ErrStreamReset.
+func (st *Stream) CloseWithError(code uint64) {
+	s := st.s
+	s.mu.Lock()
+	if !st.resetSent && !st.resetRecvd && st.failErr == nil {
+		st.resetSent = true
+		st.resetCode = code
+		st.lost.clear()
+		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamClose, id: st.id, val: code})
+		st.fail(ErrStreamClosed)
+		s.maybeRemove(st)
+	}
+	s.mu.Unlock()
+	st.wclosed.Store(true)
+	st.closeRead()
+	s.e.notify(s)
+}
+
+// closeRead stops the reading half and frees its buffer once no reader is inside it.
+func (st *Stream) closeRead() {
+	if st.rclosed.Swap(true) {
+		return
+	}
+	s := st.s
+	s.mu.Lock()
+	st.readDone = true
+	s.maybeRemove(st)
+	s.mu.Unlock()
+	st.rwake.Notify()
+	if st.rmu.TryLock() {
+		st.recv.Release()
+		st.rmu.Unlock()
+	}
+}
+
+// SetReadDeadline makes blocked and future reads fail with ErrTimeout after t (zero: no deadline).
+func (st *Stream) SetReadDeadline(t time.Time) error {
+	st.readDl.Store(deadlineNanos(t))
+	st.rwake.Notify()
+	return nil
+}
+
+// SetWriteDeadline makes blocked and future writes fail with ErrTimeout after t (zero: none).
+func (st *Stream) SetWriteDeadline(t time.Time) error {
+	st.writeDl.Store(deadlineNanos(t))
+	st.wwake.Notify()
+	return nil
+}
+
+// SetDeadline sets both deadlines.
+func (st *Stream) SetDeadline(t time.Time) error {
+	st.SetReadDeadline(t)
+	return st.SetWriteDeadline(t)
+}
+
+func deadlineNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// ReadMessage appends the next whole message to dst and returns the extended slice; it
+// allocates only when dst lacks capacity. At the end of the stream it returns io.EOF. If Read
+// consumed part of a message, ReadMessage returns the rest of it.
+func (st *Stream) ReadMessage(dst []byte) ([]byte, error) {
+	st.rmu.Lock()
+	defer st.rmu.Unlock()
+	if st.msgLeft < 0 {
+		if err := st.readPrefix(); err != nil {
+			return dst, err
+		}
+	}
+	for st.msgLeft > 0 {
+		if err := st.waitReadable(); err != nil {
+			return dst, err
+		}
+		n := min(int64(st.recv.Readable()), st.msgLeft)
+		dst = growLen(dst, int(n))
+		got := st.recv.Read(dst[len(dst)-int(n):])
+		dst = dst[:len(dst)-int(n)+got]
+		st.consumed(got)
+		st.msgLeft -= int64(got)
+	}
+	st.msgLeft = -1
+	return dst, nil
+}
+
+// Read reads message bytes into p, ignoring message boundaries.
+func (st *Stream) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	st.rmu.Lock()
+	defer st.rmu.Unlock()
+	for st.msgLeft <= 0 {
+		if err := st.readPrefix(); err != nil {
+			return 0, err
+		}
+	}
+	if err := st.waitReadable(); err != nil {
+		return 0, err
+	}
+	n := min(int64(st.recv.Readable()), st.msgLeft, int64(len(p)))
+	got := st.recv.Read(p[:n])
+	st.consumed(got)
+	st.msgLeft -= int64(got)
+	if st.msgLeft == 0 {
+		st.msgLeft = -1
+	}
+	return got, nil
+}
+
+// readPrefix reads the varint length of the next message. rmu held.
+func (st *Stream) readPrefix() error {
+	if err := st.waitReadable(); err != nil {
+		return err
+	}
+	var b [8]byte
+	st.recv.Peek(b[:1])
+	need := 1 << (b[0] >> 6)
+	for st.recv.Readable() < need {
+		if err := st.waitMore(need); err != nil {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	st.recv.Peek(b[:need])
+	v, n, err := frame.ReadVarint(b[:need])
+	if err != nil || n != need {
+		st.s.CloseWithError(CodeProtocolViolation, "bad message length")
+		return ErrSessionClosed
+	}
+	if v > uint64(st.s.e.cfg.MaxMessageSize) {
+		st.CloseWithError(CodeFlowControl)
+		return ErrMessageTooLarge
+	}
+	st.recv.Discard(need)
+	st.consumed(need)
+	st.msgLeft = int64(v)
+	return nil
+}
+
+// waitReadable blocks until at least one byte is readable, or returns io.EOF at the end of the
+// stream or the stream's failure. rmu held.
+func (st *Stream) waitReadable() error { return st.waitMore(1) }
+
+func (st *Stream) waitMore(need int) error {
+	for {
+		if st.recv.Readable() >= need {
+			return nil
+		}
+		st.rwake.Arm()
+		if st.recv.Readable() >= need {
+			st.rwake.Disarm()
+			return nil
+		}
+		if err := st.readEnd(); err != nil {
+			st.rwake.Disarm()
+			return err
+		}
+		err := st.park(st.rwake, &st.readDl)
+		st.rwake.Disarm()
+		if err != nil {
+			if st.recv.Readable() >= need {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// readEnd reports EOF, reset or closure once no more bytes can come. rmu held.
+func (st *Stream) readEnd() error {
+	if st.rclosed.Load() {
+		st.recv.Release()
+		return ErrStreamClosed
+	}
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case st.resetRecvd:
+		return ErrStreamReset
+	case st.peerFin && st.recv.ReadOffset() >= st.peerFinal:
+		if !st.readDone {
+			st.readDone = true
+			s.maybeRemove(st)
+		}
+		return io.EOF
+	case st.failErr != nil:
+		return st.failErr
+	}
+	return nil
+}
+
+// consumed returns flow-control credit to the peer once half a window has been read.
+func (st *Stream) consumed(n int) {
+	if n <= 0 {
+		return
+	}
+	s := st.s
+	cfg := &s.e.cfg
+	off := st.recv.ReadOffset()
+	streamDue := st.advertised.Load()-off <= uint64(cfg.StreamWindow/2)
+	c := s.consumed.Add(uint64(n))
+	sessDue := s.advertised.Load()-c <= uint64(cfg.SessionWindow/2)
+	if !streamDue && !sessDue {
+		return
+	}
+	if streamDue && !st.creditPending.CompareAndSwap(false, true) {
+		streamDue = false
+	}
+	if !streamDue && !sessDue {
+		return
+	}
+	s.mu.Lock()
+	if streamDue && !st.removed {
+		s.creditq = append(s.creditq, st)
+	}
+	if sessDue {
+		s.needMaxData = true
+	}
+	s.mu.Unlock()
+	s.e.notify(s)
+}
+
+func growLen(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b[:len(b)+n]
+	}
+	nb := make([]byte, len(b)+n, 2*cap(b)+n)
+	copy(nb, b)
+	return nb
+}
+
+// sendSettled reports that everything written has been acknowledged. s.mu held.
+func (st *Stream) sendSettled() bool {
+	if st.resetSent || st.resetRecvd || st.failErr != nil {
+		return true
+	}
+	if st.send.Acked() < st.send.End() {
+		return false
+	}
+	return !st.finWanted || st.finAcked
+}
+
+// release returns both buffers to the pool where no application goroutine is inside them.
+func (st *Stream) release() {
+	if st.wmu.TryLock() {
+		st.send.Release()
+		st.wmu.Unlock()
+	}
+	if st.rmu.TryLock() {
+		st.recv.Release()
+		st.rmu.Unlock()
+	}
+}

@@ -1,0 +1,320 @@
+package dataplane
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/sttfast/sttfast/batchio"
+	"github.com/sttfast/sttfast/dataplane/recovery"
+	"github.com/sttfast/sttfast/frame"
+	"github.com/sttfast/sttfast/stc"
+)
+
+// txBufSize is one send buffer: room for a full GSO super-packet.
+const txBufSize = 64 << 10
+
+// maxGSOBytes caps the payload of one GSO send (the UDP length field, minus headers).
+const maxGSOBytes = 65000
+
+// sessionBudget is how many packets one session may pack before the next ready session gets a
+// turn, so a bulk sender cannot starve the others.
+const sessionBudget = 64
+
+// txLoop is the engine's send goroutine: it owns the ready list, the timer heap, the send keys and
+// the outgoing batch.
+type txLoop struct {
+	e     *Engine
+	slab  *batchio.Slab
+	msgs  []batchio.Message
+	nmsg  int
+	open  bool // the last message can take another equal-size segment
+	segs  int  // segments in the last message
+	jobs  []sealJob
+	flush uint64 // number of flushes so far (old send keys are erased only after one)
+
+	readyHead, readyTail *Session
+	heap                 timerHeap
+	timer                *time.Timer
+	now                  recovery.Time
+
+	refs      []recovery.FrameRef
+	ackRanges []recovery.Range
+	frRanges  []frame.Range
+	scratch   []*Session
+	dead      []*Session
+}
+
+// sealJob is a packed packet waiting to be sealed in place just before the batch goes out, so the
+// session lock is not held during encryption.
+type sealJob struct {
+	msg, off, n int // plaintext packet at msgs[msg].Buf[off : off+n]
+	hdrLen      int
+	pn          uint64
+	aead        *stc.AEAD
+}
+
+func newTxLoop(e *Engine) *txLoop {
+	slab := batchio.NewSlab(e.cfg.BatchSize, txBufSize)
+	t := &txLoop{
+		e:         e,
+		slab:      slab,
+		msgs:      slab.Messages(),
+		jobs:      make([]sealJob, 0, e.cfg.BatchSize*64),
+		timer:     time.NewTimer(time.Hour),
+		refs:      make([]recovery.FrameRef, 0, 256),
+		ackRanges: make([]recovery.Range, 0, 64),
+		frRanges:  make([]frame.Range, 0, 64),
+	}
+	t.timer.Stop()
+	return t
+}
+
+func (t *txLoop) run() {
+	e := t.e
+	for {
+		t.now = recovery.Now()
+		t.drainActive()
+		t.sendHandshakes()
+		t.runTimers()
+		t.serveReady()
+		t.send()
+		select {
+		case <-e.closing:
+			t.finalPass()
+			return
+		default:
+		}
+		if t.readyHead != nil {
+			continue
+		}
+		e.wake.Arm()
+		if e.active.Len() > 0 || e.raw.Len() > 0 || e.activeOverflow.Load() {
+			e.wake.Disarm()
+			continue
+		}
+		t.armTimer()
+		select {
+		case <-e.wake.C():
+		case <-t.timer.C:
+		case <-e.closing:
+		}
+		e.wake.Disarm()
+	}
+}
+
+// finalPass sends what closing sessions queued (SESSION_CLOSE) before the engine stops.
+func (t *txLoop) finalPass() {
+	t.now = recovery.Now()
+	t.drainActive()
+	t.sendHandshakes()
+	t.serveReady()
+	t.send()
+}
+
+func (t *txLoop) armTimer() {
+	d := t.heap.min()
+	if d == 0 {
+		return
+	}
+	wait := time.Duration(d - recovery.Now())
+	if wait < 0 {
+		wait = 0
+	}
+	t.timer.Reset(wait)
+}
+
+// drainActive moves sessions that gained work onto the ready list.
+func (t *txLoop) drainActive() {
+	e := t.e
+	for {
+		s, ok := e.active.Pop()
+		if !ok {
+			break
+		}
+		s.txQueued.Store(false)
+		t.enqueue(s)
+	}
+	if e.activeOverflow.Swap(false) {
+		t.scratch = e.table.Snapshot(t.scratch[:0])
+		for i, s := range t.scratch {
+			t.enqueue(s)
+			t.scratch[i] = nil
+		}
+	}
+}
+
+func (t *txLoop) enqueue(s *Session) {
+	if s.inReadyTx {
+		return
+	}
+	s.inReadyTx = true
+	s.readyNextTx = nil
+	if t.readyTail == nil {
+		t.readyHead = s
+	} else {
+		t.readyTail.readyNextTx = s
+	}
+	t.readyTail = s
+}
+
+func (t *txLoop) dequeue() *Session {
+	s := t.readyHead
+	if s == nil {
+		return nil
+	}
+	t.readyHead = s.readyNextTx
+	if t.readyHead == nil {
+		t.readyTail = nil
+	}
+	s.readyNextTx = nil
+	s.inReadyTx = false
+	return s
+}
+
+// runTimers queues every session whose deadline has passed.
+func (t *txLoop) runTimers() {
+	for t.heap.len() > 0 && t.heap.min() <= t.now {
+		s := t.heap.peek()
+		t.heap.remove(s)
+		t.enqueue(s)
+	}
+}
+
+// serveReady packs for ready sessions round-robin until none has work or the batch is full.
+func (t *txLoop) serveReady() {
+	// Sessions re-queued during this pass go to the back and are served in the next pass, so
+	// one pass visits each session at most once.
+	n := 0
+	for s := t.readyHead; s != nil; s = s.readyNextTx {
+		n++
+	}
+	for ; n > 0; n-- {
+		if !t.hasRoom() {
+			t.send()
+		}
+		s := t.dequeue()
+		if s == nil {
+			return
+		}
+		if t.serve(s) {
+			t.enqueue(s)
+		}
+	}
+	for i, s := range t.dead {
+		s.terminate(s.closeErrOr(CodeIdleTimeout))
+		t.forget(s)
+		t.dead[i] = nil
+	}
+	t.dead = t.dead[:0]
+}
+
+// forget drops a terminated session from the TX loop's structures and erases its send keys.
+func (t *txLoop) forget(s *Session) {
+	t.heap.remove(s)
+	if s.txKeys != nil {
+		s.txKeys.Erase()
+		s.txKeys = nil
+	}
+}
+
+// hasRoom reports whether the batch can take another full packet.
+func (t *txLoop) hasRoom() bool {
+	if t.nmsg < len(t.msgs) {
+		return true
+	}
+	if !t.open {
+		return false
+	}
+	m := &t.msgs[t.nmsg-1]
+	return t.segs < t.e.gso && m.N+t.e.cfg.PayloadSize <= maxGSOBytes
+}
+
+// slot returns an empty buffer with room for a packet of up to size bytes to addr: the tail of
+// the current GSO super-packet when it goes to the same peer, else a new message.
+func (t *txLoop) slot(addr netip.AddrPort, size int) []byte {
+	if t.nmsg > 0 && t.open {
+		m := &t.msgs[t.nmsg-1]
+		if m.Addr == addr && t.segs < t.e.gso && m.N+size <= maxGSOBytes && size == m.Seg {
+			return m.Buf[m.N:m.N:min(m.N+size, len(m.Buf))]
+		}
+	}
+	if t.nmsg == len(t.msgs) {
+		t.send()
+	}
+	m := &t.msgs[t.nmsg]
+	t.nmsg++
+	m.N = 0
+	m.Seg = 0
+	m.Addr = addr
+	t.segs = 0
+	t.open = false
+	return m.Buf[0:0:size]
+}
+
+// commit records a packet of n bytes (tag included) just built at the tail of the last message,
+// and queues it for sealing. full says the packet used the whole payload size, so an equal-size
+// packet to the same peer may follow it in the same GSO super-packet.
+func (t *txLoop) commit(n, hdrLen int, pn uint64, aead *stc.AEAD, full bool) {
+	m := &t.msgs[t.nmsg-1]
+	if t.segs == 0 {
+		m.Seg = n
+	}
+	t.jobs = append(t.jobs, sealJob{msg: t.nmsg - 1, off: m.N, n: n - stc.TagSize, hdrLen: hdrLen, pn: pn, aead: aead})
+	m.N += n
+	t.segs++
+	t.open = full && n == m.Seg
+}
+
+// send seals the batch in place and hands it to the socket.
+func (t *txLoop) send() {
+	if t.nmsg == 0 {
+		return
+	}
+	for i := range t.jobs {
+		j := &t.jobs[i]
+		b := t.msgs[j.msg].Buf[j.off : j.off+j.n : j.off+j.n+stc.TagSize]
+		j.aead.Seal(b, j.hdrLen, j.pn)
+		j.aead = nil
+	}
+	t.jobs = t.jobs[:0]
+	var datagrams, bytes uint64
+	for i := range t.msgs[:t.nmsg] {
+		m := &t.msgs[i]
+		if m.Seg > 0 && m.Seg < m.N {
+			datagrams += uint64((m.N + m.Seg - 1) / m.Seg)
+		} else {
+			datagrams++
+		}
+		bytes += uint64(m.N)
+	}
+	e := t.e
+	if _, err := e.conn.WriteBatch(t.msgs[:t.nmsg]); err != nil {
+		e.cfg.Logger.Debug("tx write failed", "err", err)
+	}
+	e.ctr.txBatches.Add(1)
+	e.ctr.txSyscalls.Add(1)
+	e.ctr.txDatagrams.Add(datagrams)
+	e.ctr.txBytes.Add(bytes)
+	t.nmsg = 0
+	t.open = false
+	t.segs = 0
+	t.flush++
+}
+
+// sendHandshakes moves queued handshake datagrams into the batch.
+func (t *txLoop) sendHandshakes() {
+	for {
+		d, ok := t.e.raw.Pop()
+		if !ok {
+			return
+		}
+		t.open = false // a handshake datagram never joins a GSO super-packet
+		b := t.slot(d.Addr, d.N)
+		b = append(b, d.Bytes()...)
+		m := &t.msgs[t.nmsg-1]
+		m.N += len(b)
+		m.Seg = 0
+		t.open = false
+		d.Free()
+	}
+}
