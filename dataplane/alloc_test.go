@@ -61,8 +61,11 @@ func TestAllocsAckOnly(t *testing.T) {
 	a, b := newPair(t, Config{})
 	st, _ := a.s.OpenStream(t.Context())
 	msg := make([]byte, 64)
-	// a sends data (ack-eliciting); b must generate an ACK; a processes it.
+	// a sends two data packets (ack-eliciting; a lone one would wait for the delayed-ACK
+	// timer); b must generate an ACK at once; a processes it.
 	round := func() {
+		st.WriteMessage(msg)
+		a.step()
 		st.WriteMessage(msg)
 		a.step()
 		deliver(a, b)

@@ -33,6 +33,8 @@ type Engine struct {
 	handlers [128]atomic.Pointer[FrameHandler] // application frame types 0x80-0xFF
 
 	activeOverflow atomic.Bool // the active ring overflowed: the TX loop rescans the table
+	txMu           sync.Mutex  // the TX baton: held by whoever runs the TX loop's work
+	tx             *txLoop
 	started        atomic.Bool
 
 	closing   chan struct{} // closed by Close: the TX loop flushes and exits
@@ -210,6 +212,21 @@ func (e *Engine) Close() error {
 
 // notify queues s for the TX loop (once until the loop picks it up) and wakes the loop.
 func (e *Engine) notify(s *Session) {
+	e.enqueue(s)
+	e.wake.Notify()
+}
+
+// send queues s and then runs the TX loop's work on the caller's goroutine if the loop is
+// parked, waking the loop only when it is busy (it then sees the queued session itself).
+func (e *Engine) send(s *Session) {
+	e.enqueue(s)
+	if !e.runInline() {
+		e.wake.Notify()
+	}
+}
+
+// enqueue puts s on the TX loop's ring once until the loop picks it up.
+func (e *Engine) enqueue(s *Session) {
 	if s.txQueued.CompareAndSwap(false, true) {
 		if !e.active.Push(s) {
 			// The ring only fills with more sessions than its capacity all waking at once; the
@@ -218,7 +235,6 @@ func (e *Engine) notify(s *Session) {
 			e.activeOverflow.Store(true)
 		}
 	}
-	e.wake.Notify()
 }
 
 // pathToken returns fresh unpredictable PATH_CHALLENGE data.

@@ -19,15 +19,16 @@ const maxOverhead = 19 + stc.TagSize
 // still has work now (it ran out of budget or of batch room).
 func (t *txLoop) serve(s *Session) bool {
 	s.mu.Lock()
+	s.sink = &t.wakes
 	st := sessState(s.state.Load())
 	if st == stateClosed {
-		s.mu.Unlock()
+		t.unlock(s)
 		t.forget(s)
 		return false
 	}
 	now := t.now
 	if t.timers(s, now) {
-		s.mu.Unlock()
+		t.unlock(s)
 		t.dead = append(t.dead, s)
 		return false
 	}
@@ -44,8 +45,15 @@ func (t *txLoop) serve(s *Session) bool {
 		more = t.packSession(s, now)
 	}
 	t.heap.set(s, s.nextDeadline(now))
-	s.mu.Unlock()
+	t.unlock(s)
 	return more
+}
+
+// unlock releases s and then wakes the readers and writers its timers made ready.
+func (t *txLoop) unlock(s *Session) {
+	s.sink = nil
+	s.mu.Unlock()
+	flushWakes(&t.wakes)
 }
 
 func (s *Session) closeErrOr(code uint64) *CloseError {
@@ -190,7 +198,9 @@ func (t *txLoop) packOne(s *Session, now recovery.Time) (sent, more bool) {
 	cfg := &t.e.cfg
 	size := cfg.PayloadSize
 	dataOK := s.canSendData(now, size)
-	ackDue := s.receiver.AckPending()
+	// An ACK goes out on its own only when due (two ack-eliciting packets, a gap, or the delayed
+	// ACK timer); otherwise it waits up to MaxAckDelay to ride on the next data packet.
+	ackDue := s.receiver.AckPending() && (s.receiver.AckNow() || now >= s.receiver.AckDeadline())
 	if !ackDue && (!dataOK || !s.hasFrames()) {
 		return false, false
 	}

@@ -71,7 +71,13 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 	}
 	s.receiver.OnPacket(now, pn, ackEliciting)
 	if ackEliciting {
-		rx.touch(s)
+		if s.receiver.AckNow() {
+			rx.touch(s)
+		} else {
+			// A lone packet's ACK can wait for the reply it may ride on: the TX loop only needs
+			// to know the deadline, not to wake now.
+			rx.touchAt(s, s.receiver.AckDeadline())
+		}
 	}
 	return 0, true
 }
@@ -234,7 +240,8 @@ func (s *Session) onAck(rx *rxLoop, f *frame.Frame) error {
 		s.protocolError(CodeProtocolViolation, "ack of unsent packet")
 		return errFrame
 	}
-	if s.sender.BytesInFlight() < before || s.probes > 0 {
+	// The TX loop needs waking only if the ACK opened the window for something waiting to go.
+	if (s.sender.BytesInFlight() < before && s.hasFrames()) || s.probes > 0 {
 		rx.touch(s)
 	}
 	if s.idleProbe && s.sender.InFlightPackets() == 0 {
@@ -328,7 +335,7 @@ func (s *Session) onData(id, off uint64, data []byte) error {
 	}
 	if advanced {
 		s.ctr.streamBytesRecv.Add(st.recv.Frontier() - before)
-		st.rwake.Notify()
+		s.wakeLater(st.rwake)
 	}
 	return nil
 }
@@ -355,7 +362,7 @@ func (s *Session) onFin(id, size uint64) error {
 	}
 	st.peerFin = true
 	st.peerFinal = size
-	st.rwake.Notify()
+	s.wakeLater(st.rwake)
 	return nil
 }
 
@@ -417,8 +424,12 @@ func (s *Session) onApp(rx *rxLoop, f *frame.Frame) error {
 		return nil
 	}
 	s.ctr.appFramesIn.Add(1)
+	sink := s.sink
+	s.sink = nil
 	s.mu.Unlock()
+	flushWakes(sink)
 	(*hp)(s, f.Type, f.Data)
 	s.mu.Lock()
+	s.sink = sink
 	return nil
 }

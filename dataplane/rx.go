@@ -9,6 +9,7 @@ import (
 	"github.com/sttfast/sttfast/batchio"
 	"github.com/sttfast/sttfast/dataplane/recovery"
 	"github.com/sttfast/sttfast/frame"
+	"github.com/sttfast/sttfast/ring"
 )
 
 // rxBufSize is the size of one receive buffer: large enough for a GRO super-packet.
@@ -27,8 +28,10 @@ type rxLoop struct {
 	now    recovery.Time
 
 	cur     *Session // session whose lock is held across consecutive datagrams
+	wakes   []*ring.Waker
 	touched []*Session
-	stamp   uint64 // batch number, to de-duplicate touched sessions
+	later   []*Session // sessions that need the TX loop by a deadline, not now
+	stamp   uint64     // batch number, to de-duplicate touched sessions
 
 	datagrams, bytes uint64 // per-batch counters, flushed with one atomic add
 }
@@ -39,8 +42,10 @@ func newRxLoop(e *Engine) *rxLoop {
 		e:       e,
 		slab:    slab,
 		msgs:    slab.Messages(),
+		wakes:   make([]*ring.Waker, 0, 64),
 		ranges:  make([]recovery.Range, 0, frame.MaxAckRanges+1),
 		touched: make([]*Session, 0, e.cfg.BatchSize),
+		later:   make([]*Session, 0, e.cfg.BatchSize),
 	}
 }
 
@@ -101,6 +106,14 @@ func (rx *rxLoop) batch(msgs []batchio.Message) {
 		rx.touched[i] = nil
 	}
 	rx.touched = rx.touched[:0]
+	for i, s := range rx.later {
+		if s.rxStamp != rx.stamp {
+			s.e.enqueue(s)
+			s.e.tx.pullTimer(s.rxLaterAt)
+		}
+		rx.later[i] = nil
+	}
+	rx.later = rx.later[:0]
 }
 
 // datagram handles one packet.
@@ -143,15 +156,19 @@ func (rx *rxLoop) lookup(id [8]byte) *Session {
 		return nil
 	}
 	s.mu.Lock()
+	s.sink = &rx.wakes
 	rx.cur = s
 	return s
 }
 
-// release drops the lock on the current session.
+// release drops the lock on the current session, then wakes the readers and writers its
+// packets made ready.
 func (rx *rxLoop) release() {
 	if rx.cur != nil {
+		rx.cur.sink = nil
 		rx.cur.mu.Unlock()
 		rx.cur = nil
+		flushWakes(&rx.wakes)
 	}
 }
 
@@ -162,6 +179,20 @@ func (rx *rxLoop) touch(s *Session) {
 	}
 	s.rxStamp = rx.stamp
 	rx.touched = append(rx.touched, s)
+}
+
+// touchAt records that s needs the TX loop by deadline d (a delayed ACK): the session is queued
+// without waking the loop, and the loop's timer is pulled in to d if it was later.
+func (rx *rxLoop) touchAt(s *Session, d recovery.Time) {
+	if s.rxLaterStamp == rx.stamp {
+		if d < s.rxLaterAt {
+			s.rxLaterAt = d
+		}
+		return
+	}
+	s.rxLaterStamp = rx.stamp
+	s.rxLaterAt = d
+	rx.later = append(rx.later, s)
 }
 
 // handshake copies a handshake datagram for the control plane.

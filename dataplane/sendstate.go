@@ -81,7 +81,7 @@ func (s *Session) FrameAcked(f *recovery.FrameRef) {
 			return
 		}
 		if st.send.Ack(f.Offset, f.Length) {
-			st.wwake.Notify()
+			s.wakeLater(st.wwake)
 			if st.finAcked {
 				s.maybeRemove(st)
 			}

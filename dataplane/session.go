@@ -3,6 +3,8 @@ package dataplane
 import (
 	"context"
 	"errors"
+
+	"github.com/sttfast/sttfast/ring"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -50,16 +52,19 @@ type Session struct {
 	peer netip.AddrPort
 	path *pathState // path validation, allocated when the peer first shows a new address
 
-	rxKeys      *stc.KeyChain
-	rxPrevDrop  recovery.Time // when the previous receive key is erased
-	rxStamp     uint64        // RX loop batch that last touched the session
-	replay      stc.ReplayWindow
-	sender      recovery.Sender
-	receiver    recovery.Receiver
-	lastRecv    recovery.Time
-	lastSent    recovery.Time
-	drainAt     recovery.Time
-	established bool
+	rxKeys       *stc.KeyChain
+	rxPrevDrop   recovery.Time // when the previous receive key is erased
+	rxStamp      uint64        // RX loop batch that last touched the session
+	rxLaterStamp uint64        // RX loop batch that last queued it for a deadline
+	rxLaterAt    recovery.Time
+	sink         *[]*ring.Waker // while a loop holds mu: where wake-ups wait until it unlocks
+	replay       stc.ReplayWindow
+	sender       recovery.Sender
+	receiver     recovery.Receiver
+	lastRecv     recovery.Time
+	lastSent     recovery.Time
+	drainAt      recovery.Time
+	established  bool
 
 	streams        map[uint64]*Stream
 	nextLocal      uint64 // next stream id this side opens
@@ -292,6 +297,26 @@ func (s *Session) Peer() netip.AddrPort {
 
 // Established reports whether both sides have proven the keys (FINAL opened, or responder).
 func (s *Session) Established() bool { return sessState(s.state.Load()) >= stateOpen }
+
+// wakeLater wakes w once the loop holding the session lock releases it: a reader or writer woken
+// while the lock is held would run at once and block on the lock (Go hands the woken goroutine
+// the rest of the waker's time slice). Outside a loop it wakes w at once. mu held.
+func (s *Session) wakeLater(w *ring.Waker) {
+	if s.sink != nil {
+		*s.sink = append(*s.sink, w)
+		return
+	}
+	w.Notify()
+}
+
+// flushWakes fires the wake-ups collected while a loop held a session lock.
+func flushWakes(ws *[]*ring.Waker) {
+	for i, w := range *ws {
+		w.Notify()
+		(*ws)[i] = nil
+	}
+	*ws = (*ws)[:0]
+}
 
 // EstablishedC returns a channel closed once the session is established.
 func (s *Session) EstablishedC() <-chan struct{} {

@@ -134,20 +134,27 @@ func (st *Stream) WriteMessage(msg []byte) error {
 	}
 	var hdr [8]byte
 	n := frame.PutVarint(hdr[:], uint64(len(msg)))
-	if err := st.writeAll(hdr[:n]); err != nil {
+	if err := st.fill(hdr[:n]); err != nil {
 		return err
 	}
-	return st.writeAll(msg)
+	if err := st.fill(msg); err != nil {
+		return err
+	}
+	// Only now does the TX loop hear of it, so a small message leaves in one packet with its
+	// length prefix rather than the prefix racing ahead alone.
+	st.kick()
+	return nil
 }
 
-// writeAll copies b into the send buffer, waiting for acknowledgements when it is full. wmu held.
-func (st *Stream) writeAll(b []byte) error {
+// fill copies b into the send buffer; when the buffer is full it lets the TX loop send what is
+// there and waits for acknowledgements. wmu held.
+func (st *Stream) fill(b []byte) error {
 	for len(b) > 0 {
 		if n := st.send.Write(b); n > 0 {
 			b = b[n:]
-			st.kick()
 			continue
 		}
+		st.kick()
 		st.wwake.Arm()
 		if st.send.Space() > 0 {
 			st.wwake.Disarm()
@@ -213,7 +220,7 @@ func (st *Stream) kick() {
 	s.mu.Lock()
 	s.pushReady(st)
 	s.mu.Unlock()
-	s.e.notify(s)
+	s.e.send(s)
 }
 
 // Flush asks the TX loop to send buffered data now, even when FlushDelay would let it wait.
@@ -225,7 +232,7 @@ func (st *Stream) Flush() {
 		s.pushReady(st)
 	}
 	s.mu.Unlock()
-	s.e.notify(s)
+	s.e.send(s)
 }
 
 // CloseWrite ends the sending half: the peer reads EOF after the last message written so far.
@@ -286,10 +293,7 @@ func (st *Stream) closeRead() {
 	s.maybeRemove(st)
 	s.mu.Unlock()
 	st.rwake.Notify()
-	if st.rmu.TryLock() {
-		st.recv.Release()
-		st.rmu.Unlock()
-	}
+	st.recv.Release()
 }
 
 // SetReadDeadline makes blocked and future reads fail with ErrTimeout after t (zero: no deadline).
@@ -506,14 +510,9 @@ func (st *Stream) sendSettled() bool {
 	return !st.finWanted || st.finAcked
 }
 
-// release returns both buffers to the pool where no application goroutine is inside them.
+// release returns both buffers' chunks to the pool; streambuf makes this safe even while a
+// reader or writer is inside a call (the last one out frees). s.mu held.
 func (st *Stream) release() {
-	if st.wmu.TryLock() {
-		st.send.Release()
-		st.wmu.Unlock()
-	}
-	if st.rmu.TryLock() {
-		st.recv.Release()
-		st.rmu.Unlock()
-	}
+	st.send.Release()
+	st.recv.Release()
 }

@@ -2,11 +2,13 @@ package dataplane
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/sttfast/sttfast/batchio"
 	"github.com/sttfast/sttfast/dataplane/recovery"
 	"github.com/sttfast/sttfast/frame"
+	"github.com/sttfast/sttfast/ring"
 	"github.com/sttfast/sttfast/stc"
 )
 
@@ -35,8 +37,10 @@ type txLoop struct {
 	readyHead, readyTail *Session
 	heap                 timerHeap
 	timer                *time.Timer
+	armed                atomic.Int64 // deadline the loop's timer is set for (0: none)
 	now                  recovery.Time
 
+	wakes     []*ring.Waker
 	refs      []recovery.FrameRef
 	ackRanges []recovery.Range
 	frRanges  []frame.Range
@@ -66,33 +70,37 @@ func newTxLoop(e *Engine) *txLoop {
 		frRanges:  make([]frame.Range, 0, 64),
 	}
 	t.timer.Stop()
+	e.tx = t
 	return t
 }
 
+// run is the TX goroutine. The TX state is guarded by e.txMu (the baton): the loop holds it while
+// it works and drops it while parked, so that an application goroutine whose write found the
+// loop idle can run one iteration itself (runInline) instead of paying a goroutine wake-up.
 func (t *txLoop) run() {
 	e := t.e
 	for {
-		t.now = recovery.Now()
-		t.drainActive()
-		t.sendHandshakes()
-		t.runTimers()
-		t.serveReady()
-		t.send()
+		e.txMu.Lock()
+		t.iterate()
 		select {
 		case <-e.closing:
 			t.finalPass()
+			e.txMu.Unlock()
 			return
 		default:
 		}
 		if t.readyHead != nil {
+			e.txMu.Unlock()
 			continue
 		}
 		e.wake.Arm()
 		if e.active.Len() > 0 || e.raw.Len() > 0 || e.activeOverflow.Load() {
 			e.wake.Disarm()
+			e.txMu.Unlock()
 			continue
 		}
 		t.armTimer()
+		e.txMu.Unlock()
 		select {
 		case <-e.wake.C():
 		case <-t.timer.C:
@@ -100,6 +108,40 @@ func (t *txLoop) run() {
 		}
 		e.wake.Disarm()
 	}
+}
+
+// iterate is one pass of the TX loop: new work, handshakes, timers, packing, sending. txMu held.
+func (t *txLoop) iterate() {
+	t.now = recovery.Now()
+	t.drainActive()
+	t.sendHandshakes()
+	t.runTimers()
+	t.serveReady()
+	t.send()
+}
+
+// runInline lets a writer run the TX loop's work on its own goroutine when the loop is parked:
+// for request/response traffic it saves the wake-up of the TX goroutine on every message. If the
+// loop is busy (or another goroutine holds the baton) it does nothing: the loop will see the work.
+func (e *Engine) runInline() bool {
+	t := e.tx
+	if t == nil || !e.txMu.TryLock() {
+		return false
+	}
+	select {
+	case <-e.closing:
+		e.txMu.Unlock()
+		return false
+	default:
+	}
+	t.iterate()
+	if t.readyHead != nil {
+		e.wake.Notify() // work left (budget or batch room): the loop continues it
+	} else if d := t.heap.min(); int64(d) != t.armed.Load() {
+		t.armTimer() // the parked loop selects on this timer, so re-arming it is enough
+	}
+	e.txMu.Unlock()
+	return true
 }
 
 // finalPass sends what closing sessions queued (SESSION_CLOSE) before the engine stops.
@@ -113,7 +155,9 @@ func (t *txLoop) finalPass() {
 
 func (t *txLoop) armTimer() {
 	d := t.heap.min()
+	t.armed.Store(int64(d))
 	if d == 0 {
+		t.timer.Stop()
 		return
 	}
 	wait := time.Duration(d - recovery.Now())
@@ -121,6 +165,22 @@ func (t *txLoop) armTimer() {
 		wait = 0
 	}
 	t.timer.Reset(wait)
+}
+
+// pullTimer makes the loop's timer fire by d at the latest. Any goroutine may call it after
+// queueing a session on the active ring: if the loop is running it will see the ring before it
+// parks and arm its own timer; if it is parked, this timer wakes it in time.
+func (t *txLoop) pullTimer(d recovery.Time) {
+	for {
+		a := t.armed.Load()
+		if a != 0 && int64(d) >= a {
+			return
+		}
+		if t.armed.CompareAndSwap(a, int64(d)) {
+			t.timer.Reset(max(0, time.Duration(d-recovery.Now())))
+			return
+		}
+	}
 }
 
 // drainActive moves sessions that gained work onto the ready list.

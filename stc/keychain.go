@@ -29,9 +29,9 @@ type UpdatePolicy struct {
 }
 
 // KeyChain is the chain of key generations of one direction of a session (PROTOCOL.md §4): it
-// holds the current AEAD, the next one (precomputed, so that a receiver can try a key-phase flip
-// without deriving on the hot path) and, during the grace period after an update, the previous
-// one. Generation g+1's secret is HKDF-Expand(secret_g, "stt1 key update", 32).
+// holds the current AEAD, the next one (derived on first use and then kept, so an idle session
+// pays for one AES-GCM key schedule per direction, not two) and, during the grace period after an
+// update, the previous one. Generation g+1's secret is HKDF-Expand(secret_g, "stt1 key update", 32).
 //
 // The chain keeps exactly one secret, that of the next generation, from which the one after is
 // derived on Advance; every other secret is erased as soon as its AEAD exists. It is not safe for
@@ -60,20 +60,30 @@ func NewKeyChain(s Secret) (*KeyChain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stc: key chain: %w", err)
 	}
-	k := &KeyChain{cur: cur, nextSecret: nextSecret(&s), since: time.Now()}
-	k.next, err = NewAEAD(&k.nextSecret)
-	if err != nil {
-		k.Erase()
-		return nil, fmt.Errorf("stc: key chain: %w", err)
+	return &KeyChain{cur: cur, nextSecret: nextSecret(&s), since: time.Now()}, nil
+}
+
+// mustNext derives the next generation's AEAD the first time it is needed. It happens once per
+// key update (a receiver also on the first packet with the other phase bit, forged or not; the
+// result is kept, so forged packets cannot make it derive again).
+func (k *KeyChain) mustNext() *AEAD {
+	if k.next == nil {
+		next, err := NewAEAD(&k.nextSecret)
+		if err != nil {
+			// AES-256 with a 32-byte key and standard GCM cannot fail outside FIPS-only mode,
+			// and NewKeyChain already succeeded with the same construction.
+			panic("stc: key chain next key: " + err.Error())
+		}
+		k.next = next
 	}
-	return k, nil
+	return k.next
 }
 
 // Current returns the AEAD of the current generation.
 func (k *KeyChain) Current() *AEAD { return k.cur }
 
-// Next returns the AEAD of generation Generation()+1, already derived.
-func (k *KeyChain) Next() *AEAD { return k.next }
+// Next returns the AEAD of generation Generation()+1, deriving it on first use.
+func (k *KeyChain) Next() *AEAD { return k.mustNext() }
 
 // Previous returns the AEAD of generation Generation()-1 during the grace period, or nil once it
 // was dropped (or before the first update).
@@ -98,7 +108,7 @@ func (k *KeyChain) Select(phase uint8, pn uint64) (a *AEAD, next bool) {
 	if k.prev != nil && pn < k.start {
 		return k.prev, false
 	}
-	return k.next, true
+	return k.mustNext(), true
 }
 
 // Advance moves one generation forward: the previous key (if still held) is erased, the current
@@ -111,16 +121,10 @@ func (k *KeyChain) Advance() { k.AdvanceAt(0) }
 // generation (for a receiver, the packet that authenticated under Next), which Select uses to
 // route reordered packets of the old generation to Previous.
 func (k *KeyChain) AdvanceAt(firstPN uint64) {
+	next := k.mustNext()
 	newSecret := nextSecret(&k.nextSecret)
-	next, err := NewAEAD(&newSecret)
-	if err != nil {
-		// AES-256 with a 32-byte key and standard GCM cannot fail outside FIPS-only mode,
-		// and NewKeyChain already succeeded with the same construction.
-		newSecret.Erase()
-		panic("stc: key chain advance: " + err.Error())
-	}
 	k.prev.Erase()
-	k.prev, k.cur, k.next = k.cur, k.next, next
+	k.prev, k.cur, k.next = k.cur, next, nil
 	k.nextSecret.Erase()
 	k.nextSecret = newSecret
 	newSecret.Erase()
@@ -177,6 +181,7 @@ func (k *KeyChain) Erase() {
 	k.prev.Erase()
 	k.cur.Erase()
 	k.next.Erase()
+	k.next = nil
 	k.prev = nil
 	k.nextSecret.Erase()
 }

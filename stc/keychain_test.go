@@ -116,9 +116,15 @@ func TestKeyChainAcrossUpdates(t *testing.T) {
 	}
 }
 
-func TestKeyChainNextIsPrecomputed(t *testing.T) {
+func TestKeyChainNextIsLazyAndRotates(t *testing.T) {
 	kc, _ := NewKeyChain(testSecret(t, 31))
+	if kc.next != nil {
+		t.Fatal("the next key was derived before anything needed it")
+	}
 	next := kc.Next()
+	if kc.Next() != next {
+		t.Fatal("Next derived the key twice")
+	}
 	cur := kc.Current()
 	p, _ := sealed(t, next, 10, 5)
 	if _, err := cur.Open(bytes.Clone(p), 15, 5); err != ErrAuth {
@@ -142,7 +148,7 @@ func TestKeyChainNextIsPrecomputed(t *testing.T) {
 	}
 	kc.DropPrevious() // idempotent
 	kc.Erase()
-	if !kc.Current().Erased() || !kc.Next().Erased() || kc.nextSecret != (Secret{}) {
+	if !kc.Current().Erased() || !kc.next.Erased() || kc.nextSecret != (Secret{}) {
 		t.Fatal("Erase left keys")
 	}
 }

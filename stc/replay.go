@@ -3,16 +3,16 @@ package stc
 // ReplayWindowSize is the number of most recent packet numbers the replay window tracks: with h
 // the largest number accepted, a number pn is acceptable iff it was not accepted before and
 // pn > h-ReplayWindowSize (PROTOCOL.md §4).
-const ReplayWindowSize = 4096
+const ReplayWindowSize = 2048
 
 // replayBlocks is the ring length in 64-bit blocks. The window spans packet numbers
-// [h-4095, h], which touch at most 65 consecutive blocks (h's block and the 64 before it), so a
-// ring of 65 blocks holds any window position exactly; the constant modulo compiles to a multiply.
+// [h-2047, h], which touch at most 33 consecutive blocks (h's block and the 32 before it), so a
+// ring of 33 blocks holds any window position exactly; the constant modulo compiles to a multiply.
 const replayBlocks = ReplayWindowSize/64 + 1
 
 // ReplayWindow is the anti-replay filter of one direction: a sliding bitmap of the last
 // ReplayWindowSize packet numbers kept as a ring of 64-bit blocks (as in WireGuard). Check and
-// Accept are O(1) (advancing clears at most 65 blocks) and never allocate. The zero value is an
+// Accept are O(1) (advancing clears at most 33 blocks) and never allocate. The zero value is an
 // empty window ready for use. Not safe for concurrent use.
 //
 // Use: Check(pn) before opening a packet (drop it if false: too old or already seen), Accept(pn)

@@ -44,7 +44,7 @@ func TestReplayBasics(t *testing.T) {
 func TestReplayOutOfOrderAndEdges(t *testing.T) {
 	var w ReplayWindow
 	accept(t, &w, 10_000, true) // first packet far from 0
-	// Exactly the window: [10000-4095, 10000] acceptable, 10000-4096 too old.
+	// Exactly the window: [10000-2047, 10000] acceptable, 10000-2048 too old.
 	accept(t, &w, 10_000-ReplayWindowSize, false)
 	accept(t, &w, 10_000-ReplayWindowSize+1, true)
 	accept(t, &w, 10_000-ReplayWindowSize+1, false)
@@ -59,7 +59,7 @@ func TestReplayOutOfOrderAndEdges(t *testing.T) {
 	accept(t, &w, 10_001, false)
 	// Moving the top by one pushes the oldest out.
 	accept(t, &w, 10_002-ReplayWindowSize, false)
-	accept(t, &w, 10_003-ReplayWindowSize, true)
+	accept(t, &w, 10_004-ReplayWindowSize, true) // (10_003 - 2048 was accepted by the loop above)
 
 	// A huge jump forgets everything before the new window, including stale ring bits.
 	accept(t, &w, 1<<40, true)
@@ -67,7 +67,7 @@ func TestReplayOutOfOrderAndEdges(t *testing.T) {
 	accept(t, &w, 1<<40-1, true)
 	accept(t, &w, 1<<40-ReplayWindowSize+1, true)
 	accept(t, &w, 1<<40-ReplayWindowSize, false)
-	// Jumps that land exactly one ring length (65 blocks) ahead must clear the reused slot.
+	// Jumps that land exactly one ring length (33 blocks) ahead must clear the reused slot.
 	var v ReplayWindow
 	accept(t, &v, 64, true)
 	accept(t, &v, 64+64*replayBlocks, true) // same ring slot as 64

@@ -52,9 +52,11 @@
 //
 // # Invariants
 //
-//	SendBuffer: acked <= end, end - acked <= capacity; every span of the ack set starts above
-//	acked; installed chunks cover at most capacity/ChunkSize + 1 consecutive chunk indexes,
-//	all >= acked/ChunkSize, hence distinct slots (send.go proves it).
+//	SendBuffer: acked <= end, end - acked <= capacity; the ack set's spans are disjoint, not
+//	touching, inside (acked, end], so there are at most (end-acked)/2 of them; no
+//	acknowledgement is ever forgotten (nothing would resend it); installed chunks cover at
+//	most capacity/ChunkSize + 1 consecutive chunk indexes, all >= acked/ChunkSize, hence
+//	distinct slots (send.go proves it).
 //	RecvBuffer: readOff <= frontier <= high <= readOff + window (as of the insert), high <=
 //	final size; every received span starts above frontier and there are at most MaxRanges;
 //	installed chunks cover at most window/ChunkSize + 1 consecutive indexes, all >=

@@ -28,7 +28,7 @@ type SendBuffer struct {
 	// them, and in practice no more than the frames in flight that were acknowledged out of
 	// order. The slice only grows, so its memory is allocated once per stream, not per ack.
 	acks spanSet
-	resv int     // producer: bytes handed out by Reserve, awaiting Commit
+	resv int // producer: bytes handed out by Reserve, awaiting Commit
 }
 
 // Slot safety (why a chunk is never written by the producer while the transport frees it or
