@@ -81,8 +81,9 @@ func NewAEAD(s *Secret) (*AEAD, error) {
 
 // trafficKeys derives the AES-256-GCM key and nonce salt of traffic secret s.
 func trafficKeys(s *Secret, key *[KeySize]byte, salt *[NonceSize]byte) {
-	expand(key[:], s[:], labelKey)
-	expand(salt[:], s[:], labelIV)
+	x := newExpander(s[:])
+	x.expand(key[:], labelKey)
+	x.expand(salt[:], labelIV)
 }
 
 // nonce writes nonce(pn) (see the proof on AEAD) into n.

@@ -227,10 +227,11 @@ func (s *Seed) DeriveSession(nonceI, nonceR *[32]byte) SessionKeys {
 	var prk [32]byte
 	extract(&prk, s.b, salt[:])
 	var k SessionKeys
-	expand(k.ID[:], prk[:], labelSessionID)
-	expand(k.I2R[:], prk[:], labelI2R)
-	expand(k.R2I[:], prk[:], labelR2I)
-	expand(k.Resumption[:], prk[:], labelResumption)
+	x := newExpander(prk[:])
+	x.expand(k.ID[:], labelSessionID)
+	x.expand(k.I2R[:], labelI2R)
+	x.expand(k.R2I[:], labelR2I)
+	x.expand(k.Resumption[:], labelResumption)
 	clear(prk[:])
 	return k
 }
