@@ -32,8 +32,9 @@ type Engine struct {
 
 	handlers [128]atomic.Pointer[FrameHandler] // application frame types 0x80-0xFF
 
-	activeOverflow atomic.Bool // the active ring overflowed: the TX loop rescans the table
-	txMu           sync.Mutex  // the TX baton: held by whoever runs the TX loop's work
+	activeOverflow atomic.Bool  // the active ring overflowed: the TX loop rescans the table
+	txMu           sync.Mutex   // the TX baton: held by whoever runs the TX loop's work
+	lastInline     atomic.Int64 // when the last inline send finished (recovery.Time)
 	tx             *txLoop
 	started        atomic.Bool
 

@@ -18,6 +18,10 @@ const txBufSize = 64 << 10
 // maxGSOBytes caps the payload of one GSO send (the UDP length field, minus headers).
 const maxGSOBytes = 65000
 
+// inlineGap is the quiet time since the last inline send that marks a write as the start of an
+// exchange (inline send) rather than the continuation of a stream (TX loop, coalescing).
+const inlineGap = 10 * time.Microsecond
+
 // sessionBudget is how many packets one session may pack before the next ready session gets a
 // turn, so a bulk sender cannot starve the others.
 const sessionBudget = 64
@@ -125,7 +129,16 @@ func (t *txLoop) iterate() {
 // loop is busy (or another goroutine holds the baton) it does nothing: the loop will see the work.
 func (e *Engine) runInline() bool {
 	t := e.tx
-	if t == nil || !e.txMu.TryLock() {
+	if t == nil {
+		return false
+	}
+	// A write right after the previous inline send is a stream of small messages, not a
+	// request/response exchange: hand it to the TX loop, whose wake-up lets the following writes
+	// pile up and leave together in full packets instead of one packet per message.
+	if now := int64(recovery.Now()); now-e.lastInline.Load() < int64(inlineGap) {
+		return false
+	}
+	if !e.txMu.TryLock() {
 		return false
 	}
 	select {
@@ -135,6 +148,7 @@ func (e *Engine) runInline() bool {
 	default:
 	}
 	t.iterate()
+	e.lastInline.Store(int64(recovery.Now()))
 	if t.readyHead != nil {
 		e.wake.Notify() // work left (budget or batch room): the loop continues it
 	} else if d := t.heap.min(); int64(d) != t.armed.Load() {
