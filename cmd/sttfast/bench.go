@@ -2,28 +2,53 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/stc"
 )
 
+// benchUsage is bench's --help text.
+const benchUsage = `Usage: sttfast bench [--addr udp://HOST:PORT --seed FILE] [flags]
+
+Without --addr: starts a listener and a dialer in this process on loopback with a fresh random
+seed, streams data for --duration, and verifies every byte at the receiver. With --addr: the
+same against a remote "sttfast serve" (seed flags required), which verifies and reports back
+(bench protocol below).
+
+The data of each stream is a random 1 MiB block (at least one message) repeated at increasing
+offsets; the receiver checks each message byte for byte against the block at the offset it
+expects, so loss, corruption, duplication and reordering all fail the run. A live one-line
+readout goes to stderr (--quiet silences it), the summary to stdout (--json for machines). The
+goodput is what the receiver verified, divided by the time until it had verified it. Exit status
+1 if verification failed.
+
+Bench protocol (--addr), per stream: the first message is
+"sttfast-bench/1 size=N block=N key=HEX" (the block is ChaCha8 output for that key), then the
+data, then FIN; serve checks the data as above, hashes it with xxhash64, and answers with one
+message "sttfast-bench/1 ok bytes=N msgs=N xxh64=HEX" (or "fail ... bad=OFFSET") and FIN. The
+client compares bytes, messages and hash with what it sent.
+
+` + seedHelp + `
+
+Examples:
+  sttfast bench                                   # 10 s loopback, what "make run" does
+  sttfast bench --duration 5s --size 1200 --streams 4 --json
+  sttfast bench --addr udp://10.0.0.2:9000 --seed stt.seed --sessions 2`
+
+// benchOpts are bench's parsed flags.
 type benchOpts struct {
+	addr     string
 	duration time.Duration
 	size     int
 	streams  int
@@ -36,11 +61,14 @@ type benchOpts struct {
 
 // benchResult is the machine-readable summary (--json).
 type benchResult struct {
+	Mode            string  `json:"mode"` // "loopback" or "remote"
+	Addr            string  `json:"addr,omitempty"`
 	Duration        float64 `json:"duration_s"`
 	MessageSize     int     `json:"message_size"`
 	Streams         int     `json:"streams"`
 	Sessions        int     `json:"sessions"`
 	PayloadSize     int     `json:"payload_size"`
+	BytesSent       uint64  `json:"bytes_sent"`
 	BytesVerified   uint64  `json:"bytes_verified"`
 	Messages        uint64  `json:"messages"`
 	Gbps            float64 `json:"goodput_gbps"`
@@ -51,59 +79,68 @@ type benchResult struct {
 	PacketsLost     uint64  `json:"packets_lost"`
 	SmoothedRTTus   float64 `json:"srtt_us"`
 	Verified        bool    `json:"verified"`
+	Problem         string  `json:"problem,omitempty"`
 	GSO             bool    `json:"gso"`
 	GRO             bool    `json:"gro"`
 	RecvBufferBytes int     `json:"recv_buffer"`
 	Drops           uint64  `json:"drops"`
 }
 
-func runBench(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// runBench is the bench command.
+func runBench(c *cli, args []string) error {
+	fs := newFlags(c, "bench", benchUsage)
 	var o benchOpts
+	fs.StringVar(&o.addr, "addr", "", "benchmark against the sttfast serve at `udp://HOST:PORT` (default: in-process loopback)")
+	var sf seedFlags
+	sf.register(fs)
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send")
-	sizeStr := fs.String("size", "64KiB", "message size (bytes, or with KiB/MiB)")
+	size := sizeFlag{64 << 10}
+	fs.Var(&size, "size", "message `SIZE` (bytes, or with KiB/MiB)")
 	fs.IntVar(&o.streams, "streams", 1, "streams per session")
 	fs.IntVar(&o.sessions, "sessions", 1, "sessions")
-	fs.IntVar(&o.payload, "mtu", 1200, "UDP payload size of a packet")
+	fs.IntVar(&o.payload, "mtu", 1200, "UDP payload size of a packet, 256-65507 (loopback takes large ones)")
+	transport := fs.String("transport", "udp", "transport: udp (ws is reserved, not supported yet)")
 	fs.BoolVar(&o.json, "json", false, "print the summary as JSON")
 	fs.BoolVar(&o.quiet, "quiet", false, "no live readout")
 	fs.DurationVar(&o.interval, "interval", time.Second, "live readout interval")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: sttfast bench [flags]")
-		fmt.Fprintln(stderr, "\nStarts a listener and a dialer on loopback with a fresh random seed, streams data")
-		fmt.Fprintln(stderr, "for --duration with a live one-line readout on stderr, verifies every byte at the")
-		fmt.Fprintln(stderr, "receiver (xxhash64 per stream) and prints a summary on stdout.")
-		fmt.Fprintln(stderr, "\nExample:\n  sttfast bench --duration 5s --size 1200 --streams 4")
-		fmt.Fprintln(stderr, "\nFlags:")
-		fs.PrintDefaults()
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to `FILE`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	if err := checkTransport(*transport); err != nil {
+		return err
+	}
+	o.size = size.n
+	if o.streams < 1 || o.sessions < 1 || o.duration <= 0 || o.interval <= 0 {
+		return usagef("--streams, --sessions, --duration and --interval must be positive")
+	}
+	if o.size > benchMaxBlock {
+		return usagef("--size %d: at most 64MiB (the largest message)", o.size)
+	}
+	if o.payload < 256 || o.payload > 65507 {
+		return usagef("--mtu %d: want 256-65507", o.payload)
+	}
+	var seed *stc.Seed
+	if o.addr != "" {
+		var err error
+		if o.addr, err = checkAddr("--addr", o.addr); err != nil {
 			return err
 		}
-		return usageError{err}
+		if seed, err = sf.load(c.getenv); err != nil {
+			return err
+		}
 	}
-	size, err := parseSize(*sizeStr)
-	if err != nil || size <= 0 {
-		return usagef("bad --size %q", *sizeStr)
-	}
-	o.size = size
-	if o.streams < 1 || o.sessions < 1 || o.duration <= 0 {
-		return usagef("--streams, --sessions and --duration must be positive")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := withSignals(c.stderr)
 	defer stop()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
-			return err
+			return failf(err, "bench: cpu profile")
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
+			return failf(err, "bench: cpu profile")
 		}
 		defer pprof.StopCPUProfile()
 	}
@@ -111,22 +148,32 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		runtime.MemProfileRate = 4096
 		defer writeHeapProfile(*memProfile)
 	}
-	res, err := benchLoopback(ctx, o, stderr)
+	var res *benchResult
+	var err error
+	if o.addr != "" {
+		res, err = benchRemote(ctx, o, seed, c.stderr)
+	} else {
+		res, err = benchLoopback(ctx, o, c.stderr)
+	}
 	if err != nil {
 		return err
 	}
 	if o.json {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		if err := enc.Encode(res); err != nil {
+			return failf(err, "bench: write stdout")
+		}
+	} else {
+		printBenchSummary(c.stdout, res)
 	}
-	printBenchSummary(stdout, res)
 	if !res.Verified {
-		return errors.New("verification failed: received bytes differ from sent bytes")
+		return failf(errors.New(res.Problem), "bench: verification failed")
 	}
 	return nil
 }
 
+// writeHeapProfile saves the allocation profile for --memprofile.
 func writeHeapProfile(path string) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -136,257 +183,258 @@ func writeHeapProfile(path string) {
 	pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
+// printBenchSummary writes the human summary.
 func printBenchSummary(w io.Writer, r *benchResult) {
-	fmt.Fprintf(w, "sttfast bench: %d session(s) x %d stream(s), %d-byte messages, %d-byte packets, %.1fs\n",
-		r.Sessions, r.Streams, r.MessageSize, r.PayloadSize, r.Duration)
+	where := "in-process loopback"
+	if r.Mode == "remote" {
+		where = "against " + r.Addr
+	}
+	fmt.Fprintf(w, "sttfast bench (%s): %d session(s) x %d stream(s), %d-byte messages, %d-byte packets, %.1fs\n",
+		where, r.Sessions, r.Streams, r.MessageSize, r.PayloadSize, r.Duration)
 	fmt.Fprintf(w, "  goodput   %.2f Gbit/s (%s verified at the receiver, %.0f msg/s)\n", r.Gbps, humanBytes(r.BytesVerified), r.MessagesPerSec)
 	fmt.Fprintf(w, "  packets   %d sent (%.0f/s), %d lost, %s retransmitted\n", r.PacketsSent, r.PacketsPerSec, r.PacketsLost, humanBytes(r.Retransmitted))
 	fmt.Fprintf(w, "  rtt       %.1f us smoothed\n", r.SmoothedRTTus)
 	fmt.Fprintf(w, "  offload   GSO %v, GRO %v, receive buffer %s\n", r.GSO, r.GRO, humanBytes(uint64(r.RecvBufferBytes)))
-	v := "OK"
-	if !r.Verified {
-		v = "FAILED"
+	if r.Verified {
+		fmt.Fprintf(w, "  verify    OK: %d of %d bytes sent checked byte for byte, in order\n", r.BytesVerified, r.BytesSent)
+	} else {
+		fmt.Fprintf(w, "  verify    FAILED: %s\n", r.Problem)
 	}
-	fmt.Fprintf(w, "  verify    %s\n", v)
 }
 
-// benchStream is one sender/receiver pair's verification state.
-type benchStream struct {
-	sentHash, recvHash *xxhash.Digest
-	sent, recv         atomic.Uint64
-	msgs               atomic.Uint64
-	recvErr            error
-	done               chan struct{}
+// streamKey names a stream on both ends: the session id and the stream id are shared.
+type streamKey struct {
+	session [8]byte
+	stream  uint64
 }
 
+// streamTally is one stream's count on one side.
+type streamTally struct {
+	key   streamKey
+	bytes uint64
+	msgs  uint64
+	bad   bool
+	badAt uint64
+	err   error
+}
+
+// benchLoopback runs the in-process benchmark: two nodes on 127.0.0.1, a fresh seed.
 func benchLoopback(ctx context.Context, o benchOpts, stderr io.Writer) (*benchResult, error) {
 	seed, err := stc.GenerateSeed()
 	if err != nil {
-		return nil, err
+		return nil, failf(err, "bench: seed")
 	}
 	tcfg := dataplane.Config{PayloadSize: o.payload}
-	srv, err := ctrl.Listen(ctx, ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: tcfg})
+	srv, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: tcfg})
 	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+		return nil, failf(err, "bench: listen")
 	}
 	defer srv.Close()
-	cli, err := ctrl.Listen(ctx, ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: tcfg})
+	cli, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: tcfg})
 	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+		return nil, failf(err, "bench: listen")
 	}
 	defer cli.Close()
 
-	// One random block, sent over and over: the content is incompressible and verification
-	// costs one xxhash pass on each side.
-	block := make([]byte, max(o.size, 1<<20))
-	rand.Read(block)
-
-	var mu sync.Mutex
-	var streams []*benchStream
-	var wg sync.WaitGroup
-	serverErr := make(chan error, 1)
-	// Receiver side: accept sessions and streams, hash everything.
-	go func() {
+	h := newBenchHeader(o.size)
+	content := h.content()
+	var verified atomic.Uint64
+	nstreams := o.sessions * o.streams
+	received := make(chan streamTally, nstreams)
+	go func() { // receiver: every stream of every session, checked against the content
 		for i := 0; i < o.sessions; i++ {
-			s, err := srv.Accept(ctx)
+			s, err := srv.Accept(context.Background())
 			if err != nil {
-				serverErr <- err
 				return
 			}
-			go func(s *ctrl.Session) {
+			go func() {
 				for {
-					st, err := s.AcceptStream(ctx)
+					st, err := s.AcceptStream(context.Background())
 					if err != nil {
 						return
 					}
-					id := st.ID()
-					go benchReceive(st, func() *benchStream {
-						mu.Lock()
-						defer mu.Unlock()
-						_ = id
-						return streams[len(streams)-1]
-					})
+					go func() { received <- benchReceive(st, h, content, &verified) }()
 				}
-			}(s)
+			}()
 		}
 	}()
-	_ = serverErr
 
-	var sessions []*ctrl.Session
+	sessions := make([]*ctrl.Session, 0, o.sessions)
 	for i := 0; i < o.sessions; i++ {
 		s, err := cli.Dial(ctx, "udp://"+srv.Addr().String())
 		if err != nil {
-			return nil, err
+			return nil, failf(err, "bench: dial %s", srv.Addr())
 		}
 		sessions = append(sessions, s)
 	}
 	stopSend := make(chan struct{})
+	sentc := make(chan streamTally, nstreams)
+	var wg sync.WaitGroup
 	start := time.Now()
 	for _, s := range sessions {
 		for j := 0; j < o.streams; j++ {
-			bs := &benchStream{sentHash: xxhash.New(), recvHash: xxhash.New(), done: make(chan struct{})}
 			st, err := s.OpenStream(ctx)
 			if err != nil {
-				return nil, err
+				close(stopSend)
+				return nil, failf(err, "bench: open stream")
 			}
-			registerBenchStream(st, bs)
-			mu.Lock()
-			streams = append(streams, bs)
-			mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				benchSend(st, bs, block, o.size, stopSend)
+				sentc <- benchSend(st, newBenchSource(h, content), stopSend, nil)
 			}()
 		}
 	}
-	live := newReadout(stderr, o.quiet, o.interval)
+	benchWatch(ctx, o, stderr, start, cli, sessions, &verified, "verified")
+	close(stopSend)
+	wg.Wait()
+	close(sentc)
+
+	// Every receiver reaches EOF once the data in flight has arrived.
+	got := make(map[streamKey]streamTally, nstreams)
+	guard := time.NewTimer(60 * time.Second)
+	defer guard.Stop()
+	for len(got) < nstreams {
+		select {
+		case t := <-received:
+			got[t.key] = t
+		case <-guard.C:
+			return nil, failf(fmt.Errorf("%d of %d streams finished within 60 s after the senders stopped", len(got), nstreams), "bench: receiver")
+		}
+	}
+	elapsed := time.Since(start)
+	res := &benchResult{Mode: "loopback", MessageSize: o.size, Streams: o.streams, Sessions: o.sessions,
+		PayloadSize: o.payload, Verified: true}
+	for sent := range sentc {
+		res.BytesSent += sent.bytes
+		r, ok := got[sent.key]
+		switch {
+		case !ok:
+			res.fail(fmt.Sprintf("stream %d never reached the receiver", sent.key.stream))
+		case r.err != nil:
+			res.fail(fmt.Sprintf("stream %d: %s", sent.key.stream, explain(r.err)))
+		case r.bad:
+			res.fail(fmt.Sprintf("stream %d: wrong byte at offset %d", sent.key.stream, r.badAt))
+		case r.bytes != sent.bytes || r.msgs != sent.msgs:
+			res.fail(fmt.Sprintf("stream %d: sent %d bytes in %d messages, received %d in %d", sent.key.stream, sent.bytes, sent.msgs, r.bytes, r.msgs))
+		case sent.err != nil:
+			res.fail(fmt.Sprintf("stream %d: send: %s", sent.key.stream, explain(sent.err)))
+		}
+	}
+	for _, r := range got {
+		res.Messages += r.msgs
+	}
+	res.BytesVerified = verified.Load()
+	res.finish(elapsed, sessions, cli.Stats(), srv.Stats())
+	return res, nil
+}
+
+// fail marks the result unverified, keeping the first problem.
+func (r *benchResult) fail(problem string) {
+	if r.Verified {
+		r.Problem = problem
+	}
+	r.Verified = false
+}
+
+// finish fills the rates and the transport numbers shared by both modes.
+func (r *benchResult) finish(elapsed time.Duration, sessions []*ctrl.Session, snd, rcv ctrl.NodeStats) {
+	r.Duration = elapsed.Seconds()
+	for _, s := range sessions {
+		ss := s.Stats()
+		r.Retransmitted += ss.RetransmittedBytes
+		r.PacketsLost += ss.PacketsLost
+		r.SmoothedRTTus = float64(ss.SmoothedRTT) / 1e3
+	}
+	r.PacketsSent = snd.TxDatagrams
+	r.PacketsPerSec = float64(snd.TxDatagrams) / elapsed.Seconds()
+	r.Gbps = float64(r.BytesVerified) * 8 / elapsed.Seconds() / 1e9
+	r.MessagesPerSec = float64(r.Messages) / elapsed.Seconds()
+	r.GSO, r.GRO = snd.GSO, rcv.GRO
+	r.RecvBufferBytes = rcv.RecvBuffer
+	r.Drops = snd.DropsTotal() + rcv.DropsTotal()
+}
+
+// benchWatch shows the live readout until the duration is over or a signal; counter is the
+// byte count the readout reports (receiver-verified in loopback, sent in remote mode).
+func benchWatch(ctx context.Context, o benchOpts, stderr io.Writer, start time.Time, cli *ctrl.Node,
+	sessions []*ctrl.Session, counter *atomic.Uint64, what string) {
+	live := newReadout(stderr, o.quiet)
+	defer live.done()
 	timer := time.NewTimer(o.duration)
+	defer timer.Stop()
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
 	var lastBytes, lastPkts uint64
 	lastT := start
-loop:
 	for {
 		select {
 		case <-timer.C:
-			break loop
+			return
 		case <-ctx.Done():
-			break loop
+			return
 		case now := <-tick.C:
-			var b uint64
-			mu.Lock()
-			for _, bs := range streams {
-				b += bs.recv.Load()
-			}
-			mu.Unlock()
+			b := counter.Load()
 			cs := cli.Stats()
-			var retx, rtt uint64
+			var retx uint64
+			var rtt int64
 			for _, s := range sessions {
 				ss := s.Stats()
 				retx += ss.RetransmittedBytes
-				rtt = uint64(ss.SmoothedRTT)
+				rtt = ss.SmoothedRTT
 			}
 			dt := now.Sub(lastT).Seconds()
-			live.line(fmt.Sprintf("%6.1fs  %7.2f Gbit/s  %9.0f pkt/s  retx %s  rtt %.0fus",
-				now.Sub(start).Seconds(), float64(b-lastBytes)*8/dt/1e9, float64(cs.TxDatagrams-lastPkts)/dt,
+			live.line(fmt.Sprintf("%6.1fs  %7.2f Gbit/s %s  %9.0f pkt/s  retx %s  rtt %.0fus",
+				now.Sub(start).Seconds(), float64(b-lastBytes)*8/dt/1e9, what, float64(cs.TxDatagrams-lastPkts)/dt,
 				humanBytes(retx), float64(rtt)/1e3))
 			lastBytes, lastPkts, lastT = b, cs.TxDatagrams, now
 		}
 	}
-	close(stopSend)
-	wg.Wait()
-	elapsedSend := time.Since(start)
-	// Wait for every stream's receiver to reach EOF (all data delivered).
-	drain := time.NewTimer(30 * time.Second)
-	defer drain.Stop()
-	mu.Lock()
-	all := append([]*benchStream(nil), streams...)
-	mu.Unlock()
-	for _, bs := range all {
-		select {
-		case <-bs.done:
-		case <-drain.C:
-			return nil, errors.New("receiver did not finish within 30 s after the senders stopped")
-		}
-	}
-	live.done()
-	elapsed := time.Since(start)
-	_ = elapsedSend
-	res := &benchResult{
-		Duration: elapsed.Seconds(), MessageSize: o.size, Streams: o.streams, Sessions: o.sessions,
-		PayloadSize: o.payload, Verified: true,
-	}
-	for _, bs := range all {
-		res.BytesVerified += bs.recv.Load()
-		res.Messages += bs.msgs.Load()
-		if bs.recvErr != nil || bs.sentHash.Sum64() != bs.recvHash.Sum64() || bs.sent.Load() != bs.recv.Load() {
-			res.Verified = false
-		}
-	}
-	for _, s := range sessions {
-		ss := s.Stats()
-		res.Retransmitted += ss.RetransmittedBytes
-		res.PacketsLost += ss.PacketsLost
-		res.SmoothedRTTus = float64(ss.SmoothedRTT) / 1e3
-	}
-	cs, ss := cli.Stats(), srv.Stats()
-	res.PacketsSent = cs.TxDatagrams
-	res.PacketsPerSec = float64(cs.TxDatagrams) / elapsed.Seconds()
-	res.Gbps = float64(res.BytesVerified) * 8 / elapsed.Seconds() / 1e9
-	res.MessagesPerSec = float64(res.Messages) / elapsed.Seconds()
-	res.GSO, res.GRO = cs.GSO, ss.GRO
-	res.RecvBufferBytes = ss.RecvBuffer
-	res.Drops = ss.DropsTotal() + cs.DropsTotal()
-	return res, nil
 }
 
-// benchStreams maps stream pointers to their state; the receiver side finds its state by the
-// stream id, which is the same on both ends.
-var benchRegistry sync.Map
-
-func registerBenchStream(st *ctrl.Stream, bs *benchStream) {
-	benchRegistry.Store(benchKey(st), bs)
-}
-
-func benchKey(st *ctrl.Stream) [16]byte {
-	var k [16]byte
-	id := st.Session().ID()
-	copy(k[:8], id[:])
-	for i := 0; i < 8; i++ {
-		k[8+i] = byte(st.ID() >> (8 * i))
-	}
-	return k
-}
-
-func benchSend(st *ctrl.Stream, bs *benchStream, block []byte, size int, stop <-chan struct{}) {
-	off := 0
+// benchSend writes the source's messages on st until stop, then ends the stream (FIN). With
+// hash non-nil it also hashes what it sent (remote mode compares it with the server's hash).
+func benchSend(st *ctrl.Stream, src *benchSource, stop <-chan struct{}, hash io.Writer) streamTally {
+	t := streamTally{key: streamKey{st.Session().ID(), st.ID()}}
 	for {
 		select {
 		case <-stop:
-			st.CloseWrite()
-			return
+			t.err = st.CloseWrite()
+			return t
 		default:
 		}
-		if off+size > len(block) {
-			off = 0
-		}
-		msg := block[off : off+size]
+		msg := src.next()
 		if err := st.WriteMessage(msg); err != nil {
-			return
+			t.err = err
+			return t
 		}
-		bs.sentHash.Write(msg)
-		bs.sent.Add(uint64(size))
-		off += size
+		if hash != nil {
+			hash.Write(msg)
+		}
+		t.bytes += uint64(len(msg))
+		t.msgs++
 	}
 }
 
-func benchReceive(st *ctrl.Stream, _ func() *benchStream) {
-	var bs *benchStream
-	for i := 0; i < 1000 && bs == nil; i++ {
-		if v, ok := benchRegistry.Load(benchKey(st)); ok {
-			bs = v.(*benchStream)
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if bs == nil {
-		return
-	}
-	defer close(bs.done)
-	buf := make([]byte, 0, 1<<20)
+// benchReceive reads st to its end, checking every message; verified counts correct bytes live.
+func benchReceive(st *ctrl.Stream, h benchHeader, content []byte, verified *atomic.Uint64) streamTally {
+	t := streamTally{key: streamKey{st.Session().ID(), st.ID()}}
+	v := newBenchVerifier(h, content)
+	buf := make([]byte, 0, h.size)
+	defer st.Close()
 	for {
-		var err error
-		buf, err = st.ReadMessage(buf[:0])
+		msg, err := st.ReadMessage(buf[:0])
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				bs.recvErr = err
+				t.err = err
 			}
-			st.Close()
-			return
+			break
 		}
-		bs.recvHash.Write(buf)
-		bs.recv.Add(uint64(len(buf)))
-		bs.msgs.Add(1)
+		buf = msg
+		if v.check(msg) {
+			verified.Add(uint64(len(msg)))
+		}
 	}
+	t.bytes, t.msgs, t.bad, t.badAt = v.bytes, v.msgs, v.bad, v.badAt
+	return t
 }

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/sttfast/sttfast/ctrl"
+)
+
+// dialUsage is dial's --help text.
+const dialUsage = `Usage: sttfast dial --addr udp://HOST:PORT (--seed FILE | --passphrase-file FILE | STT_SEED) [--recv]
+
+Send (default): opens one stream and sends stdin on it, read in chunks (--chunk, each chunk one
+message), then ends the stream (FIN). It then waits until the peer has ended its own half of the
+stream - sttfast listen, relay and serve do that once every byte is written out or forwarded -
+closes the session (SESSION_CLOSE code 0, after every byte is acknowledged) and exits 0.
+Whatever the peer sends back (serve's echo, a relay's other publishers) is read and discarded.
+Progress (bytes, rate, ETA when stdin is a regular file) is shown on stderr when stderr is a
+terminal; --progress forces it, --quiet silences it. A relay publisher is a plain dial.
+
+Receive (--recv): opens nothing; every stream the peer opens goes to stdout until the peer closes
+the session or SIGINT/SIGTERM. Prints "connected to ADDR (session ID)" on stderr once the session
+is up (unless --quiet): from then on a relay forwards everything published to it. A relay
+subscriber is dial --recv.
+
+` + orderedHelp + `
+
+Exit status: 0 when the transfer completed (send), or when the peer closed the session with code
+0, 8 (shutting down) or an application code, or on SIGINT/SIGTERM (--recv); 1 when connecting
+failed (a wrong seed says so), the session failed, or a signal cut a send short (SESSION_CLOSE
+code 8 is sent: the peer sees the session end); 2 for usage errors.
+
+` + seedHelp + `
+
+Examples:
+  sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed < backup.tar
+  sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed --recv > feed.bin`
+
+// dialOpts are dial's parsed flags.
+type dialOpts struct {
+	addr     string
+	recv     bool
+	progress bool
+	quiet    bool
+	chunk    int
+	timeout  time.Duration
+	bind     string
+}
+
+// runDial is the dial command.
+func runDial(c *cli, args []string) error {
+	fs := newFlags(c, "dial", dialUsage)
+	addrFlag := fs.String("addr", "", "the peer's `udp://HOST:PORT` (ws:// is reserved, not supported yet)")
+	var sf seedFlags
+	sf.register(fs)
+	var o dialOpts
+	fs.BoolVar(&o.recv, "recv", false, "receive: write every stream the peer opens to stdout")
+	fs.BoolVar(&o.progress, "progress", false, "show progress on stderr even when it is not a terminal")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress and no \"connected\" line on stderr")
+	chunk := sizeFlag{64 << 10}
+	fs.Var(&chunk, "chunk", "read stdin in chunks of this `SIZE`, one message each (max 64MiB)")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up connecting after this long")
+	fs.StringVar(&o.bind, "bind", "", "local `udp://HOST:PORT` to dial from (default: any interface, a free port)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var err error
+	if o.addr, err = checkAddr("--addr", *addrFlag); err != nil {
+		return err
+	}
+	if o.bind == "" {
+		o.bind = bindFor(o.addr)
+	} else if o.bind, err = checkAddr("--bind", o.bind); err != nil {
+		return err
+	}
+	o.chunk = chunk.n
+	if o.chunk > 64<<20 {
+		return usagef("--chunk %d: at most 64MiB (the largest message)", o.chunk)
+	}
+	if o.timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	seed, err := sf.load(c.getenv)
+	if err != nil {
+		return err
+	}
+	ctx, stop := withSignals(c.stderr)
+	defer stop()
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: o.bind, HandshakeTimeout: o.timeout})
+	if err != nil {
+		return failf(err, "dial %s: bind %s", o.addr, o.bind)
+	}
+	defer node.Close()
+	s, err := node.Dial(ctx, o.addr)
+	if err != nil {
+		if se, ok := interrupted(ctx); ok {
+			if o.recv {
+				return nil
+			}
+			return failf(se, "dial %s", o.addr)
+		}
+		return failf(err, "dial %s", o.addr)
+	}
+	if o.recv {
+		return dialRecv(ctx, c, node, s, &o)
+	}
+	return dialSend(ctx, c, node, s, &o)
+}
+
+// dialSend sends stdin on one stream and closes the session once the peer has it all.
+func dialSend(ctx context.Context, c *cli, node *ctrl.Node, s *ctrl.Session, o *dialOpts) error {
+	show := !o.quiet && (o.progress || isTerminal(c.stderr))
+	if show {
+		fmt.Fprintf(c.stderr, "connected to %s (session %x)\n", o.addr, idOf(s))
+	}
+	go discardIncoming(s)
+	st, err := s.OpenStream(ctx)
+	if err != nil {
+		return dialFailure(ctx, s, o, err, "open a stream")
+	}
+	peerDone := make(chan error, 1)
+	go func() { peerDone <- drain(st) }()
+	var sent atomic.Uint64
+	prog := startProgress(c.stderr, show, inputSize(c.stdin), &sent)
+	sendDone := make(chan error, 1)
+	go func() { sendDone <- sendInput(c.stdin, st, o.chunk, &sent) }()
+
+	select {
+	case err = <-sendDone:
+	case <-s.Done():
+		err = s.Err()
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		prog.finish("stopped after")
+		return dialFailure(ctx, s, o, err, "send")
+	}
+	st.CloseWrite()
+	// Wait for the peer's FIN on our stream: it has written out (or forwarded) every byte.
+	select {
+	case err = <-peerDone:
+	case <-s.Done():
+		if err = s.Err(); peerClosedClean(err) {
+			err = nil
+		}
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		prog.finish("stopped after")
+		return dialFailure(ctx, s, o, err, "wait for the peer to take the data")
+	}
+	if err := s.Close(ctx); err != nil {
+		prog.finish("stopped after")
+		return dialFailure(ctx, s, o, context.Cause(ctx), "close")
+	}
+	awaitDone(s)
+	prog.finish("sent")
+	return nil
+}
+
+// dialFailure reports a send that did not complete, in terms of what the user sees.
+func dialFailure(ctx context.Context, s *ctrl.Session, o *dialOpts, err error, step string) error {
+	if se, ok := interrupted(ctx); ok {
+		return failf(se, "dial %s: transfer incomplete", o.addr)
+	}
+	if serr := s.Err(); serr != nil {
+		err = serr
+	}
+	return failf(err, "dial %s: %s", o.addr, step)
+}
+
+// dialRecv writes every stream the peer opens to stdout until the session ends or a signal.
+func dialRecv(ctx context.Context, c *cli, node *ctrl.Node, s *ctrl.Session, o *dialOpts) error {
+	log := sessionLogger(c.stderr, o.quiet)
+	log("connected to %s (session %x)", o.addr, idOf(s))
+	out := newOrderedWriter(c.stdout, 0)
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			st, err := s.AcceptStream(context.Background())
+			if err != nil {
+				return
+			}
+			out.add(st, streamDone(st, log))
+		}
+	}()
+	select {
+	case <-s.Done():
+	case <-ctx.Done():
+		node.Close()
+	case <-out.failedC():
+		node.Close()
+	}
+	<-accepted
+	out.close()
+	if err := out.wait(); err != nil {
+		return failf(err, "dial %s --recv", o.addr)
+	}
+	if _, ok := interrupted(ctx); ok {
+		return nil
+	}
+	if err := s.Err(); !peerClosedNormally(err) {
+		return failf(err, "dial %s --recv", o.addr)
+	}
+	return nil
+}
+
+// sendInput copies r to st, one message per read of up to chunk bytes, counting into sent.
+func sendInput(r io.Reader, st *ctrl.Stream, chunk int, sent *atomic.Uint64) error {
+	buf := make([]byte, chunk)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if werr := st.WriteMessage(buf[:n]); werr != nil {
+				return werr
+			}
+			sent.Add(uint64(n))
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+	}
+}
+
+// drain reads and discards st until the peer ends its half; nil at a clean end.
+func drain(st *ctrl.Stream) error {
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := st.Read(buf); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// discardIncoming reads and drops every stream the peer opens, so that a peer pushing data
+// (a relay forwarding other publishers) is never stalled by flow control.
+func discardIncoming(s *ctrl.Session) {
+	for {
+		st, err := s.AcceptStream(context.Background())
+		if err != nil {
+			return
+		}
+		go func() {
+			drain(st)
+			st.Close()
+		}()
+	}
+}
+
+// inputSize returns how many bytes are left to read from r when it is a regular file, else -1.
+func inputSize(r io.Reader) int64 {
+	f, ok := r.(*os.File)
+	if !ok {
+		return -1
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return -1
+	}
+	pos, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return -1
+	}
+	return max(fi.Size()-pos, 0)
+}
+
+// awaitDone waits, briefly, for a closing session to finish its drain period so that its
+// SESSION_CLOSE is sent (and resent to stragglers) before the node goes away.
+func awaitDone(s *ctrl.Session) {
+	t := time.NewTimer(3 * time.Second)
+	defer t.Stop()
+	select {
+	case <-s.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// newFlags returns a flag set for command name whose --help prints usage (the command's help
+// text, which ends with an example) and the flags on stdout. Parse errors print nothing here:
+// parseFlags turns them into one-line usage errors.
+func newFlags(c *cli, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintln(c.stdout, strings.TrimRight(usage, "\n"))
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintln(c.stdout, "\nFlags (one or two dashes):")
+			fs.SetOutput(c.stdout)
+			fs.PrintDefaults()
+			fs.SetOutput(io.Discard)
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args, mapping --help to errHelp (exit 0), bad flags and stray arguments to
+// usage errors (exit 2).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// sizeFlag is a flag.Value holding a byte count written as 1200, 64KiB, 1MiB...
+type sizeFlag struct{ n int }
+
+// String renders the current value (flag's default display).
+func (s *sizeFlag) String() string { return fmt.Sprint(s.n) }
+
+// Set parses a size with an optional binary or decimal unit.
+func (s *sizeFlag) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("bad size %q (want e.g. 1200, 64KiB, 1MiB)", v)
+	}
+	s.n = n
+	return nil
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/sttfast/sttfast/ctrl"
+	"github.com/sttfast/sttfast/dataplane"
+)
+
+// listenUsage is listen's --help text.
+const listenUsage = `Usage: sttfast listen --addr udp://HOST:PORT (--seed FILE | --passphrase-file FILE | STT_SEED) [--once]
+
+Server mode: accepts sessions and writes the bytes of every stream the peers open to stdout.
+Prints "listening on udp://IP:PORT" on stderr once ready (port 0 picks a free port), and one
+line per session opened and closed unless --quiet.
+
+` + orderedHelp + `
+
+With --once, listen serves the first session only (later ones are refused) and exits once it has
+ended and every byte is on stdout: status 0 if the peer closed it cleanly (SESSION_CLOSE code 0,
+which sttfast dial sends after its data is acknowledged and written out), 1 otherwise.
+SIGINT/SIGTERM close every session (SESSION_CLOSE code 8), write out what has arrived and exit 0.
+
+` + seedHelp + `
+
+Example:
+  sttfast listen --addr udp://0.0.0.0:9000 --seed stt.seed --once > received.bin`
+
+// runListen is the listen command.
+func runListen(c *cli, args []string) error {
+	fs := newFlags(c, "listen", listenUsage)
+	addrFlag := fs.String("addr", "", "listen on `udp://HOST:PORT` (ws:// is reserved, not supported yet)")
+	var sf seedFlags
+	sf.register(fs)
+	once := fs.Bool("once", false, "serve one session, exit when it closes (0 if closed cleanly)")
+	quiet := fs.Bool("quiet", false, "no session lines on stderr (the \"listening on\" line stays)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	addr, err := checkAddr("--addr", *addrFlag)
+	if err != nil {
+		return err
+	}
+	seed, err := sf.load(c.getenv)
+	if err != nil {
+		return err
+	}
+	ctx, stop := withSignals(c.stderr)
+	defer stop()
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr})
+	if err != nil {
+		return failf(err, "listen %s", addr)
+	}
+	defer node.Close()
+	fmt.Fprintf(c.stderr, "listening on udp://%s\n", node.Addr())
+	l := &listener{node: node, out: newOrderedWriter(c.stdout, 0), log: sessionLogger(c.stderr, *quiet)}
+	if *once {
+		return l.serveOnce(ctx, "udp://"+node.Addr().String())
+	}
+	return l.serveForever(ctx)
+}
+
+// listener is listen's state: one node, one ordered stdout.
+type listener struct {
+	node *ctrl.Node
+	out  *orderedWriter
+	log  func(format string, a ...any)
+}
+
+// serveForever accepts every session until a signal or a stdout failure.
+func (l *listener) serveForever(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the accept loop holds wg so that its Adds never race with Wait
+		defer wg.Done()
+		for {
+			s, err := l.node.Accept(ctx)
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l.session(s)
+			}()
+		}
+	}()
+	select {
+	case <-ctx.Done():
+	case <-l.out.failedC():
+	}
+	l.node.Close()
+	wg.Wait()
+	l.out.close()
+	return l.finish(ctx)
+}
+
+// serveOnce serves the first session, refuses the others, and judges how the first one ended;
+// addr is the bound address, for the failure line.
+func (l *listener) serveOnce(ctx context.Context, addr string) error {
+	s, err := l.node.Accept(ctx)
+	if err != nil {
+		l.out.close()
+		return l.finish(ctx)
+	}
+	go func() { // later sessions: refused, listen --once serves one
+		for {
+			o, err := l.node.Accept(ctx)
+			if err != nil {
+				return
+			}
+			l.log("session %x from %s refused: listen --once is busy", idOf(o), o.Peer())
+			o.CloseWithError(dataplane.CodeRefused, "listen --once: busy")
+		}
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.session(s)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		l.node.Close()
+		<-done
+	case <-l.out.failedC():
+		l.node.Close()
+		<-done
+	}
+	l.out.close()
+	if err := l.finish(ctx); err != nil {
+		return err
+	}
+	if _, sig := interrupted(ctx); sig {
+		return nil
+	}
+	if serr := s.Err(); !peerClosedClean(serr) {
+		return failf(serr, "listen %s: the session from %s ended before the transfer completed", addr, s.Peer())
+	}
+	return nil
+}
+
+// session feeds every stream of s to the ordered output and returns once s has ended and all
+// its streams are accepted (they may still be waiting for their turn on stdout).
+func (l *listener) session(s *ctrl.Session) {
+	l.log("session %x from %s opened", idOf(s), s.Peer())
+	for {
+		st, err := s.AcceptStream(context.Background())
+		if err != nil {
+			break
+		}
+		l.out.add(st, streamDone(st, l.log))
+	}
+	<-s.Done()
+	l.log("session %x from %s closed: %s", idOf(s), s.Peer(), explain(s.Err()))
+}
+
+// finish waits until stdout has everything and reports a stdout failure.
+func (l *listener) finish(ctx context.Context) error {
+	if err := l.out.wait(); err != nil {
+		return failf(err, "listen")
+	}
+	return nil
+}
+
+// streamDone returns the ordered writer's callback for st: once its bytes are on stdout, end our
+// half of the stream (the FIN tells a sttfast dial that everything was written out), and log a
+// stream that ended early on its own (a session's end is logged once, by the session).
+func streamDone(st *ctrl.Stream, log func(string, ...any)) func(error) {
+	return func(readErr error) {
+		if readErr != nil && !errors.Is(readErr, ctrl.ErrSessionClosed) {
+			log("stream %d of session %x ended early: %s", st.ID(), idOf(st.Session()), explain(readErr))
+		}
+		st.Close()
+	}
+}
+
+// sessionLogger returns the informational logger of listen, relay, serve and dial --recv: one
+// line on stderr (without the "sttfast: " prefix that marks a failure), or nothing with --quiet.
+func sessionLogger(stderr io.Writer, quiet bool) func(format string, a ...any) {
+	if quiet {
+		return func(string, ...any) {}
+	}
+	var mu sync.Mutex
+	return func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stderr, format+"\n", a...)
+	}
+}
+
+// idOf returns a session's id as a slice for %x.
+func idOf(s *ctrl.Session) []byte {
+	id := s.ID()
+	return id[:]
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"math"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+
+	"github.com/sttfast/sttfast/ctrl"
+	"github.com/sttfast/sttfast/dataplane"
+)
+
+// metricsContentType is the Prometheus text exposition format, version 0.0.4.
+const metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// metricsInput is everything /metrics reports, gathered first so that the text writer is a
+// pure function (and testable).
+type metricsInput struct {
+	node          ctrl.NodeStats
+	dialsOK       uint64 // sessions this node established as initiator
+	retransmitted uint64 // stream bytes retransmitted, over live and closed sessions
+	packetsLost   uint64 // packets declared lost, over live and closed sessions
+	rt            runtimeStats
+}
+
+// runtimeStats are the Go runtime numbers exported next to the transport's.
+type runtimeStats struct {
+	gcCycles   uint64
+	heapBytes  uint64 // bytes in live and not yet swept heap objects
+	goroutines uint64
+}
+
+// readRuntimeStats samples runtime/metrics (no stop-the-world, unlike ReadMemStats).
+func readRuntimeStats() runtimeStats {
+	s := []metrics.Sample{
+		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/sched/goroutines:goroutines"},
+	}
+	metrics.Read(s)
+	u := func(i int) uint64 {
+		if s[i].Value.Kind() == metrics.KindUint64 {
+			return s[i].Value.Uint64()
+		}
+		return 0
+	}
+	return runtimeStats{gcCycles: u(0), heapBytes: u(1), goroutines: u(2)}
+}
+
+// writeMetrics writes in as Prometheus text format 0.0.4: for each family a # HELP and a # TYPE
+// line, then its samples; counters end in _total.
+func writeMetrics(w io.Writer, in *metricsInput) error {
+	p := &promWriter{w: bufio.NewWriter(w)}
+	n := &in.node
+	p.counter("sttfast_packets_received_total", "UDP datagrams received by the node.", n.RxDatagrams)
+	p.counter("sttfast_packets_sent_total", "UDP datagrams sent by the node.", n.TxDatagrams)
+	p.counter("sttfast_bytes_received_total", "UDP payload bytes received by the node.", n.RxBytes)
+	p.counter("sttfast_bytes_sent_total", "UDP payload bytes sent by the node.", n.TxBytes)
+	p.counter("sttfast_retransmitted_bytes_total", "Stream bytes sent again after a loss, over all sessions.", in.retransmitted)
+	p.counter("sttfast_packets_lost_total", "Packets declared lost by loss detection, over all sessions.", in.packetsLost)
+
+	p.family("sttfast_drops_total", "counter", "Datagrams discarded on receive, by reason.")
+	for _, r := range dataplane.DropReasons() {
+		p.sample("sttfast_drops_total", "reason", r.String(), float64(n.Drops[r]))
+	}
+	p.counter("sttfast_handshakes_ok_total", "Handshakes completed: sessions accepted plus sessions dialed.", n.Accepted+in.dialsOK)
+	p.family("sttfast_handshakes_failed_total", "counter", "Handshake messages refused, by reason.")
+	for _, r := range ctrl.Refusals() {
+		p.sample("sttfast_handshakes_failed_total", "reason", r.String(), float64(n.Refused[r]))
+	}
+	p.counter("sttfast_sessions_closed_total", "Sessions that ended, for any reason.", n.SessionsClosed)
+	p.counter("sttfast_events_dropped_total", "Events dropped because the event consumer was slow.", n.EventsDropped)
+	p.gauge("sttfast_sessions", "Live sessions.", float64(n.Sessions))
+
+	p.counter("go_gc_cycles_total", "Completed GC cycles.", in.rt.gcCycles)
+	p.gauge("go_heap_objects_bytes", "Bytes in live and unswept heap objects.", float64(in.rt.heapBytes))
+	p.gauge("go_goroutines", "Goroutines that currently exist.", float64(in.rt.goroutines))
+	return p.w.Flush()
+}
+
+// promWriter writes the text format; write errors surface in Flush.
+type promWriter struct{ w *bufio.Writer }
+
+// family writes the # HELP and # TYPE lines of a metric family.
+func (p *promWriter) family(name, typ, help string) {
+	p.w.WriteString("# HELP " + name + " " + escapeHelp(help) + "\n")
+	p.w.WriteString("# TYPE " + name + " " + typ + "\n")
+}
+
+// counter writes a whole unlabelled counter family.
+func (p *promWriter) counter(name, help string, v uint64) {
+	p.family(name, "counter", help)
+	p.w.WriteString(name + " " + strconv.FormatUint(v, 10) + "\n")
+}
+
+// gauge writes a whole unlabelled gauge family.
+func (p *promWriter) gauge(name, help string, v float64) {
+	p.family(name, "gauge", help)
+	p.w.WriteString(name + " " + formatFloat(v) + "\n")
+}
+
+// sample writes one sample with one label.
+func (p *promWriter) sample(name, label, value string, v float64) {
+	p.w.WriteString(name + "{" + label + "=\"" + escapeLabel(value) + "\"} " + formatFloat(v) + "\n")
+}
+
+// formatFloat renders a sample value as the format wants (integers without exponent).
+func formatFloat(v float64) string {
+	switch {
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	case math.IsNaN(v):
+		return "NaN"
+	case v == math.Trunc(v) && math.Abs(v) < 1e15:
+		return strconv.FormatInt(int64(v), 10)
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// escapeHelp escapes a HELP text: backslash and newline.
+func escapeHelp(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
+}
+
+// escapeLabel escapes a label value: backslash, double quote and newline.
+func escapeLabel(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}

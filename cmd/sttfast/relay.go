@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/sttfast/sttfast/ctrl"
+)
+
+// relayUsage is relay's --help text.
+const relayUsage = `Usage: sttfast relay --addr udp://HOST:PORT (--seed FILE | --passphrase-file FILE | STT_SEED)
+
+A fan-out node: every message any session sends, on any stream, is forwarded whole to every
+other session (on one broadcast stream per session, opened on first use). Publishers are plain
+"sttfast dial" (the relay ends its half of a publisher's stream once every message of it is
+forwarded, so the dial exits only then); subscribers are "sttfast dial --recv". A subscriber
+receives everything published after it connected, every byte in order (messages of several
+publishers interleave whole). A slow subscriber slows the publishers rather than losing data.
+
+Prints "listening on udp://IP:PORT" on stderr once ready, one line per session opened and closed
+(unless --quiet), and every --interval a stats line: sessions, messages/s and bytes/s in,
+bytes/s out, drops (datagrams dropped by the node plus forwards that failed). SIGINT/SIGTERM
+close every session (SESSION_CLOSE code 8), print a totals line and exit 0.
+
+` + seedHelp + `
+
+Example:
+  sttfast relay --addr udp://0.0.0.0:9000 --seed stt.seed
+  sttfast dial --addr udp://relay:9000 --seed stt.seed --recv > copy.bin   # each subscriber
+  sttfast dial --addr udp://relay:9000 --seed stt.seed < feed.bin          # the publisher`
+
+// relayStats are the relay's counters, written by the forwarding goroutines.
+type relayStats struct {
+	msgsIn, bytesIn, bytesOut, failed atomic.Uint64
+}
+
+// runRelay is the relay command.
+func runRelay(c *cli, args []string) error {
+	fs := newFlags(c, "relay", relayUsage)
+	addrFlag := fs.String("addr", "", "listen on `udp://HOST:PORT` (ws:// is reserved, not supported yet)")
+	var sf seedFlags
+	sf.register(fs)
+	interval := fs.Duration("interval", 5*time.Second, "stats line period on stderr (0: none)")
+	quiet := fs.Bool("quiet", false, "no session lines on stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	addr, err := checkAddr("--addr", *addrFlag)
+	if err != nil {
+		return err
+	}
+	if *interval < 0 {
+		return usagef("--interval must not be negative")
+	}
+	seed, err := sf.load(c.getenv)
+	if err != nil {
+		return err
+	}
+	ctx, stop := withSignals(c.stderr)
+	defer stop()
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr})
+	if err != nil {
+		return failf(err, "relay %s", addr)
+	}
+	defer node.Close()
+	fmt.Fprintf(c.stderr, "listening on udp://%s\n", node.Addr())
+	r := &relay{node: node, log: sessionLogger(c.stderr, *quiet)}
+	go r.acceptLoop(ctx)
+	if *interval > 0 {
+		go r.statsLoop(ctx, c.stderr, *interval)
+	}
+	<-ctx.Done()
+	node.Close()
+	r.printTotals(c.stderr)
+	return nil
+}
+
+// relay is the fan-out node's state.
+type relay struct {
+	node  *ctrl.Node
+	log   func(string, ...any)
+	stats relayStats
+}
+
+// acceptLoop accepts sessions until the node closes.
+func (r *relay) acceptLoop(ctx context.Context) {
+	for {
+		s, err := r.node.Accept(ctx)
+		if err != nil {
+			return
+		}
+		go r.session(s)
+	}
+}
+
+// session forwards every stream s opens.
+func (r *relay) session(s *ctrl.Session) {
+	r.log("session %x from %s opened", idOf(s), s.Peer())
+	for {
+		st, err := s.AcceptStream(context.Background())
+		if err != nil {
+			break
+		}
+		go r.forward(s, st)
+	}
+	<-s.Done()
+	r.log("session %x from %s closed: %s", idOf(s), s.Peer(), explain(s.Err()))
+}
+
+// forward sends each message of st to every session but s, in order; at the end of st it ends
+// the relay's half, which tells a sttfast dial that everything was forwarded.
+func (r *relay) forward(s *ctrl.Session, st *ctrl.Stream) {
+	buf := make([]byte, 0, 64<<10)
+	for {
+		msg, err := st.ReadMessage(buf[:0])
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				st.Close()
+			}
+			return
+		}
+		buf = msg
+		r.stats.msgsIn.Add(1)
+		r.stats.bytesIn.Add(uint64(len(msg)))
+		n, err := r.node.SendToAllExcept(s, msg)
+		r.stats.bytesOut.Add(uint64(n * len(msg)))
+		if err != nil {
+			r.stats.failed.Add(1)
+		}
+	}
+}
+
+// printTotals prints the relay's lifetime totals, once, on the way out.
+func (r *relay) printTotals(w io.Writer) {
+	ns := r.node.Stats()
+	fmt.Fprintf(w, "relay: totals: %d msgs in, %s in, %s out, drops %d\n", r.stats.msgsIn.Load(),
+		humanBytes(r.stats.bytesIn.Load()), humanBytes(r.stats.bytesOut.Load()), ns.DropsTotal()+r.stats.failed.Load())
+}
+
+// statsLoop prints one stats line every interval.
+func (r *relay) statsLoop(ctx context.Context, w io.Writer, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var lastMsgs, lastIn, lastOut uint64
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			dt := now.Sub(last).Seconds()
+			msgs, in, out := r.stats.msgsIn.Load(), r.stats.bytesIn.Load(), r.stats.bytesOut.Load()
+			ns := r.node.Stats()
+			fmt.Fprintf(w, "relay: %d sessions  %.0f msg/s in  %s in  %s out  drops %d\n",
+				ns.Sessions, float64(msgs-lastMsgs)/dt, humanRate(float64(in-lastIn)/dt),
+				humanRate(float64(out-lastOut)/dt), ns.DropsTotal()+r.stats.failed.Load())
+			lastMsgs, lastIn, lastOut, last = msgs, in, out, now
+		}
+	}
+}

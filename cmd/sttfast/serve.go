@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sttfast/sttfast/ctrl"
+	"github.com/sttfast/sttfast/dataplane"
+)
+
+// serveUsage is serve's --help text.
+const serveUsage = `Usage: sttfast serve --addr udp://HOST:PORT (--seed FILE | --passphrase-file FILE | STT_SEED) [--admin HOST:PORT]
+
+A long-running node. It accepts sessions and, on every stream a peer opens:
+  - a first message "sttfast-bench/1 ..." starts the bench protocol: serve is the target of
+    "sttfast bench --addr" (see "sttfast bench --help"), it verifies the data and reports;
+  - anything else is echoed back message for message, and its half of the stream is ended
+    when the peer's is (so "sttfast dial" to a serve completes; the echo is discarded there).
+Prints "listening on udp://IP:PORT" on stderr once ready, and one line per session opened and
+closed unless --quiet. SIGINT/SIGTERM close every session (SESSION_CLOSE code 8) and exit 0.
+
+` + adminHelp + `
+
+` + seedHelp + `
+
+Example:
+  sttfast serve --addr udp://0.0.0.0:9000 --seed stt.seed --admin :9090
+  curl -s localhost:9090/sessions; curl -s localhost:9090/metrics`
+
+// runServe is the serve command.
+func runServe(c *cli, args []string) error {
+	fs := newFlags(c, "serve", serveUsage)
+	addrFlag := fs.String("addr", "", "listen on `udp://HOST:PORT` (ws:// is reserved, not supported yet)")
+	var sf seedFlags
+	sf.register(fs)
+	admin := fs.String("admin", "", "serve the admin HTTP endpoint on `HOST:PORT` (a bare :PORT binds 127.0.0.1)")
+	quiet := fs.Bool("quiet", false, "no session lines on stderr")
+	sockets := fs.Int("sockets", 1, "UDP sockets sharing the port (SO_REUSEPORT), each with its own loops")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	addr, err := checkAddr("--addr", *addrFlag)
+	if err != nil {
+		return err
+	}
+	adminAt := ""
+	if *admin != "" {
+		if adminAt, err = adminAddr(*admin); err != nil {
+			return err
+		}
+	}
+	if *sockets < 1 {
+		return usagef("--sockets must be at least 1")
+	}
+	seed, err := sf.load(c.getenv)
+	if err != nil {
+		return err
+	}
+	ctx, stop := withSignals(c.stderr)
+	defer stop()
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Sockets: *sockets})
+	if err != nil {
+		return failf(err, "serve %s", addr)
+	}
+	defer node.Close()
+	book := newSessionBook()
+	if adminAt != "" {
+		srv, at, err := startAdmin(adminAt, adminHandler(node, book))
+		if err != nil {
+			return failf(err, "serve: admin endpoint %s", adminAt)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+		}()
+		fmt.Fprintf(c.stderr, "admin on http://%s\n", at)
+	}
+	fmt.Fprintf(c.stderr, "listening on udp://%s\n", node.Addr())
+	log := sessionLogger(c.stderr, *quiet)
+	go func() {
+		for {
+			s, err := node.Accept(ctx)
+			if err != nil {
+				return
+			}
+			book.add(s)
+			go serveSession(s, book, log)
+		}
+	}()
+	<-ctx.Done()
+	node.Close()
+	return nil
+}
+
+// serveSession handles every stream of s, then books its final numbers.
+func serveSession(s *ctrl.Session, book *sessionBook, log func(string, ...any)) {
+	log("session %x from %s opened", idOf(s), s.Peer())
+	for {
+		st, err := s.AcceptStream(context.Background())
+		if err != nil {
+			break
+		}
+		go serveStream(st)
+	}
+	<-s.Done()
+	book.remove(s)
+	log("session %x from %s closed: %s", idOf(s), s.Peer(), explain(s.Err()))
+}
+
+// serveStream runs the bench protocol or echoes, depending on the stream's first message.
+func serveStream(st *ctrl.Stream) {
+	first, err := st.ReadMessage(nil)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			st.Close() // an empty stream: end ours too
+		}
+		return
+	}
+	if isBenchHeader(first) {
+		serveBench(st, first)
+		return
+	}
+	echo(st, first)
+}
+
+// echo writes back msg and every following message, then ends our half after the peer's.
+func echo(st *ctrl.Stream, msg []byte) {
+	buf := msg
+	for {
+		if err := st.WriteMessage(buf); err != nil {
+			st.CloseWithError(dataplane.CodeApplicationMin)
+			return
+		}
+		var err error
+		buf, err = st.ReadMessage(buf[:0])
+		if errors.Is(err, io.EOF) {
+			st.Close()
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
