@@ -47,3 +47,21 @@ profile:
 
 clean:
 	rm -rf bin
+
+# Cross-transport benchmarks (separate module benchmarks/, see benchmarks/README.md): the harness
+# binary, and extra flags for it (e.g. PEERBENCH_FLAGS=--quick for a smoke run).
+PEERBENCH       ?= bin/peerbench
+PEERBENCH_FLAGS ?=
+
+.PHONY: bench-stt bench-peers
+
+# sttfast's own numbers (issue 3), about 1.5 minutes: writes $(RESULTS)/stt-$(DATE).{md,json}.
+bench-stt:
+	cd benchmarks && $(GO) build -o $(abspath $(PEERBENCH)) ./cmd/peerbench
+	./$(PEERBENCH) run --suite stt --out $(RESULTS) --date $(DATE) $(PEERBENCH_FLAGS)
+
+# Everything: sttfast, quic-go, kcp-go, SRT and the ceilings, interleaved rounds, about 7 minutes
+# on 2 cores: writes $(RESULTS)/peers-$(DATE).{md,svg,json} and stt-$(DATE).md.
+bench-peers:
+	cd benchmarks && $(GO) build -o $(abspath $(PEERBENCH)) ./cmd/peerbench
+	./$(PEERBENCH) run --suite peers --out $(RESULTS) --date $(DATE) $(PEERBENCH_FLAGS)

@@ -1,0 +1,106 @@
+package peerbench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Class groups contenders in the reports: ratios are computed against peers only.
+type Class string
+
+const (
+	classSTT     Class = "sttfast" // the headline configuration
+	classVariant Class = "variant" // sttfast with a non-default setting, labelled, never a headline
+	classPeer    Class = "peer"
+	classCeiling Class = "ceiling"
+)
+
+// Contender is one transport under test.
+type Contender interface {
+	Name() string
+	Class() Class
+	// Describe states the exact configuration the contender runs with, for the report.
+	Describe() string
+	Supports(w Workload) bool
+	// Available says why the contender cannot run here (a missing tool); nil when it can.
+	Available() error
+}
+
+// streamContender is a reliable stream transport: the generic workloads (stream, ping-pong,
+// fan-out) run on it through this small interface, so every such contender does exactly the
+// same work around its own calls.
+type streamContender interface {
+	Contender
+	// Listen opens n endpoints in the receiver process.
+	Listen(ctx context.Context, e *Env, n int) (server, error)
+	// Dial connects to every address, in the sender process.
+	Dial(ctx context.Context, e *Env, addrs []string) (client, error)
+	// MessageOriented is true when each read returns exactly one message as written.
+	MessageOriented() bool
+}
+
+type server interface {
+	Addrs() []string
+	// Accept returns the next peer's stream (the first stream of the next connection).
+	Accept(ctx context.Context) (conn, error)
+	Close() error
+}
+
+type client interface {
+	// Conns are the streams, one per address, in order.
+	Conns() []conn
+	Close() error
+}
+
+// broadcaster is a client that can write one message to every peer itself (sttfast's SendToAll);
+// others get a loop over their streams.
+type broadcaster interface {
+	Broadcast(msg []byte) error
+}
+
+// conn is one stream.
+type conn interface {
+	// WriteMsg writes p as one message (one write call).
+	WriteMsg(p []byte) error
+	// ReadData reads the next data into buf and returns it: one whole message for message-oriented
+	// transports, whatever is available (up to len(buf)) for byte streams.
+	ReadData(buf []byte) ([]byte, error)
+	// Close ends the sending half.
+	Close() error
+}
+
+// customRunner is a contender that runs some workloads its own way (datagrams, a helper process,
+// no network at all, or sttfast's own workloads).
+type customRunner interface {
+	Custom(w Workload) bool
+	RunRecv(ctx context.Context, e *Env) error
+	RunSend(ctx context.Context, e *Env) error
+}
+
+// testContenders are added by the tests (fault injection); the test binary is also the children.
+var testContenders []Contender
+
+// contenders lists every contender in report order.
+func contenders() []Contender {
+	return append([]Contender{
+		&sttContender{},
+		&sttContender{payload: 9000},
+		&quicContender{},
+		&kcpContender{},
+		&srtContender{},
+		&udpCeiling{},
+		&aesCeiling{},
+	}, testContenders...)
+}
+
+func contenderByName(name string) (Contender, error) {
+	var names []string
+	for _, c := range contenders() {
+		if c.Name() == name {
+			return c, nil
+		}
+		names = append(names, c.Name())
+	}
+	return nil, fmt.Errorf("unknown contender %q (have %s)", name, strings.Join(names, ", "))
+}

@@ -1,0 +1,103 @@
+package peerbench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Process-level probes. They are read at the window marks only, never per message.
+
+var gcSample = []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+
+// gcCycles is the number of completed GC cycles of this process (runtime/metrics: no
+// stop-the-world, unlike ReadMemStats).
+func gcCycles() uint64 {
+	metrics.Read(gcSample)
+	if gcSample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return gcSample[0].Value.Uint64()
+}
+
+// cpuSeconds is the user+system CPU time of this process.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times; 100 on every Linux ABI Go runs on.
+const clockTicks = 100
+
+// procCPUSeconds reads the CPU time of another process (SRT's helper processes) from
+// /proc/<pid>/stat; 0 when it is gone.
+func procCPUSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may contain spaces: fields are counted after its closing parenthesis.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 { // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'
+		return 0
+	}
+	u, _ := strconv.ParseUint(f[11], 10, 64)
+	s, _ := strconv.ParseUint(f[12], 10, 64)
+	return float64(u+s) / clockTicks
+}
+
+// rssBytes is the resident set size of this process (/proc/self/statm).
+func rssBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseUint(f[1], 10, 64)
+	return pages * uint64(os.Getpagesize())
+}
+
+// memSnapshot is the heap and RSS after a full collection with freed spans returned to the OS,
+// so that two snapshots differ by what is live, not by what the collector has not reclaimed yet.
+type memSnapshot struct {
+	HeapInuse, HeapAlloc, RSS uint64
+	Goroutines                int
+}
+
+func takeMemSnapshot() memSnapshot {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return memSnapshot{HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc, RSS: rssBytes(), Goroutines: runtime.NumGoroutine()}
+}
+
+// probe is what both sides sample at each window mark.
+type probe struct {
+	t          time.Time
+	bytes      uint64
+	msgs       uint64
+	lost, late uint64
+	gc         uint64
+	cpu        float64
+	helpers    float64 // CPU time of helper processes
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package peerbench
+
+const raceEnabled = false

@@ -1,0 +1,118 @@
+package peerbench
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// suite is a named set of contenders and workloads.
+type suite struct {
+	name       string
+	contenders []string
+	workloads  []string
+}
+
+var suites = map[string]suite{
+	// peers: everything, sttfast's own workloads included, so one run feeds both reports.
+	"peers": {name: "peers",
+		contenders: []string{"sttfast", "sttfast-9000", "quic-go", "kcp-go", "srt", "udp-ceiling", "aes-ceiling"},
+		workloads:  []string{"bulk", "msg1200", "msg64", "rtt", "fanout", "seal", "handshake", "idle", "bulk10s"}},
+	// stt: the numbers of issue 3 only.
+	"stt": {name: "stt",
+		contenders: []string{"sttfast"},
+		workloads:  []string{"bulk", "msg64", "rtt", "handshake", "idle", "bulk10s"}},
+}
+
+// budget is how long and how often one workload runs. The defaults keep the peers suite under
+// 10 minutes on a 2-core machine: 3 rounds of 1 s warm-up + 3 s window per contender for the
+// stream and latency workloads, shorter fan-out and sealing, one 10 s window for the GC count.
+type budget struct {
+	Warmup, Duration time.Duration
+	Rounds           int
+	Receivers        int // fan-out width
+	Sessions         int // idle sessions
+	Concurrency      int // dials in flight
+}
+
+func budgetFor(w Workload, quick bool) budget {
+	b := budget{Warmup: time.Second, Duration: 3 * time.Second, Rounds: 3, Receivers: 100, Sessions: 10000, Concurrency: 64}
+	switch w.Kind {
+	case kindFanout:
+		b.Warmup, b.Duration = 500*time.Millisecond, 2*time.Second
+	case kindSeal:
+		b.Warmup, b.Duration = 300*time.Millisecond, time.Second
+	case kindIdle:
+		b.Warmup, b.Duration = 0, 0
+	}
+	if w.Name == "bulk10s" {
+		b.Duration, b.Rounds = 10*time.Second, 1
+	}
+	if quick {
+		b.Rounds = 1
+		b.Warmup, b.Duration = min(b.Warmup, 300*time.Millisecond), min(b.Duration, time.Second)
+		if w.Name == "bulk10s" {
+			b.Duration = 2 * time.Second
+		}
+		b.Receivers, b.Sessions = 10, 1000
+	}
+	return b
+}
+
+// runItem is one pair of processes: a contender on a workload in one round.
+type runItem struct {
+	C     Contender
+	W     Workload
+	B     budget
+	Round int
+}
+
+// plan expands the selection into the interleaved run order: for each workload, round after
+// round, every contender once (A B C A B C ...), so that a slow minute on a shared machine hits
+// every contender rather than one.
+func plan(cs []Contender, ws []Workload, budgets map[string]budget) []runItem {
+	var items []runItem
+	for _, w := range ws {
+		b := budgets[w.Name]
+		for r := 1; r <= b.Rounds; r++ {
+			for _, c := range cs {
+				if c.Supports(w) {
+					items = append(items, runItem{C: c, W: w, B: b, Round: r})
+				}
+			}
+		}
+	}
+	return items
+}
+
+// estimate is the expected wall time of a plan: the windows plus about a second of start-up and
+// teardown per pair (more for the idle sessions, which are dialed one by one).
+func estimate(items []runItem) time.Duration {
+	var d time.Duration
+	for _, it := range items {
+		d += it.B.Warmup + it.B.Duration + time.Second
+		if it.W.Kind == kindIdle {
+			d += time.Duration(it.B.Sessions/5000+1) * time.Second
+		}
+	}
+	return d
+}
+
+// selectNames filters the suite's names by a comma-separated list (empty: all).
+func selectNames(all []string, list string) ([]string, error) {
+	if list == "" {
+		return all, nil
+	}
+	var out []string
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("empty selection %q", list)
+	}
+	return out, nil
+}

@@ -1,0 +1,249 @@
+package peerbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/sttfast/sttfast/ctrl"
+	"github.com/sttfast/sttfast/dataplane"
+	"github.com/sttfast/sttfast/stc"
+)
+
+// sttContender is sttfast through its public API (ctrl.Listen, Dial, Accept, OpenStream,
+// SendToAll) with the default configuration. payload != 0 is the clearly labelled variant with
+// larger packets, which only a loopback or jumbo-frame path carries.
+type sttContender struct {
+	payload int
+}
+
+func (s *sttContender) Name() string {
+	if s.payload != 0 {
+		return "sttfast-" + strconv.Itoa(s.payload)
+	}
+	return "sttfast"
+}
+
+func (s *sttContender) Class() Class {
+	if s.payload != 0 {
+		return classVariant
+	}
+	return classSTT
+}
+
+func (s *sttContender) Describe() string {
+	d := "ctrl.Listen/Dial with the default Config: 1200-byte UDP payloads, AES-256-GCM, 1 MiB stream / 4 MiB session windows, 1 MiB send buffer, CUBIC with pacing, GSO/GRO on, 8 MiB socket buffers, one socket per node; the receiver reads with Stream.ReadMessage (whole messages), fan-out uses Node.SendToAll with one node per receiver"
+	if s.payload != 0 {
+		d = fmt.Sprintf("as sttfast but Transport.PayloadSize = %d (loopback only: no real path carries it; not a headline number)", s.payload)
+	}
+	return d
+}
+
+func (s *sttContender) Supports(w Workload) bool {
+	if s.payload != 0 {
+		return w.Kind == kindStream && w.Name != "bulk10s"
+	}
+	return w.Kind != kindSeal
+}
+
+func (s *sttContender) Available() error { return nil }
+
+func (s *sttContender) MessageOriented() bool { return true }
+
+func (s *sttContender) config(e *Env) (ctrl.Config, error) {
+	seed, err := stc.NewSeed(e.O.Secret)
+	if err != nil {
+		return ctrl.Config{}, err
+	}
+	return ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: dataplane.Config{PayloadSize: s.payload}}, nil
+}
+
+func (s *sttContender) info(e *Env, n *ctrl.Node) {
+	st := n.Stats()
+	e.Info("gso", strconv.FormatBool(st.GSO))
+	e.Info("gro", strconv.FormatBool(st.GRO))
+	e.Info("socket_recv_buffer", strconv.Itoa(st.RecvBuffer))
+	p := s.payload
+	if p == 0 {
+		p = 1200
+	}
+	e.Info("udp_payload", strconv.Itoa(p))
+}
+
+// Listen starts n nodes: each receiver is a distinct peer with its own socket, as n machines
+// would be.
+func (s *sttContender) Listen(ctx context.Context, e *Env, n int) (server, error) {
+	cfg, err := s.config(e)
+	if err != nil {
+		return nil, err
+	}
+	srv := &sttServer{accepted: make(chan conn, n), errs: make(chan error, n)}
+	for i := 0; i < n; i++ {
+		node, err := ctrl.Listen(ctx, cfg)
+		if err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		srv.nodes = append(srv.nodes, node)
+		go srv.acceptOne(e.stopCtx, node)
+	}
+	s.info(e, srv.nodes[0])
+	return srv, nil
+}
+
+type sttServer struct {
+	nodes     []*ctrl.Node
+	accepted  chan conn
+	errs      chan error
+	closeOnce sync.Once
+}
+
+// acceptOne takes the first session of a node and its first stream.
+func (srv *sttServer) acceptOne(ctx context.Context, node *ctrl.Node) {
+	sess, err := node.Accept(ctx)
+	if err != nil {
+		srv.errs <- err
+		return
+	}
+	st, err := sess.AcceptStream(ctx)
+	if err != nil {
+		srv.errs <- err
+		return
+	}
+	srv.accepted <- &sttConn{st: st}
+}
+
+func (srv *sttServer) Addrs() []string {
+	a := make([]string, len(srv.nodes))
+	for i, n := range srv.nodes {
+		a[i] = n.Addr().String()
+	}
+	return a
+}
+
+func (srv *sttServer) Accept(ctx context.Context) (conn, error) {
+	select {
+	case c := <-srv.accepted:
+		return c, nil
+	case err := <-srv.errs:
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (srv *sttServer) Close() error {
+	srv.closeOnce.Do(func() {
+		for _, n := range srv.nodes {
+			n.Close()
+		}
+	})
+	return nil
+}
+
+// Dial connects one node to every address. For fan-out no stream is opened here: SendToAll opens
+// each session's broadcast stream on first use.
+func (s *sttContender) Dial(ctx context.Context, e *Env, addrs []string) (client, error) {
+	cfg, err := s.config(e)
+	if err != nil {
+		return nil, err
+	}
+	node, err := ctrl.Listen(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cl := &sttClient{node: node, fanout: e.W.Kind == kindFanout}
+	for _, a := range addrs {
+		sess, err := node.Dial(ctx, "udp://"+a)
+		if err != nil {
+			node.Close()
+			return nil, err
+		}
+		cl.sessions = append(cl.sessions, sess)
+		if cl.fanout {
+			continue
+		}
+		st, err := sess.OpenStream(ctx)
+		if err != nil {
+			node.Close()
+			return nil, err
+		}
+		cl.conns = append(cl.conns, &sttConn{st: st})
+	}
+	s.info(e, node)
+	return cl, nil
+}
+
+type sttClient struct {
+	node     *ctrl.Node
+	sessions []*ctrl.Session
+	conns    []conn
+	fanout   bool
+}
+
+func (cl *sttClient) Conns() []conn { return cl.conns }
+
+// Broadcast is Node.SendToAll; every session must take the message.
+func (cl *sttClient) Broadcast(msg []byte) error {
+	n, err := cl.node.SendToAll(msg)
+	if err != nil {
+		return err
+	}
+	if n != len(cl.sessions) {
+		return fmt.Errorf("SendToAll reached %d of %d sessions", n, len(cl.sessions))
+	}
+	return nil
+}
+
+func (cl *sttClient) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	for _, s := range cl.sessions {
+		s.Close(ctx)
+	}
+	return cl.node.Close()
+}
+
+type sttConn struct {
+	st *ctrl.Stream
+}
+
+func (c *sttConn) WriteMsg(p []byte) error { return c.st.WriteMessage(p) }
+
+func (c *sttConn) ReadData(buf []byte) ([]byte, error) {
+	m, err := c.st.ReadMessage(buf[:0])
+	if err != nil {
+		return nil, err
+	}
+	if len(m) > len(buf) {
+		return nil, fmt.Errorf("%w: message of %d bytes, buffer of %d", errVerify, len(m), len(buf))
+	}
+	return m, nil
+}
+
+func (c *sttConn) Close() error { return c.st.CloseWrite() }
+
+// Custom: the handshake and idle-memory workloads are sttfast's own (sttonly.go).
+func (s *sttContender) Custom(w Workload) bool { return w.Kind == kindHandshake || w.Kind == kindIdle }
+
+func (s *sttContender) RunRecv(ctx context.Context, e *Env) error {
+	switch e.W.Kind {
+	case kindHandshake:
+		return s.handshakeListener(ctx, e)
+	case kindIdle:
+		return s.idleListener(ctx, e)
+	}
+	return errors.New("not a custom workload")
+}
+
+func (s *sttContender) RunSend(ctx context.Context, e *Env) error {
+	switch e.W.Kind {
+	case kindHandshake:
+		return s.handshakeDialer(ctx, e)
+	case kindIdle:
+		return s.idleDialer(ctx, e)
+	}
+	return errors.New("not a custom workload")
+}

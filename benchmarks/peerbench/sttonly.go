@@ -1,0 +1,214 @@
+package peerbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sttfast/sttfast/ctrl"
+	"github.com/sttfast/sttfast/dataplane"
+)
+
+// The workloads only sttfast runs (issue 3): handshakes per second and memory per idle session.
+// No peer is measured on them: quic-go's and kcp-go's equivalents (TLS handshakes, sessions that
+// exist on the first packet) are different enough that a ratio would mislead.
+
+// handshakeListener is a plain listener that keeps no accepted session queue (nothing calls
+// Accept) and has room for every session the dialer makes, live or draining.
+func (s *sttContender) handshakeListener(ctx context.Context, e *Env) error {
+	cfg, err := s.config(e)
+	if err != nil {
+		return err
+	}
+	cfg.DiscardAccepted = true
+	cfg.MaxSessions = 1 << 20
+	node, err := ctrl.Listen(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer node.Close()
+	e.Ready([]string{node.Addr().String()})
+	e.WaitStop()
+	st := node.Stats()
+	e.Info("accepted", strconv.FormatUint(st.Accepted, 10))
+	e.Info("refused", strconv.FormatUint(st.HandshakesFailed(), 10))
+	e.Info("handshake_queue_drops", strconv.FormatUint(st.Drops[dataplane.DropHandshakeQueue], 10))
+	return nil
+}
+
+// handshakeDialer runs Concurrency dial loops from one node: each completed Dial (the session is
+// established on both sides) counts one handshake, and the session is closed at once so that the
+// listener's table stays small and the run can last.
+func (s *sttContender) handshakeDialer(ctx context.Context, e *Env) error {
+	cfg, err := s.config(e)
+	if err != nil {
+		return err
+	}
+	node, err := ctrl.Listen(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer node.Close()
+	addr := "udp://" + e.O.Addrs[0]
+	var (
+		wg       sync.WaitGroup
+		failed   atomic.Uint64
+		firstErr atomic.Pointer[error]
+	)
+	for i := 0; i < max(1, e.O.Concurrency); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !e.Stopped() {
+				sess, err := node.Dial(e.stopCtx, addr)
+				if err != nil {
+					if e.Stopped() {
+						return
+					}
+					failed.Add(1)
+					e.M.lost.Add(1)
+					firstErr.CompareAndSwap(nil, &err)
+					continue
+				}
+				sess.CloseWithError(dataplane.CodeNoError, "")
+				e.M.Add(0, 1)
+			}
+		}()
+	}
+	wg.Wait()
+	e.Info("concurrency", strconv.Itoa(e.O.Concurrency))
+	e.Info("failed_dials", strconv.FormatUint(failed.Load(), 10))
+	if p := firstErr.Load(); p != nil {
+		e.Info("first_dial_error", (*p).Error())
+	}
+	return nil
+}
+
+// idleListener measures what idle sessions cost the listener: heap in use and RSS after a full
+// collection, before the dialer starts and once it has established every session, divided by the
+// number of sessions.
+func (s *sttContender) idleListener(ctx context.Context, e *Env) error {
+	cfg, err := s.config(e)
+	if err != nil {
+		return err
+	}
+	n := e.O.Sessions
+	cfg.DiscardAccepted = true
+	cfg.MaxSessions = max(10000, n+64)
+	node, err := ctrl.Listen(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer node.Close()
+	before := takeMemSnapshot()
+	e.markStart()
+	e.Ready([]string{node.Addr().String()})
+	// The dialer's Dial returns once the session is established, and the listener installs a
+	// session before it answers: when the dialer says "dialed", every session is live here.
+	select {
+	case <-waitMark(e, "dialed"):
+	case <-e.Stop():
+		return errors.New("stopped before the dialer established its sessions")
+	}
+	after := takeMemSnapshot()
+	live := node.NumSessions()
+	e.markEnd()
+	if live < n {
+		return fmt.Errorf("only %d of %d sessions are live at the listener", live, n)
+	}
+	e.SetIdle(idleStats(before, after, live, cfg.MaxSessions))
+	e.Info("note", "heap and RSS after runtime.GC and debug.FreeOSMemory; includes the handshake replay caches' entries for these sessions")
+	e.emit("%s %s", lineMark, markEnd)
+	e.WaitStop()
+	return nil
+}
+
+// idleDialer establishes Sessions sessions with Concurrency dials in flight, keeps them, and
+// reports its own memory per session too (the initiator's side).
+func (s *sttContender) idleDialer(ctx context.Context, e *Env) error {
+	cfg, err := s.config(e)
+	if err != nil {
+		return err
+	}
+	node, err := ctrl.Listen(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer node.Close()
+	n := e.O.Sessions
+	addr := "udp://" + e.O.Addrs[0]
+	before := takeMemSnapshot()
+	sessions := make([]*ctrl.Session, n)
+	var next atomic.Int64
+	var failed atomic.Uint64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for w := 0; w < max(1, e.O.Concurrency); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || e.Stopped() {
+					return
+				}
+				sess, err := node.Dial(e.stopCtx, addr)
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, &err)
+					continue
+				}
+				sessions[i] = sess
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(t0)
+	if p := firstErr.Load(); p != nil {
+		return fmt.Errorf("%d of %d dials failed, first: %w", failed.Load(), n, *p)
+	}
+	after := takeMemSnapshot()
+	st := idleStats(before, after, node.NumSessions(), 0)
+	st.EstablishSeconds = elapsed.Seconds()
+	st.HandshakesPerSec = float64(n) / elapsed.Seconds()
+	e.SetIdle(st)
+	e.Mark("dialed")
+	e.WaitStop()
+	_ = sessions // held until here: the sessions stay referenced and idle
+	return nil
+}
+
+func idleStats(before, after memSnapshot, sessions, maxSessions int) *IdleStats {
+	st := &IdleStats{Sessions: sessions, HeapInuseBefore: before.HeapInuse, HeapInuseAfter: after.HeapInuse,
+		RSSBefore: before.RSS, RSSAfter: after.RSS, GoroutinesBefore: before.Goroutines,
+		GoroutinesAfter: after.Goroutines, MaxSessionsConfig: maxSessions}
+	if sessions > 0 {
+		st.HeapPerSession = (float64(after.HeapInuse) - float64(before.HeapInuse)) / float64(sessions)
+		st.RSSPerSession = (float64(after.RSS) - float64(before.RSS)) / float64(sessions)
+	}
+	return st
+}
+
+// waitMark returns a channel closed when the other process sends MARK name.
+func waitMark(e *Env, name string) <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case m := <-e.marks:
+				if m == name {
+					close(c)
+					return
+				}
+			case <-e.Stop():
+				return
+			}
+		}
+	}()
+	return c
+}

@@ -1,0 +1,226 @@
+package peerbench
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/sttfast/sttfast/batchio"
+)
+
+// udpCeiling is what the kernel's loopback path carries with the same batch I/O sttfast uses
+// (recvmmsg/sendmmsg, GSO on send, GRO on receive, 8 MiB socket buffers) and nothing else: no
+// crypto, no reliability, no flow or congestion control. Every workload moves 1200-byte datagrams
+// (sttfast's default packet), numbered and checked at the receiver like everyone's bytes; what the
+// receiver cannot keep up with is dropped by the kernel and reported as lost, not as an error.
+// Message workloads are counted in bytes (so msg/s = goodput / message size): the ceiling is
+// the packet path, whatever the application's message size.
+type udpCeiling struct{}
+
+const (
+	udpDatagram = 1200
+	udpSockBuf  = 8 << 20
+	udpBatch    = 64
+)
+
+func (u *udpCeiling) Name() string { return "udp-ceiling" }
+
+func (u *udpCeiling) Class() Class { return classCeiling }
+
+func (u *udpCeiling) Describe() string {
+	return "sttfast's batchio over loopback: sendmmsg with UDP GSO (64 messages of up to 54 x 1200-byte datagrams per call), recvmmsg with GRO into 64 KiB buffers, 8 MiB socket buffers; no crypto, no reliability, no flow or congestion control; every datagram numbered and content-checked at the receiver; ping-pong uses 64-byte datagrams"
+}
+
+func (u *udpCeiling) Supports(w Workload) bool {
+	return w.Kind == kindStream && w.Name != "bulk10s" || w.Kind == kindRTT
+}
+
+func (u *udpCeiling) Available() error { return nil }
+
+func (u *udpCeiling) Custom(Workload) bool { return true }
+
+func udpListen() (*batchio.Conn, error) {
+	return batchio.Listen("udp", "127.0.0.1:0", batchio.Options{RecvBuffer: udpSockBuf, SendBuffer: udpSockBuf, BatchSize: udpBatch})
+}
+
+func udpInfo(e *Env, c *batchio.Conn) {
+	r, _ := c.Buffers()
+	e.Info("gso", strconv.FormatBool(c.GSO()))
+	e.Info("gro", strconv.FormatBool(c.GRO()))
+	e.Info("socket_recv_buffer", strconv.Itoa(r))
+	e.Info("udp_payload", strconv.Itoa(udpDatagram))
+}
+
+func (u *udpCeiling) RunRecv(ctx context.Context, e *Env) error {
+	c, err := udpListen()
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer c.Close()
+	udpInfo(e, c)
+	e.Ready([]string{c.LocalAddr().String()})
+	go func() { <-e.Stop(); c.Close() }()
+	if e.W.Kind == kindRTT {
+		return udpEcho(e, c)
+	}
+	slab := batchio.NewSlab(udpBatch, batchio.GROBufferSize)
+	msgs := slab.Messages()
+	v := DatagramVerifier{p: e.P, size: udpDatagram}
+	for {
+		n, err := c.ReadBatch(msgs)
+		if err != nil {
+			if e.Stopped() {
+				break
+			}
+			return fmt.Errorf("read: %w", err)
+		}
+		got := 0
+		for i := range msgs[:n] {
+			it := msgs[i].Datagrams()
+			for d, ok := it.Next(); ok; d, ok = it.Next() {
+				if err := v.Check(d); err != nil {
+					return err
+				}
+				got += len(d)
+			}
+		}
+		e.M.SetLoss(v.Lost, v.Late)
+		e.M.Add(got, got/udpDatagram)
+	}
+	if !e.WindowDone() {
+		return errors.New("stopped before the measurement window closed")
+	}
+	return nil
+}
+
+func udpEcho(e *Env, c *batchio.Conn) error {
+	slab := batchio.NewSlab(1, batchio.GROBufferSize)
+	msgs := slab.Messages()
+	v := DatagramVerifier{p: e.P, size: e.Size()}
+	for {
+		if _, err := c.ReadBatch(msgs); err != nil {
+			if e.Stopped() {
+				break
+			}
+			return fmt.Errorf("echo read: %w", err)
+		}
+		m := &msgs[0]
+		if err := v.Check(m.Buf[:m.N]); err != nil {
+			return err
+		}
+		m.Seg = 0
+		if _, err := c.WriteBatch(msgs[:1]); err != nil {
+			if e.Stopped() {
+				break
+			}
+			return fmt.Errorf("echo write: %w", err)
+		}
+		e.M.Add(m.N, 1)
+	}
+	e.WaitStop()
+	return nil
+}
+
+func (u *udpCeiling) RunSend(ctx context.Context, e *Env) error {
+	c, err := udpListen()
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer c.Close()
+	udpInfo(e, c)
+	to, err := netip.ParseAddrPort(e.O.Addrs[0])
+	if err != nil {
+		return fmt.Errorf("receiver address: %w", err)
+	}
+	if e.W.Kind == kindRTT {
+		return udpPing(e, c, to)
+	}
+	// Each message is one GSO send of as many 1200-byte datagrams as fit in 64 KiB.
+	perMsg := min(batchio.MaxSegments, 65507/udpDatagram)
+	slab := batchio.NewSlab(udpBatch, perMsg*udpDatagram)
+	msgs := slab.Messages()
+	var seq uint64
+	for !e.Stopped() {
+		for i := range msgs {
+			m := &msgs[i]
+			for j := 0; j < perMsg; j++ {
+				e.P.FillDatagram(m.Buf[j*udpDatagram:(j+1)*udpDatagram], seq)
+				seq++
+			}
+			m.N, m.Seg, m.Addr = perMsg*udpDatagram, udpDatagram, to
+		}
+		if _, err := c.WriteBatch(msgs); err != nil {
+			if e.Stopped() || errors.Is(err, net.ErrClosed) {
+				break
+			}
+			return fmt.Errorf("write: %w", err)
+		}
+		e.M.Add(len(msgs)*perMsg*udpDatagram, 0)
+	}
+	return nil
+}
+
+// udpPing is the ping-pong floor: one 64-byte datagram out, the same back. A ping lost on
+// loopback (it should not happen) is counted and resent after 200 ms.
+func udpPing(e *Env, c *batchio.Conn, to netip.AddrPort) error {
+	size := e.Size()
+	out := batchio.NewSlab(1, size)
+	in := batchio.NewSlab(1, batchio.GROBufferSize)
+	var h Histogram
+	defer func() { e.SetRTT(h.Stats()) }()
+	var seq uint64
+	for !e.Stopped() {
+		o := &out.Messages()[0]
+		e.P.FillDatagram(o.Buf[:size], seq)
+		o.N, o.Addr = size, to
+		t := time.Now()
+		if _, err := c.WriteBatch(out.Messages()); err != nil {
+			if e.Stopped() {
+				break
+			}
+			return fmt.Errorf("ping write: %w", err)
+		}
+		c.SetReadDeadline(t.Add(200 * time.Millisecond))
+		m := &in.Messages()[0]
+		lost := false
+		for {
+			if _, err := c.ReadBatch(in.Messages()); err != nil {
+				if e.Stopped() {
+					return nil
+				}
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					lost = true
+					break
+				}
+				return fmt.Errorf("ping read: %w", err)
+			}
+			// An echo of an earlier ping that was given up on is skipped.
+			if m.N == size && binary.BigEndian.Uint64(m.Buf) < seq {
+				continue
+			}
+			break
+		}
+		if lost {
+			e.M.lost.Add(1)
+			seq++
+			continue
+		}
+		rtt := time.Since(t)
+		if m.N != size || !bytes.Equal(m.Buf[:size], o.Buf[:size]) {
+			return fmt.Errorf("%w: echo differs from ping %d", errVerify, seq)
+		}
+		if e.InWindow() {
+			h.Record(uint64(rtt))
+		}
+		e.M.Add(size, 1)
+		seq++
+	}
+	return nil
+}

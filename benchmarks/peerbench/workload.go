@@ -1,0 +1,68 @@
+package peerbench
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind is how a workload is run.
+type Kind int
+
+const (
+	kindStream    Kind = iota // one sender writes messages of Size on one stream, the receiver verifies
+	kindRTT                   // ping-pong of Size bytes, one in flight
+	kindFanout                // one sender writes every message to N receivers
+	kindHandshake             // sttfast only: handshakes per second
+	kindIdle                  // sttfast only: memory per idle session
+	kindSeal                  // in-process AES-256-GCM sealing, one core
+)
+
+// Workload is one row group of the report. Every contender that supports it runs it with the same
+// message size, warm-up and window.
+type Workload struct {
+	Name string
+	Kind Kind
+	// Size is the message size in bytes (the write size for bulk).
+	Size int
+	// MeasuredBy is the role that owns the window: "recv" where goodput is verified, "send" where
+	// round trips and handshakes complete.
+	MeasuredBy string
+	Title      string
+	// Unit and Higher describe the headline number: which way is better.
+	Unit   string
+	Higher bool
+}
+
+const (
+	roleRecv = "recv"
+	roleSend = "send"
+)
+
+var workloads = []Workload{
+	{Name: "bulk", Kind: kindStream, Size: 64 << 10, MeasuredBy: roleRecv, Title: "Bulk: 64 KiB writes on one stream", Unit: "Gbit/s", Higher: true},
+	{Name: "msg1200", Kind: kindStream, Size: 1200, MeasuredBy: roleRecv, Title: "1200-byte messages on one stream", Unit: "Gbit/s", Higher: true},
+	{Name: "msg64", Kind: kindStream, Size: 64, MeasuredBy: roleRecv, Title: "64-byte messages on one stream", Unit: "M msg/s", Higher: true},
+	{Name: "rtt", Kind: kindRTT, Size: 64, MeasuredBy: roleSend, Title: "64-byte ping-pong, one in flight (round-trip time)", Unit: "us", Higher: false},
+	{Name: "fanout", Kind: kindFanout, Size: 1200, MeasuredBy: roleRecv, Title: "Fan-out: 1200-byte messages from one sender to every receiver", Unit: "Gbit/s", Higher: true},
+	{Name: "handshake", Kind: kindHandshake, MeasuredBy: roleSend, Title: "Handshakes per second (one dialing node, concurrent dials)", Unit: "k/s", Higher: true},
+	{Name: "idle", Kind: kindIdle, MeasuredBy: roleRecv, Title: "Memory per idle session (listener process)", Unit: "bytes", Higher: false},
+	{Name: "bulk10s", Kind: kindStream, Size: 64 << 10, MeasuredBy: roleRecv, Title: "Bulk for a 10 s window: GC cycles in each process", Unit: "GC cycles", Higher: false},
+	{Name: "seal", Kind: kindSeal, Size: 1200, MeasuredBy: roleRecv, Title: "AES-256-GCM seal of 1200-byte packets on one core (no network)", Unit: "GB/s", Higher: true},
+}
+
+func workloadByName(name string) (Workload, error) {
+	for _, w := range workloads {
+		if w.Name == name {
+			return w, nil
+		}
+	}
+	return Workload{}, fmt.Errorf("unknown workload %q (have %s)", name, workloadNames())
+}
+
+func workloadNames() string {
+	var n []string
+	for _, w := range workloads {
+		n = append(n, w.Name)
+	}
+	return strings.Join(n, ", ")
+}
