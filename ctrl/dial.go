@@ -63,6 +63,7 @@ func (n *Node) Dial(ctx context.Context, addr string) (*Session, error) {
 		}
 		return nil, fmt.Errorf("sttfast: dial %s: %w", addr, err)
 	}
+	n.stats.dialsOK.Add(1)
 	return s, nil
 }
 

@@ -12,10 +12,10 @@ var (
 	// timeout: the peer holds a different seed, or no sttfast node answers at that address.
 	// Nothing distinguishes the two on the wire, by design: a responder never answers a HELLO
 	// it cannot authenticate.
-	ErrAuthFailed = errors.New("sttfast: authentication failed: the peer did not accept our seed (or no sttfast node answered)")
+	ErrAuthFailed = errors.New("authentication failed: the peer did not accept our seed (or no sttfast node answered)")
 	// ErrHandshakeTimeout is returned by Dial when the peer proved the seed (its CHALLENGE was
 	// valid) but the handshake did not complete in time.
-	ErrHandshakeTimeout = errors.New("sttfast: handshake timed out")
+	ErrHandshakeTimeout = errors.New("handshake timed out")
 	// ErrNodeClosed is returned by operations on a closed node.
 	ErrNodeClosed = errors.New("sttfast: node closed")
 	// ErrBadAddress is returned for an address that is not udp://HOST:PORT (or HOST:PORT).
@@ -23,7 +23,7 @@ var (
 	// ErrNoSeed is returned by Listen when Config.Seed is nil.
 	ErrNoSeed = errors.New("sttfast: no seed configured")
 	// ErrSessionLimit is returned by Dial when the peer refused the session because it is full.
-	ErrSessionLimit = errors.New("sttfast: peer at its session limit")
+	ErrSessionLimit = errors.New("peer at its session limit")
 )
 
 // Errors of the data plane, re-exported so that users of ctrl need one import.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -227,5 +228,45 @@ func TestSessionCloseSeenByPeer(t *testing.T) {
 				t.Fatalf("write after close = %v", err)
 			}
 		})
+	}
+}
+
+// A peer that writes, closes its stream and then closes the session gracefully must have its
+// last bytes readable on the other side even if the reader only starts after the session ended.
+func TestGracefulCloseKeepsUnreadData(t *testing.T) {
+	srv, _, s := pair(t, link{name: "clean"}, Config{}, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	peer, err := srv.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("sttfast"), 512<<10/7)
+	if err := st.WriteMessage(payload); err != nil {
+		t.Fatal(err)
+	}
+	st.CloseWrite()
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-peer.Done():
+	case <-ctx.Done():
+		t.Fatal("peer did not see the close")
+	}
+	pst, err := peer.AcceptStream(ctx)
+	if err != nil {
+		t.Fatalf("stream opened before the close is not acceptable after it: %v", err)
+	}
+	got, err := pst.ReadMessage(nil)
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("read after close: %d of %d bytes, %v", len(got), len(payload), err)
+	}
+	if _, err := pst.ReadMessage(nil); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last message: %v, want io.EOF", err)
 	}
 }

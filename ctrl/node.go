@@ -217,6 +217,27 @@ func (n *Node) SendToAllExcept(except *Session, msg []byte) (int, error) {
 	return sent, err
 }
 
+// TrySendToAllExcept is SendToAllExcept for live traffic: it never blocks, and skips (rather
+// than waits for) every session whose send buffer has no room for the whole message, so one
+// slow subscriber cannot stall a relay. It returns how many sessions took the message and how
+// many were skipped.
+func (n *Node) TrySendToAllExcept(except *Session, msg []byte) (sent, skipped int) {
+	n.bcastMu.Lock()
+	defer n.bcastMu.Unlock()
+	n.bcastBuf = n.table.Snapshot(n.bcastBuf[:0])
+	for i, s := range n.bcastBuf {
+		if s == except {
+			last := len(n.bcastBuf) - 1
+			n.bcastBuf[i] = n.bcastBuf[last]
+			n.bcastBuf = n.bcastBuf[:last]
+			break
+		}
+	}
+	sent, skipped = dataplane.TryBroadcast(n.bcastBuf, msg)
+	clear(n.bcastBuf)
+	return sent, skipped
+}
+
 // SendToSessions writes msg to the sessions with the given ids (unknown ids are skipped) and
 // returns how many took it.
 func (n *Node) SendToSessions(ids [][8]byte, msg []byte) (int, error) {
@@ -249,6 +270,27 @@ func (n *Node) Close() error {
 		n.cookieKey.Erase()
 	})
 	return err
+}
+
+// Shutdown closes every session with SESSION_CLOSE (code 8) and waits, until ctx ends, for each
+// to finish its drain period (during which a peer that missed the close is told again), then
+// closes the node. Close alone sends SESSION_CLOSE once, best effort.
+func (n *Node) Shutdown(ctx context.Context) error {
+	sessions := n.Sessions()
+	for _, s := range sessions {
+		s.CloseWithError(dataplane.CodeShutdown, "node shutting down")
+	}
+wait:
+	for _, s := range sessions {
+		select {
+		case <-s.Done():
+		case <-ctx.Done():
+			break wait
+		case <-n.closed:
+			break wait
+		}
+	}
+	return n.Close()
 }
 
 // Done is closed when the node closes.

@@ -41,8 +41,8 @@ var refusalErrs = [numRefusals]error{errMalformed, errShort, errMAC, errClock, e
 	errExpired, errVersion, errDuplicate, errFull, errUnknown}
 
 type nodeCounters struct {
-	dials, dialsFailed, challenges, accepted, sessionsClosed atomic.Uint64
-	refused                                                  [numRefusals]atomic.Uint64
+	dials, dialsOK, dialsFailed, challenges, accepted, sessionsClosed atomic.Uint64
+	refused                                                           [numRefusals]atomic.Uint64
 }
 
 func (c *nodeCounters) refuse(err error) {
@@ -60,6 +60,7 @@ func (c *nodeCounters) refuse(err error) {
 type NodeStats struct {
 	dataplane.EngineStats
 	Dials, DialsFailed uint64
+	DialsSucceeded     uint64 // dials that returned a session
 	Challenges         uint64 // CHALLENGEs sent (valid HELLOs)
 	Accepted           uint64 // sessions created as responder
 	SessionsClosed     uint64
@@ -96,6 +97,7 @@ func (n *Node) Stats() NodeStats {
 	st.Sessions = n.table.Len()
 	st.Dials = n.stats.dials.Load()
 	st.DialsFailed = n.stats.dialsFailed.Load()
+	st.DialsSucceeded = n.stats.dialsOK.Load()
 	st.Challenges = n.stats.challenges.Load()
 	st.Accepted = n.stats.accepted.Load()
 	st.SessionsClosed = n.stats.sessionsClosed.Load()

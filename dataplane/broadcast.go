@@ -28,6 +28,26 @@ func Broadcast(sessions []*Session, msg []byte) (int, error) {
 	return sent, first
 }
 
+// TryBroadcast is Broadcast for live traffic: it never blocks. A session whose send buffer lacks
+// room for the whole message is skipped (the message is not partly written), so one slow or
+// vanished subscriber cannot stall the others. It returns how many sessions took the message and
+// how many were skipped.
+func TryBroadcast(sessions []*Session, msg []byte) (sent, skipped int) {
+	for _, s := range sessions {
+		st, err := s.broadcastStream()
+		if err != nil {
+			skipped++
+			continue
+		}
+		if ok, _ := st.TryWriteMessage(msg); ok {
+			sent++
+		} else {
+			skipped++
+		}
+	}
+	return sent, skipped
+}
+
 // broadcastStream returns the stream broadcasts to s travel on, opening it on first use.
 func (s *Session) broadcastStream() (*Stream, error) {
 	s.broadcastMu.Lock()

@@ -15,14 +15,17 @@ type Config struct {
 	// PayloadSize is the largest UDP payload a packet may have (default 1200, the path MTU every
 	// IPv4/IPv6 path carries; up to 65507 on loopback). Packets are never IP-fragmented.
 	PayloadSize int
-	// StreamWindow is the receive window of one stream in bytes (default 1 MiB).
+	// StreamWindow is the receive window of one stream in bytes (default 1 MiB; at least the
+	// protocol's initial 64 KiB, which a peer may use before it learns ours).
 	StreamWindow int
-	// SessionWindow is the receive window of a whole session in bytes (default 4 MiB).
+	// SessionWindow is the receive window of a whole session in bytes (default 4 MiB; at least
+	// the protocol's initial 256 KiB).
 	SessionWindow int
 	// SendBuffer is how many unacknowledged bytes one stream may hold (default 1 MiB). A Write
 	// blocks while the buffer is full.
 	SendBuffer int
-	// MaxStreams is how many concurrent streams the peer may open (default 256).
+	// MaxStreams is how many concurrent streams the peer may open (default 256; at least the
+	// protocol's initial 8).
 	MaxStreams int
 	// MaxMessageSize is the largest message a stream accepts (default 64 MiB).
 	MaxMessageSize int
@@ -73,6 +76,10 @@ func (c *Config) setDefaults() {
 	if c.SessionWindow == 0 {
 		c.SessionWindow = 4 << 20
 	}
+	// A peer may use the protocol's initial limits before it hears ours, so ours can never be
+	// below them (docs/PROTOCOL.md §5).
+	c.StreamWindow = max(c.StreamWindow, InitialMaxStreamData)
+	c.SessionWindow = max(c.SessionWindow, InitialMaxData)
 	if c.SessionWindow < c.StreamWindow {
 		c.SessionWindow = c.StreamWindow
 	}
@@ -82,6 +89,7 @@ func (c *Config) setDefaults() {
 	if c.MaxStreams == 0 {
 		c.MaxStreams = 256
 	}
+	c.MaxStreams = max(c.MaxStreams, InitialMaxStreams)
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = 64 << 20
 	}

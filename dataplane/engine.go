@@ -157,7 +157,21 @@ func (e *Engine) Stats() EngineStats {
 		s.Drops[i] = e.ctr.drops[i].Load()
 	}
 	s.EventsDropped = e.ctr.eventsDropped.Load()
-	s.Sessions = e.table.Len()
+	s.SessionsClosed = e.ctr.closedSessions.Load()
+	s.RetransmittedBytes = e.ctr.closedRetx.Load()
+	s.PacketsLost = e.ctr.closedLost.Load()
+	for _, ss := range e.table.Snapshot(nil) {
+		if ss.e != e {
+			continue
+		}
+		ss.mu.Lock()
+		if sessState(ss.state.Load()) != stateClosed {
+			s.Sessions++
+			s.PacketsLost += ss.sender.Stats().PacketsLost
+			s.RetransmittedBytes += ss.ctr.retransmits.Load()
+		}
+		ss.mu.Unlock()
+	}
 	s.GSO = e.gso > 1
 	if g, ok := e.conn.(groConn); ok {
 		s.GRO = g.GRO()

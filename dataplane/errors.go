@@ -65,6 +65,7 @@ const (
 	CodeRefused           = 6
 	CodeKeyUpdate         = 7
 	CodeShutdown          = 8
+	CodeWriteAbandoned    = 9 // STREAM_CLOSE: a write larger than the send buffer timed out part way
 	CodeApplicationMin    = 0x100
 )
 
@@ -89,6 +90,8 @@ func CodeName(c uint64) string {
 		return "key update error"
 	case CodeShutdown:
 		return "shutting down"
+	case CodeWriteAbandoned:
+		return "write abandoned mid-message"
 	}
 	if c >= CodeApplicationMin {
 		return "application"

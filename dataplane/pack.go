@@ -117,6 +117,9 @@ func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
 		earliest(s.lastSent + recovery.Time(cfg.KeepAlive))
 	}
 	earliest(s.rxPrevDrop)
+	if s.sender.HistoryCap() > 0 && s.sender.InFlightPackets() == 0 {
+		earliest(s.lastSent + recovery.Time(idleTrim)) // to give the history back once quiet
+	}
 	if s.pacedUntil > now {
 		earliest(s.pacedUntil)
 	}

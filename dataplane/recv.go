@@ -54,10 +54,6 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 		rx.touch(s)
 		return DropClosed, false
 	}
-	if !s.established {
-		s.becomeOpen()
-		s.e.emit(Event{Kind: EventSessionOpened, Session: s})
-	}
 	if from != s.peer {
 		s.onNewAddress(rx, from, pn)
 	}
@@ -68,6 +64,12 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 		}
 		rx.touch(s)
 		return DropFrame, false
+	}
+	if !s.established && sessState(s.state.Load()) < stateClosing {
+		// The first authentic packet proves both sides hold the keys, unless it is a refusal
+		// (FINAL with a non-zero status), which the frames above turned into a close.
+		s.becomeOpen()
+		s.e.emit(Event{Kind: EventSessionOpened, Session: s})
 	}
 	s.receiver.OnPacket(now, pn, ackEliciting)
 	if ackEliciting {

@@ -352,16 +352,15 @@ func (s *Session) signal() {
 // Done is closed when the session has ended.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
-// Err returns why the session ended (a *CloseError), or nil while it is alive.
+// Err returns why the session ended or is ending (a *CloseError) once either side closed it, or
+// nil while it is open.
 func (s *Session) Err() error {
-	select {
-	case <-s.done:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.closeErr
-	default:
-		return nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closeErr == nil {
+		return nil // plain nil, not a nil *CloseError in an interface
 	}
+	return s.closeErr
 }
 
 // Stats returns a snapshot of the session's counters.
@@ -374,13 +373,13 @@ func (s *Session) Stats() SessionStats {
 		StreamBytesSent:    s.ctr.streamBytesSent.Load(),
 		StreamBytesRecv:    s.ctr.streamBytesRecv.Load(),
 		RetransmittedBytes: s.ctr.retransmits.Load(),
-		PacketsLost:        s.ctr.packetsLost.Load(),
 		KeyUpdates:         s.ctr.keyUpdates.Load(),
 		AppFramesSent:      s.ctr.appFramesSent.Load(),
 		AppFramesRecv:      s.ctr.appFramesIn.Load(),
 	}
 	s.mu.Lock()
 	rs := s.sender.Stats()
+	st.PacketsLost = rs.PacketsLost
 	st.SmoothedRTT = int64(rs.SRTT)
 	st.MinRTT = int64(rs.MinRTT)
 	st.Window = rs.Window
@@ -617,7 +616,13 @@ func (s *Session) terminate(err *CloseError) {
 	}
 	s.state.Store(uint32(stateClosed))
 	for id, st := range s.streams {
-		st.release()
+		// Data already received stays readable after the session ends (a peer that closed
+		// gracefully expects its last bytes to be read); the buffer goes when the reader is done
+		// with it, or with the stream.
+		st.send.Release()
+		if st.readDone {
+			st.recv.Release()
+		}
 		delete(s.streams, id)
 	}
 	if a := s.app; a != nil {
@@ -628,6 +633,9 @@ func (s *Session) terminate(err *CloseError) {
 			}
 		}
 	}
+	s.e.ctr.closedLost.Add(s.sender.Stats().PacketsLost)
+	s.e.ctr.closedRetx.Add(s.ctr.retransmits.Load())
+	s.e.ctr.closedSessions.Add(1)
 	s.sender.Drop(nil)
 	s.releaseKeys()
 	ce := s.closeErr

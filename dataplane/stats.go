@@ -56,6 +56,8 @@ type engineCounters struct {
 	txSyscalls                      atomic.Uint64
 	drops                           [numDropReasons]atomic.Uint64
 	eventsDropped                   atomic.Uint64
+	// Totals of sessions that have ended, so that engine-wide counters never go down.
+	closedRetx, closedLost, closedSessions atomic.Uint64
 }
 
 // EngineStats is a snapshot of an engine's counters.
@@ -66,6 +68,9 @@ type EngineStats struct {
 	Drops                           [numDropReasons]uint64
 	EventsDropped                   uint64
 	Sessions                        int
+	SessionsClosed                  uint64
+	RetransmittedBytes              uint64 // stream bytes sent again, all sessions ever
+	PacketsLost                     uint64 // packets declared lost, all sessions ever
 	GSO, GRO                        bool
 }
 
@@ -92,6 +97,9 @@ func (s *EngineStats) Add(o *EngineStats) {
 	}
 	s.EventsDropped += o.EventsDropped
 	s.Sessions += o.Sessions
+	s.SessionsClosed += o.SessionsClosed
+	s.RetransmittedBytes += o.RetransmittedBytes
+	s.PacketsLost += o.PacketsLost
 	s.GSO = s.GSO || o.GSO
 	s.GRO = s.GRO || o.GRO
 }
@@ -103,7 +111,6 @@ type sessionCounters struct {
 	streamBytesSent            atomic.Uint64 // new stream payload bytes (no retransmissions)
 	streamBytesRecv            atomic.Uint64 // new in-order payload bytes delivered
 	retransmits                atomic.Uint64 // stream bytes sent again
-	packetsLost                atomic.Uint64
 	keyUpdates                 atomic.Uint64
 	appFramesSent, appFramesIn atomic.Uint64
 }

@@ -134,16 +134,84 @@ func (st *Stream) WriteMessage(msg []byte) error {
 	}
 	var hdr [8]byte
 	n := frame.PutVarint(hdr[:], uint64(len(msg)))
-	if err := st.fill(hdr[:n]); err != nil {
-		return err
-	}
-	if err := st.fill(msg); err != nil {
+	if need := n + len(msg); need <= st.send.Capacity() {
+		// Wait for room for the whole message and then write it at once, so a deadline can
+		// never leave half a message in the stream.
+		if err := st.waitSpace(need); err != nil {
+			return err
+		}
+		st.send.Write(hdr[:n])
+		st.send.Write(msg)
+	} else if err := st.fillAll(hdr[:n], msg); err != nil {
 		return err
 	}
 	// Only now does the TX loop hear of it, so a small message leaves in one packet with its
 	// length prefix rather than the prefix racing ahead alone.
 	st.kick()
 	return nil
+}
+
+// fillAll streams a message larger than the send buffer through it. If the write fails part way
+// (a deadline), the stream's framing cannot be repaired: the stream is aborted with
+// CodeWriteAbandoned and the peer sees ErrStreamReset. wmu held.
+func (st *Stream) fillAll(hdr, msg []byte) error {
+	err := st.fill(hdr)
+	if err == nil {
+		err = st.fill(msg)
+	}
+	if err == ErrTimeout {
+		st.CloseWithError(CodeWriteAbandoned)
+	}
+	return err
+}
+
+// waitSpace blocks until the send buffer has room for n bytes. wmu held.
+func (st *Stream) waitSpace(n int) error {
+	for st.send.Space() < n {
+		st.kick() // let the TX loop send what is buffered, so acknowledgements free room
+		st.wwake.Arm()
+		if st.send.Space() >= n {
+			st.wwake.Disarm()
+			break
+		}
+		if err := st.failure(); err != nil {
+			st.wwake.Disarm()
+			return err
+		}
+		err := st.park(st.wwake, &st.writeDl)
+		st.wwake.Disarm()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TryWriteMessage writes msg as one message only if the send buffer has room for all of it right
+// now, and reports whether it did; it never blocks and never writes part of a message.
+func (st *Stream) TryWriteMessage(msg []byte) (bool, error) {
+	if len(msg) > st.s.e.cfg.MaxMessageSize {
+		return false, ErrMessageTooLarge
+	}
+	if !st.wmu.TryLock() {
+		return false, nil
+	}
+	defer st.wmu.Unlock()
+	if st.wclosed.Load() {
+		return false, ErrStreamClosed
+	}
+	if err := st.failure(); err != nil {
+		return false, err
+	}
+	var hdr [8]byte
+	n := frame.PutVarint(hdr[:], uint64(len(msg)))
+	if st.send.Space() < n+len(msg) {
+		return false, nil
+	}
+	st.send.Write(hdr[:n])
+	st.send.Write(msg)
+	st.kick()
+	return true, nil
 }
 
 // fill copies b into the send buffer; when the buffer is full it lets the TX loop send what is
@@ -303,7 +371,10 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// SetWriteDeadline makes blocked and future writes fail with ErrTimeout after t (zero: none).
+// SetWriteDeadline makes blocked and future writes fail with ErrTimeout after t (zero: none). A
+// message that fits in the send buffer is written whole or not at all, so the stream stays usable
+// after a timeout; a larger message that times out part way aborts the stream
+// (CodeWriteAbandoned), because its remaining bytes can no longer be framed.
 func (st *Stream) SetWriteDeadline(t time.Time) error {
 	st.writeDl.Store(deadlineNanos(t))
 	st.wwake.Notify()
@@ -336,7 +407,7 @@ func (st *Stream) ReadMessage(dst []byte) ([]byte, error) {
 	}
 	for st.msgLeft > 0 {
 		if err := st.waitReadable(); err != nil {
-			return dst, err
+			return dst, midMessage(err)
 		}
 		n := min(int64(st.recv.Readable()), st.msgLeft)
 		dst = growLen(dst, int(n))
@@ -362,7 +433,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 		}
 	}
 	if err := st.waitReadable(); err != nil {
-		return 0, err
+		return 0, midMessage(err)
 	}
 	n := min(int64(st.recv.Readable()), st.msgLeft, int64(len(p)))
 	got := st.recv.Read(p[:n])
@@ -420,7 +491,7 @@ func (st *Stream) waitMore(need int) error {
 			st.rwake.Disarm()
 			return nil
 		}
-		if err := st.readEnd(); err != nil {
+		if err := st.readEnd(need); err != nil {
 			st.rwake.Disarm()
 			return err
 		}
@@ -435,8 +506,16 @@ func (st *Stream) waitMore(need int) error {
 	}
 }
 
+// midMessage turns a clean end of stream met inside a message into io.ErrUnexpectedEOF.
+func midMessage(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
 // readEnd reports EOF, reset or closure once no more bytes can come. rmu held.
-func (st *Stream) readEnd() error {
+func (st *Stream) readEnd(need int) error {
 	if st.rclosed.Load() {
 		st.recv.Release()
 		return ErrStreamClosed
@@ -453,6 +532,10 @@ func (st *Stream) readEnd() error {
 			s.maybeRemove(st)
 		}
 		return io.EOF
+	case st.peerFin && st.recv.Frontier() >= st.peerFinal && int(st.peerFinal-st.recv.ReadOffset()) < need:
+		// Every byte has arrived, yet fewer remain than the reader needs (a length prefix cut
+		// by the end of the stream): waiting would never end.
+		return io.ErrUnexpectedEOF
 	case st.failErr != nil:
 		return st.failErr
 	}

@@ -58,6 +58,7 @@ type Conn struct {
 	mu      sync.Mutex // serializes inner writes and guards rng, queue, burst
 	rng     *rand.Rand
 	burst   int
+	seq     uint64
 	out     []batchio.Message
 	queue   delayQueue
 	wake    chan struct{}
@@ -166,7 +167,8 @@ func (c *Conn) decide(d []byte, to netip.AddrPort, now time.Time) {
 			continue
 		}
 		c.delayed.Add(1)
-		heap.Push(&c.queue, &held{at: now.Add(delay), b: append([]byte(nil), d...), to: to})
+		c.seq++
+		heap.Push(&c.queue, &held{at: now.Add(delay), seq: c.seq, b: append([]byte(nil), d...), to: to})
 		select {
 		case c.wake <- struct{}{}:
 		default:
@@ -175,17 +177,23 @@ func (c *Conn) decide(d []byte, to netip.AddrPort, now time.Time) {
 }
 
 type held struct {
-	at time.Time
-	b  []byte
-	to netip.AddrPort
+	at  time.Time
+	seq uint64 // write order, so equal release times keep the order they were written in
+	b   []byte
+	to  netip.AddrPort
 }
 
 type delayQueue []*held
 
-func (q delayQueue) Len() int           { return len(q) }
-func (q delayQueue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
-func (q delayQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *delayQueue) Push(x any)        { *q = append(*q, x.(*held)) }
+func (q delayQueue) Len() int { return len(q) }
+func (q delayQueue) Less(i, j int) bool {
+	if q[i].at.Equal(q[j].at) {
+		return q[i].seq < q[j].seq
+	}
+	return q[i].at.Before(q[j].at)
+}
+func (q delayQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *delayQueue) Push(x any)   { *q = append(*q, x.(*held)) }
 func (q *delayQueue) Pop() any {
 	old := *q
 	x := old[len(old)-1]
