@@ -9,6 +9,9 @@ import (
 	"github.com/sttfast/sttfast/stc"
 )
 
+// maxCloseCopies is how many times SESSION_CLOSE is sent, at half-PTO intervals, during the drain.
+const maxCloseCopies = 6
+
 // idleTrim is how long a session must be quiet before its packet history is released.
 const idleTrim = time.Second
 
@@ -35,8 +38,13 @@ func (t *txLoop) serve(s *Session) bool {
 	more := false
 	switch st {
 	case stateClosing:
-		if s.closeQueued && !s.closeSent {
+		// SESSION_CLOSE is not acknowledged; sending a few copies across the drain period makes
+		// a lossy path unlikely to leave the peer waiting for its idle timeout (a packet from the
+		// peer during the drain also triggers a copy).
+		if s.closeQueued && (!s.closeSent || (s.closeCopies < maxCloseCopies && now >= s.closeResendAt)) {
 			t.packClose(s)
+			s.closeCopies++
+			s.closeResendAt = now + recovery.Time(s.sender.RTT().PTO(t.e.cfg.MaxAckDelay)/2)
 		}
 	case stateDraining:
 	default:
@@ -106,6 +114,9 @@ func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
 		}
 	}
 	if s.drainAt != 0 {
+		if s.closeQueued && s.closeCopies < maxCloseCopies && s.closeResendAt != 0 && s.closeResendAt < s.drainAt {
+			return s.closeResendAt
+		}
 		return s.drainAt
 	}
 	earliest(s.sender.Deadline())

@@ -92,9 +92,11 @@ type Session struct {
 	flushAt     recovery.Time
 	flushNow    bool
 
-	closeErr    *CloseError
-	closeSent   bool
-	closeQueued bool
+	closeErr      *CloseError
+	closeSent     bool
+	closeQueued   bool
+	closeCopies   int
+	closeResendAt recovery.Time
 
 	// --- owned by the engine's TX loop ---
 	txKeys      *stc.KeyChain
