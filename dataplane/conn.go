@@ -7,15 +7,9 @@ import (
 	"github.com/sttfast/sttfast/batchio"
 )
 
-// PacketConn is the path an engine moves packets over: a batch UDP socket (*batchio.Conn), an
-// impaired link in tests, and later a WebSocket connection carrying the same packets. Each of
-// ReadBatch and WriteBatch is called by one goroutine at a time (the RX and the TX loop).
-type PacketConn interface {
-	ReadBatch(msgs []batchio.Message) (int, error)
-	WriteBatch(msgs []batchio.Message) (int, error)
-	LocalAddr() netip.AddrPort
-	Close() error
-}
+// PacketConn is the path an engine moves packets over (see batchio.PacketConn): the RX loop
+// reads and the TX loop writes, each from one goroutine.
+type PacketConn = batchio.PacketConn
 
 // gsoConn is implemented by paths that accept GSO super-packets (Message.Seg > 0).
 type gsoConn interface {

@@ -222,19 +222,7 @@ func (st *Stream) fill(b []byte) error {
 			b = b[n:]
 			continue
 		}
-		st.kick()
-		st.wwake.Arm()
-		if st.send.Space() > 0 {
-			st.wwake.Disarm()
-			continue
-		}
-		if err := st.failure(); err != nil {
-			st.wwake.Disarm()
-			return err
-		}
-		err := st.park(st.wwake, &st.writeDl)
-		st.wwake.Disarm()
-		if err != nil {
+		if err := st.waitSpace(1); err != nil {
 			return err
 		}
 	}

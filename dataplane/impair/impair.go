@@ -11,14 +11,8 @@ import (
 	"github.com/sttfast/sttfast/batchio"
 )
 
-// PacketConn is the batch datagram interface the wrapper impairs (dataplane.PacketConn has the
-// same method set; it is restated here so this package depends only on batchio).
-type PacketConn interface {
-	ReadBatch(msgs []batchio.Message) (int, error)
-	WriteBatch(msgs []batchio.Message) (int, error)
-	LocalAddr() netip.AddrPort
-	Close() error
-}
+// PacketConn is the batch datagram interface the wrapper impairs.
+type PacketConn = batchio.PacketConn
 
 // Config says how the link misbehaves. Probabilities are per datagram, in [0, 1].
 type Config struct {
