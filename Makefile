@@ -14,10 +14,12 @@ all: lint build test
 build:
 	$(GO) build -o bin/sttfast ./cmd/sttfast
 
-# The CI gate: vet, then every test under the race detector.
+# The CI gate: vet, then every test under the race detector; then the benchmark harness's own
+# smoke test (its module holds the peer libraries), so the harness cannot rot.
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	cd benchmarks && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

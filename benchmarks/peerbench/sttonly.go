@@ -114,6 +114,13 @@ func (s *sttContender) idleListener(ctx context.Context, e *Env) error {
 	case <-e.Stop():
 		return errors.New("stopped before the dialer established its sessions")
 	}
+	// "Idle" means quiet: a session gives its packet history back after a second without
+	// sending, so measure after two.
+	select {
+	case <-time.After(idleSettle):
+	case <-e.Stop():
+		return errors.New("stopped while the sessions settled")
+	}
 	after := takeMemSnapshot()
 	live := node.NumSessions()
 	e.markEnd()
@@ -121,11 +128,15 @@ func (s *sttContender) idleListener(ctx context.Context, e *Env) error {
 		return fmt.Errorf("only %d of %d sessions are live at the listener", live, n)
 	}
 	e.SetIdle(idleStats(before, after, live, cfg.MaxSessions))
-	e.Info("note", "heap and RSS after runtime.GC and debug.FreeOSMemory; includes the handshake replay caches' entries for these sessions")
+	e.Info("note", "heap and RSS after runtime.GC and debug.FreeOSMemory, 2 s after the last handshake; includes the handshake replay caches' entries for these sessions (they expire after 11 s and 60 s)")
 	e.emit("%s %s", lineMark, markEnd)
 	e.WaitStop()
 	return nil
 }
+
+// idleSettle is how long the listener waits after the last handshake before it measures: the
+// data plane releases a quiet session's packet history after one second.
+const idleSettle = 2 * time.Second
 
 // idleDialer establishes Sessions sessions with Concurrency dials in flight, keeps them, and
 // reports its own memory per session too (the initiator's side).
