@@ -11,7 +11,6 @@ import (
 
 	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/frame"
-	"github.com/sttfast/sttfast/stc"
 )
 
 // Handshake retransmission: the first retry after 200 ms, doubling, at most 2 s apart.
@@ -233,5 +232,3 @@ func (w *hsWorker) onChallenge(dg *dataplane.Datagram) error {
 	w.e.SendDatagram(out)
 	return nil
 }
-
-var _ = stc.Equal

@@ -15,7 +15,6 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/dataplane/impair"
-	"github.com/sttfast/sttfast/frame"
 	"github.com/sttfast/sttfast/stc"
 )
 
@@ -310,5 +309,4 @@ func TestManySessions(t *testing.T) {
 	}
 }
 
-var _ = frame.TypeAppMin
 var _ atomic.Int64

@@ -3,7 +3,6 @@ package ctrl
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -346,5 +345,3 @@ func (n *Node) isClosed() bool {
 		return false
 	}
 }
-
-var errEngineFull = errors.New("sttfast: send queue full")

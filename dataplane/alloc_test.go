@@ -2,8 +2,6 @@ package dataplane
 
 import (
 	"testing"
-
-	"github.com/sttfast/sttfast/dataplane/recovery"
 )
 
 // The hot path must not allocate per packet once warmed up. Each test drives both ends by hand
@@ -136,5 +134,3 @@ func TestAllocsBroadcastPerSession(t *testing.T) {
 		t.Fatalf("SendToAll to %d sessions: %v allocations per round, want 0", n, allocs)
 	}
 }
-
-var _ = recovery.Now

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/sttfast/sttfast/dataplane/recovery"
 	"github.com/sttfast/sttfast/stc"
 )
 
@@ -95,5 +94,3 @@ func TestIdleSessionMemory(t *testing.T) {
 		t.Fatalf("an idle session costs %.0f bytes, goal 4096", per)
 	}
 }
-
-var _ = recovery.Now
