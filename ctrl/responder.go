@@ -2,6 +2,7 @@ package ctrl
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -17,6 +18,10 @@ type hsWorker struct {
 	e      *dataplane.Engine
 	mac    *stc.MAC // HMAC(K_hs)
 	cookie *stc.MAC // HMAC(cookie key)
+	m      hsMsg    // the message being handled, reused
+
+	lastAuthEvent time.Time // when EventAuthFailed was last emitted
+	suppressed    int       // authentication failures since then
 }
 
 func (n *Node) handshakeLoop(e *dataplane.Engine) {
@@ -61,7 +66,19 @@ func (w *hsWorker) refuse(err error, from netip.AddrPort) {
 	w.n.stats.refuse(err)
 	w.e.CountDrop(dataplane.DropHandshake)
 	if errors.Is(err, errMAC) || errors.Is(err, errCookie) {
-		w.e.Emit(dataplane.Event{Kind: dataplane.EventAuthFailed, Reason: err.Error() + " from " + from.String()})
+		// At most one event a second: a flood of bogus HELLOs must cost the application one
+		// callback a second, not one per packet (the counters have the exact numbers).
+		now := time.Now()
+		if now.Sub(w.lastAuthEvent) < time.Second {
+			w.suppressed++
+			return
+		}
+		reason := err.Error() + " from " + from.String()
+		if w.suppressed > 0 {
+			reason += fmt.Sprintf(" (and %d more refusals since the last report)", w.suppressed)
+		}
+		w.lastAuthEvent, w.suppressed = now, 0
+		w.e.Emit(dataplane.Event{Kind: dataplane.EventAuthFailed, Reason: reason})
 	}
 }
 
@@ -72,8 +89,9 @@ func (w *hsWorker) onHello(dg *dataplane.Datagram) error {
 	if len(d) < frame.HelloMinSize {
 		return errShort
 	}
-	var m hsMsg
-	if err := parseHandshake(d, w.mac, nil, &m); err != nil {
+	m := &w.m // reused: a refused HELLO allocates nothing
+	*m = hsMsg{}
+	if err := parseHandshake(d, w.mac, nil, m); err != nil {
 		return err
 	}
 	now := time.Now()
@@ -102,8 +120,9 @@ func (w *hsWorker) onHello(dg *dataplane.Datagram) error {
 // onProof verifies AUTH_PROOF against the stateless cookie and creates the session.
 func (w *hsWorker) onProof(dg *dataplane.Datagram) error {
 	n := w.n
-	var m hsMsg
-	if err := parseHandshake(dg.Bytes(), w.mac, nil, &m); err != nil {
+	m := &w.m
+	*m = hsMsg{}
+	if err := parseHandshake(dg.Bytes(), w.mac, nil, m); err != nil {
 		return err
 	}
 	if [8]byte(m.nonce[:8]) != m.tag {
@@ -123,7 +142,9 @@ func (w *hsWorker) onProof(dg *dataplane.Datagram) error {
 	tr := transcript(&m.nonce, &m.respNonce)
 	if s := n.table.Lookup(keys.ID); s != nil {
 		if s.Handshake() == tr {
-			return nil // retransmitted AUTH_PROOF: the session resends FINAL until acknowledged
+			// A retransmitted (or replayed) AUTH_PROOF: the session already resends FINAL until
+			// it is acknowledged, so this one is dropped, and counted like every other drop.
+			return errRetransmit
 		}
 		return errDuplicate
 	}
@@ -182,7 +203,8 @@ func withinWindow(tsMs uint64, now time.Time, window time.Duration) bool {
 }
 
 var (
-	errDuplicate = errors.New("handshake: duplicate session id")
-	errFull      = errors.New("handshake: node at its session limit")
-	errUnknown   = errors.New("handshake: no dial waits for this challenge")
+	errDuplicate  = errors.New("handshake: duplicate session id")
+	errFull       = errors.New("handshake: node at its session limit")
+	errUnknown    = errors.New("handshake: no dial waits for this challenge")
+	errRetransmit = errors.New("handshake: AUTH_PROOF for a session already made from it")
 )

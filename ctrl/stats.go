@@ -23,11 +23,12 @@ const (
 	RefusedDuplicate
 	RefusedFull
 	RefusedUnknown
+	RefusedRetransmit
 	numRefusals
 )
 
 var refusalNames = [numRefusals]string{"malformed", "short", "bad_mac", "clock", "replay", "bad_proof",
-	"expired", "version", "duplicate", "full", "unknown_dial"}
+	"expired", "version", "duplicate", "full", "unknown_dial", "retransmit"}
 
 // String returns the refusal's metric label.
 func (r HandshakeRefusal) String() string {
@@ -38,7 +39,7 @@ func (r HandshakeRefusal) String() string {
 }
 
 var refusalErrs = [numRefusals]error{errMalformed, errShort, errMAC, errClock, errReplay, errCookie,
-	errExpired, errVersion, errDuplicate, errFull, errUnknown}
+	errExpired, errVersion, errDuplicate, errFull, errUnknown, errRetransmit}
 
 type nodeCounters struct {
 	dials, dialsOK, dialsFailed, challenges, accepted, sessionsClosed atomic.Uint64

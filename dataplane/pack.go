@@ -9,6 +9,16 @@ import (
 	"github.com/sttfast/sttfast/stc"
 )
 
+// maxPathChallenges bounds the PATH_CHALLENGEs sent to one unvalidated address (at PTO, 2 PTO
+// and 4 PTO), so a spoofed source address cannot turn the session into a packet stream toward a
+// third party.
+const maxPathChallenges = 3
+
+// chalWait is the backoff before the next PATH_CHALLENGE: PTO doubled per attempt.
+func (p *pathState) chalWait(s *Session, maxAckDelay time.Duration) recovery.Time {
+	return recovery.Time(s.sender.RTT().PTO(maxAckDelay)) << max(0, p.chalTries-1)
+}
+
 // maxCloseCopies is how many times SESSION_CLOSE is sent, at half-PTO intervals, during the drain.
 const maxCloseCopies = 6
 
@@ -138,7 +148,7 @@ func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
 		earliest(s.flushAt)
 	}
 	if p := s.path; p != nil && p.chalN {
-		earliest(p.chalAt + recovery.Time(s.sender.RTT().PTO(cfg.MaxAckDelay)))
+		earliest(p.chalAt + p.chalWait(s, cfg.MaxAckDelay))
 	}
 	return d
 }
@@ -576,9 +586,16 @@ func (t *txLoop) packPath(s *Session, now recovery.Time) {
 	if p == nil {
 		return
 	}
-	if p.chalN && (p.chalAt == 0 || now-p.chalAt >= recovery.Time(s.sender.RTT().PTO(t.e.cfg.MaxAckDelay))) {
-		t.packSingle(s, p.candidate, func(b []byte) []byte { return frame.AppendPathChallenge(b, &p.chal) })
-		p.chalAt = now
+	if p.chalN && (p.chalAt == 0 || now-p.chalAt >= p.chalWait(s, t.e.cfg.MaxAckDelay)) {
+		if p.chalTries >= maxPathChallenges {
+			// RFC 9000 §8.2.4: give up on an address that does not answer. It may be a victim
+			// whose address an attacker put on one of our packets.
+			p.chalN = false
+		} else {
+			t.packSingle(s, p.candidate, func(b []byte) []byte { return frame.AppendPathChallenge(b, &p.chal) })
+			p.chalAt = now
+			p.chalTries++
+		}
 	}
 	for i := range p.resp {
 		r := &p.resp[i]

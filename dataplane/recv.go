@@ -112,6 +112,7 @@ func (s *Session) onNewAddress(rx *rxLoop, from netip.AddrPort, pn uint64) {
 	p.chal = rx.e.pathToken()
 	p.chalN = true
 	p.chalAt = 0
+	p.chalTries = 0
 	s.e.emit(Event{Kind: EventPathCandidate, Session: s})
 	rx.touch(s)
 }

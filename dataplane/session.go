@@ -129,6 +129,7 @@ type pathState struct {
 	chal      [8]byte        // PATH_CHALLENGE data outstanding for candidate
 	chalN     bool
 	chalAt    recovery.Time
+	chalTries int
 	resp      []pathResponse // PATH_RESPONSEs to send
 }
 
