@@ -399,12 +399,12 @@ func TestAuthProofReplay(t *testing.T) {
 		t.Fatalf("first protected packet starts %x, want FINAL(0)", body)
 	}
 
-	// Retransmission while live: nothing new, no refusal.
+	// Retransmission while live: nothing new, counted as a retransmit (every drop is counted).
 	p.send(pr)
 	p.send(p.hello(helloOpts{badMAC: true}).pkt) // processed after the proof: a barrier
 	waitRefused(t, srv, RefusedMAC, 1)
 	st := srv.Stats()
-	if st.Accepted != 1 || srv.NumSessions() != 1 || st.HandshakesFailed() != 1 {
+	if st.Accepted != 1 || srv.NumSessions() != 1 || st.Refused[RefusedRetransmit] != 1 || st.HandshakesFailed() != 2 {
 		t.Fatalf("after a retransmitted proof: accepted %d, sessions %d, refusals %v", st.Accepted, srv.NumSessions(), st.Refused)
 	}
 
