@@ -95,7 +95,7 @@ func runDial(c *cli, args []string) error {
 	if err != nil {
 		return failf(err, "dial %s: bind %s", o.addr, o.bind)
 	}
-	defer node.Close()
+	defer stopNode(node) // an interrupted send still tells the peer, even over loss
 	s, err := node.Dial(ctx, o.addr)
 	if err != nil {
 		if se, ok := interrupted(ctx); ok {
@@ -195,7 +195,7 @@ func dialRecv(ctx context.Context, c *cli, node *ctrl.Node, s *ctrl.Session, o *
 	select {
 	case <-s.Done():
 	case <-ctx.Done():
-		node.Close()
+		stopNode(node)
 	case <-out.failedC():
 		node.Close()
 	}

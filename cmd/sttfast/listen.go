@@ -93,7 +93,7 @@ func (l *listener) serveForever(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-l.out.failedC():
 	}
-	l.node.Close()
+	stopNode(l.node)
 	wg.Wait()
 	l.out.close()
 	return l.finish(ctx)
@@ -125,7 +125,7 @@ func (l *listener) serveOnce(ctx context.Context, addr string) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		l.node.Close()
+		stopNode(l.node)
 		<-done
 	case <-l.out.failedC():
 		l.node.Close()

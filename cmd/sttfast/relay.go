@@ -74,7 +74,7 @@ func runRelay(c *cli, args []string) error {
 		go r.statsLoop(ctx, c.stderr, *interval)
 	}
 	<-ctx.Done()
-	node.Close()
+	stopNode(node)
 	r.printTotals(c.stderr)
 	return nil
 }

@@ -92,7 +92,7 @@ func runServe(c *cli, args []string) error {
 		}
 	}()
 	<-ctx.Done()
-	node.Close()
+	stopNode(node)
 	return nil
 }
 

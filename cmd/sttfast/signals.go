@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/sttfast/sttfast/ctrl"
 )
 
 // signalError is the cause of a context cancelled by SIGINT or SIGTERM.
@@ -57,4 +60,17 @@ func withSignals(stderr io.Writer) (ctx context.Context, stop func()) {
 func interrupted(ctx context.Context) (signalError, bool) {
 	se, ok := context.Cause(ctx).(signalError)
 	return se, ok
+}
+
+// shutdownGrace bounds how long a signalled command keeps resending its SESSION_CLOSEs: long
+// enough for several copies at loopback-to-WAN PTOs, short enough that a second Ctrl-C is rare.
+const shutdownGrace = 2 * time.Second
+
+// stopNode ends node after a signal: Shutdown resends each session's close during the drain,
+// so a peer behind a lossy link still learns of a clean stop instead of waiting out its idle
+// timeout (Close would send each close once).
+func stopNode(node *ctrl.Node) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	node.Shutdown(ctx)
 }
