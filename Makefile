@@ -1,7 +1,7 @@
 # sttfast build entry points. Every target works on a fresh machine with only Go installed.
 GO        ?= go
 PKGS      ?= ./...
-BENCHTIME ?= 1s
+BENCHTIME ?= 500ms
 COUNT     ?= 6
 FUZZTIME  ?= 10s
 DATE      := $(shell date -u +%Y-%m-%d)
@@ -67,3 +67,38 @@ bench-stt:
 bench-peers:
 	cd benchmarks && $(GO) build -o $(abspath $(PEERBENCH)) ./cmd/peerbench
 	./$(PEERBENCH) run --suite peers --out $(RESULTS) --date $(DATE) $(PEERBENCH_FLAGS)
+
+# Issue 6, hostile-network tests (hardening/attack, docs/RELIABILITY.md). The fast versions run in
+# "make test"; test-hard runs the long ones (60 s of hostile input, 1e6 replays, a 30 s handshake
+# flood) without the race detector, one after the other, and prints their figures.
+.PHONY: test-hard fuzz-long
+
+test-hard:
+	STT_HARD_LONG=1 $(GO) test -count=1 -timeout 60m -v -run 'TestHostileInput|TestReplayCaptured|TestHandshakeFlood' ./hardening/attack/
+
+# Every fuzz target of the module, one at a time, FUZZTIME each (3m unless given on the command
+# line: "make fuzz-long FUZZTIME=10m"), 2 workers; logs and a summary in FUZZLOG. A failing input
+# lands in its package's testdata/fuzz/<Target>/ (keep it: it is the regression seed).
+FUZZLOG ?= /tmp/sttfast-fuzz-long
+fuzz-long:
+	FUZZTIME=$(if $(filter command line environment,$(origin FUZZTIME)),$(FUZZTIME),3m) PARALLEL=2 LOGDIR=$(FUZZLOG) GO=$(GO) \
+		./hardening/attack/scripts/fuzz-long.sh
+
+# Network hardening (hardening/netem, issue 6). NETEM_SIZE bytes per transfer; SOAK_DURATION of
+# soak (CSV every 10 s into hardening/netem/results/soak-DATE.csv). See hardening/netem/README.md.
+NETEM_SIZE    ?= 256MiB
+SOAK_DURATION ?= 1h
+NETEM_RESULTS := hardening/netem/results
+
+.PHONY: test-net soak
+
+# As root: two network namespaces, a 100 Mbit/s and a 1 Gbit/s tbf bottleneck, nftables loss
+# (1%, 5%, 20%, bursts); writes $(NETEM_RESULTS)/netns-$(DATE).{md,json}. About 10 minutes.
+test-net:
+	STT_NETEM_SIZE=$(NETEM_SIZE) STT_NETEM_RESULTS=$(abspath $(NETEM_RESULTS)) \
+	  $(GO) test -count=1 -timeout 3h -run '^TestNetem' -v ./hardening/netem/
+
+# Not in CI: bulk + small-message streams between sttpeer and sttfast serve for SOAK_DURATION.
+soak:
+	STT_SOAK_DURATION=$(SOAK_DURATION) STT_SOAK_CSV=$(abspath $(NETEM_RESULTS))/soak-$(DATE).csv \
+	  $(GO) test -count=1 -timeout 24h -run '^TestSoak$$' -v ./hardening/netem/

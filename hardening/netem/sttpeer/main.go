@@ -1,0 +1,174 @@
+// Command sttpeer is the hardening tests' driver: a small program on the ctrl API that does what
+// the sttfast command cannot be asked to do, and reports it as JSON lines on stdout.
+//
+//	sttpeer send  --addr udp://HOST:PORT --seed FILE --size N   bulk sender with end-of-transfer stats
+//	sttpeer sink  --addr udp://HOST:PORT --seed FILE            listener that reports how sessions end
+//	sttpeer soak  --addr udp://HOST:PORT --seed FILE            bulk + small-message client of sttfast serve
+//
+// Every command takes --idle-timeout (the data plane's IdleTimeout; the sttfast command always
+// uses the 30 s default), so a test can see a vanished peer detected in seconds. Each stdout line
+// is one JSON object with an "event" field; the tests in package netem parse them. Diagnostics go
+// to stderr. Exit status: 0 when the command's job completed, 1 otherwise, 2 for bad flags.
+//
+// It is built and run by the tests (hardening/netem), never shipped.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sttfast/sttfast/ctrl"
+	"github.com/sttfast/sttfast/dataplane"
+	"github.com/sttfast/sttfast/stc"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: sttpeer send|sink|soak [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "send":
+		err = runSend(os.Args[2:])
+	case "sink":
+		err = runSink(os.Args[2:])
+	case "soak":
+		err = runSoak(os.Args[2:])
+	default:
+		fmt.Fprintf(os.Stderr, "sttpeer: unknown command %q\n", os.Args[1])
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sttpeer %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+// common are the flags every command takes.
+type common struct {
+	addr        string
+	seedFile    string
+	idleTimeout time.Duration
+	handshake   time.Duration
+}
+
+// register adds the common flags to fs.
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "addr", "", "udp://HOST:PORT to dial (send, soak) or listen on (sink)")
+	fs.StringVar(&c.seedFile, "seed", "", "seed file (sttfast seed new)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 0, "session idle timeout (0: the library default, 30s)")
+	fs.DurationVar(&c.handshake, "handshake-timeout", 10*time.Second, "give up dialing after this long")
+}
+
+// config loads the seed and returns the node configuration for addr.
+func (c *common) config(addr string) (ctrl.Config, error) {
+	seed, err := stc.LoadSeedFile(c.seedFile)
+	if err != nil {
+		return ctrl.Config{}, err
+	}
+	return ctrl.Config{
+		Seed:             seed,
+		Addr:             addr,
+		HandshakeTimeout: c.handshake,
+		Transport:        dataplane.Config{IdleTimeout: c.idleTimeout},
+	}, nil
+}
+
+// parse parses args into fs, exiting 2 on a bad flag like the flag package does.
+func parse(fs *flag.FlagSet, args []string) {
+	if err := fs.Parse(args); err != nil {
+		os.Exit(2)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "sttpeer %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		os.Exit(2)
+	}
+}
+
+// sizeValue is a flag.Value for byte counts written as 1048576, 64KiB, 16MiB or 1GiB.
+type sizeValue struct{ n int64 }
+
+// String renders the value in bytes.
+func (s *sizeValue) String() string { return strconv.FormatInt(s.n, 10) }
+
+// Set parses a count with an optional binary unit.
+func (s *sizeValue) Set(v string) error {
+	n, err := ParseSize(v)
+	if err != nil {
+		return err
+	}
+	s.n = n
+	return nil
+}
+
+// ParseSize reads a byte count with an optional KiB, MiB or GiB suffix.
+func ParseSize(v string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if strings.HasSuffix(v, u.suf) {
+			mult, v = u.m, strings.TrimSuffix(v, u.suf)
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 1048576, 64KiB, 16MiB)", v)
+	}
+	return n * mult, nil
+}
+
+// out writes JSON lines to stdout; safe for concurrent use.
+var out = struct {
+	sync.Mutex
+	enc *json.Encoder
+}{enc: json.NewEncoder(os.Stdout)}
+
+// emit writes v as one JSON line on stdout.
+func emit(v any) {
+	out.Lock()
+	defer out.Unlock()
+	out.enc.Encode(v)
+}
+
+// closeInfo describes how a session ended, as the tests read it.
+type closeInfo struct {
+	Code   uint64 `json:"close_code"`
+	Remote bool   `json:"close_remote"`
+	Reason string `json:"close_reason,omitempty"`
+}
+
+// closeOf extracts the close code of a session's error (code 0, local, when err is not a
+// *dataplane.CloseError).
+func closeOf(err error) closeInfo {
+	if ce, ok := err.(*dataplane.CloseError); ok {
+		return closeInfo{Code: ce.Code, Remote: ce.Remote, Reason: ce.Reason}
+	}
+	return closeInfo{}
+}
+
+// watchDone records the wall-clock time at which s ends (its Done channel closes), so a test
+// can compare it with the moment it killed the peer. The returned function waits for the end
+// and returns that time in Unix nanoseconds.
+func watchDone(s *ctrl.Session) func() int64 {
+	var at int64
+	done := make(chan struct{})
+	go func() {
+		<-s.Done()
+		at = time.Now().UnixNano()
+		close(done)
+	}()
+	return func() int64 {
+		<-done
+		return at
+	}
+}
