@@ -1090,7 +1090,7 @@ func TestSessionFlowControl(t *testing.T) {
 			t.Fatal(err)
 		}
 		for k := 0; k < perStream/4096; k++ {
-			if err := st.WriteMessage(msg(st.ID(), k)); err != nil { // buffered: 1 MiB send buffer
+			if err := st.WriteMessage(msg(st.ID(), k)); err != nil { // buffered: 4 MiB send buffer
 				t.Fatal(err)
 			}
 		}

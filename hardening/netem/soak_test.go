@@ -47,7 +47,7 @@ type soakConfig struct {
 // run on this shared 2-core machine, small-message round trips of 107 ms and 204 ms each came
 // with an RSS step of 0.3-0.8 MB in both processes (live heap flat): +12% between the quarters
 // without a leak. What one session may buffer is bounded by its windows (library defaults: a
-// 4 MiB session receive window and a 1 MiB send buffer for each of the two streams), hence the
+// 16 MiB session receive window and a 4 MiB send buffer for each of the two streams), hence the
 // allowance; in an hour the mark saturates and the plain 5% applies. The leak detector of the
 // short run is the heap floor (live heap after a GC, within 5%), which stalls do not move.
 func loadSoakConfig(t *testing.T) soakConfig {
