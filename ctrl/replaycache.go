@@ -9,13 +9,27 @@ import "sync"
 type expiringSet[K comparable] struct {
 	mu    sync.Mutex
 	m     map[K]int64 // key -> expiry (Unix ns)
-	order []K         // insertion order, a ring
+	order []K         // insertion order, a ring; grows by doubling up to max
 	head  int         // oldest entry in order
 	n     int
+	max   int
 }
 
+// initialOrder is the ring's first size: the bounds (1<<20 session ids, 32768 nonces) are for a
+// node under a handshake storm, and allocating them up front cost every node 9 MiB of heap.
+const initialOrder = 64
+
 func newExpiringSet[K comparable](max int) *expiringSet[K] {
-	return &expiringSet[K]{m: make(map[K]int64), order: make([]K, max)}
+	return &expiringSet[K]{m: make(map[K]int64), order: make([]K, min(max, initialOrder)), max: max}
+}
+
+// grow doubles the ring, oldest entry first, up to max. mu held.
+func (s *expiringSet[K]) grow() {
+	order := make([]K, min(2*len(s.order), s.max))
+	for i := 0; i < s.n; i++ {
+		order[i] = s.order[(s.head+i)%len(s.order)]
+	}
+	s.order, s.head = order, 0
 }
 
 // add inserts k with expiry exp unless it is present and unexpired; it reports whether k was
@@ -26,6 +40,9 @@ func (s *expiringSet[K]) add(k K, now, exp int64) bool {
 	s.prune(now)
 	if e, ok := s.m[k]; ok && e > now {
 		return false
+	}
+	if s.n == len(s.order) && len(s.order) < s.max {
+		s.grow()
 	}
 	if s.n == len(s.order) {
 		var zero K
