@@ -112,8 +112,9 @@ func (w *hsWorker) onHello(dg *dataplane.Datagram) error {
 	// Anti-amplification: the CHALLENGE (about 100 bytes) is far below the HELLO's 1200.
 	out.N = len(b)
 	out.Addr = dg.Addr
-	w.e.SendDatagram(out)
+	// Counted before it is queued: a peer that has the CHALLENGE must find it in Stats.
 	n.stats.challenges.Add(1)
+	w.e.SendDatagram(out)
 	return nil
 }
 
