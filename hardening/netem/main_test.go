@@ -6,10 +6,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/sttfast/sttfast/hardening/netem/internal/bytesize"
 	"github.com/sttfast/sttfast/stc"
 )
 
@@ -68,21 +68,11 @@ func envSize(t testing.TB, name string, def int64) int64 {
 	if v == "" {
 		return def
 	}
-	mult := int64(1)
-	for _, u := range []struct {
-		suf string
-		m   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
-		if strings.HasSuffix(v, u.suf) {
-			mult, v = u.m, strings.TrimSuffix(v, u.suf)
-			break
-		}
+	n, err := bytesize.Parse(v)
+	if err != nil || n == 0 {
+		t.Fatalf("%s=%q: want a byte count such as 16MiB", name, v)
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
-		t.Fatalf("%s=%q: want a byte count such as 16MiB", name, os.Getenv(name))
-	}
-	return n * mult
+	return n
 }
 
 // envDuration reads a duration (e.g. 1h) from the environment, or def.

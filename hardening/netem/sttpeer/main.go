@@ -19,12 +19,12 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
+	"github.com/sttfast/sttfast/hardening/netem/internal/bytesize"
 	"github.com/sttfast/sttfast/stc"
 )
 
@@ -100,31 +100,12 @@ func (s *sizeValue) String() string { return strconv.FormatInt(s.n, 10) }
 
 // Set parses a count with an optional binary unit.
 func (s *sizeValue) Set(v string) error {
-	n, err := ParseSize(v)
+	n, err := bytesize.Parse(v)
 	if err != nil {
 		return err
 	}
 	s.n = n
 	return nil
-}
-
-// ParseSize reads a byte count with an optional KiB, MiB or GiB suffix.
-func ParseSize(v string) (int64, error) {
-	mult := int64(1)
-	for _, u := range []struct {
-		suf string
-		m   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
-		if strings.HasSuffix(v, u.suf) {
-			mult, v = u.m, strings.TrimSuffix(v, u.suf)
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad size %q (want e.g. 1048576, 64KiB, 16MiB)", v)
-	}
-	return n * mult, nil
 }
 
 // out writes JSON lines to stdout; safe for concurrent use.
