@@ -114,6 +114,7 @@ the machine's packet path and AES budget a transport uses. See benchmarks/README
 
 `)
 	fmt.Fprintf(w, "![goodput by message size](%s)\n\n", svgName)
+	goalsSection(w, rep)
 	for _, wl := range rep.workloadsBy {
 		switch wl.Kind {
 		case kindStream, kindFanout:
@@ -144,12 +145,8 @@ the machine's packet path and AES budget a transport uses. See benchmarks/README
 }
 
 func hasWorkload(rep *runReport, name string) bool {
-	for _, w := range rep.workloadsBy {
-		if w.Name == name {
-			return true
-		}
-	}
-	return false
+	_, ok := workloadNamed(rep, name)
+	return ok
 }
 
 // sttMedian is sttfast's median value on a workload (NaN when it has none).
