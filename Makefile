@@ -14,11 +14,15 @@ all: lint build test
 build:
 	$(GO) build -o bin/sttfast ./cmd/sttfast
 
-# The CI gate: vet, then every test under the race detector; then the benchmark harness's own
-# smoke test (its module holds the peer libraries), so the harness cannot rot.
+# The CI gate: vet, then every test under the race detector; then the allocation tests once more
+# without it (the race detector makes sync.Pool drop items, so the data plane's AllocsPerRun tests
+# skip under -race and are exact only here); then the benchmark harness's own smoke test (its
+# module holds the peer libraries), so the harness cannot rot.
+ALLOC_PKGS ?= ./batchio/... ./frame/... ./stc/... ./ring/... ./dataplane/...
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -count=1 -run 'Alloc|Footprint' $(ALLOC_PKGS)
 	cd benchmarks && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 lint:

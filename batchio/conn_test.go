@@ -180,7 +180,7 @@ func TestExchangeIPv4(t *testing.T) {
 
 func TestExchangeIPv6(t *testing.T) {
 	if !haveIPv6() {
-		t.Skip("no IPv6 loopback")
+		t.Skip("platform: this host has no IPv6 loopback (::1), so the IPv6 path cannot be exercised")
 	}
 	for _, tc := range []struct {
 		name     string
@@ -200,7 +200,7 @@ func TestExchangeIPv6(t *testing.T) {
 // must unmap them and WriteBatch must accept plain IPv4 destinations.
 func TestDualStack(t *testing.T) {
 	if !haveIPv6() {
-		t.Skip("no IPv6")
+		t.Skip("platform: this host has no IPv6, which a dual-stack socket needs")
 	}
 	ds := listen(t, "udp", "[::]:0", Options{RecvBuffer: testRecvBuf})
 	v4 := listen(t, "udp4", "127.0.0.1:0", Options{RecvBuffer: testRecvBuf})

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 // error. It is what keeps the harness from rotting between the lead's measurement runs.
 func TestHarness(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts about 30 process pairs")
+		t.Skip("-short: starts about 30 process pairs")
 	}
 	out := t.TempDir()
 	var log bytes.Buffer
