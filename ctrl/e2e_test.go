@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,36 +234,16 @@ func TestManySessions(t *testing.T) {
 	srv := testNode(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	const n = 20
+	go echoServer(ctx, srv)
+	echoClients(t, ctx, srv, 20, 2000, 64<<10)
+}
+
+// echoClients dials srv from n nodes at once, each sending total bytes of pattern messages of up
+// to maxMsg bytes on one stream and checking every echo; then srv must hold the n sessions.
+func echoClients(t *testing.T, ctx context.Context, srv *Node, n, maxMsg, total int) {
+	t.Helper()
+	errs := make(chan error, n)
 	var wg sync.WaitGroup
-	errs := make(chan error, 2*n)
-	go func() {
-		for i := 0; i < n; i++ {
-			s, err := srv.Accept(ctx)
-			if err != nil {
-				errs <- err
-				return
-			}
-			go func() {
-				st, err := s.AcceptStream(ctx)
-				if err != nil {
-					errs <- err
-					return
-				}
-				var buf []byte
-				for {
-					buf, err = st.ReadMessage(buf[:0])
-					if err != nil {
-						st.Close()
-						return
-					}
-					if err := st.WriteMessage(buf); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
 	for i := 0; i < n; i++ {
 		cli := testNode(t, Config{})
 		wg.Add(1)
@@ -280,8 +259,8 @@ func TestManySessions(t *testing.T) {
 				errs <- err
 				return
 			}
-			p := newPattern(uint64(i), 2000, 64<<10)
-			buf := make([]byte, 2000)
+			p := newPattern(uint64(i), maxMsg, total)
+			buf := make([]byte, maxMsg)
 			for m := p.next(buf); m != nil; m = p.next(buf) {
 				if err := st.WriteMessage(m); err != nil {
 					errs <- err
@@ -308,5 +287,3 @@ func TestManySessions(t *testing.T) {
 		t.Fatalf("server has %d sessions, want %d", got, n)
 	}
 }
-
-var _ atomic.Int64

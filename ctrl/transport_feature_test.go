@@ -889,52 +889,8 @@ func TestReusePortListener(t *testing.T) {
 		t.Fatalf("%d engines", len(srv.engines))
 	}
 	ctx := ctxFor(t)
-	const n = 20
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
 	go echoServer(ctx, srv)
-	for i := 0; i < n; i++ {
-		cli := testNode(t, Config{})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := cli.Dial(ctx, srv.Addr().String())
-			if err != nil {
-				errs <- err
-				return
-			}
-			st, err := s.OpenStream(ctx)
-			if err != nil {
-				errs <- err
-				return
-			}
-			p := newPattern(uint64(i), 3000, 128<<10)
-			buf := make([]byte, 3000)
-			for m := p.next(buf); m != nil; m = p.next(buf) {
-				if err := st.WriteMessage(m); err != nil {
-					errs <- err
-					return
-				}
-				got, err := st.ReadMessage(nil)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if !bytes.Equal(got, m) {
-					errs <- fmt.Errorf("session %d: echo differs", i)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if got := srv.NumSessions(); got != n {
-		t.Fatalf("server has %d sessions, want %d", got, n)
-	}
+	echoClients(t, ctx, srv, 20, 3000, 128<<10)
 	engines := map[*dataplane.Engine]int{}
 	for _, s := range srv.Sessions() {
 		engines[s.Engine()]++
