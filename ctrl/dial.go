@@ -30,6 +30,7 @@ type dialState struct {
 	sess       *Session
 	proof      []byte // AUTH_PROOF datagram, for retransmission
 	challenged chan struct{}
+	abandoned  bool // Dial has returned: a late CHALLENGE must not install a session
 }
 
 type helloAttempt struct {
@@ -54,11 +55,11 @@ func (n *Node) Dial(ctx context.Context, addr string) (*Session, error) {
 	n.stats.dials.Add(1)
 	d := &dialState{n: n, e: n.engine(), peer: peer, challenged: make(chan struct{})}
 	s, err := d.run(ctx)
-	d.unregister()
+	late := d.unregister()
 	if err != nil {
 		n.stats.dialsFailed.Add(1)
-		if d.sess != nil && s == nil {
-			d.sess.CloseWithError(dataplane.CodeNoError, "dial abandoned")
+		if late != nil { // installed after run gave up: nobody else holds it
+			late.CloseWithError(dataplane.CodeNoError, "dial abandoned")
 		}
 		return nil, fmt.Errorf("sttfast: dial %s: %w", addr, err)
 	}
@@ -135,15 +136,12 @@ func (d *dialState) sendHello() error {
 	a.ts = uint64(time.Now().UnixMilli())
 	out := dataplane.NewDatagram()
 	d.mu.Lock()
-	attempt := uint64(len(d.attempts))
-	d.mu.Unlock()
-	b := buildHello(out.Buffer(), &n.hsKey, &a.nonce, &n.nodeID, a.ts, attempt)
+	b := buildHello(out.Buffer(), &n.hsKey, &a.nonce, &n.nodeID, a.ts, uint64(len(d.attempts)))
 	copy(a.mac[:], b[len(b)-frame.MACSize:])
-	out.N = len(b)
-	out.Addr = d.peer
-	d.mu.Lock()
 	d.attempts = append(d.attempts, a)
 	d.mu.Unlock()
+	out.N = len(b)
+	out.Addr = d.peer
 	n.dialMu.Lock()
 	n.dials[a.tag] = d
 	n.dialMu.Unlock()
@@ -166,9 +164,12 @@ func (d *dialState) resendProof() {
 	d.e.SendDatagram(out)
 }
 
-func (d *dialState) unregister() {
+// unregister ends the dial: no CHALLENGE is matched to it any more, and none that is being
+// handled now can install a session. It returns the session installed, if any.
+func (d *dialState) unregister() *Session {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.abandoned = true
 	d.n.dialMu.Lock()
 	for _, a := range d.attempts {
 		if d.n.dials[a.tag] == d {
@@ -176,6 +177,7 @@ func (d *dialState) unregister() {
 		}
 	}
 	d.n.dialMu.Unlock()
+	return d.sess
 }
 
 // onChallenge handles a CHALLENGE on the handshake goroutine: verify it against the HELLO it
@@ -208,8 +210,8 @@ func (w *hsWorker) onChallenge(dg *dataplane.Datagram) error {
 	if m.typ != frame.TypeChallenge {
 		return errMalformed
 	}
-	if d.sess != nil {
-		return nil // a later attempt's answer, or a duplicate: the first accepted one stands
+	if d.sess != nil || d.abandoned {
+		return nil // a later attempt's answer, a duplicate, or too late: nothing to install
 	}
 	keys := n.seed.DeriveSession(&a.nonce, &m.respNonce)
 	defer keys.Erase()
