@@ -45,11 +45,7 @@ func (s *expiringSet[K]) add(k K, now, exp int64) bool {
 		s.grow()
 	}
 	if s.n == len(s.order) {
-		var zero K
-		delete(s.m, s.order[s.head])
-		s.order[s.head] = zero
-		s.head = (s.head + 1) % len(s.order)
-		s.n--
+		s.popOldest()
 	}
 	s.order[(s.head+s.n)%len(s.order)] = k
 	s.n++
@@ -73,12 +69,17 @@ func (s *expiringSet[K]) prune(now int64) {
 		if e, ok := s.m[k]; ok && e > now {
 			return
 		}
-		var zero K
-		delete(s.m, k)
-		s.order[s.head] = zero
-		s.head = (s.head + 1) % len(s.order)
-		s.n--
+		s.popOldest()
 	}
+}
+
+// popOldest forgets the entry at the old end of the ring. mu held, n > 0.
+func (s *expiringSet[K]) popOldest() {
+	var zero K
+	delete(s.m, s.order[s.head])
+	s.order[s.head] = zero
+	s.head = (s.head + 1) % len(s.order)
+	s.n--
 }
 
 func (s *expiringSet[K]) len() int {
