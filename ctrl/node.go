@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -200,18 +201,7 @@ func (n *Node) SendToAll(msg []byte) (int, error) { return n.SendToAllExcept(nil
 func (n *Node) SendToAllExcept(except *Session, msg []byte) (int, error) {
 	n.bcastMu.Lock()
 	defer n.bcastMu.Unlock()
-	n.bcastBuf = n.table.Snapshot(n.bcastBuf[:0])
-	if except != nil {
-		for i, s := range n.bcastBuf {
-			if s == except {
-				last := len(n.bcastBuf) - 1
-				n.bcastBuf[i] = n.bcastBuf[last]
-				n.bcastBuf = n.bcastBuf[:last]
-				break
-			}
-		}
-	}
-	sent, err := dataplane.Broadcast(n.bcastBuf, msg)
+	sent, err := dataplane.Broadcast(n.others(except), msg)
 	clear(n.bcastBuf)
 	return sent, err
 }
@@ -223,18 +213,20 @@ func (n *Node) SendToAllExcept(except *Session, msg []byte) (int, error) {
 func (n *Node) TrySendToAllExcept(except *Session, msg []byte) (sent, skipped int) {
 	n.bcastMu.Lock()
 	defer n.bcastMu.Unlock()
-	n.bcastBuf = n.table.Snapshot(n.bcastBuf[:0])
-	for i, s := range n.bcastBuf {
-		if s == except {
-			last := len(n.bcastBuf) - 1
-			n.bcastBuf[i] = n.bcastBuf[last]
-			n.bcastBuf = n.bcastBuf[:last]
-			break
-		}
-	}
-	sent, skipped = dataplane.TryBroadcast(n.bcastBuf, msg)
+	sent, skipped = dataplane.TryBroadcast(n.others(except), msg)
 	clear(n.bcastBuf)
 	return sent, skipped
+}
+
+// others fills bcastBuf with every live session but except (nil: all of them). bcastMu held.
+func (n *Node) others(except *Session) []*Session {
+	n.bcastBuf = n.table.Snapshot(n.bcastBuf[:0])
+	if i := slices.Index(n.bcastBuf, except); i >= 0 {
+		last := len(n.bcastBuf) - 1
+		n.bcastBuf[i] = n.bcastBuf[last]
+		n.bcastBuf = n.bcastBuf[:last]
+	}
+	return n.bcastBuf
 }
 
 // SendToSessions writes msg to the sessions with the given ids (unknown ids are skipped) and
@@ -327,9 +319,6 @@ func (n *Node) dispatch(ev Event) {
 			attrs = append(attrs, "reason", ev.Reason)
 		}
 		log.Debug("sttfast event", attrs...)
-	}
-	if ev.Kind == EventSessionClosed {
-		n.stats.sessionsClosed.Add(1)
 	}
 	if f := n.cfg.OnEvent; f != nil {
 		f(ev)

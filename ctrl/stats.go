@@ -42,8 +42,8 @@ var refusalErrs = [numRefusals]error{errMalformed, errShort, errMAC, errClock, e
 	errExpired, errVersion, errDuplicate, errFull, errUnknown, errRetransmit}
 
 type nodeCounters struct {
-	dials, dialsOK, dialsFailed, challenges, accepted, sessionsClosed atomic.Uint64
-	refused                                                           [numRefusals]atomic.Uint64
+	dials, dialsOK, dialsFailed, challenges, accepted atomic.Uint64
+	refused                                           [numRefusals]atomic.Uint64
 }
 
 func (c *nodeCounters) refuse(err error) {
@@ -64,7 +64,6 @@ type NodeStats struct {
 	DialsSucceeded     uint64 // dials that returned a session
 	Challenges         uint64 // CHALLENGEs sent (valid HELLOs)
 	Accepted           uint64 // sessions created as responder
-	SessionsClosed     uint64
 	Refused            [numRefusals]uint64
 	RecvBuffer         int // effective SO_RCVBUF of the first socket
 	SendBuffer         int
@@ -101,7 +100,6 @@ func (n *Node) Stats() NodeStats {
 	st.DialsSucceeded = n.stats.dialsOK.Load()
 	st.Challenges = n.stats.challenges.Load()
 	st.Accepted = n.stats.accepted.Load()
-	st.SessionsClosed = n.stats.sessionsClosed.Load()
 	for i := range st.Refused {
 		st.Refused[i] = n.stats.refused[i].Load()
 	}
