@@ -14,18 +14,22 @@ import (
 func ParseAddr(s string) (transport, hostport string, err error) {
 	transport = "udp"
 	if i := strings.Index(s, "://"); i >= 0 {
-		transport, s = s[:i], s[i+3:]
+		transport, s = strings.ToLower(s[:i]), s[i+3:]
 	}
 	switch transport {
 	case "udp", "udp4", "udp6":
+	case "ws", "wss":
+		return "", "", fmt.Errorf("%w: %q: the %s:// (WebSocket) transport is reserved and not supported yet; use udp://HOST:PORT", ErrBadAddress, s, transport)
 	default:
-		return "", "", fmt.Errorf("%w: %q: transport %q not supported (use udp://HOST:PORT)", ErrBadAddress, s, transport)
+		return "", "", fmt.Errorf("%w: %q: unknown transport %q; use udp://HOST:PORT", ErrBadAddress, s, transport)
 	}
 	if strings.ContainsAny(s, "/?#") {
 		return "", "", fmt.Errorf("%w: %q: a udp address has no path", ErrBadAddress, s)
 	}
-	if _, _, err := net.SplitHostPort(s); err != nil {
+	if _, port, err := net.SplitHostPort(s); err != nil {
 		return "", "", fmt.Errorf("%w: %q: %v", ErrBadAddress, s, err)
+	} else if port == "" {
+		return "", "", fmt.Errorf("%w: %q: missing port", ErrBadAddress, s)
 	}
 	return transport, s, nil
 }

@@ -15,21 +15,9 @@ func checkAddr(flag, s string) (string, error) {
 	if s == "" {
 		return "", usagef("%s is required (udp://HOST:PORT)", flag)
 	}
-	if i := strings.Index(s, "://"); i >= 0 {
-		switch scheme := strings.ToLower(s[:i]); scheme {
-		case "ws", "wss":
-			return "", usagef("%s %s: the %s:// (WebSocket) transport is reserved and not supported yet; use udp://HOST:PORT", flag, s, scheme)
-		case "udp", "udp4", "udp6":
-		default:
-			return "", usagef("%s %s: unknown transport %q; use udp://HOST:PORT", flag, s, scheme)
-		}
-	}
 	transport, hostport, err := ctrl.ParseAddr(s)
 	if err != nil {
 		return "", usagef("%s %s: %s", flag, s, strings.TrimPrefix(stripPrefixes(err.Error()), "bad address: "))
-	}
-	if _, port, _ := net.SplitHostPort(hostport); port == "" {
-		return "", usagef("%s %s: missing port", flag, s)
 	}
 	return transport + "://" + hostport, nil
 }

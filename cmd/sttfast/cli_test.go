@@ -215,13 +215,14 @@ func TestCheckAddr(t *testing.T) {
 		"127.0.0.1:0":          "udp://127.0.0.1:0",
 		"udp://[::1]:9000":     "udp://[::1]:9000",
 		"udp://localhost:9000": "udp://localhost:9000",
+		"UDP://127.0.0.1:9000": "udp://127.0.0.1:9000",
 	}
 	for in, want := range ok {
 		if got, err := checkAddr("--addr", in); err != nil || got != want {
 			t.Errorf("checkAddr(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "ws://h:1/p", "WS://h:1", "http://h:1", "udp://h", "udp://h:1/path", "h"} {
+	for _, in := range []string{"", "ws://h:1/p", "WS://h:1", "http://h:1", "udp://h", "udp://h:", "udp://h:1/path", "h"} {
 		_, err := checkAddr("--addr", in)
 		var ue usageError
 		if !errors.As(err, &ue) {
