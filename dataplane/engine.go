@@ -152,7 +152,6 @@ func (e *Engine) Stats() EngineStats {
 	s.TxDatagrams = e.ctr.txDatagrams.Load()
 	s.TxBytes = e.ctr.txBytes.Load()
 	s.TxBatches = e.ctr.txBatches.Load()
-	s.TxSyscalls = e.ctr.txSyscalls.Load()
 	for i := range s.Drops {
 		s.Drops[i] = e.ctr.drops[i].Load()
 	}

@@ -74,3 +74,22 @@ func TestKeyUpdateReordered(t *testing.T) {
 	t.Logf("key updates a %d b %d, generations a tx %d, b rx %d", as.KeyUpdates, bs.KeyUpdates,
 		a.s.txKeys.Generation(), b.s.rxKeys.Generation())
 }
+
+// TestEveryPacketCountsAgainstTheKey: each sealed packet, including the single-frame ones
+// (SESSION_CLOSE, path probes) packed outside packOne, is counted in the send key's usage, so
+// the key limits of DESIGN §4 see every packet the key sealed.
+func TestEveryPacketCountsAgainstTheKey(t *testing.T) {
+	a, b := newPair(t, Config{})
+	b.s.CloseWithError(CodeNoError, "done")
+	b.step()
+	if deliver(b, a) == 0 {
+		t.Fatal("no SESSION_CLOSE left")
+	}
+	b.s.mu.Lock()
+	sealed, _, _ := b.s.txKeys.Usage()
+	sent := b.s.sender.Stats().PacketsSent
+	b.s.mu.Unlock()
+	if sealed != sent || sent < 2 {
+		t.Fatalf("send key counted %d packets, %d were sent (FINAL and SESSION_CLOSE at least)", sealed, sent)
+	}
+}

@@ -162,20 +162,20 @@ func (t *txLoop) maybeRotate(s *Session, now recovery.Time) {
 		s.txKeys.DropPrevious()
 		s.txPrevFlush = 0
 	}
-	if s.txGenPkts < cfg.KeyUpdatePackets && s.txGenBytes < cfg.KeyUpdateBytes &&
+	pkts, bytes, _ := s.txKeys.Usage()
+	if pkts < cfg.KeyUpdatePackets && bytes < cfg.KeyUpdateBytes &&
 		now-s.txGenStart < recovery.Time(cfg.KeyUpdateInterval) {
 		return
 	}
-	if la, ok := s.sender.LargestAcked(); !ok || la < s.txGenFirst {
-		if s.txGenPkts >= stc.MaxPacketsPerKey-1024 {
+	if la, ok := s.sender.LargestAcked(); !ok || la < s.txKeys.Start() {
+		if pkts >= stc.MaxPacketsPerKey-1024 {
 			s.protocolError(CodeKeyUpdate, "peer did not acknowledge the current key")
 		}
 		return
 	}
-	s.txKeys.Advance()
+	s.txKeys.AdvanceAt(s.sender.NextPacketNumber())
 	s.txPrevFlush = t.flush + 1
-	s.txGenFirst = s.sender.NextPacketNumber()
-	s.txGenPkts, s.txGenBytes, s.txGenStart = 0, 0, now
+	s.txGenStart = now
 	s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeKeyUpdate, val: s.txKeys.Generation()})
 	s.ctr.keyUpdates.Add(1)
 	t.e.emit(Event{Kind: EventKeyRotated, Session: s, Code: s.txKeys.Generation()})
@@ -261,6 +261,9 @@ func (t *txLoop) packOne(s *Session, now recovery.Time) (sent, more bool) {
 		return false, false
 	}
 	n := len(b) + stc.TagSize
+	if !t.useKey(s, n) {
+		return false, false
+	}
 	s.sender.OnPacketSent(now, pn, n, ackEliciting, refs)
 	t.refs = refs[:0]
 	if ackEliciting {
@@ -269,10 +272,6 @@ func (t *txLoop) packOne(s *Session, now recovery.Time) (sent, more bool) {
 		}
 		s.lastSent = now
 	}
-	s.txGenPkts++
-	s.txGenBytes += uint64(n)
-	s.ctr.packetsSent.Add(1)
-	s.ctr.bytesSent.Add(uint64(n))
 	t.commit(n, hdrLen, pn, s.txKeys.Current(), n == size)
 	more = more || s.probes > 0 || (dataOK && s.hasFrames())
 	return true, more
@@ -528,7 +527,6 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 		refs = append(refs, recovery.FrameRef{Type: uint8(frame.TypeData), StreamID: st.id, Offset: off, Length: uint64(n)})
 		st.nextOff += uint64(n)
 		s.sentData += uint64(n)
-		s.ctr.streamBytesSent.Add(uint64(n))
 		wrote = true
 	}
 	if st.finWanted && !st.finSent && st.nextOff == st.finalSize && st.lost.empty() {
@@ -627,10 +625,24 @@ func (t *txLoop) packSingle(s *Session, addr netip.AddrPort, add func([]byte) []
 	hdrLen := len(b)
 	b = add(b)
 	n := len(b) + stc.TagSize
+	if !t.useKey(s, n) {
+		return
+	}
 	s.sender.OnPacketSent(t.now, pn, n, false, nil)
-	s.ctr.packetsSent.Add(1)
-	s.ctr.bytesSent.Add(uint64(n))
 	t.commit(n, hdrLen, pn, s.txKeys.Current(), false)
+}
+
+// useKey counts a packet of n bytes against the send key before it is sealed (the key chain
+// keeps the usage that maybeRotate reads). Past stc.MaxPacketsPerKey, which maybeRotate's
+// earlier close should make unreachable, the packet is abandoned and the session closed: a key
+// is never used beyond its limit. mu held.
+func (t *txLoop) useKey(s *Session, n int) bool {
+	if err := s.txKeys.Use(n); err != nil {
+		t.unslot()
+		s.protocolError(CodeKeyUpdate, "send key exhausted")
+		return false
+	}
+	return true
 }
 
 // unslot abandons the slot taken for a packet that turned out empty.

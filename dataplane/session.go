@@ -100,9 +100,6 @@ type Session struct {
 
 	// --- owned by the engine's TX loop ---
 	txKeys      *stc.KeyChain
-	txGenFirst  uint64 // first packet number sealed under the current send key
-	txGenPkts   uint64
-	txGenBytes  uint64
 	txGenStart  recovery.Time
 	txPrevFlush uint64 // erase the previous send key after this flush
 	heapIdx     int
@@ -369,11 +366,8 @@ func (s *Session) Err() error {
 // Stats returns a snapshot of the session's counters.
 func (s *Session) Stats() SessionStats {
 	st := SessionStats{
-		PacketsSent:        s.ctr.packetsSent.Load(),
 		PacketsRecv:        s.ctr.packetsRecv.Load(),
-		BytesSent:          s.ctr.bytesSent.Load(),
 		BytesRecv:          s.ctr.bytesRecv.Load(),
-		StreamBytesSent:    s.ctr.streamBytesSent.Load(),
 		StreamBytesRecv:    s.ctr.streamBytesRecv.Load(),
 		RetransmittedBytes: s.ctr.retransmits.Load(),
 		KeyUpdates:         s.ctr.keyUpdates.Load(),
@@ -382,7 +376,8 @@ func (s *Session) Stats() SessionStats {
 	}
 	s.mu.Lock()
 	rs := s.sender.Stats()
-	st.PacketsLost = rs.PacketsLost
+	st.PacketsSent, st.BytesSent, st.PacketsLost = rs.PacketsSent, rs.BytesSent, rs.PacketsLost
+	st.StreamBytesSent = s.sentData
 	st.SmoothedRTT = int64(rs.SRTT)
 	st.MinRTT = int64(rs.MinRTT)
 	st.Window = rs.Window

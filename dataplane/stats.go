@@ -53,7 +53,6 @@ func DropReasons() []DropReason {
 type engineCounters struct {
 	rxDatagrams, rxBytes, rxBatches atomic.Uint64
 	txDatagrams, txBytes, txBatches atomic.Uint64
-	txSyscalls                      atomic.Uint64
 	drops                           [numDropReasons]atomic.Uint64
 	eventsDropped                   atomic.Uint64
 	// Totals of sessions that have ended, so that engine-wide counters never go down.
@@ -64,7 +63,6 @@ type engineCounters struct {
 type EngineStats struct {
 	RxDatagrams, RxBytes, RxBatches uint64
 	TxDatagrams, TxBytes, TxBatches uint64
-	TxSyscalls                      uint64
 	Drops                           [numDropReasons]uint64
 	EventsDropped                   uint64
 	Sessions                        int
@@ -91,7 +89,6 @@ func (s *EngineStats) Add(o *EngineStats) {
 	s.TxDatagrams += o.TxDatagrams
 	s.TxBytes += o.TxBytes
 	s.TxBatches += o.TxBatches
-	s.TxSyscalls += o.TxSyscalls
 	for i := range s.Drops {
 		s.Drops[i] += o.Drops[i]
 	}
@@ -106,9 +103,8 @@ func (s *EngineStats) Add(o *EngineStats) {
 
 // sessionCounters are the per-session numbers that applications and the admin API read.
 type sessionCounters struct {
-	packetsSent, packetsRecv   atomic.Uint64
-	bytesSent, bytesRecv       atomic.Uint64 // datagram bytes
-	streamBytesSent            atomic.Uint64 // new stream payload bytes (no retransmissions)
+	packetsRecv                atomic.Uint64
+	bytesRecv                  atomic.Uint64 // datagram bytes (the sent side is counted by recovery.Sender)
 	streamBytesRecv            atomic.Uint64 // new in-order payload bytes delivered
 	retransmits                atomic.Uint64 // stream bytes sent again
 	keyUpdates                 atomic.Uint64

@@ -366,7 +366,6 @@ func (t *txLoop) send() {
 		e.cfg.Logger.Debug("tx write failed", "err", err)
 	}
 	e.ctr.txBatches.Add(1)
-	e.ctr.txSyscalls.Add(1)
 	e.ctr.txDatagrams.Add(datagrams)
 	e.ctr.txBytes.Add(bytes)
 	t.nmsg = 0

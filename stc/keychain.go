@@ -79,6 +79,10 @@ func (k *KeyChain) mustNext() *AEAD {
 	return k.next
 }
 
+// Start returns the first packet number of the current generation, as given to AdvanceAt (0 for
+// generation 0 and after Advance).
+func (k *KeyChain) Start() uint64 { return k.start }
+
 // Current returns the AEAD of the current generation.
 func (k *KeyChain) Current() *AEAD { return k.cur }
 
