@@ -74,15 +74,6 @@ func (t *txLoop) unlock(s *Session) {
 	flushWakes(&t.wakes)
 }
 
-func (s *Session) closeErrOr(code uint64) *CloseError {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closeErr != nil {
-		return s.closeErr
-	}
-	return &CloseError{Code: code}
-}
-
 // timers handles every expired timer of s; it reports true when the session must end now. mu held.
 func (t *txLoop) timers(s *Session, now recovery.Time) bool {
 	cfg := &t.e.cfg
@@ -90,11 +81,7 @@ func (t *txLoop) timers(s *Session, now recovery.Time) bool {
 		return true
 	}
 	if s.drainAt == 0 && now-s.lastRecv >= recovery.Time(cfg.IdleTimeout) {
-		s.closeErr = &CloseError{Code: CodeIdleTimeout, Reason: "no packets from the peer"}
-		for _, st := range s.streams {
-			st.fail(s.closeErr)
-		}
-		return true
+		return true // serveReady terminates it with CodeIdleTimeout
 	}
 	if d := s.sender.Deadline(); d != 0 && now >= d {
 		s.probes += s.sender.OnTimeout(now, s)

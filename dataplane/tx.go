@@ -275,7 +275,9 @@ func (t *txLoop) serveReady() {
 		}
 	}
 	for i, s := range t.dead {
-		s.terminate(s.closeErrOr(CodeIdleTimeout))
+		// A drained session already has its close error (terminate keeps it); any other came
+		// here by the idle timeout.
+		s.terminate(&CloseError{Code: CodeIdleTimeout, Reason: "no packets from the peer"})
 		t.forget(s)
 		t.dead[i] = nil
 	}
