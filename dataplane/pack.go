@@ -484,8 +484,7 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 		}
 		lo, hi, _ := st.lost.take(uint64(room - hdr))
 		n := int(hi - lo)
-		b = frame.AppendData(b, st.id, lo, nil)
-		b = fixDataLen(b, st.id, lo, n)
+		b = fixDataLen(frame.AppendData(b, st.id, lo, nil), n)
 		got := st.send.ReadAt(b[len(b):len(b)+n], lo)
 		b = b[:len(b)+got]
 		refs = append(refs, recovery.FrameRef{Type: uint8(frame.TypeData), StreamID: st.id, Offset: lo, Length: uint64(n)})
@@ -508,7 +507,7 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 		}
 		n := int(min(avail, uint64(room-hdr)))
 		off := st.nextOff
-		b = fixDataLen(frame.AppendData(b, st.id, off, nil), st.id, off, n)
+		b = fixDataLen(frame.AppendData(b, st.id, off, nil), n)
 		got := st.send.ReadAt(b[len(b):len(b)+n], off)
 		b = b[:len(b)+got]
 		refs = append(refs, recovery.FrameRef{Type: uint8(frame.TypeData), StreamID: st.id, Offset: off, Length: uint64(n)})
@@ -558,7 +557,7 @@ func (t *txLoop) settle(s *Session, st *Stream) {
 
 // fixDataLen rewrites the length field of the DATA frame just appended with no data, so the
 // payload can be copied straight from the send buffer into the packet.
-func fixDataLen(b []byte, id, off uint64, n int) []byte {
+func fixDataLen(b []byte, n int) []byte {
 	// AppendData(nil data) wrote: type, id, off, varint(0). Replace the 1-byte zero length.
 	b = b[:len(b)-1]
 	return frame.AppendVarint(b, uint64(n))

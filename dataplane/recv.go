@@ -160,7 +160,7 @@ func (s *Session) frame(rx *rxLoop, f *frame.Frame, from netip.AddrPort) error {
 	case frame.TypeStreamFin:
 		return s.onFin(f.StreamID, f.Value)
 	case frame.TypeStreamClose:
-		return s.onReset(f.StreamID, f.Code)
+		return s.onReset(f.StreamID) // its code is not surfaced to the reader (ErrStreamReset) yet
 	case frame.TypeSessionClose:
 		s.onSessionClose(f.Code, f.Data)
 	case frame.TypeMaxData:
@@ -261,11 +261,7 @@ func (s *Session) streamFor(id uint64) (*Stream, error) {
 	if st := s.streams[id]; st != nil {
 		return st, nil
 	}
-	localParity := uint64(0)
-	if !s.initiator {
-		localParity = 1
-	}
-	if id&1 == localParity {
+	if id&1 == s.localParity() {
 		if id < s.nextLocal {
 			return nil, nil
 		}
@@ -284,7 +280,7 @@ func (s *Session) streamFor(id uint64) (*Stream, error) {
 	// the table" always means "ended" and a late frame can never resurrect a stream.
 	var st *Stream
 	for k := s.peerOpened; k <= idx; k++ {
-		st = s.newStream(k<<1 | (1 - localParity))
+		st = s.newStream(k<<1 | (1 - s.localParity()))
 		s.acceptq = append(s.acceptq, st)
 		s.e.emit(Event{Kind: EventStreamOpened, Session: s, StreamID: st.id, Remote: true})
 	}
@@ -369,7 +365,7 @@ func (s *Session) onFin(id, size uint64) error {
 	return nil
 }
 
-func (s *Session) onReset(id, code uint64) error {
+func (s *Session) onReset(id uint64) error {
 	st, err := s.streamFor(id)
 	if st == nil {
 		return err
@@ -378,7 +374,6 @@ func (s *Session) onReset(id, code uint64) error {
 		return nil
 	}
 	st.resetRecvd = true
-	st.resetCode = code
 	st.lost.clear()
 	st.fail(ErrStreamReset)
 	s.maybeRemove(st)

@@ -35,7 +35,6 @@ type Stream struct {
 	peerFinal  uint64
 	resetRecvd bool
 	resetSent  bool
-	resetCode  uint64
 	inReady    bool
 	readyNext  *Stream
 	readDone   bool // the reader is gone: incoming data is discarded
@@ -326,7 +325,6 @@ func (st *Stream) CloseWithError(code uint64) {
 	s.mu.Lock()
 	if !st.resetSent && !st.resetRecvd && st.failErr == nil {
 		st.resetSent = true
-		st.resetCode = code
 		st.lost.clear()
 		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamClose, id: st.id, val: code})
 		st.fail(ErrStreamClosed)
@@ -579,11 +577,4 @@ func (st *Stream) sendSettled() bool {
 		return false
 	}
 	return !st.finWanted || st.finAcked
-}
-
-// release returns both buffers' chunks to the pool; streambuf makes this safe even while a
-// reader or writer is inside a call (the last one out frees). s.mu held.
-func (st *Stream) release() {
-	st.send.Release()
-	st.recv.Release()
 }

@@ -128,17 +128,6 @@ func (t *Table) Len() int {
 	return t.n
 }
 
-// each calls f for every session while holding the read lock; f must not call back into the table.
-func (t *Table) each(f func(*Session)) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	for i := range t.slots {
-		if s := t.slots[i].s; s != nil {
-			f(s)
-		}
-	}
-}
-
 // Snapshot appends every session to dst.
 func (t *Table) Snapshot(dst []*Session) []*Session {
 	t.mu.RLock()
