@@ -15,8 +15,8 @@ import (
 const maxPathChallenges = 3
 
 // chalWait is the backoff before the next PATH_CHALLENGE: PTO doubled per attempt.
-func (p *pathState) chalWait(s *Session, maxAckDelay time.Duration) recovery.Time {
-	return recovery.Time(s.sender.RTT().PTO(maxAckDelay)) << max(0, p.chalTries-1)
+func (p *pathState) chalWait(s *Session) recovery.Time {
+	return recovery.Time(s.sender.PTO()) << max(0, p.chalTries-1)
 }
 
 // maxCloseCopies is how many times SESSION_CLOSE is sent, at half-PTO intervals, during the drain.
@@ -51,10 +51,10 @@ func (t *txLoop) serve(s *Session) bool {
 		// SESSION_CLOSE is not acknowledged; sending a few copies across the drain period makes
 		// a lossy path unlikely to leave the peer waiting for its idle timeout (a packet from the
 		// peer during the drain also triggers a copy).
-		if s.closeQueued && (!s.closeSent || (s.closeCopies < maxCloseCopies && now >= s.closeResendAt)) {
+		if s.sendingClose() && (!s.closeSent || (s.closeCopies < maxCloseCopies && now >= s.closeResendAt)) {
 			t.packClose(s)
 			s.closeCopies++
-			s.closeResendAt = now + recovery.Time(s.sender.RTT().PTO(t.e.cfg.MaxAckDelay)/2)
+			s.closeResendAt = now + recovery.Time(s.sender.PTO()/2)
 		}
 	case stateDraining:
 	default:
@@ -111,7 +111,7 @@ func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
 		}
 	}
 	if s.drainAt != 0 {
-		if s.closeQueued && s.closeCopies < maxCloseCopies && s.closeResendAt != 0 && s.closeResendAt < s.drainAt {
+		if s.sendingClose() && s.closeCopies < maxCloseCopies && s.closeResendAt != 0 && s.closeResendAt < s.drainAt {
 			return s.closeResendAt
 		}
 		return s.drainAt
@@ -135,7 +135,7 @@ func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
 		earliest(s.flushAt)
 	}
 	if p := s.path; p != nil && p.chalN {
-		earliest(p.chalAt + p.chalWait(s, cfg.MaxAckDelay))
+		earliest(p.chalAt + p.chalWait(s))
 	}
 	return d
 }
@@ -570,7 +570,7 @@ func (t *txLoop) packPath(s *Session, now recovery.Time) {
 	if p == nil {
 		return
 	}
-	if p.chalN && (p.chalAt == 0 || now-p.chalAt >= p.chalWait(s, t.e.cfg.MaxAckDelay)) {
+	if p.chalN && (p.chalAt == 0 || now-p.chalAt >= p.chalWait(s)) {
 		if p.chalTries >= maxPathChallenges {
 			// RFC 9000 §8.2.4: give up on an address that does not answer. It may be a victim
 			// whose address an attacker put on one of our packets.

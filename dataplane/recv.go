@@ -88,7 +88,7 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 // stays for a grace period for reordered packets, then the TX loop erases it.
 func (s *Session) rotateRx(now recovery.Time, pn uint64) {
 	s.rxKeys.AdvanceAt(pn)
-	grace := 3 * s.sender.RTT().PTO(s.e.cfg.MaxAckDelay)
+	grace := 3 * s.sender.PTO()
 	if grace < time.Second {
 		grace = time.Second
 	}
@@ -215,7 +215,6 @@ func (s *Session) protocolError(code uint64, reason string) {
 		return
 	}
 	s.closeErr = &CloseError{Code: code, Reason: reason}
-	s.closeQueued = true
 	s.enterClosing(stateClosing)
 }
 

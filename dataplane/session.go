@@ -94,7 +94,6 @@ type Session struct {
 
 	closeErr      *CloseError
 	closeSent     bool
-	closeQueued   bool
 	closeCopies   int
 	closeResendAt recovery.Time
 
@@ -295,8 +294,17 @@ func (s *Session) Peer() netip.AddrPort {
 	return s.peer
 }
 
-// Established reports whether both sides have proven the keys (FINAL opened, or responder).
-func (s *Session) Established() bool { return sessState(s.state.Load()) >= stateOpen }
+// Established reports whether both sides have proven the keys (FINAL opened, or responder); a
+// session that closed during the handshake never was.
+func (s *Session) Established() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.established
+}
+
+// sendingClose reports whether this side closed the session and is sending its SESSION_CLOSE
+// (rather than draining after the peer's).
+func (s *Session) sendingClose() bool { return sessState(s.state.Load()) == stateClosing }
 
 // wakeLater wakes w once the loop holding the session lock releases it: a reader or writer woken
 // while the lock is held would run at once and block on the lock (Go hands the woken goroutine
@@ -574,7 +582,6 @@ func (s *Session) CloseWithError(code uint64, reason string) {
 		reason = reason[:frame.MaxReasonLen]
 	}
 	s.closeErr = &CloseError{Code: code, Reason: reason}
-	s.closeQueued = true
 	s.enterClosing(stateClosing)
 	s.mu.Unlock()
 	s.e.notify(s)
@@ -584,7 +591,7 @@ func (s *Session) CloseWithError(code uint64, reason string) {
 // three PTOs to absorb stragglers, then the TX loop removes it. mu held.
 func (s *Session) enterClosing(st sessState) {
 	s.state.Store(uint32(st))
-	pto := s.sender.RTT().PTO(s.e.cfg.MaxAckDelay)
+	pto := s.sender.PTO()
 	drain := 3 * pto
 	if drain < 5*time.Millisecond {
 		drain = 5 * time.Millisecond
