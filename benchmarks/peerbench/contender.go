@@ -47,6 +47,40 @@ type server interface {
 	Close() error
 }
 
+// acceptQueue is the Accept half every server shares: each listener's accept goroutine delivers
+// its stream or its error, and Addrs lists the listeners in the order they were made.
+type acceptQueue struct {
+	addrs    []string
+	accepted chan conn
+	errs     chan error
+}
+
+func newAcceptQueue(n int) acceptQueue {
+	return acceptQueue{accepted: make(chan conn, n), errs: make(chan error, n)}
+}
+
+// deliver hands over one listener's outcome: c, or err when it failed.
+func (q *acceptQueue) deliver(c conn, err error) {
+	if err != nil {
+		q.errs <- err
+		return
+	}
+	q.accepted <- c
+}
+
+func (q *acceptQueue) Addrs() []string { return q.addrs }
+
+func (q *acceptQueue) Accept(ctx context.Context) (conn, error) {
+	select {
+	case c := <-q.accepted:
+		return c, nil
+	case err := <-q.errs:
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 type client interface {
 	// Conns are the streams, one per address, in order.
 	Conns() []conn

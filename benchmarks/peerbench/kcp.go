@@ -62,7 +62,7 @@ func (k *kcpContender) Listen(ctx context.Context, e *Env, n int) (server, error
 	if err != nil {
 		return nil, err
 	}
-	srv := &kcpServer{accepted: make(chan conn, n), errs: make(chan error, n)}
+	srv := &kcpServer{acceptQueue: newAcceptQueue(n)}
 	for i := 0; i < n; i++ {
 		ln, err := kcp.ListenWithOptions("127.0.0.1:0", block, 0, 0)
 		if err != nil {
@@ -72,6 +72,7 @@ func (k *kcpContender) Listen(ctx context.Context, e *Env, n int) (server, error
 		ln.SetReadBuffer(kcpSockBuf)
 		ln.SetWriteBuffer(kcpSockBuf)
 		srv.lns = append(srv.lns, ln)
+		srv.addrs = append(srv.addrs, ln.Addr().String())
 		go srv.acceptOne(ln)
 	}
 	e.Info("udp_payload", fmt.Sprint(kcpMTU))
@@ -82,42 +83,22 @@ type kcpServer struct {
 	lns       []*kcp.Listener
 	mu        sync.Mutex
 	sessions  []*kcp.UDPSession
-	accepted  chan conn
-	errs      chan error
 	closeOnce sync.Once
+	acceptQueue
 }
 
 // acceptOne waits for the first packet of a session (kcp has no handshake) and tunes it.
 func (srv *kcpServer) acceptOne(ln *kcp.Listener) {
 	s, err := ln.AcceptKCP()
 	if err != nil {
-		srv.errs <- err
+		srv.deliver(nil, err)
 		return
 	}
 	kcpTune(s)
 	srv.mu.Lock()
 	srv.sessions = append(srv.sessions, s)
 	srv.mu.Unlock()
-	srv.accepted <- &kcpConn{s: s}
-}
-
-func (srv *kcpServer) Addrs() []string {
-	a := make([]string, len(srv.lns))
-	for i, ln := range srv.lns {
-		a[i] = ln.Addr().String()
-	}
-	return a
-}
-
-func (srv *kcpServer) Accept(ctx context.Context) (conn, error) {
-	select {
-	case c := <-srv.accepted:
-		return c, nil
-	case err := <-srv.errs:
-		return nil, err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	srv.deliver(&kcpConn{s: s}, nil)
 }
 
 func (srv *kcpServer) Close() error {

@@ -52,7 +52,7 @@ func (q *quicContender) Listen(ctx context.Context, e *Env, n int) (server, erro
 		return nil, err
 	}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{quicALPN}, MinVersion: tls.VersionTLS13}
-	srv := &quicServer{accepted: make(chan conn, n), errs: make(chan error, n), e: e}
+	srv := &quicServer{acceptQueue: newAcceptQueue(n), e: e}
 	for i := 0; i < n; i++ {
 		ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, quicConfig())
 		if err != nil {
@@ -60,6 +60,7 @@ func (q *quicContender) Listen(ctx context.Context, e *Env, n int) (server, erro
 			return nil, fmt.Errorf("listener %d: %w", i, err)
 		}
 		srv.lns = append(srv.lns, ln)
+		srv.addrs = append(srv.addrs, ln.Addr().String())
 		go srv.acceptOne(e.stopCtx, ln, i == 0)
 	}
 	return srv, nil
@@ -70,15 +71,14 @@ type quicServer struct {
 	lns       []*quic.Listener
 	mu        sync.Mutex
 	conns     []*quic.Conn
-	accepted  chan conn
-	errs      chan error
 	closeOnce sync.Once
+	acceptQueue
 }
 
 func (srv *quicServer) acceptOne(ctx context.Context, ln *quic.Listener, first bool) {
 	c, err := ln.Accept(ctx)
 	if err != nil {
-		srv.errs <- err
+		srv.deliver(nil, err)
 		return
 	}
 	srv.mu.Lock()
@@ -89,29 +89,10 @@ func (srv *quicServer) acceptOne(ctx context.Context, ln *quic.Listener, first b
 	}
 	st, err := c.AcceptStream(ctx)
 	if err != nil {
-		srv.errs <- err
+		srv.deliver(nil, err)
 		return
 	}
-	srv.accepted <- &quicConn{st: st}
-}
-
-func (srv *quicServer) Addrs() []string {
-	a := make([]string, len(srv.lns))
-	for i, ln := range srv.lns {
-		a[i] = ln.Addr().String()
-	}
-	return a
-}
-
-func (srv *quicServer) Accept(ctx context.Context) (conn, error) {
-	select {
-	case c := <-srv.accepted:
-		return c, nil
-	case err := <-srv.errs:
-		return nil, err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	srv.deliver(&quicConn{st: st}, nil)
 }
 
 func (srv *quicServer) Close() error {

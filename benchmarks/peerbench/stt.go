@@ -79,7 +79,7 @@ func (s *sttContender) Listen(ctx context.Context, e *Env, n int) (server, error
 	if err != nil {
 		return nil, err
 	}
-	srv := &sttServer{accepted: make(chan conn, n), errs: make(chan error, n)}
+	srv := &sttServer{acceptQueue: newAcceptQueue(n)}
 	for i := 0; i < n; i++ {
 		node, err := ctrl.Listen(ctx, cfg)
 		if err != nil {
@@ -87,6 +87,7 @@ func (s *sttContender) Listen(ctx context.Context, e *Env, n int) (server, error
 			return nil, fmt.Errorf("node %d: %w", i, err)
 		}
 		srv.nodes = append(srv.nodes, node)
+		srv.addrs = append(srv.addrs, node.Addr().String())
 		go srv.acceptOne(e.stopCtx, node)
 	}
 	s.info(e, srv.nodes[0])
@@ -95,43 +96,23 @@ func (s *sttContender) Listen(ctx context.Context, e *Env, n int) (server, error
 
 type sttServer struct {
 	nodes     []*ctrl.Node
-	accepted  chan conn
-	errs      chan error
 	closeOnce sync.Once
+	acceptQueue
 }
 
 // acceptOne takes the first session of a node and its first stream.
 func (srv *sttServer) acceptOne(ctx context.Context, node *ctrl.Node) {
 	sess, err := node.Accept(ctx)
 	if err != nil {
-		srv.errs <- err
+		srv.deliver(nil, err)
 		return
 	}
 	st, err := sess.AcceptStream(ctx)
 	if err != nil {
-		srv.errs <- err
+		srv.deliver(nil, err)
 		return
 	}
-	srv.accepted <- &sttConn{st: st}
-}
-
-func (srv *sttServer) Addrs() []string {
-	a := make([]string, len(srv.nodes))
-	for i, n := range srv.nodes {
-		a[i] = n.Addr().String()
-	}
-	return a
-}
-
-func (srv *sttServer) Accept(ctx context.Context) (conn, error) {
-	select {
-	case c := <-srv.accepted:
-		return c, nil
-	case err := <-srv.errs:
-		return nil, err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	srv.deliver(&sttConn{st: st}, nil)
 }
 
 func (srv *sttServer) Close() error {
