@@ -69,7 +69,7 @@ func TestCorruptionIsAnError(t *testing.T) {
 	s := rep.Samples[0]
 	t.Logf("sample error: %s", s.Error)
 	if !strings.Contains(s.Error, "content verification failed") || s.OK() {
-		t.Fatalf("a corrupted stream gave %q (value %v), want a verification error", s.Error, s.Value)
+		t.Fatalf("a corrupted stream gave %q (value %v), want a verification error\nrecv: %+v\nsend: %+v\n%s", s.Error, s.Value, s.Recv, s.Send, log.String())
 	}
 	var md bytes.Buffer
 	throughputTable(&md, rep, mustWorkload(t, "msg1200"))

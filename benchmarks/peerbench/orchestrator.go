@@ -201,6 +201,10 @@ func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 	return rep, nil
 }
 
+// peerResultWait bounds how long a failed pair waits for the other side's RESULT, which may name
+// the cause (a content mismatch) where the first only saw its peer go away.
+const peerResultWait = 2 * time.Second
+
 // runTimeout bounds one pair of processes from start to exit.
 func runTimeout(it runItem) time.Duration {
 	d := 30*time.Second + firstDataTimeout + it.B.Warmup + it.B.Duration
@@ -279,6 +283,36 @@ func runPair(ctx context.Context, exe string, env []string, o Options, it runIte
 		}
 		return recv
 	}
+	// failed ends the pair for from's error r. Both sides usually fail together (one found a
+	// problem and left, the other then lost its peer) and the one that only lost its peer often
+	// reports first, so the peer's RESULT is awaited (at most peerResultWait): a content mismatch
+	// found by either side is what the sample says.
+	failed := func(from *child, r *Result) *Sample {
+		msg := fmt.Sprintf("%s: %s", from.name, r.Error)
+		other := peer(from)
+		if other == nil || strings.Contains(r.Error, errVerify.Error()) {
+			return fail("%s", msg)
+		}
+		t := time.NewTimer(peerResultWait)
+		defer t.Stop()
+		for {
+			select {
+			case l := <-lines:
+				switch {
+				case l.from != other:
+				case l.eof:
+					return fail("%s", msg)
+				case strings.HasPrefix(l.line, lineResult+" "):
+					if o := parseResult(l.line); strings.Contains(o.Error, errVerify.Error()) {
+						msg = fmt.Sprintf("%s: %s", other.name, o.Error)
+					}
+					return fail("%s", msg)
+				}
+			case <-t.C:
+				return fail("%s", msg)
+			}
+		}
+	}
 	// Phase 2: relay marks until the measuring side has closed its window and the other side has
 	// applied the relayed end mark.
 	ended, acked := false, send == nil
@@ -288,7 +322,7 @@ func runPair(ctx context.Context, exe string, env []string, o Options, it runIte
 			switch {
 			case l.eof:
 				if r := results[l.from]; r != nil && r.Error != "" {
-					return fail("%s: %s", l.from.name, r.Error)
+					return failed(l.from, r)
 				}
 				return fail("%s exited before the window closed", l.from.name)
 			case strings.HasPrefix(l.line, lineMark+" "):
@@ -302,7 +336,7 @@ func runPair(ctx context.Context, exe string, env []string, o Options, it runIte
 				r := parseResult(l.line)
 				results[l.from] = r
 				if r.Error != "" {
-					return fail("%s: %s", l.from.name, r.Error)
+					return failed(l.from, r)
 				}
 			}
 		case <-deadline.C:
