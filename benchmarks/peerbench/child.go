@@ -67,7 +67,6 @@ type IdleStats struct {
 	GoroutinesAfter   int     `json:"goroutines_after"`
 	EstablishSeconds  float64 `json:"establish_s,omitempty"`
 	HandshakesPerSec  float64 `json:"handshakes_per_s,omitempty"`
-	FailedHandshakes  uint64  `json:"failed,omitempty"`
 	MaxSessionsConfig int     `json:"max_sessions_config,omitempty"`
 }
 
@@ -297,25 +296,24 @@ func (e *Env) WaitStop() { <-e.stopC }
 
 // fail reports err at once and exits: the orchestrator voids the sample.
 func (e *Env) fail(err error) {
+	e.setError(err)
+	os.Exit(e.finish(nil))
+}
+
+// setError records err as the role's error unless one is already recorded.
+func (e *Env) setError(err error) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.res.Error == "" {
 		e.res.Error = err.Error()
 	}
-	e.mu.Unlock()
-	e.emitResult()
-	e.killHelpers()
-	os.Exit(1)
 }
 
 // finish turns the role's outcome into the RESULT line and the exit code. An error after the
 // window closed is teardown noise (a peer that closed first) unless it is a content mismatch.
 func (e *Env) finish(err error) int {
 	if err != nil && (errors.Is(err, errVerify) || !e.WindowDone()) {
-		e.mu.Lock()
-		if e.res.Error == "" {
-			e.res.Error = err.Error()
-		}
-		e.mu.Unlock()
+		e.setError(err)
 	}
 	e.emitResult()
 	e.killHelpers()

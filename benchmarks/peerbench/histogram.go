@@ -40,9 +40,6 @@ func (h *Histogram) Record(ns uint64) {
 	h.max = max(h.max, ns)
 }
 
-// Count is the number of samples.
-func (h *Histogram) Count() uint64 { return h.n }
-
 // Quantile returns the upper bound of the bucket holding the q-quantile (0 < q <= 1), capped at
 // the largest sample.
 func (h *Histogram) Quantile(q float64) uint64 {

@@ -79,8 +79,8 @@ func rssBytes() uint64 {
 // memSnapshot is the heap and RSS after a full collection with freed spans returned to the OS,
 // so that two snapshots differ by what is live, not by what the collector has not reclaimed yet.
 type memSnapshot struct {
-	HeapInuse, HeapAlloc, RSS uint64
-	Goroutines                int
+	HeapInuse, RSS uint64
+	Goroutines     int
 }
 
 func takeMemSnapshot() memSnapshot {
@@ -88,7 +88,7 @@ func takeMemSnapshot() memSnapshot {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memSnapshot{HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc, RSS: rssBytes(), Goroutines: runtime.NumGoroutine()}
+	return memSnapshot{HeapInuse: ms.HeapInuse, RSS: rssBytes(), Goroutines: runtime.NumGoroutine()}
 }
 
 // probe is what both sides sample at each window mark.

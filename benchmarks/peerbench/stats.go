@@ -18,7 +18,7 @@ func collect(samples []*Sample, workload, contender string) (ok []*Sample, faile
 		if s.Workload != workload || s.Contender != contender {
 			continue
 		}
-		if s.OK() && s.Error == "" {
+		if s.OK() {
 			ok = append(ok, s)
 		} else {
 			failed++
