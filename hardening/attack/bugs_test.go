@@ -31,20 +31,17 @@ func TestPathProbeToUnvalidatedAddressIsBounded(t *testing.T) {
 	ctx := testCtx(t)
 	seed := testSeed(t)
 	srv := echoNode(t, seed)
-	fwd, err := NewForwarder(srv.Addr(), 1<<16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fwd.Close()
 	peer, err := NewPeer(seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer peer.Close()
-	s, _, err := peer.Dial(ctx, "udp://"+fwd.Addr().String())
+	fwd, s, err := peer.DialVia(ctx, srv.Addr(), 1<<16)
 	if err != nil {
+		peer.Close()
 		t.Fatal(err)
 	}
+	defer fwd.Close()
+	defer peer.Close() // before the forwarder, so its SESSION_CLOSE reaches the listener
 	echo, err := StartEcho(ctx, s, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -111,19 +108,17 @@ func TestReplayedAuthProofIsCounted(t *testing.T) {
 	ctx := testCtx(t)
 	seed := testSeed(t)
 	srv := echoNode(t, seed)
-	fwd, err := NewForwarder(srv.Addr(), 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fwd.Close()
 	peer, err := NewPeer(seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer peer.Close()
-	if _, _, err := peer.Dial(ctx, "udp://"+fwd.Addr().String()); err != nil {
+	fwd, _, err := peer.DialVia(ctx, srv.Addr(), 64)
+	if err != nil {
+		peer.Close()
 		t.Fatal(err)
 	}
+	defer fwd.Close()
+	defer peer.Close() // before the forwarder, so its SESSION_CLOSE reaches the listener
 	var proof []byte
 	for _, c := range fwd.Captures(ToTarget) {
 		if isAuthProof(c.B) {

@@ -162,15 +162,11 @@ func RunFlood(ctx context.Context, t *Target, cfg FloodConfig) (*FloodReport, er
 
 // captureHello dials t once through a forwarder and returns the HELLO that went through.
 func captureHello(ctx context.Context, t *Target, peer *Peer) ([]byte, error) {
-	fwd, err := NewForwarder(t.Addr, 16)
-	if err != nil {
-		return nil, err
-	}
-	defer fwd.Close()
-	s, _, err := peer.Dial(ctx, "udp://"+fwd.Addr().String())
+	fwd, s, err := peer.DialVia(ctx, t.Addr, 16)
 	if err != nil {
 		return nil, fmt.Errorf("flood: capture dial: %w", err)
 	}
+	defer fwd.Close()
 	s.CloseWithError(0, "")
 	for _, c := range fwd.Captures(ToTarget) {
 		if r := ParseReply(c.B); r.Kind == frame.KindHandshake && r.Type == frame.TypeHello {

@@ -71,20 +71,17 @@ func RunHostile(ctx context.Context, t *Target, cfg HostileConfig) (*HostileRepo
 	p0 := t.procSample()
 	rss := sampleRSS(t.PID, 20*time.Millisecond)
 
-	fwd, err := NewForwarder(t.Addr, 4096)
-	if err != nil {
-		return nil, err
-	}
-	defer fwd.Close()
 	peer, err := NewPeer(cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
-	defer peer.Close()
-	s, _, err := peer.Dial(ctx, "udp://"+fwd.Addr().String())
+	fwd, s, err := peer.DialVia(ctx, t.Addr, 4096)
 	if err != nil {
+		peer.Close()
 		return nil, fmt.Errorf("hostile: legitimate dial: %w", err)
 	}
+	defer fwd.Close()
+	defer peer.Close() // before the forwarder, so its SESSION_CLOSE reaches the listener
 	echo, err := StartEcho(ctx, s, cfg.RandSeed)
 	if err != nil {
 		return nil, err

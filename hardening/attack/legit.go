@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,22 @@ func (p *Peer) Dial(ctx context.Context, addr string) (*ctrl.Session, time.Durat
 	t0 := time.Now()
 	s, err := p.Node.Dial(ctx, addr)
 	return s, time.Since(t0), err
+}
+
+// DialVia dials target through a new forwarder that captures up to capacity datagrams each
+// way, so that the attack can replay or withhold what the legitimate session sent. The caller
+// closes the forwarder; on error it is already closed.
+func (p *Peer) DialVia(ctx context.Context, target netip.AddrPort, capacity int) (*Forwarder, *ctrl.Session, error) {
+	fwd, err := NewForwarder(target, capacity)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, _, err := p.Dial(ctx, "udp://"+fwd.Addr().String())
+	if err != nil {
+		fwd.Close()
+		return nil, nil, err
+	}
+	return fwd, s, nil
 }
 
 // EchoResult is the outcome of a transfer against the echo of sttfast serve: every byte sent

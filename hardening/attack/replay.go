@@ -105,20 +105,17 @@ func RunReplay(ctx context.Context, t *Target, cfg ReplayConfig) (*ReplayReport,
 	k0, _ := t.kernelDrops()
 
 	// 1. A real transfer through the forwarder; the stream stays open.
-	fwd, err := NewForwarder(t.Addr, 1<<20)
-	if err != nil {
-		return nil, err
-	}
-	defer fwd.Close()
 	peer, err := NewPeer(cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
-	defer peer.Close()
-	s, _, err := peer.Dial(ctx, "udp://"+fwd.Addr().String())
+	fwd, s, err := peer.DialVia(ctx, t.Addr, 1<<20)
 	if err != nil {
+		peer.Close()
 		return nil, fmt.Errorf("replay: dial: %w", err)
 	}
+	defer fwd.Close()
+	defer peer.Close() // before the forwarder, so its SESSION_CLOSE reaches the listener
 	echo, err := StartEcho(ctx, s, cfg.RandSeed)
 	if err != nil {
 		return nil, err
