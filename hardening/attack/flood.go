@@ -152,9 +152,7 @@ func RunFlood(ctx context.Context, t *Target, cfg FloodConfig) (*FloodReport, er
 	if rep.Delivered > 0 {
 		rep.USPerHelloDelivered = rep.CPUSeconds * 1e6 / float64(rep.Delivered)
 	}
-	rep.Mem.PeakRSS, rep.Mem.Samples = rss.finish()
-	rep.Mem.BeforeRSS, rep.Mem.AfterRSS, rep.Mem.AfterHWM = p0.RSS, p1.RSS, p1.HWM
-	rep.Mem.PeakRSS = max(rep.Mem.PeakRSS, p1.RSS)
+	rep.Mem = memReport(p0, p1, rss)
 	logf("flood: sent %d (%.0f/s), dials median %.1f ms max %.1f ms, %.2f µs CPU per HELLO delivered",
 		rep.Blast.Sent, rep.Blast.Rate, rep.Dials.MedMs, rep.Dials.MaxMs, rep.USPerHelloDelivered)
 	return rep, nil

@@ -188,9 +188,7 @@ func RunHostile(ctx context.Context, t *Target, cfg HostileConfig) (*HostileRepo
 		rep.Coverage = float64(rep.Delta.DropsTotal()) / float64(rep.Blast.Sent)
 	}
 	p1 := t.procSample()
-	rep.Mem.PeakRSS, rep.Mem.Samples = rss.finish()
-	rep.Mem.BeforeRSS, rep.Mem.AfterRSS, rep.Mem.AfterHWM = p0.RSS, p1.RSS, p1.HWM
-	rep.Mem.PeakRSS = max(rep.Mem.PeakRSS, p1.RSS)
+	rep.Mem = memReport(p0, p1, rss)
 	rep.CPUSeconds = (p1.CPU - p0.CPU).Seconds()
 	return rep, nil
 }

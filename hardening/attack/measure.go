@@ -17,6 +17,15 @@ type MemReport struct {
 	Samples   int    `json:"samples"`
 }
 
+// memReport ends the RSS sampling and reports the listener's memory from before the attack
+// (p0) to after it settled (p1).
+func memReport(p0, p1 ProcSample, rss *rssSampler) MemReport {
+	m := MemReport{BeforeRSS: p0.RSS, AfterRSS: p1.RSS, AfterHWM: p1.HWM}
+	m.PeakRSS, m.Samples = rss.finish()
+	m.PeakRSS = max(m.PeakRSS, p1.RSS)
+	return m
+}
+
 // Growth is how far RSS rose above its level before the attack.
 func (m MemReport) Growth() uint64 {
 	if m.PeakRSS < m.BeforeRSS {

@@ -233,9 +233,7 @@ func RunReplay(ctx context.Context, t *Target, cfg ReplayConfig) (*ReplayReport,
 	}
 	rep.Alive = true
 	p1 := t.procSample()
-	rep.Mem.PeakRSS, rep.Mem.Samples = rss.finish()
-	rep.Mem.BeforeRSS, rep.Mem.AfterRSS, rep.Mem.AfterHWM = p0.RSS, p1.RSS, p1.HWM
-	rep.Mem.PeakRSS = max(rep.Mem.PeakRSS, p1.RSS)
+	rep.Mem = memReport(p0, p1, rss)
 	rep.CPUSeconds = (p1.CPU - p0.CPU).Seconds()
 	logf("replay: draining %v, gone %v", rep.Draining.Delta.Drops, rep.Gone.Delta.Drops)
 	return rep, nil
