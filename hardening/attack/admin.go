@@ -64,15 +64,20 @@ func (a *Admin) DeleteSession(ctx context.Context, id string) error {
 
 // Counters reads /metrics into the counters the scenarios compare.
 func (a *Admin) Counters(ctx context.Context) (Counters, error) {
-	body, err := a.get(ctx, "/metrics")
-	if err != nil {
-		return Counters{}, err
-	}
-	m, err := ParseMetrics(string(body))
+	m, err := a.Metrics(ctx)
 	if err != nil {
 		return Counters{}, err
 	}
 	return m.Counters(), nil
+}
+
+// Metrics reads and parses /metrics.
+func (a *Admin) Metrics(ctx context.Context) (Metrics, error) {
+	body, err := a.get(ctx, "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	return ParseMetrics(string(body))
 }
 
 func (a *Admin) get(ctx context.Context, path string) ([]byte, error) {

@@ -1,41 +1,29 @@
 package netem
 
 import (
-	"bufio"
-	"encoding/json"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sttfast/sttfast/hardening/attack"
 )
 
 // Clients of sttfast serve's admin endpoint (--admin): /sessions, /metrics, pprof.
 
-// adminSession is the part of serve's GET /sessions the tests read.
-type adminSession struct {
-	ID              string `json:"id"`
-	StreamBytesRecv uint64 `json:"stream_bytes_received"`
-}
-
 // sessions GETs /sessions.
-func sessions(t *testing.T, admin string) []adminSession {
+func sessions(t *testing.T, admin string) []attack.SessionInfo {
 	t.Helper()
-	resp, err := http.Get(admin + "/sessions")
+	ss, err := attack.NewAdmin(admin).Sessions(t.Context())
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var ss []adminSession
-	if err := json.NewDecoder(resp.Body).Decode(&ss); err != nil {
 		t.Fatal(err)
 	}
 	return ss
 }
 
 // awaitSession polls /sessions until a session satisfies ok (bounded by procGuard).
-func awaitSession(t *testing.T, admin string, ok func(adminSession) bool) adminSession {
+func awaitSession(t *testing.T, admin string, ok func(attack.SessionInfo) bool) attack.SessionInfo {
 	t.Helper()
 	deadline := time.Now().Add(procGuard)
 	for {
@@ -77,31 +65,15 @@ func forceGC(t *testing.T, admin string) {
 // under its series (e.g. sttfast_drops_total{reason="auth"}).
 func scrape(t *testing.T, admin string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(admin + "/metrics")
+	series, err := attack.NewAdmin(admin).Metrics(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		l := sc.Text()
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		sp := strings.LastIndexByte(l, ' ')
-		if sp < 0 {
-			t.Fatalf("metrics line %q", l)
-		}
-		series, val := l[:sp], l[sp+1:]
-		v, err := strconv.ParseFloat(val, 64)
-		if err != nil {
-			t.Fatalf("metrics line %q", l)
-		}
-		name, _, labelled := strings.Cut(series, "{")
-		m[name] += v
-		if labelled {
-			m[series] = v
+	for s, v := range series {
+		m[s] = v
+		if name, _, labelled := strings.Cut(s, "{"); labelled {
+			m[name] += v
 		}
 	}
 	return m

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sttfast/sttfast/hardening/attack"
 )
 
 // Peer-failure timing. The surviving side runs sttpeer with idleTimeout; a SIGKILLed peer sends
@@ -70,7 +72,7 @@ func TestPeerKilledDetected(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := startProc(t, "sink", stdoutEvents, nil, sttpeerBin, "sink", "--addr", "udp://127.0.0.1:0",
 				"--seed", seed, "--idle-timeout", idleTimeout.String(), "--report-age", (2 * idleTimeout).String())
-			addr := sink.waitLine(`^listening on (udp://\S+)$`, procGuard)
+			addr := sink.listenAddr()
 			var dialer *proc
 			if tc.name == "mid-transfer" {
 				zero, err := os.Open("/dev/zero")
@@ -104,7 +106,7 @@ func TestListenerRestart(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
 		t.Run(strings.ToLower(sig.String()), func(t *testing.T) {
 			l := startProc(t, "listen", stdoutHash, nil, sttfastBin, "listen", "--addr", "udp://127.0.0.1:0", "--seed", seed, "--quiet")
-			addr := l.waitLine(`^listening on (udp://\S+)$`, procGuard)
+			addr := l.listenAddr()
 			d := startProc(t, "send", stdoutEvents, nil, sttpeerBin, "send", "--addr", addr, "--bind", "udp://127.0.0.1:0",
 				"--seed", seed, "--forever", "--idle-timeout", idleTimeout.String())
 			d.waitEvent("connected", procGuard)
@@ -195,7 +197,7 @@ func TestRestartedDialer(t *testing.T) {
 			d := startProc(t, "send", stdoutEvents, nil, sttpeerBin, "send", "--addr", addr, "--bind", "udp://127.0.0.1:0",
 				"--seed", seed, "--forever")
 			local, _ := d.waitEvent("connected", procGuard)["local"].(string)
-			old := awaitSession(t, admin, func(s adminSession) bool { return s.StreamBytesRecv >= 1<<20 })
+			old := awaitSession(t, admin, func(s attack.SessionInfo) bool { return s.StreamBytesRecv >= 1<<20 })
 			killed := d.signal(syscall.SIGKILL)
 			d.wait(procGuard)
 			bind := "udp://127.0.0.1:0"

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sttfast/sttfast/hardening/attack"
 )
 
 // shortRunRSSAllowanceKiB is the RSS a short soak may gain beyond 5% (see loadSoakConfig):
@@ -195,11 +197,11 @@ func sample(t *testing.T, srv, cli *proc, admin string, st, prev soakStatsLine, 
 		Errors:   int64(m["sttfast_drops_total"] + m["sttfast_handshakes_failed_total"]),
 	}
 	for i, p := range []*proc{srv, cli} {
-		rss, err := readRSS(p.pid())
+		ps, err := attack.ReadProc(p.pid())
 		if err != nil {
 			t.Fatalf("%s RSS: %v", p.name, err)
 		}
-		r.RSSKiB[i] = rss
+		r.RSSKiB[i] = int64(ps.RSS >> 10)
 	}
 	if prev.UnixNs != 0 {
 		r.GoodputMbps = float64(st.BulkVerified-prev.BulkVerified) * 8 / (float64(st.UnixNs-prev.UnixNs) / 1e9) / 1e6

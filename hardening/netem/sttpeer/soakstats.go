@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"os"
 	"runtime/metrics"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/sttfast/sttfast/hardening/attack"
 )
 
 // soakStats is one "stats" (or the final "result") line of sttpeer soak.
@@ -58,21 +57,12 @@ func (k *soaker) stats() soakStats {
 	}
 }
 
-// selfRSS reads VmRSS (KiB) from /proc/self/status; -1 when unavailable.
+// selfRSS reads this process's VmRSS (KiB) the way the attack tools read a listener's; -1 when
+// unavailable.
 func selfRSS() int64 {
-	f, err := os.Open("/proc/self/status")
+	p, err := attack.ReadProc(os.Getpid())
 	if err != nil {
 		return -1
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err == nil {
-				return n
-			}
-		}
-	}
-	return -1
+	return int64(p.RSS >> 10)
 }
