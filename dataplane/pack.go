@@ -226,7 +226,7 @@ func (t *txLoop) packOne(s *Session, now recovery.Time) (sent, more bool) {
 	refs := t.refs[:0]
 	ackEliciting := false
 
-	if ackDue || s.receiver.AckPending() {
+	if s.receiver.AckPending() { // due or not: a packet going out anyway carries it
 		b = t.appendAck(s, b, limit, now)
 	}
 	if dataOK {

@@ -18,7 +18,8 @@ var errDropPacket = errors.New("dataplane: packet dropped")
 // receive opens and processes one protected packet. s.mu held by the RX loop. It returns the drop
 // reason when the packet is discarded.
 func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason, bool) {
-	switch sessState(s.state.Load()) {
+	state := sessState(s.state.Load()) // every writer holds mu, as this loop does: it stays put
+	switch state {
 	case stateClosed, stateDraining:
 		return DropClosed, false
 	}
@@ -48,7 +49,7 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 	s.lastRecv = now
 	s.ctr.packetsRecv.Add(1)
 	s.ctr.bytesRecv.Add(uint64(len(d)))
-	if sessState(s.state.Load()) == stateClosing {
+	if state == stateClosing {
 		// Answer stragglers with SESSION_CLOSE again so a peer that lost it stops too.
 		s.closeSent = false
 		rx.touch(s)

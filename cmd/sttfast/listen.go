@@ -96,7 +96,7 @@ func (l *listener) serveForever(ctx context.Context) error {
 	stopNode(l.node)
 	wg.Wait()
 	l.out.close()
-	return l.finish(ctx)
+	return l.finish()
 }
 
 // serveOnce serves the first session, refuses the others, and judges how the first one ended;
@@ -105,7 +105,7 @@ func (l *listener) serveOnce(ctx context.Context, addr string) error {
 	s, err := l.node.Accept(ctx)
 	if err != nil {
 		l.out.close()
-		return l.finish(ctx)
+		return l.finish()
 	}
 	go func() { // later sessions: refused, listen --once serves one
 		for {
@@ -132,7 +132,7 @@ func (l *listener) serveOnce(ctx context.Context, addr string) error {
 		<-done
 	}
 	l.out.close()
-	if err := l.finish(ctx); err != nil {
+	if err := l.finish(); err != nil {
 		return err
 	}
 	if _, sig := interrupted(ctx); sig {
@@ -160,7 +160,7 @@ func (l *listener) session(s *ctrl.Session) {
 }
 
 // finish waits until stdout has everything and reports a stdout failure.
-func (l *listener) finish(ctx context.Context) error {
+func (l *listener) finish() error {
 	if err := l.out.wait(); err != nil {
 		return failf(err, "listen")
 	}
