@@ -147,16 +147,7 @@ func (l *listener) serveOnce(ctx context.Context, addr string) error {
 // session feeds every stream of s to the ordered output and returns once s has ended and all
 // its streams are accepted (they may still be waiting for their turn on stdout).
 func (l *listener) session(s *ctrl.Session) {
-	l.log("session %x from %s opened", idOf(s), s.Peer())
-	for {
-		st, err := s.AcceptStream(context.Background())
-		if err != nil {
-			break
-		}
-		l.out.add(st, streamDone(st, l.log))
-	}
-	<-s.Done()
-	l.log("session %x from %s closed: %s", idOf(s), s.Peer(), explain(s.Err()))
+	eachStream(s, l.log, func(st *ctrl.Stream) { l.out.add(st, streamDone(st, l.log)) })
 }
 
 // finish waits until stdout has everything and reports a stdout failure.
@@ -197,4 +188,19 @@ func sessionLogger(stderr io.Writer, quiet bool) func(format string, a ...any) {
 func idOf(s *ctrl.Session) []byte {
 	id := s.ID()
 	return id[:]
+}
+
+// eachStream logs s opening, hands every stream the peer opens to f, waits for s to end and logs
+// why: the session loop of listen, relay and serve.
+func eachStream(s *ctrl.Session, log func(string, ...any), f func(*ctrl.Stream)) {
+	log("session %x from %s opened", idOf(s), s.Peer())
+	for {
+		st, err := s.AcceptStream(context.Background())
+		if err != nil {
+			break
+		}
+		f(st)
+	}
+	<-s.Done()
+	log("session %x from %s closed: %s", idOf(s), s.Peer(), explain(s.Err()))
 }

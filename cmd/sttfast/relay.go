@@ -99,16 +99,7 @@ func (r *relay) acceptLoop(ctx context.Context) {
 
 // session forwards every stream s opens.
 func (r *relay) session(s *ctrl.Session) {
-	r.log("session %x from %s opened", idOf(s), s.Peer())
-	for {
-		st, err := s.AcceptStream(context.Background())
-		if err != nil {
-			break
-		}
-		go r.forward(s, st)
-	}
-	<-s.Done()
-	r.log("session %x from %s closed: %s", idOf(s), s.Peer(), explain(s.Err()))
+	eachStream(s, r.log, func(st *ctrl.Stream) { go r.forward(s, st) })
 }
 
 // forward sends each message of st to every session but s, in order; at the end of st it ends

@@ -98,17 +98,8 @@ func runServe(c *cli, args []string) error {
 
 // serveSession handles every stream of s, then books its final numbers.
 func serveSession(s *ctrl.Session, book *sessionBook, log func(string, ...any)) {
-	log("session %x from %s opened", idOf(s), s.Peer())
-	for {
-		st, err := s.AcceptStream(context.Background())
-		if err != nil {
-			break
-		}
-		go serveStream(st)
-	}
-	<-s.Done()
+	eachStream(s, log, func(st *ctrl.Stream) { go serveStream(st) })
 	book.remove(s)
-	log("session %x from %s closed: %s", idOf(s), s.Peer(), explain(s.Err()))
 }
 
 // serveStream runs the bench protocol or echoes, depending on the stream's first message.
