@@ -139,8 +139,7 @@ func (st *Stream) WriteMessage(msg []byte) error {
 		if err := st.waitSpace(need); err != nil {
 			return err
 		}
-		st.send.Write(hdr[:n])
-		st.send.Write(msg)
+		st.send.Write2(hdr[:n], msg)
 	} else if err := st.fillAll(hdr[:n], msg); err != nil {
 		return err
 	}
@@ -207,8 +206,7 @@ func (st *Stream) TryWriteMessage(msg []byte) (bool, error) {
 	if st.send.Space() < n+len(msg) {
 		return false, nil
 	}
-	st.send.Write(hdr[:n])
-	st.send.Write(msg)
+	st.send.Write2(hdr[:n], msg)
 	st.kick()
 	return true, nil
 }

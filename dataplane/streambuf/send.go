@@ -78,8 +78,14 @@ func (b *SendBuffer) Space() int {
 
 // Write copies as much of p as fits (Space) into the buffer, publishes the new end with an
 // atomic store after the copy, and returns the number of bytes taken. Producer side.
-func (b *SendBuffer) Write(p []byte) int {
-	if len(p) == 0 {
+func (b *SendBuffer) Write(p []byte) int { return b.Write2(p, nil) }
+
+// Write2 writes p and then q as Write would write them one after the other, but publishes them
+// with one store: the transport never sees p without the part of q that fit (a message's length
+// prefix leaves with its body), and the pair costs one guard round trip. q is taken only once all
+// of p fit. Producer side.
+func (b *SendBuffer) Write2(p, q []byte) int {
+	if len(p)+len(q) == 0 {
 		return 0
 	}
 	b.noReservation()
@@ -87,19 +93,30 @@ func (b *SendBuffer) Write(p []byte) int {
 		return 0
 	}
 	e := b.end.Load()
-	n := min(uint64(len(p)), b.cap-(e-b.acked.Load()))
-	if n > 0 {
+	room := b.cap - (e - b.acked.Load())
+	n := min(uint64(len(p)), room)
+	m := min(uint64(len(q)), room-n)
+	if n < uint64(len(p)) {
+		m = 0
+	}
+	if n+m > 0 {
 		t := b.table()
-		for off, src := e, p[:n]; len(src) > 0; {
-			c := b.chunkAt(t, off)
-			k := copy(c[off%ChunkSize:], src)
-			src = src[k:]
-			off += uint64(k)
-		}
-		b.end.Store(e + n) // publish: the transport may read [.., e+n) from here on
+		b.copyIn(t, b.copyIn(t, e, p[:n]), q[:m])
+		b.end.Store(e + n + m) // publish: the transport may read [.., e+n+m) from here on
 	}
 	b.leave()
-	return int(n)
+	return int(n + m)
+}
+
+// copyIn copies src into the buffer at offset off and returns the offset after it.
+func (b *SendBuffer) copyIn(t *table, off uint64, src []byte) uint64 {
+	for len(src) > 0 {
+		c := b.chunkAt(t, off)
+		k := copy(c[off%ChunkSize:], src)
+		src = src[k:]
+		off += uint64(k)
+	}
+	return off
 }
 
 // Reserve hands the producer up to n bytes of buffer space to fill in place (for example with a

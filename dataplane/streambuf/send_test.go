@@ -108,6 +108,33 @@ func (m *ackModel) all(off, n uint64) bool {
 	return true
 }
 
+// TestSendBufferWrite2 checks that a prefix and a body are published together, that the body is
+// taken only after the whole prefix fit, and that the bytes land in order across chunks.
+func TestSendBufferWrite2(t *testing.T) {
+	var b SendBuffer
+	b.Init(2 * ChunkSize)
+	data := streamBytes(7, 2*ChunkSize)
+	if k := b.Write2(data[:3], data[3:ChunkSize+10]); k != ChunkSize+10 || b.End() != ChunkSize+10 {
+		t.Fatalf("Write2 = %d, end %d; want both %d", k, b.End(), ChunkSize+10)
+	}
+	room := 2*ChunkSize - (ChunkSize + 10)
+	// The prefix fits, the body only in part: the part that fits is taken.
+	if k := b.Write2(data[ChunkSize+10:ChunkSize+12], data[ChunkSize+12:]); k != room {
+		t.Fatalf("Write2 into %d bytes of room = %d", room, k)
+	}
+	got := make([]byte, 2*ChunkSize)
+	if n := b.ReadAt(got, 0); n != len(got) || !bytes.Equal(got, data) {
+		t.Fatalf("ReadAt = %d bytes, equal %v", n, bytes.Equal(got, data))
+	}
+	// A prefix that does not fit whole takes the body with it: nothing of q.
+	var c SendBuffer
+	c.Init(ChunkSize)
+	c.Write(data[:ChunkSize-1])
+	if k := c.Write2(data[:2], data[:5]); k != 1 || c.End() != ChunkSize {
+		t.Fatalf("Write2 with 1 byte of room = %d, end %d; want 1 and %d", k, c.End(), ChunkSize)
+	}
+}
+
 func TestSendBufferAckInOrder(t *testing.T) {
 	base := inUse()
 	var b SendBuffer
