@@ -45,23 +45,6 @@ func (a *Admin) Sessions(ctx context.Context) ([]SessionInfo, error) {
 	return ss, nil
 }
 
-// DeleteSession closes the session with the hex id.
-func (a *Admin) DeleteSession(ctx context.Context, id string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, a.Base+"/sessions/"+id, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := a.Client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("DELETE /sessions/%s: status %d", id, resp.StatusCode)
-	}
-	return nil
-}
-
 // Counters reads /metrics into the counters the scenarios compare.
 func (a *Admin) Counters(ctx context.Context) (Counters, error) {
 	m, err := a.Metrics(ctx)

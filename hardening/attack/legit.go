@@ -149,12 +149,6 @@ func (e *Echo) Send(n int64) error {
 	return nil
 }
 
-// Sent is how many bytes Send has written.
-func (e *Echo) Sent() int64 { return e.sentN }
-
-// Echoed is how many bytes came back so far.
-func (e *Echo) Echoed() int64 { return e.echoN.Load() }
-
 // WaitEchoed waits until at least n bytes came back (or the reader ended, or ctx).
 func (e *Echo) WaitEchoed(ctx context.Context, n int64) error {
 	for e.echoN.Load() < n {
