@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/sttfast/sttfast/batchio"
@@ -171,4 +172,26 @@ func ReadReplies(c *batchio.Conn, fn func(from netip.AddrPort, d []byte)) {
 			fn(msgs[i].Addr, msgs[i].Buf[:msgs[i].N])
 		}
 	}
+}
+
+// startReaders reads the replies arriving on each attack socket with fn, on one goroutine per
+// socket, and returns the sockets as Senders; stop closes them and waits for the readers (once:
+// defer it, and call it early to read the final counts).
+func startReaders(conns []*batchio.Conn, fn func(netip.AddrPort, []byte)) (senders []Sender, stop func()) {
+	var readers sync.WaitGroup
+	senders = make([]Sender, len(conns))
+	for i, c := range conns {
+		senders[i] = c
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			ReadReplies(c, fn)
+		}()
+	}
+	return senders, sync.OnceFunc(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		readers.Wait()
+	})
 }

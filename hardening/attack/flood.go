@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sttfast/sttfast/batchio"
 	"github.com/sttfast/sttfast/frame"
 	"github.com/sttfast/sttfast/stc"
 )
@@ -101,16 +100,8 @@ func RunFlood(ctx context.Context, t *Target, cfg FloodConfig) (*FloodReport, er
 		return nil, err
 	}
 	judge := newReplyJudge(src)
-	var readers sync.WaitGroup
-	senders := make([]Sender, len(conns))
-	for i, c := range conns {
-		senders[i] = c
-		readers.Add(1)
-		go func(c *batchio.Conn) {
-			defer readers.Done()
-			ReadReplies(c, judge.add)
-		}(c)
-	}
+	senders, stopReaders := startReaders(conns, judge.add)
+	defer stopReaders()
 
 	before, err := Settle(ctx, t.Admin, 50*time.Millisecond)
 	if err != nil {
@@ -132,10 +123,7 @@ func RunFlood(ctx context.Context, t *Target, cfg FloodConfig) (*FloodReport, er
 	rep.Alive = err == nil
 	p1 := t.procSample()
 	k1, _ := t.kernelDrops()
-	for _, c := range conns {
-		c.Close()
-	}
-	readers.Wait()
+	stopReaders()
 	rep.Replies = judge.stats()
 	rep.ValidNonces = src.ValidNonces()
 	if err != nil {

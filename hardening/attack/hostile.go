@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sttfast/sttfast/batchio"
 	"github.com/sttfast/sttfast/stc"
 )
 
@@ -130,22 +129,14 @@ func RunHostile(ctx context.Context, t *Target, cfg HostileConfig) (*HostileRepo
 	var replies atomic.Int64
 	var kindsMu sync.Mutex
 	kinds := map[string]int64{}
-	var readers sync.WaitGroup
-	senders := make([]Sender, len(conns))
-	for i, c := range conns {
-		senders[i] = c
-		readers.Add(1)
-		go func(c *batchio.Conn) {
-			defer readers.Done()
-			ReadReplies(c, func(_ netip.AddrPort, d []byte) {
-				replies.Add(1)
-				r := ParseReply(d)
-				kindsMu.Lock()
-				kinds[fmt.Sprintf("%v/%v/%d", r.Kind, r.Type, r.Size)]++
-				kindsMu.Unlock()
-			})
-		}(c)
-	}
+	senders, stopReaders := startReaders(conns, func(_ netip.AddrPort, d []byte) {
+		replies.Add(1)
+		r := ParseReply(d)
+		kindsMu.Lock()
+		kinds[fmt.Sprintf("%v/%v/%d", r.Kind, r.Type, r.Size)]++
+		kindsMu.Unlock()
+	})
+	defer stopReaders()
 	logf("hostile: attacking %s (live session %s, %d captures) while %d bytes echo", t.Addr, live, len(src.Captures), cfg.LegitBytes)
 	rep.Blast = Blast(BlastConfig{Target: t.Addr, Senders: senders, Rate: cfg.Rate, Count: cfg.Count,
 		Duration: cfg.Duration, Stop: ctx.Done()}, src)
@@ -168,10 +159,7 @@ func RunHostile(ctx context.Context, t *Target, cfg HostileConfig) (*HostileRepo
 
 	after, err := Settle(ctx, t.Admin, 100*time.Millisecond)
 	rep.Alive = err == nil
-	for _, c := range conns {
-		c.Close()
-	}
-	readers.Wait()
+	stopReaders()
 	rep.Replies = replies.Load()
 	if len(kinds) > 0 {
 		rep.ReplyKinds = kinds

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -155,16 +154,8 @@ func RunReplay(ctx context.Context, t *Target, cfg ReplayConfig) (*ReplayReport,
 	}
 	attacker := conns[0]
 	var replies atomic.Int64
-	var readers sync.WaitGroup
-	readers.Add(1)
-	go func() {
-		defer readers.Done()
-		ReadReplies(attacker, func(netip.AddrPort, []byte) { replies.Add(1) })
-	}()
-	defer func() {
-		attacker.Close()
-		readers.Wait()
-	}()
+	_, stopReaders := startReaders(conns[:1], func(netip.AddrPort, []byte) { replies.Add(1) })
+	defer stopReaders()
 	phase := newPhaser(ctx, t, &replies)
 
 	// 2. Live: half from the peer's own address (through the forwarder's upstream socket), half
