@@ -278,7 +278,7 @@ func (s *Session) streamsReady() bool {
 	if s.sentData >= s.peerMaxData {
 		// Only retransmissions and FINs may go without session credit.
 		for st := s.readyHead; st != nil; st = st.readyNext {
-			if !st.lost.empty() || (st.finWanted && !st.finSent && st.nextOff == st.finalSize) {
+			if !st.lost.empty() || (st.finDue()) {
 				return true
 			}
 		}
@@ -492,10 +492,7 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 		wrote = true
 	}
 	// New data within stream and session credit.
-	end := st.send.End()
-	if st.finWanted {
-		end = st.finalSize
-	}
+	end := st.sendEnd()
 	avail := end - st.nextOff
 	avail = min(avail, st.peerMax-min(st.peerMax, st.nextOff))
 	avail = min(avail, s.peerMaxData-min(s.peerMaxData, s.sentData))
@@ -515,7 +512,7 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 		s.sentData += uint64(n)
 		wrote = true
 	}
-	if st.finWanted && !st.finSent && st.nextOff == st.finalSize && st.lost.empty() {
+	if st.finDue() && st.lost.empty() {
 		if limit-len(b) < 1+2*8 {
 			return b, refs, wrote
 		}
@@ -528,16 +525,26 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 	return b, refs, wrote
 }
 
+// finDue reports whether st's FIN is the next thing to send: wanted, not yet sent, and every
+// byte before it sent. mu held.
+func (st *Stream) finDue() bool { return st.finWanted && !st.finSent && st.nextOff == st.finalSize }
+
+// sendEnd is where st's sendable bytes end: the final size once the writer closed, else what the
+// writer has buffered. mu held.
+func (st *Stream) sendEnd() uint64 {
+	if st.finWanted {
+		return st.finalSize
+	}
+	return st.send.End()
+}
+
 // settle takes st off the ready list when it has nothing sendable, re-checking after clearing
 // queued so a concurrent Write is never missed. mu held, st at the head.
 func (t *txLoop) settle(s *Session, st *Stream) {
-	if !st.lost.empty() || (st.finWanted && !st.finSent && st.nextOff == st.finalSize) {
+	if !st.lost.empty() || (st.finDue()) {
 		return
 	}
-	end := st.send.End()
-	if st.finWanted {
-		end = st.finalSize
-	}
+	end := st.sendEnd()
 	if st.nextOff < end {
 		if st.nextOff >= st.peerMax {
 			// Blocked on the stream's credit: MAX_STREAM_DATA puts it back. queued stays set so
