@@ -13,6 +13,10 @@ import (
 	"github.com/sttfast/sttfast/ring"
 )
 
+// ReasonEngineClosed is the SESSION_CLOSE reason of sessions ended because their engine closed
+// (Node.Close), so that callers can recognise it without matching text.
+const ReasonEngineClosed = "engine closed"
+
 // Engine runs the data plane of one socket: an RX loop that reads, opens and processes packets,
 // and a TX loop that packs, seals and sends them, sharing a table of sessions. A node runs one
 // engine per socket (several with SO_REUSEPORT).
@@ -190,7 +194,7 @@ func (e *Engine) Close() error {
 		// the socket (which ends the RX loop).
 		for _, s := range e.table.Snapshot(nil) {
 			if s.e == e {
-				s.CloseWithError(CodeShutdown, "engine closed")
+				s.CloseWithError(CodeShutdown, ReasonEngineClosed)
 			}
 		}
 		close(e.closing)
@@ -207,7 +211,7 @@ func (e *Engine) Close() error {
 			if s.e != e {
 				continue // another engine of the node owns it
 			}
-			s.terminate(&CloseError{Code: CodeShutdown, Reason: "engine closed"})
+			s.terminate(&CloseError{Code: CodeShutdown, Reason: ReasonEngineClosed})
 		}
 		e.events.Close()
 		for {

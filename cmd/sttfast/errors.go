@@ -90,7 +90,7 @@ func closeReason(ce *dataplane.CloseError) string {
 	default:
 		fmt.Fprintf(&b, "closed by this side: %s (code %d)", dataplane.CodeName(ce.Code), ce.Code)
 	}
-	if ce.Reason != "" && ce.Reason != "engine closed" {
+	if ce.Reason != "" && ce.Reason != dataplane.ReasonEngineClosed {
 		fmt.Fprintf(&b, ": %s", ce.Reason)
 	}
 	return b.String()
