@@ -71,18 +71,7 @@ func pumpUntil(t testing.TB, a, b *side, tap func(capturedDG), cond func() bool)
 		if time.Now().After(deadline) {
 			t.Fatal("pumpUntil: condition not reached")
 		}
-		a.step()
-		dgs, _ := takeCopies(a)
-		if tap != nil {
-			for _, d := range dgs {
-				tap(d)
-			}
-		}
-		inject(b, dgs...)
-		b.step()
-		back, _ := takeCopies(b)
-		inject(a, back...)
-		if len(dgs) == 0 && len(back) == 0 {
+		if exchangeRound(a, b, tap) == 0 {
 			time.Sleep(100 * time.Microsecond) // nothing in flight: let a timer come due
 		}
 	}
@@ -145,26 +134,5 @@ func dropsOf(e *Engine) [numDropReasons]uint64 { return e.Stats().Drops }
 func newLightPair(t testing.TB, cfg Config) (a, b *side) {
 	t.Helper()
 	cfg.BatchSize = 4
-	mk := func(local netip.AddrPort) *side {
-		c := newMemConnSize(local, 64, 2048)
-		e := NewEngine(c, cfg, nil)
-		return &side{e: e, conn: c, tx: newTxLoop(e), rx: newRxLoop(e)}
-	}
-	a, b = mk(pairAddrA), mk(pairAddrB)
-	i2r, r2i := pairSecrets()
-	var err error
-	if a.s, err = a.e.Install(SessionParams{ID: pairID, Initiator: true, Peer: pairAddrB, Send: i2r, Recv: r2i}); err != nil {
-		t.Fatal(err)
-	}
-	if b.s, err = b.e.Install(SessionParams{ID: pairID, Peer: pairAddrA, Send: r2i, Recv: i2r, Final: true}); err != nil {
-		t.Fatal(err)
-	}
-	b.step()
-	deliver(b, a)
-	a.step()
-	deliver(a, b)
-	if !a.s.Established() {
-		t.Fatal("initiator not established after FINAL")
-	}
-	return a, b
+	return newPairOn(t, cfg, func(local netip.AddrPort) *memConn { return newMemConnSize(local, 64, 2048) })
 }

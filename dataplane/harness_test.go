@@ -65,26 +65,25 @@ type side struct {
 // newPair installs a session between two hand-driven engines with fixed keys.
 func newPair(t testing.TB, cfg Config) (a, b *side) {
 	t.Helper()
-	addrA := netip.MustParseAddrPort("10.0.0.1:1000")
-	addrB := netip.MustParseAddrPort("10.0.0.2:2000")
+	return newPairOn(t, cfg, newMemConn)
+}
+
+// newPairOn is newPair over the in-memory sockets mkConn makes: the initiator at pairAddrA, the
+// responder at pairAddrB, the secrets of pairSecrets, established by the responder's FINAL.
+func newPairOn(t testing.TB, cfg Config, mkConn func(netip.AddrPort) *memConn) (a, b *side) {
+	t.Helper()
 	mk := func(local netip.AddrPort) *side {
-		c := newMemConn(local)
+		c := mkConn(local)
 		e := NewEngine(c, cfg, nil)
 		return &side{e: e, conn: c, tx: newTxLoop(e), rx: newRxLoop(e)}
 	}
-	a, b = mk(addrA), mk(addrB)
-	var i2r, r2i stc.Secret
-	for i := range i2r {
-		i2r[i], r2i[i] = byte(i), byte(100+i)
-	}
-	id := [8]byte{1, 2, 3, 4, 5, 6, 7, 8}
+	a, b = mk(pairAddrA), mk(pairAddrB)
+	i2r, r2i := pairSecrets()
 	var err error
-	a.s, err = a.e.Install(SessionParams{ID: id, Initiator: true, Peer: addrB, Send: i2r, Recv: r2i})
-	if err != nil {
+	if a.s, err = a.e.Install(SessionParams{ID: pairID, Initiator: true, Peer: pairAddrB, Send: i2r, Recv: r2i}); err != nil {
 		t.Fatal(err)
 	}
-	b.s, err = b.e.Install(SessionParams{ID: id, Initiator: false, Peer: addrA, Send: r2i, Recv: i2r, Final: true})
-	if err != nil {
+	if b.s, err = b.e.Install(SessionParams{ID: pairID, Peer: pairAddrA, Send: r2i, Recv: i2r, Final: true}); err != nil {
 		t.Fatal(err)
 	}
 	// The responder's FINAL establishes the initiator's side.

@@ -126,8 +126,9 @@ func TestReplayCapturedTransfer(t *testing.T) {
 	replay("after close", shuffled, DropClosed)
 }
 
-// exchangeRound runs one exchange: a sends (tapped), b receives and sends, a receives.
-func exchangeRound(a, b *side, tap func(capturedDG)) {
+// exchangeRound runs one exchange: a sends (tapped), b receives and sends, a receives. It
+// returns how many datagrams moved.
+func exchangeRound(a, b *side, tap func(capturedDG)) int {
 	a.step()
 	dgs, _ := takeCopies(a)
 	if tap != nil {
@@ -139,4 +140,5 @@ func exchangeRound(a, b *side, tap func(capturedDG)) {
 	b.step()
 	back, _ := takeCopies(b)
 	inject(a, back...)
+	return len(dgs) + len(back)
 }
