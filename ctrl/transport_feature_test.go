@@ -122,21 +122,7 @@ func TestKeepAliveHoldsIdleSession(t *testing.T) {
 		t.Fatalf("server received %d packets while idle", got)
 	}
 	// And the session still carries data.
-	ctx := ctxFor(t)
-	st, err := s.OpenStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.WriteMessage([]byte("still here")); err != nil {
-		t.Fatal(err)
-	}
-	pst, err := ss.AcceptStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m, err := pst.ReadMessage(nil); err != nil || string(m) != "still here" {
-		t.Fatalf("read %q, %v", m, err)
-	}
+	streamPairSaying(t, s, ss, "still here")
 }
 
 // muteConn drops every datagram written once muted: a node whose host vanished.
@@ -616,20 +602,26 @@ func TestMessageSizeLimit(t *testing.T) {
 // ("open") makes it known to the server and is consumed.
 func streamPair(t *testing.T, s, ss *Session) (c, p *Stream) {
 	t.Helper()
+	return streamPairSaying(t, s, ss, "open")
+}
+
+// streamPairSaying is streamPair with first as the first message, checked on arrival.
+func streamPairSaying(t *testing.T, s, ss *Session, first string) (c, p *Stream) {
+	t.Helper()
 	ctx := ctxFor(t)
 	c, err := s.OpenStream(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WriteMessage([]byte("open")); err != nil {
+	if err := c.WriteMessage([]byte(first)); err != nil {
 		t.Fatal(err)
 	}
 	p, err = ss.AcceptStream(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, err := p.ReadMessage(nil); err != nil || string(m) != "open" {
-		t.Fatalf("read %q, %v", m, err)
+	if m, err := p.ReadMessage(nil); err != nil || string(m) != first {
+		t.Fatalf("read %q, %v; want %q", m, err, first)
 	}
 	return c, p
 }
