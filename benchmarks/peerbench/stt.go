@@ -60,6 +60,22 @@ func (s *sttContender) config(e *Env) (ctrl.Config, error) {
 	return ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: dataplane.Config{PayloadSize: s.payload}}, nil
 }
 
+// listenNode starts a node with the contender's configuration, adjusted by tune (nil: none).
+func (s *sttContender) listenNode(ctx context.Context, e *Env, tune func(*ctrl.Config)) (*ctrl.Node, error) {
+	cfg, err := s.config(e)
+	if err != nil {
+		return nil, err
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	node, err := ctrl.Listen(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return node, nil
+}
+
 func (s *sttContender) info(e *Env, n *ctrl.Node) {
 	st := n.Stats()
 	e.Info("gso", strconv.FormatBool(st.GSO))

@@ -20,15 +20,12 @@ import (
 // handshakeListener is a plain listener that keeps no accepted session queue (nothing calls
 // Accept) and has room for every session the dialer makes, live or draining.
 func (s *sttContender) handshakeListener(ctx context.Context, e *Env) error {
-	cfg, err := s.config(e)
+	node, err := s.listenNode(ctx, e, func(c *ctrl.Config) {
+		c.DiscardAccepted = true
+		c.MaxSessions = 1 << 20
+	})
 	if err != nil {
 		return err
-	}
-	cfg.DiscardAccepted = true
-	cfg.MaxSessions = 1 << 20
-	node, err := ctrl.Listen(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
 	}
 	defer node.Close()
 	e.Ready([]string{node.Addr().String()})
@@ -44,13 +41,9 @@ func (s *sttContender) handshakeListener(ctx context.Context, e *Env) error {
 // established on both sides) counts one handshake, and the session is closed at once so that the
 // listener's table stays small and the run can last.
 func (s *sttContender) handshakeDialer(ctx context.Context, e *Env) error {
-	cfg, err := s.config(e)
+	node, err := s.listenNode(ctx, e, nil)
 	if err != nil {
 		return err
-	}
-	node, err := ctrl.Listen(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
 	}
 	defer node.Close()
 	addr := "udp://" + e.O.Addrs[0]
@@ -92,16 +85,14 @@ func (s *sttContender) handshakeDialer(ctx context.Context, e *Env) error {
 // collection, before the dialer starts and once it has established every session, divided by the
 // number of sessions.
 func (s *sttContender) idleListener(ctx context.Context, e *Env) error {
-	cfg, err := s.config(e)
+	n := e.O.Sessions
+	maxSessions := max(10000, n+64)
+	node, err := s.listenNode(ctx, e, func(c *ctrl.Config) {
+		c.DiscardAccepted = true
+		c.MaxSessions = maxSessions
+	})
 	if err != nil {
 		return err
-	}
-	n := e.O.Sessions
-	cfg.DiscardAccepted = true
-	cfg.MaxSessions = max(10000, n+64)
-	node, err := ctrl.Listen(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
 	}
 	defer node.Close()
 	before := takeMemSnapshot()
@@ -127,7 +118,7 @@ func (s *sttContender) idleListener(ctx context.Context, e *Env) error {
 	if live < n {
 		return fmt.Errorf("only %d of %d sessions are live at the listener", live, n)
 	}
-	e.SetIdle(idleStats(before, after, live, cfg.MaxSessions))
+	e.SetIdle(idleStats(before, after, live, maxSessions))
 	e.Info("note", "heap and RSS after runtime.GC and debug.FreeOSMemory, 2 s after the last handshake; includes the handshake replay caches' entries for these sessions (they expire after 11 s and 60 s)")
 	e.emit("%s %s", lineMark, markEnd)
 	e.WaitStop()
@@ -141,13 +132,9 @@ const idleSettle = 2 * time.Second
 // idleDialer establishes Sessions sessions with Concurrency dials in flight, keeps them, and
 // reports its own memory per session too (the initiator's side).
 func (s *sttContender) idleDialer(ctx context.Context, e *Env) error {
-	cfg, err := s.config(e)
+	node, err := s.listenNode(ctx, e, nil)
 	if err != nil {
 		return err
-	}
-	node, err := ctrl.Listen(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
 	}
 	defer node.Close()
 	n := e.O.Sessions
