@@ -1,7 +1,10 @@
 package recovery
 
 import (
+	"errors"
+	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -17,17 +20,39 @@ const (
 	// datagram per window, halving on loss): simpler and more conservative,
 	// useful as a reference and for paths shared with many Reno flows.
 	NewReno
+	// BBR is a model-based controller in the manner of BBR v1: it paces
+	// at its estimate of the bottleneck bandwidth and bounds what is in
+	// flight by a multiple of the bandwidth-delay product, so random loss
+	// and reordering that say nothing about congestion do not shrink it.
+	BBR
 )
 
-// String returns the algorithm's name.
+// ErrUnknownAlgorithm is returned by ParseAlgorithm for a name it does not
+// know.
+var ErrUnknownAlgorithm = errors.New("recovery: unknown congestion controller (want cubic, newreno or bbr)")
+
+// String returns the algorithm's name, as ParseAlgorithm reads it.
 func (a Algorithm) String() string {
 	switch a {
 	case Cubic:
 		return "cubic"
 	case NewReno:
 		return "newreno"
+	case BBR:
+		return "bbr"
 	}
 	return "unknown"
+}
+
+// ParseAlgorithm returns the controller named name ("cubic", "newreno",
+// "bbr"; case-insensitive), for flags and configuration files.
+func ParseAlgorithm(name string) (Algorithm, error) {
+	for _, a := range []Algorithm{Cubic, NewReno, BBR} {
+		if strings.EqualFold(name, a.String()) {
+			return a, nil
+		}
+	}
+	return Cubic, fmt.Errorf("%w: %q", ErrUnknownAlgorithm, name)
 }
 
 const (

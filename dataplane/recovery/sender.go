@@ -58,7 +58,7 @@ type Config struct {
 	MinWindowPackets int
 	// MaxWindow is the ceiling of the window in bytes. Default 64 MiB.
 	MaxWindow int
-	// Algorithm selects CUBIC (default) or NewReno.
+	// Algorithm selects CUBIC (default), NewReno or BBR.
 	Algorithm Algorithm
 	// MaxAckDelay is the peer's maximum ACK delay, added to the PTO and
 	// used to clamp reported ACK delays. Default DefaultMaxAckDelay.
@@ -94,7 +94,7 @@ func (c *Config) withDefaults() Config {
 	if d.MaxAckDelay <= 0 {
 		d.MaxAckDelay = DefaultMaxAckDelay
 	}
-	if d.Algorithm > NewReno {
+	if d.Algorithm > BBR {
 		d.Algorithm = Cubic
 	}
 	return d
