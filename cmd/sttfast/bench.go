@@ -48,6 +48,7 @@ Examples:
 
 // benchOpts are bench's parsed flags.
 type benchOpts struct {
+	cc       ccFlag // congestion controller of both nodes (in process) or the dialing one
 	addr     string
 	duration time.Duration
 	size     int
@@ -93,6 +94,7 @@ func runBench(c *cli, args []string) error {
 	fs.StringVar(&o.addr, "addr", "", "benchmark against the sttfast serve at `udp://HOST:PORT` (default: in-process loopback)")
 	var sf seedFlags
 	sf.register(fs)
+	o.cc.register(fs)
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send")
 	size := sizeFlag{64 << 10}
 	fs.Var(&size, "size", "message `SIZE` (bytes, or with KiB/MiB)")
@@ -224,7 +226,7 @@ func benchLoopback(ctx context.Context, o benchOpts, stderr io.Writer) (*benchRe
 	if err != nil {
 		return nil, failf(err, "bench: seed")
 	}
-	tcfg := dataplane.Config{PayloadSize: o.payload}
+	tcfg := dataplane.Config{PayloadSize: o.payload, Congestion: o.cc.algo}
 	srv, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: tcfg})
 	if err != nil {
 		return nil, failf(err, "bench: listen")

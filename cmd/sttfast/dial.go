@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sttfast/sttfast/ctrl"
+	"github.com/sttfast/sttfast/dataplane"
 )
 
 // dialUsage is dial's --help text.
@@ -58,6 +59,8 @@ func runDial(c *cli, args []string) error {
 	addrFlag := fs.String("addr", "", "the peer's `udp://HOST:PORT` (ws:// is reserved, not supported yet)")
 	var sf seedFlags
 	sf.register(fs)
+	var cc ccFlag
+	cc.register(fs)
 	var o dialOpts
 	fs.BoolVar(&o.recv, "recv", false, "receive: write every stream the peer opens to stdout")
 	fs.BoolVar(&o.progress, "progress", false, "show progress on stderr even when it is not a terminal")
@@ -91,7 +94,8 @@ func runDial(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: o.bind, HandshakeTimeout: o.timeout})
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: o.bind, HandshakeTimeout: o.timeout,
+		Transport: dataplane.Config{Congestion: cc.algo}})
 	if err != nil {
 		return failf(err, "dial %s: bind %s", o.addr, o.bind)
 	}

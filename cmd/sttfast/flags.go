@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/sttfast/sttfast/dataplane/recovery"
 )
 
 // newFlags returns a flag set for command name whose --help prints usage (the command's help
@@ -56,5 +58,27 @@ func (s *sizeFlag) Set(v string) error {
 		return fmt.Errorf("bad size %q (want e.g. 1200, 64KiB, 1MiB)", v)
 	}
 	s.n = n
+	return nil
+}
+
+// ccFlag is the --cc flag: the congestion controller a node's sessions use. The default is the
+// data plane's (CUBIC); bbr suits links whose random loss or jitter says nothing about congestion
+// (docs/RELIABILITY.md has the measurements that chose it).
+type ccFlag struct{ algo recovery.Algorithm }
+
+func (f *ccFlag) register(fs *flag.FlagSet) {
+	fs.Var(f, "cc", "congestion controller: cubic, newreno or bbr")
+}
+
+// String renders the current value (flag's default display).
+func (f *ccFlag) String() string { return f.algo.String() }
+
+// Set parses a controller name.
+func (f *ccFlag) Set(v string) error {
+	a, err := recovery.ParseAlgorithm(v)
+	if err != nil {
+		return fmt.Errorf("unknown congestion controller %q (want cubic, newreno or bbr)", v)
+	}
+	f.algo = a
 	return nil
 }

@@ -36,6 +36,8 @@ func runListen(c *cli, args []string) error {
 	addrFlag := fs.String("addr", "", "listen on `udp://HOST:PORT` (ws:// is reserved, not supported yet)")
 	var sf seedFlags
 	sf.register(fs)
+	var cc ccFlag
+	cc.register(fs)
 	once := fs.Bool("once", false, "serve one session, exit when it closes (0 if closed cleanly)")
 	quiet := fs.Bool("quiet", false, "no session lines on stderr (the \"listening on\" line stays)")
 	if err := parseFlags(fs, args); err != nil {
@@ -51,7 +53,7 @@ func runListen(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr})
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Transport: dataplane.Config{Congestion: cc.algo}})
 	if err != nil {
 		return failf(err, "listen %s", addr)
 	}

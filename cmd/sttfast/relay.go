@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sttfast/sttfast/ctrl"
+	"github.com/sttfast/sttfast/dataplane"
 )
 
 // relayUsage is relay's --help text.
@@ -44,6 +45,8 @@ func runRelay(c *cli, args []string) error {
 	addrFlag := fs.String("addr", "", "listen on `udp://HOST:PORT` (ws:// is reserved, not supported yet)")
 	var sf seedFlags
 	sf.register(fs)
+	var cc ccFlag
+	cc.register(fs)
 	interval := fs.Duration("interval", 5*time.Second, "stats line period on stderr (0: none)")
 	quiet := fs.Bool("quiet", false, "no session lines on stderr")
 	if err := parseFlags(fs, args); err != nil {
@@ -62,7 +65,7 @@ func runRelay(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr})
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Transport: dataplane.Config{Congestion: cc.algo}})
 	if err != nil {
 		return failf(err, "relay %s", addr)
 	}

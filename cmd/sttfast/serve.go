@@ -36,6 +36,8 @@ func runServe(c *cli, args []string) error {
 	addrFlag := fs.String("addr", "", "listen on `udp://HOST:PORT` (ws:// is reserved, not supported yet)")
 	var sf seedFlags
 	sf.register(fs)
+	var cc ccFlag
+	cc.register(fs)
 	admin := fs.String("admin", "", "serve the admin HTTP endpoint on `HOST:PORT` (a bare :PORT binds 127.0.0.1)")
 	quiet := fs.Bool("quiet", false, "no session lines on stderr")
 	sockets := fs.Int("sockets", 1, "UDP sockets sharing the port (SO_REUSEPORT), each with its own loops")
@@ -61,7 +63,8 @@ func runServe(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Sockets: *sockets})
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Sockets: *sockets,
+		Transport: dataplane.Config{Congestion: cc.algo}})
 	if err != nil {
 		return failf(err, "serve %s", addr)
 	}
