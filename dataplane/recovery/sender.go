@@ -150,14 +150,15 @@ type slot struct {
 const (
 	stateOutstanding uint8 = iota + 1 // sent, fate unknown
 	stateAcked                        // acknowledged, awaiting removal from the ring
-	stateLost                         // declared lost, awaiting removal
+	stateLost                         // declared lost, kept for lostRetention to detect a late ACK
 	stateSkipped                      // never sent: acknowledging it is ErrInvalidAck
 )
 
 const (
 	flagAckEliciting uint8 = 1 << iota
 	flagInFlight
-	flagProbed // its frames were reported lost by a PTO
+	flagProbed  // its frames were reported lost by a PTO
+	flagCounted // declared lost while in flight: counted in a congestion event (reorder.go)
 )
 
 type counters struct {
@@ -181,11 +182,20 @@ type SenderStats struct {
 	CongestionEvents     uint64 // window reductions (one per recovery period)
 	PTOCount             uint64 // probe timeouts fired
 	PersistentCongestion uint64 // window collapses (RFC 9002 §7.6)
-	Window               int
-	BytesInFlight        int
-	SRTT                 time.Duration
-	MinRTT               time.Duration
-	SlowStart            bool
+	// SpuriousLosses counts packets declared lost and acknowledged afterwards: reordering, not
+	// loss. Their frames were resent needlessly (the retransmissions are in PacketsSent).
+	SpuriousLosses uint64
+	// UndoneEvents counts congestion events undone because every loss in them was spurious.
+	UndoneEvents uint64
+	// PacketThreshold and ReorderWindow are the loss thresholds the path's reordering has
+	// taught the Sender (PacketThreshold and 0 on a path that keeps order).
+	PacketThreshold uint64
+	ReorderWindow   time.Duration
+	Window          int
+	BytesInFlight   int
+	SRTT            time.Duration
+	MinRTT          time.Duration
+	SlowStart       bool
 }
 
 // Sender tracks the packets of one direction of a session: which are in
@@ -209,6 +219,7 @@ type Sender struct {
 	frameTail uint64
 
 	largestAcked         uint64
+	scanFrom             uint64 // no packet below it is outstanding: detectLost starts here
 	bytesInFlight        int
 	inFlight             int // packets counted in bytesInFlight
 	ackElicitingInFlight int
@@ -222,6 +233,7 @@ type Sender struct {
 
 	rtt   RTT
 	cc    congestion
+	reo   reorderState
 	pace  pacer
 	stats counters
 }
@@ -239,6 +251,7 @@ func (s *Sender) Init(cfg Config) {
 	s.rtt.SetInitial(c.InitialRTT)
 	s.rtt.SetMaxAckDelay(c.MaxAckDelay)
 	s.cc.init(&c)
+	s.reo.init()
 	s.pace.init(c.MaxDatagramSize, c.DisablePacing)
 	s.initialized = true
 }
@@ -469,6 +482,9 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 			case stateOutstanding:
 			case stateSkipped:
 				return newlyAcked, ErrInvalidAck
+			case stateLost:
+				s.onLateAck(now, largest, pn, sl, h)
+				continue
 			default:
 				continue
 			}
@@ -518,8 +534,30 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 	}
 	s.cc.hystartOnAck(s.largestAcked, sampled, s.rtt.Latest(), s.nextPN)
 	s.ptoCount = 0
-	s.popFront()
+	s.popFront(now)
 	return newlyAcked, nil
+}
+
+// onLateAck handles the acknowledgement of packet pn, declared lost earlier: the loss was
+// spurious (reorder.go). Its frames are reported acknowledged, the reordering it reveals is
+// learnt, and if it was the last unproven loss of the current congestion event, that event's
+// window reduction is undone. largest is the largest number this ACK acknowledges.
+func (s *Sender) onLateAck(now Time, largest, pn uint64, sl *slot, h Handler) {
+	sl.state = stateAcked
+	if sl.flags&flagCounted == 0 {
+		return // not in flight when declared lost (an ACK-only packet): nothing was learnt
+	}
+	base := max(s.rtt.Smoothed(), s.rtt.Latest())
+	s.reo.onSpurious(max(largest, s.largestAcked)-pn, now.Sub(sl.sent)-base, s.rtt.Smoothed())
+	if s.reo.inEpisode(sl.flags) && s.reo.onSpuriousInEpisode() {
+		s.cc.undo(&s.reo.prior)
+	}
+	if h != nil && sl.nFrames > 0 {
+		start, n := sl.frameStart, uint64(sl.nFrames)
+		for j := uint64(0); j < n; j++ {
+			h.FrameAcked(&s.frames[(start+j)&s.frameMask()])
+		}
+	}
 }
 
 func (s *Sender) removeInFlight(sl *slot) {
@@ -531,18 +569,17 @@ func (s *Sender) removeInFlight(sl *slot) {
 	sl.flags &^= flagInFlight
 }
 
-// lossDelay is RFC 9002 §6.1.2: 9/8 of max(smoothed, latest) RTT, at least
-// Granularity. The 1/8 slack tolerates reordering and jitter.
+// lossDelay is RFC 9002 §6.1.2's time threshold, 9/8 of max(smoothed, latest) RTT, widened
+// to the reordering window the path has shown (reorder.go), at least Granularity.
 func (s *Sender) lossDelay() time.Duration {
-	r := s.rtt.Smoothed()
-	if l := s.rtt.Latest(); l > r {
-		r = l
-	}
-	d := r + r/8
-	if d < Granularity {
-		d = Granularity
-	}
-	return d
+	return s.reo.lossDelay(max(s.rtt.Smoothed(), s.rtt.Latest()))
+}
+
+// lostRetention is how long after it was sent a packet declared lost stays in the history so
+// that a late ACK for it is recognised: the loss delay plus a PTO, about two round trips, which
+// covers any packet the path merely reordered.
+func (s *Sender) lostRetention() time.Duration {
+	return s.lossDelay() + s.rtt.PTO(s.maxAckDelay)
 }
 
 // persistentDuration is RFC 9002 §7.6.1: three PTOs without backoff.
@@ -551,7 +588,7 @@ func (s *Sender) persistentDuration() time.Duration {
 }
 
 // detectLost declares lost every outstanding packet below the largest
-// acknowledged that is PacketThreshold numbers older, or was sent more
+// acknowledged that is the packet threshold numbers older, or was sent more
 // than lossDelay ago, and arms lossTime for the others. It reports
 // whether the congestion controller reacted (a new recovery period or a
 // persistent-congestion collapse).
@@ -562,6 +599,7 @@ func (s *Sender) detectLost(now Time, h Handler) (reacted bool) {
 	}
 	lossDelay := s.lossDelay()
 	lostBefore := now - Time(lossDelay)
+	threshold := s.reo.threshold()
 	pcDur := Time(s.persistentDuration())
 	var (
 		anyLost       bool
@@ -570,7 +608,12 @@ func (s *Sender) detectLost(now Time, h Handler) (reacted bool) {
 		inRun         bool
 		persistent    bool
 	)
-	for pn := s.histBase; pn < s.largestAcked; pn++ {
+	for s.scanFrom = max(s.scanFrom, s.histBase); s.scanFrom < s.largestAcked; s.scanFrom++ {
+		if s.slots[s.scanFrom&s.slotMask()].state == stateOutstanding {
+			break
+		}
+	}
+	for pn := s.scanFrom; pn < s.largestAcked; pn++ {
 		sl := &s.slots[pn&s.slotMask()]
 		switch sl.state {
 		case stateOutstanding:
@@ -585,15 +628,23 @@ func (s *Sender) detectLost(now Time, h Handler) (reacted bool) {
 		default:
 			continue
 		}
-		if sl.sent > lostBefore && pn+PacketThreshold > s.largestAcked {
+		if sl.sent > lostBefore && pn+threshold > s.largestAcked {
 			if lt := sl.sent + Time(lossDelay); s.lossTime == 0 || lt < s.lossTime {
 				s.lossTime = lt
 			}
 			continue
 		}
 		if sl.flags&flagInFlight != 0 {
+			if !anyLost || largestLostPN < s.cc.recoveryStartPN {
+				if pn >= s.cc.recoveryStartPN {
+					// This loss starts a new congestion event (onCongestionEvent below):
+					// remember the controller as it is, in case the event proves spurious.
+					s.reo.onEvent(&s.cc)
+				}
+			}
 			anyLost = true
 			largestLostPN = pn
+			s.reo.onLost(sl)
 		}
 		if sl.flags&flagAckEliciting != 0 && s.rtt.HasSample() && sl.sent > s.firstRTTSampleAt {
 			if !inRun {
@@ -638,15 +689,18 @@ func (s *Sender) declareLost(sl *slot, h Handler) {
 }
 
 // popFront drops resolved packets from the head of the history, releasing
-// their frames.
-func (s *Sender) popFront() {
+// their frames. A packet declared lost stays until lostRetention after it
+// was sent, so that a late ACK can prove the loss spurious; now == 0 drops
+// those too.
+func (s *Sender) popFront(now Time) {
 	if s.histBase == s.nextPN {
 		return
 	}
 	m := s.slotMask()
+	keepLostAfter := now - Time(s.lostRetention())
 	for s.histBase < s.nextPN {
 		sl := &s.slots[s.histBase&m]
-		if sl.state == stateOutstanding {
+		if sl.state == stateOutstanding || (sl.state == stateLost && now != 0 && sl.sent > keepLostAfter) {
 			break
 		}
 		s.frameHead = sl.frameStart + uint64(sl.nFrames)
@@ -696,7 +750,7 @@ func (s *Sender) OnTimeout(now Time, h Handler) (probes int) {
 			return 0
 		}
 		s.detectLost(now, h)
-		s.popFront()
+		s.popFront(now)
 		return 0
 	}
 	d := s.ptoDeadline()
@@ -830,6 +884,10 @@ func (s *Sender) Stats() SenderStats {
 		CongestionEvents:     s.stats.congestionEvents,
 		PTOCount:             s.stats.ptoCount,
 		PersistentCongestion: s.stats.persistent,
+		SpuriousLosses:       s.reo.spuriousTotal,
+		UndoneEvents:         s.reo.undoTotal,
+		PacketThreshold:      s.reo.threshold(),
+		ReorderWindow:        s.reo.window,
 		Window:               s.Window(),
 		BytesInFlight:        s.bytesInFlight,
 		SRTT:                 s.rtt.Smoothed(),
@@ -866,6 +924,7 @@ func (s *Sender) Drop(h Handler) {
 // session that once had a large window in flight does not keep its
 // history forever; the next packet takes a small one from the pool again.
 func (s *Sender) Trim() bool {
+	s.popFront(0) // an idle session's lost packets are long past a late ACK
 	if s.histBase != s.nextPN {
 		return false
 	}

@@ -87,10 +87,20 @@ func TestSenderPacketThreshold(t *testing.T) {
 	if got := handles(h.lost); !equalU32(got, []uint32{0, 10, 20}) {
 		t.Fatalf("lost %v", got)
 	}
-	// A late ACK for a packet already declared lost is ignored.
+	// A late ACK for packets already declared lost proves the losses spurious: their frames
+	// are reported acknowledged (not newly: they left the flight when declared lost), and the
+	// packet threshold grows past the reordering seen (5 - 0).
 	h.reset()
-	if n := ack(t, s, t0+12*ms, h, Range{0, 5}); n != 0 || len(h.acked) != 0 {
+	if n := ack(t, s, t0+12*ms, h, Range{0, 5}); n != 0 || !equalU32(handles(h.acked), []uint32{0, 10, 20}) {
 		t.Fatalf("late ack of lost packets: newly %d acked %v", n, handles(h.acked))
+	}
+	if st := s.Stats(); st.SpuriousLosses != 3 || st.PacketThreshold != 6 || st.UndoneEvents != 1 {
+		t.Fatalf("spurious %d threshold %d undone %d", st.SpuriousLosses, st.PacketThreshold, st.UndoneEvents)
+	}
+	// Acknowledged again: nothing more.
+	h.reset()
+	if ack(t, s, t0+13*ms, h, Range{0, 5}); len(h.acked) != 0 || s.Stats().SpuriousLosses != 3 {
+		t.Fatalf("second late ack: acked %v", handles(h.acked))
 	}
 }
 
@@ -116,8 +126,13 @@ func TestSenderTimeThreshold(t *testing.T) {
 	if got := handles(h.lost); !equalU32(got, []uint32{0, 10}) {
 		t.Fatalf("lost %v", got)
 	}
-	if s.Deadline() != 0 || s.BytesInFlight() != 0 || s.TrackedPackets() != 0 {
+	if s.Deadline() != 0 || s.BytesInFlight() != 0 {
 		t.Fatalf("deadline %d bif %d", s.Deadline(), s.BytesInFlight())
+	}
+	// The lost packets (and the acknowledged one above them) stay tracked, to recognise a
+	// late ACK, until Trim.
+	if s.TrackedPackets() != 3 || !s.Trim() || s.TrackedPackets() != 0 {
+		t.Fatalf("tracked %d after trim", s.TrackedPackets())
 	}
 }
 
