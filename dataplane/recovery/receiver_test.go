@@ -67,7 +67,7 @@ func TestReceiverDuplicateNoop(t *testing.T) {
 func TestReceiverBounded(t *testing.T) {
 	var r Receiver
 	r.Init(0, 0)
-	const n = 40
+	const n = MaxRanges + 24
 	for i := uint64(0); i < n; i++ {
 		r.OnPacket(t0, 2*i, true) // every other packet: a new range each time
 	}
