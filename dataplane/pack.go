@@ -89,6 +89,9 @@ func (t *txLoop) timers(s *Session, now recovery.Time) bool {
 	if now-s.lastSent >= recovery.Time(idleTrim) {
 		// Quiet for a while with nothing in flight: give the packet history back to the pool.
 		s.sender.Trim()
+		if now-s.lastRecv >= recovery.Time(idleTrim) {
+			s.receiver.Trim() // and the ranges a reordering path made it keep
+		}
 	}
 	if s.established && now-s.lastSent >= recovery.Time(cfg.KeepAlive) {
 		s.needPing = true
@@ -403,7 +406,9 @@ func (t *txLoop) appendApp(s *Session, b []byte, limit int, refs []recovery.Fram
 			break
 		}
 		b = frame.AppendApplication(b, a.typ, a.seq, a.buf.B)
-		refs = append(refs, recovery.FrameRef{Type: uint8(a.typ), Handle: slot})
+		// Offset carries the frame's sequence number: a slot is reused once freed, and a late
+		// ACK of an earlier copy must not free the frame that holds the slot now.
+		refs = append(refs, recovery.FrameRef{Type: uint8(a.typ), Handle: slot, Offset: a.seq})
 		ae = true
 	}
 	if i > 0 {

@@ -79,3 +79,31 @@ func (l *rangeList) take(n uint64) (lo, hi uint64, ok bool) {
 	}
 	return lo, hi, true
 }
+
+// remove deletes [lo, hi) from the set: bytes acknowledged after they were queued to be sent
+// again (a loss the recovery layer found spurious). A range that holds [lo, hi) strictly inside
+// is split in two.
+func (l *rangeList) remove(lo, hi uint64) {
+	for i := 0; i < len(l.r) && lo < hi; i++ {
+		r := l.r[i]
+		switch {
+		case r.hi <= lo:
+			continue
+		case r.lo >= hi:
+			return
+		case lo <= r.lo && hi >= r.hi: // covers it
+			l.r = append(l.r[:i], l.r[i+1:]...)
+			i--
+		case lo <= r.lo: // covers its start
+			l.r[i].lo = hi
+		case hi >= r.hi: // covers its end
+			l.r[i].hi = lo
+		default: // strictly inside: split
+			l.r = append(l.r, byteRange{})
+			copy(l.r[i+2:], l.r[i+1:])
+			l.r[i] = byteRange{r.lo, lo}
+			l.r[i+1] = byteRange{hi, r.hi}
+			return
+		}
+	}
+}

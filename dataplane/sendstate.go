@@ -80,6 +80,10 @@ func (s *Session) FrameAcked(f *recovery.FrameRef) {
 		if st == nil {
 			return
 		}
+		if !st.lost.empty() {
+			// Acknowledged after it was declared lost (reordering, not loss): do not send it again.
+			st.lost.remove(f.Offset, f.Offset+f.Length)
+		}
 		if st.send.Ack(f.Offset, f.Length) {
 			s.wakeLater(st.wwake)
 			if st.finAcked {
@@ -97,7 +101,7 @@ func (s *Session) FrameAcked(f *recovery.FrameRef) {
 		s.signal()
 	default:
 		if frame.Type(f.Type).IsApplication() {
-			s.freeAppSlot(f.Handle)
+			s.freeAppSlot(f.Handle, f.Offset)
 			s.signal()
 		}
 	}
@@ -144,7 +148,7 @@ func (s *Session) FrameLost(f *recovery.FrameRef) {
 			s.creditq = append(s.creditq, st)
 		}
 	default:
-		if a := s.app; frame.Type(f.Type).IsApplication() && a != nil && int(f.Handle) < len(a.slots) && a.slots[f.Handle].buf != nil {
+		if a := s.app; frame.Type(f.Type).IsApplication() && a != nil && a.holds(f.Handle, f.Offset) {
 			a.queue = append(a.queue, f.Handle)
 		}
 	}

@@ -166,6 +166,11 @@ type appSlot struct {
 	buf *bytebufferpool.ByteBuffer
 }
 
+// holds reports whether slot holds the unacknowledged application frame with sequence number seq.
+func (a *appState) holds(slot uint32, seq uint64) bool {
+	return int(slot) < len(a.slots) && a.slots[slot].buf != nil && a.slots[slot].seq == seq
+}
+
 // SessionParams is what the control plane hands the data plane once a handshake has produced keys.
 type SessionParams struct {
 	ID         [8]byte
@@ -513,10 +518,11 @@ func (s *Session) SendFrame(t frame.Type, data []byte) error {
 	return nil
 }
 
-// freeAppSlot releases an acknowledged application frame. mu held.
-func (s *Session) freeAppSlot(slot uint32) {
+// freeAppSlot releases the acknowledged application frame with sequence number seq, if slot
+// still holds it (a late ACK of an earlier copy may name a slot reused since). mu held.
+func (s *Session) freeAppSlot(slot uint32, seq uint64) {
 	a := s.app
-	if a == nil || int(slot) >= len(a.slots) || a.slots[slot].buf == nil {
+	if a == nil || !a.holds(slot, seq) {
 		return
 	}
 	bytebufferpool.Put(a.slots[slot].buf)
@@ -642,6 +648,7 @@ func (s *Session) terminate(err *CloseError) {
 	s.e.ctr.closedRetx.Add(s.ctr.retransmits.Load())
 	s.e.ctr.closedSessions.Add(1)
 	s.sender.Drop(nil)
+	s.receiver.Release()
 	s.releaseKeys()
 	ce := s.closeErr
 	s.mu.Unlock()
