@@ -410,8 +410,11 @@ func TestPacing(t *testing.T) {
 }
 
 func TestSenderSize(t *testing.T) {
-	if sz := sizeofSender(); sz >= 600 {
-		t.Fatalf("Sender is %d bytes, want < 600", sz)
+	// About 290 of these bytes are BBR's model and rate sampler: per
+	// session, not per packet, and kept inline so that no Sender
+	// allocates at Init.
+	if sz := sizeofSender(); sz >= 800 {
+		t.Fatalf("Sender is %d bytes, want < 800", sz)
 	}
 	t.Logf("Sender %d bytes, Receiver %d bytes, FrameRef %d bytes, slot %d bytes",
 		sizeofSender(), sizeofReceiver(), sizeofFrameRef(), sizeofSlot())

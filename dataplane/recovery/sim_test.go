@@ -159,7 +159,22 @@ func (ss *simSender) hasData() bool {
 	return ss.nextNew < len(ss.done)
 }
 
-func runSim(t *testing.T, p simParams) {
+// simResult is what a run reports: the simulated time the transfer took
+// and the Sender's final counters.
+type simResult struct {
+	elapsed time.Duration
+	stats   SenderStats
+	minCwnd int // smallest window seen after the first RTT sample
+}
+
+// goodput returns the frame bytes delivered per simulated second.
+func (r simResult) goodput(p simParams) float64 {
+	return float64(p.frames*simFrameLen) / r.elapsed.Seconds()
+}
+
+const simFrameLen = 350
+
+func runSim(t *testing.T, p simParams) simResult {
 	rng := rand.New(rand.NewPCG(p.seed, p.seed^0x9e3779b97f4a7c15))
 	fwd := &link{p: &p, rng: rng}
 	rev := &link{p: &p, rng: rng}
@@ -172,7 +187,7 @@ func runSim(t *testing.T, p simParams) {
 	push := func(e *simEvent) { seq++; e.seq = seq; heap.Push(&q, e) }
 	delivered := make([]bool, p.frames)
 	nDelivered := 0
-	const frameLen, perPacket, overhead = 350, 3, 50
+	const frameLen, perPacket, overhead = simFrameLen, 3, 50
 
 	sendPacket := func(now Time, probe bool) bool {
 		var refs [perPacket]FrameRef
@@ -214,6 +229,9 @@ func runSim(t *testing.T, p simParams) {
 			}
 			sendPacket(now, false)
 		}
+		if s.CanSend() && !ss.hasData() {
+			s.OnAppLimited()
+		}
 	}
 	var ackBuf [MaxRanges]Range
 	sendAck := func(now Time) {
@@ -231,6 +249,7 @@ func runSim(t *testing.T, p simParams) {
 	now := t0
 	trySend(now)
 	maxCap := 0
+	res := simResult{minCwnd: s.Window()}
 	limit := t0.Add(10 * time.Minute)
 	for steps := 0; ; steps++ {
 		if ss.nDone == p.frames && s.BytesInFlight() == 0 {
@@ -295,6 +314,9 @@ func runSim(t *testing.T, p simParams) {
 		if s.BytesInFlight() < 0 || s.InFlightPackets() < 0 || s.TrackedPackets() > s.HistoryCap() {
 			t.Fatalf("bif %d packets %d tracked %d cap %d", s.BytesInFlight(), s.InFlightPackets(), s.TrackedPackets(), s.HistoryCap())
 		}
+		if w := s.Window(); s.RTT().HasSample() && w < res.minCwnd {
+			res.minCwnd = w
+		}
 		if s.HistoryCap() > maxCap {
 			maxCap = s.HistoryCap()
 		}
@@ -317,9 +339,18 @@ func runSim(t *testing.T, p simParams) {
 		t.Fatalf("history capacity %d for %d packets sent", maxCap, peak)
 	}
 	st := s.Stats()
-	t.Logf("%v loss %.2f: %v, sent %d lost %d (%d lost-then-acked tx) events %d pto %d pc %d, window %d, srtt %v, history cap %d",
+	t.Logf("%v loss %.2f: %v, sent %d lost %d (%d lost-then-acked tx) events %d pto %d pc %d, window %d, srtt %v, history cap %d%s",
 		p.algo, p.loss, now.Sub(t0).Round(time.Millisecond), st.PacketsSent, st.PacketsLost, ss.lostThen,
-		st.CongestionEvents, st.PTOCount, st.PersistentCongestion, st.Window, st.SRTT.Round(time.Microsecond), maxCap)
+		st.CongestionEvents, st.PTOCount, st.PersistentCongestion, st.Window, st.SRTT.Round(time.Microsecond), maxCap, bbrSummary(st))
+	res.elapsed, res.stats = now.Sub(t0), st
+	return res
+}
+
+func bbrSummary(st SenderStats) string {
+	if st.BBRState == "" {
+		return ""
+	}
+	return fmt.Sprintf(", bbr %s btlbw %.2f MB/s", st.BBRState, st.BtlBw/1e6)
 }
 
 func TestSimulation(t *testing.T) {
@@ -335,7 +366,7 @@ func TestSimulation(t *testing.T) {
 	var cases []simParams
 	for seed := uint64(1); seed <= 3; seed++ {
 		for _, loss := range []float64{0, 0.01, 0.05, 0.2} {
-			for _, algo := range []Algorithm{Cubic, NewReno} {
+			for _, algo := range []Algorithm{Cubic, NewReno, BBR} {
 				p := base
 				p.seed, p.loss, p.algo = seed, loss, algo
 				p.pacing = seed != 2
