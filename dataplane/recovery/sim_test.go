@@ -383,6 +383,10 @@ func TestSimulation(t *testing.T) {
 	ro := base
 	ro.seed, ro.jitter, ro.loss = 8, 15*time.Millisecond, 0.02
 	cases = append(cases, ro)
+	// The same two for BBR, whose persistent-congestion and reordering
+	// paths differ from CUBIC's.
+	bo.algo, ro.algo = BBR, BBR
+	cases = append(cases, bo, ro)
 	for _, p := range cases {
 		t.Run(fmt.Sprintf("seed%d_%v_loss%.2f", p.seed, p.algo, p.loss), func(t *testing.T) {
 			runSim(t, p)
