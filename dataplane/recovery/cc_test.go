@@ -410,8 +410,10 @@ func TestPacing(t *testing.T) {
 }
 
 func TestSenderSize(t *testing.T) {
-	if sz := sizeofSender(); sz >= 600 {
-		t.Fatalf("Sender is %d bytes, want < 600", sz)
+	// Every session carries one, idle or not: BBR's model is behind a
+	// pointer so that CUBIC sessions do not carry it too.
+	if sz := sizeofSender(); sz >= 640 {
+		t.Fatalf("Sender is %d bytes, want < 640", sz)
 	}
 	t.Logf("Sender %d bytes, Receiver %d bytes, FrameRef %d bytes, slot %d bytes",
 		sizeofSender(), sizeofReceiver(), sizeofFrameRef(), sizeofSlot())

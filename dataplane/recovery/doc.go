@@ -41,8 +41,8 @@
 //   - The window shrinks at most once per recovery period: losses of
 //     packets sent before the period began are part of the same event.
 //   - Memory: the zero Sender and Receiver hold no heap memory. The
-//     Sender's history is two power-of-two rings (24 bytes per packet,
-//     32 per frame) allocated on the first tracked packet and doubled
+//     Sender's history is two power-of-two rings (40 bytes per packet,
+//     16 of them BBR's delivery-rate stamps; 32 per frame) allocated on the first tracked packet and doubled
 //     only when more packets are outstanding than ever before, so in
 //     steady state nothing is allocated per packet or per ACK. The
 //     Receiver is a fixed array of MaxRanges ranges.
@@ -64,12 +64,42 @@
 // CUBIC (RFC 9438) with fast convergence and the Reno-friendly region,
 // and HyStart++ (RFC 9406) for slow start, NewReno selectable.
 //
+// # BBR
+//
+// Algorithm BBR selects a BBR v1 controller (draft-cardwell-iccrg-bbr-
+// congestion-control, rate.go and bbr.go) instead: a delivery-rate
+// sampler (draft-cheng-iccrg-delivery-rate-estimation) feeds a 10-round
+// windowed max of the bottleneck bandwidth; RTprop is the min RTT of the
+// last 10 s; STARTUP (gain 2.885) ends after three rounds of under 25%
+// bandwidth growth, DRAIN empties the queue it built, PROBE_BW cycles the
+// pacing gain through 1.25, 0.75 and six times 1 (starting phase derived
+// from state, not random, so tests are reproducible), and PROBE_RTT holds
+// four packets for max(200 ms, a round) when RTprop was not refreshed for
+// 10 s. The Sender paces at gain × BtlBw; the window is 2 × BtlBw ×
+// max(RTprop, smoothed RTT) + 3 datagrams, at least 4, grown toward that
+// target by the acknowledged bytes. smoothed RTT covers per-packet jitter,
+// which RTprop alone would turn into a window too small to keep the pipe
+// full. Loss does not touch the model; persistent congestion drops the
+// window to its floor but keeps BtlBw and RTprop. Packets declared lost
+// and acknowledged while still in the history count as delivered.
+//
+// Left out: packet conservation and loss-based window reduction (v1
+// applies them in recovery; here random loss must not throttle the flow),
+// v1's long-term bandwidth (policer) model, and everything v2/v3 added —
+// the loss- and ECN-based inflight_hi/lo bounds, the PROBE_BW sub-states,
+// and extra_acked ack-aggregation accounting. They matter for fairness
+// toward loss-based flows in shallow buffers, which v1 is known to lack;
+// use CUBIC where that matters. Application-limited periods are known to
+// the sampler only when the caller says so (Sender.OnAppLimited) or the
+// pipe ran empty.
+//
 // Not implemented, because STT does not need it: packet-number spaces
 // (STT has one per direction; its handshake has its own retransmission
 // timer), anti-amplification limits and handshake-specific PTO arming
 // (done by the handshake), ECN (§7.1; no ECN counts on the wire), undoing
 // a window reduction after a spurious loss (a packet declared lost is
-// forgotten: its late ACK is ignored), and path MTU changes during a
+// forgotten: its late ACK reports nothing, only BBR counts its bytes as
+// delivered), and path MTU changes during a
 // session (MaxDatagramSize is fixed at Init).
 //
 // One deliberate difference from quic-go: a PTO reports the frames of the

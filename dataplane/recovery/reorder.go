@@ -1,6 +1,9 @@
 package recovery
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Reordering tolerance: how the Sender tells a packet that is late from one that is lost, and
 // takes back what it did when it guessed wrong.
@@ -38,32 +41,30 @@ const (
 	// congestion event during which it was declared lost: enough to tell the current event's
 	// losses from older ones' (a packet is retained for about two round trips, an event lasts
 	// at least one).
-	episodeShift = 4
+	episodeShift = 5
 	episodeMask  = 0xff >> episodeShift
 )
 
 // reorderState is the Sender's knowledge of how far the path reorders, and the undo record of
 // the current congestion event.
 type reorderState struct {
-	// pktThreshold is the packet threshold in force, >= PacketThreshold.
-	pktThreshold uint64
 	// window is the time a packet may arrive after max(smoothed, latest) RTT before it is
 	// declared lost, beyond RFC 9002's 1/8 of that RTT; 0 until reordering was seen.
 	window time.Duration
+	prior  congestionUndo // the controller before the current event
+	// pktThreshold is the packet threshold in force, >= PacketThreshold.
+	pktThreshold uint32
+	// lost and spurious count the packets declared lost during the current event and those of
+	// them acknowledged afterwards. lost == spurious > 0 undoes the event.
+	lost, spurious uint32
+	spuriousTotal  uint32 // packets found spuriously lost, for Stats
+	undoTotal      uint32 // congestion events undone, for Stats
 	// quietEvents counts congestion events since the last spurious loss.
-	quietEvents uint32
-
+	quietEvents uint16
 	// episode numbers congestion events; a lost slot keeps its low bits (episodeMask).
 	episode uint8
 	// undoValid says prior holds the controller as it was before the current event.
 	undoValid bool
-	// lost and spurious count the packets declared lost during the current event and those of
-	// them acknowledged afterwards. lost == spurious > 0 undoes the event.
-	lost, spurious uint32
-	prior          congestionUndo
-
-	spuriousTotal uint64 // packets found spuriously lost, for Stats
-	undoTotal     uint64 // congestion events undone, for Stats
 }
 
 func (r *reorderState) init() {
@@ -71,7 +72,7 @@ func (r *reorderState) init() {
 }
 
 // threshold returns the packet threshold.
-func (r *reorderState) threshold() uint64 { return r.pktThreshold }
+func (r *reorderState) threshold() uint64 { return uint64(r.pktThreshold) }
 
 // lossDelay is RFC 9002 §6.1.2's time threshold, 9/8 of rtt (= max(smoothed, latest)), widened
 // by the learnt reordering window, at least Granularity.
@@ -93,8 +94,8 @@ func (r *reorderState) lossDelay(rtt time.Duration) time.Duration {
 func (r *reorderState) onSpurious(distance uint64, lateness, srtt time.Duration) {
 	r.spuriousTotal++
 	r.quietEvents = 0
-	if t := distance + 1; t > r.pktThreshold {
-		r.pktThreshold = t
+	if t := min(distance+1, math.MaxUint32); t > uint64(r.pktThreshold) {
+		r.pktThreshold = uint32(t)
 	}
 	if lateness > 0 {
 		w := lateness + lateness/4
@@ -107,11 +108,12 @@ func (r *reorderState) onSpurious(distance uint64, lateness, srtt time.Duration)
 	}
 }
 
-// congestionUndo is what undoing a congestion event restores of the controller.
+// congestionUndo is what undoing a congestion event restores of the controller (CUBIC's K is
+// recomputed from wMax when the undo restarts its epoch).
 type congestionUndo struct {
 	cwnd, ssthresh  int
 	recoveryStartPN uint64
-	wMax, k         float64
+	wMax            float64
 }
 
 // onEvent notes a new congestion event, c being the controller before its reaction, and decays
@@ -119,7 +121,7 @@ type congestionUndo struct {
 func (r *reorderState) onEvent(c *congestion) {
 	r.episode++
 	r.undoValid = true
-	r.prior = congestionUndo{cwnd: c.cwnd, ssthresh: c.ssthresh, recoveryStartPN: c.recoveryStartPN, wMax: c.wMax, k: c.k}
+	r.prior = congestionUndo{cwnd: c.cwnd, ssthresh: c.ssthresh, recoveryStartPN: c.recoveryStartPN, wMax: c.wMax}
 	r.lost, r.spurious = 0, 0
 	r.quietEvents++
 	if r.quietEvents >= reorderDecayEvents {
@@ -163,7 +165,7 @@ func (c *congestion) undo(prior *congestionUndo) {
 	}
 	c.ssthresh = prior.ssthresh
 	c.recoveryStartPN = prior.recoveryStartPN
-	c.wMax, c.k = prior.wMax, prior.k
+	c.wMax = prior.wMax
 	c.epochValid = false
 	c.cubicAcc = 0
 	c.renoAcc = 0

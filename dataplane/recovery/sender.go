@@ -137,14 +137,24 @@ type Handler interface {
 }
 
 // slot is the history entry of one packet, indexed by packet number in a
-// power-of-two ring. 24 bytes; the frames live in a second ring.
+// power-of-two ring. 40 bytes; the frames live in a second ring.
+//
+// The last 16 bytes are the delivery-rate stamps (rate.go): the sender's
+// delivered count and, as microsecond offsets back from sent, the
+// delivered and first-sent times when the packet left. They are what
+// turns an ACK into a bandwidth sample, which BBR's whole model rests
+// on, and they cannot be reconstructed at ACK time. Offsets rather than
+// two more Times keep the slot at 40 bytes instead of 48.
 type slot struct {
-	sent       Time
-	frameStart uint64 // index of the first frame in the frame ring
-	size       uint32
-	nFrames    uint16
-	state      uint8
-	flags      uint8
+	sent         Time
+	frameStart   uint64 // index of the first frame in the frame ring
+	delivered    uint64 // rate stamp: bytes delivered when sent
+	size         uint32
+	deliveredAgo uint32 // rate stamp: sent - delivered time, µs
+	firstSentAgo uint32 // rate stamp: sent - first-sent time, µs
+	nFrames      uint16
+	state        uint8
+	flags        uint8
 }
 
 const (
@@ -157,8 +167,9 @@ const (
 const (
 	flagAckEliciting uint8 = 1 << iota
 	flagInFlight
-	flagProbed  // its frames were reported lost by a PTO
-	flagCounted // declared lost while in flight: counted in a congestion event (reorder.go)
+	flagProbed     // its frames were reported lost by a PTO
+	flagAppLimited // rate stamp: sent while the application left the pipe unfilled
+	flagCounted    // declared lost while in flight: counted in a congestion event (reorder.go)
 )
 
 type counters struct {
@@ -196,6 +207,11 @@ type SenderStats struct {
 	SRTT            time.Duration
 	MinRTT          time.Duration
 	SlowStart       bool
+	// BBR only (zero for other algorithms): the bottleneck bandwidth
+	// estimate in bytes per second, and the state machine's mode
+	// ("startup", "drain", "probe_bw", "probe_rtt").
+	BtlBw    float64
+	BBRState string
 }
 
 // Sender tracks the packets of one direction of a session: which are in
@@ -231,11 +247,18 @@ type Sender struct {
 	hasLargestAcked      bool
 	initialized          bool
 
-	rtt   RTT
-	cc    congestion
+	rtt RTT
+	cc  congestion // CUBIC / NewReno; unused when useBBR
+	// bbr is BBR's model, allocated by Init only for a BBR session (and kept for reuse by a
+	// later Init): its ~300 bytes would otherwise be carried by every idle CUBIC session.
+	bbr   *bbr
 	reo   reorderState
 	pace  pacer
 	stats counters
+
+	// useBBR selects bbr over cc. A bool and two concrete fields rather
+	// than an interface: the calls stay direct and nothing escapes.
+	useBBR bool
 }
 
 // Init (re)initialises the Sender with cfg (zero fields take defaults):
@@ -245,13 +268,20 @@ type Sender struct {
 // allocating.
 func (s *Sender) Init(cfg Config) {
 	c := cfg.withDefaults()
-	slots, frames := s.slots, s.frames
-	*s = Sender{slots: slots, frames: frames}
+	slots, frames, model := s.slots, s.frames, s.bbr
+	*s = Sender{slots: slots, frames: frames, bbr: model}
 	s.maxAckDelay = c.MaxAckDelay
 	s.rtt.SetInitial(c.InitialRTT)
 	s.rtt.SetMaxAckDelay(c.MaxAckDelay)
 	s.cc.init(&c)
 	s.reo.init()
+	if c.Algorithm == BBR {
+		s.useBBR = true
+		if s.bbr == nil {
+			s.bbr = new(bbr)
+		}
+		s.bbr.init(&c)
+	}
 	s.pace.init(c.MaxDatagramSize, c.DisablePacing)
 	s.initialized = true
 }
@@ -390,7 +420,8 @@ func (s *Sender) OnPacketSent(now Time, pn uint64, size int, ackEliciting bool, 
 	if ackEliciting {
 		flags = flagAckEliciting | flagInFlight
 	}
-	s.slots[pn&s.slotMask()] = slot{
+	sl := &s.slots[pn&s.slotMask()]
+	*sl = slot{
 		sent:       now,
 		frameStart: start,
 		size:       uint32(size),
@@ -400,11 +431,16 @@ func (s *Sender) OnPacketSent(now Time, pn uint64, size int, ackEliciting bool, 
 	}
 	s.nextPN = pn + 1
 	if ackEliciting {
+		if s.useBBR {
+			s.bbr.onPacketSent(now, sl, s.bytesInFlight)
+		}
 		s.bytesInFlight += size
 		s.inFlight++
 		s.ackElicitingInFlight++
 		s.lastAckElicitingSent = now
-		s.cc.onPacketSent(pn, s.bytesInFlight)
+		if !s.useBBR {
+			s.cc.onPacketSent(pn, s.bytesInFlight)
+		}
 		if !s.pace.disabled {
 			s.pace.consume(now, size, s.pacingRate())
 		}
@@ -468,6 +504,10 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 	ackElicitingAcked := false
 	appLimited := false
 	ackedBytes := 0
+	priorInFlight := s.bytesInFlight
+	if s.useBBR {
+		s.bbr.rs.beginAck()
+	}
 	for i := len(ranges) - 1; i >= 0; i-- {
 		lo, hi := ranges[i].Lo, ranges[i].Hi
 		if hi < s.histBase {
@@ -494,11 +534,16 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 			if sl.flags&flagAckEliciting != 0 {
 				ackElicitingAcked = true
 			}
+			s.onDelivered(now, sl)
 			if sl.flags&flagInFlight != 0 {
 				s.removeInFlight(sl)
-				if s.cc.canGrow(pn) {
+				switch {
+				case s.useBBR:
+					// Its window follows its model (onDelivered), and
+					// the rate sampler tells app-limited ACKs apart.
+				case s.cc.canGrow(pn):
 					ackedBytes += int(sl.size)
-				} else if pn >= s.cc.recoveryStartPN {
+				case pn >= s.cc.recoveryStartPN:
 					appLimited = true
 				}
 			}
@@ -529,10 +574,20 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 	}
 	// RFC 9002 order: losses first, then growth, so that packets acked by
 	// the same ACK that started a recovery period do not grow the window.
-	if !s.detectLost(now, h) {
+	reacted := s.detectLost(now, h)
+	switch {
+	case s.useBBR:
+		var rtt time.Duration
+		if sampled {
+			rtt = now.Sub(largestSent)
+		}
+		s.bbr.onAck(now, rtt, s.rtt.Smoothed(), s.rtt.Min(), priorInFlight, s.bytesInFlight)
+	case !reacted:
 		s.cc.onAck(now, ackedBytes, appLimited, s.rtt.Smoothed())
+		fallthrough
+	default:
+		s.cc.hystartOnAck(s.largestAcked, sampled, s.rtt.Latest(), s.nextPN)
 	}
-	s.cc.hystartOnAck(s.largestAcked, sampled, s.rtt.Latest(), s.nextPN)
 	s.ptoCount = 0
 	s.popFront(now)
 	return newlyAcked, nil
@@ -544,19 +599,35 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 // window reduction is undone. largest is the largest number this ACK acknowledges.
 func (s *Sender) onLateAck(now Time, largest, pn uint64, sl *slot, h Handler) {
 	sl.state = stateAcked
-	if sl.flags&flagCounted == 0 {
-		return // not in flight when declared lost (an ACK-only packet): nothing was learnt
-	}
-	base := max(s.rtt.Smoothed(), s.rtt.Latest())
-	s.reo.onSpurious(max(largest, s.largestAcked)-pn, now.Sub(sl.sent)-base, s.rtt.Smoothed())
-	if s.reo.inEpisode(sl.flags) && s.reo.onSpuriousInEpisode() {
-		s.cc.undo(&s.reo.prior)
-	}
+	s.onDelivered(now, sl) // its bytes did arrive: BBR's rate samples count them
 	if h != nil && sl.nFrames > 0 {
 		start, n := sl.frameStart, uint64(sl.nFrames)
 		for j := uint64(0); j < n; j++ {
 			h.FrameAcked(&s.frames[(start+j)&s.frameMask()])
 		}
+	}
+	if sl.flags&flagCounted == 0 {
+		return // not in flight when declared lost (an ACK-only packet): nothing was learnt
+	}
+	base := max(s.rtt.Smoothed(), s.rtt.Latest())
+	s.reo.onSpurious(max(largest, s.largestAcked)-pn, now.Sub(sl.sent)-base, s.rtt.Smoothed())
+	if s.reo.inEpisode(sl.flags) && s.reo.onSpuriousInEpisode() && !s.useBBR {
+		s.cc.undo(&s.reo.prior)
+	}
+}
+
+// eventStartPN is the first packet number whose loss starts a new congestion event: CUBIC's
+// and NewReno's recovery period. BBR has none and leaves cc unused, so the same field keeps
+// its events, too, to at most one per round trip of losses.
+func (s *Sender) eventStartPN() uint64 { return s.cc.recoveryStartPN }
+
+// onDelivered feeds an acknowledged ack-eliciting packet to BBR's
+// delivery-rate sampler. It is also the hook for a packet declared lost
+// and acknowledged late: its bytes did arrive, so they count as
+// delivered (each slot must be passed at most once).
+func (s *Sender) onDelivered(now Time, sl *slot) {
+	if s.useBBR && sl.flags&flagAckEliciting != 0 {
+		s.bbr.rs.onDelivered(now, sl)
 	}
 }
 
@@ -635,11 +706,12 @@ func (s *Sender) detectLost(now Time, h Handler) (reacted bool) {
 			continue
 		}
 		if sl.flags&flagInFlight != 0 {
-			if !anyLost || largestLostPN < s.cc.recoveryStartPN {
-				if pn >= s.cc.recoveryStartPN {
-					// This loss starts a new congestion event (onCongestionEvent below):
-					// remember the controller as it is, in case the event proves spurious.
-					s.reo.onEvent(&s.cc)
+			if start := s.eventStartPN(); (!anyLost || largestLostPN < start) && pn >= start {
+				// This loss starts a new congestion event (onCongestionEvent below):
+				// remember the controller as it is, in case the event proves spurious.
+				s.reo.onEvent(&s.cc)
+				if s.useBBR {
+					s.cc.recoveryStartPN = s.nextPN
 				}
 			}
 			anyLost = true
@@ -659,12 +731,20 @@ func (s *Sender) detectLost(now Time, h Handler) (reacted bool) {
 	if !anyLost {
 		return false
 	}
-	if s.cc.onCongestionEvent(largestLostPN, s.nextPN) {
+	if s.useBBR {
+		// Loss is not congestion to BBR: only PROBE_BW's probing phase
+		// reads it (bbr.lost), and only persistent congestion acts.
+		s.bbr.lost = true
+	} else if s.cc.onCongestionEvent(largestLostPN, s.nextPN) {
 		s.stats.congestionEvents++
 		reacted = true
 	}
 	if persistent {
-		s.cc.onPersistentCongestion()
+		if s.useBBR {
+			s.bbr.onPersistentCongestion()
+		} else {
+			s.cc.onPersistentCongestion()
+		}
 		s.stats.persistent++
 		reacted = true
 	}
@@ -795,6 +875,9 @@ func (s *Sender) Window() int {
 	if !s.initialized {
 		return DefaultInitialWindowPackets * DefaultMaxDatagramSize
 	}
+	if s.useBBR {
+		return s.bbr.cwnd
+	}
 	return s.cc.cwnd
 }
 
@@ -814,12 +897,15 @@ func (s *Sender) SendBudget() int {
 
 // pacingRate returns the pacing rate in bytes per nanosecond.
 func (s *Sender) pacingRate() float64 {
+	if s.useBBR {
+		return s.bbr.rate(s.rtt.Smoothed())
+	}
 	srtt := s.rtt.Smoothed()
 	if srtt < time.Microsecond {
 		srtt = time.Microsecond
 	}
 	gain := pacingGainCA
-	if s.cc.inSlowStart() {
+	if s.inSlowStart() {
 		gain = pacingGainSS
 	}
 	return gain * float64(s.cc.cwnd) / float64(srtt)
@@ -827,7 +913,8 @@ func (s *Sender) pacingRate() float64 {
 
 // PacingRate returns the current pacing rate in bytes per second:
 // 1.25 * Window / SRTT in congestion avoidance and twice Window / SRTT in
-// slow start (where the window doubles every round trip).
+// slow start (where the window doubles every round trip); with BBR, the
+// pacing gain of its state times its bottleneck-bandwidth estimate.
 func (s *Sender) PacingRate() float64 { return s.pacingRate() * 1e9 }
 
 // PacingDeadline returns 0 if a packet of size bytes (or a GSO burst of
@@ -870,12 +957,31 @@ func (s *Sender) PTO() time.Duration { return s.rtt.PTO(s.maxAckDelay) }
 // backoff exponent).
 func (s *Sender) PTOCount() int { return int(s.ptoCount) }
 
-// InSlowStart reports whether the window grows exponentially.
-func (s *Sender) InSlowStart() bool { return s.cc.inSlowStart() }
+// InSlowStart reports whether the window grows exponentially (for BBR:
+// whether it is in STARTUP).
+func (s *Sender) InSlowStart() bool { return s.inSlowStart() }
+
+func (s *Sender) inSlowStart() bool {
+	if s.useBBR {
+		return s.bbr.inSlowStart()
+	}
+	return s.cc.inSlowStart()
+}
+
+// OnAppLimited tells the Sender that the application has nothing to send
+// although window and pacing would let it. CUBIC and NewReno need not be
+// told (their window-validation latch sees an unused window), but BBR
+// must: bandwidth samples taken while the pipe is not kept full are
+// marked so they cannot lower its estimate.
+func (s *Sender) OnAppLimited() {
+	if s.useBBR {
+		s.bbr.rs.setAppLimited(s.bytesInFlight)
+	}
+}
 
 // Stats returns a snapshot of the counters.
 func (s *Sender) Stats() SenderStats {
-	return SenderStats{
+	st := SenderStats{
 		PacketsSent:          s.stats.packetsSent,
 		PacketsLost:          s.stats.packetsLost,
 		PacketsAcked:         s.stats.packetsAcked,
@@ -884,16 +990,21 @@ func (s *Sender) Stats() SenderStats {
 		CongestionEvents:     s.stats.congestionEvents,
 		PTOCount:             s.stats.ptoCount,
 		PersistentCongestion: s.stats.persistent,
-		SpuriousLosses:       s.reo.spuriousTotal,
-		UndoneEvents:         s.reo.undoTotal,
+		SpuriousLosses:       uint64(s.reo.spuriousTotal),
+		UndoneEvents:         uint64(s.reo.undoTotal),
 		PacketThreshold:      s.reo.threshold(),
 		ReorderWindow:        s.reo.window,
 		Window:               s.Window(),
 		BytesInFlight:        s.bytesInFlight,
 		SRTT:                 s.rtt.Smoothed(),
 		MinRTT:               s.rtt.Min(),
-		SlowStart:            s.cc.inSlowStart(),
+		SlowStart:            s.inSlowStart(),
 	}
+	if s.useBBR {
+		st.BtlBw = s.bbr.btlBw.get() * 1e9
+		st.BBRState = s.bbr.mode.String()
+	}
+	return st
 }
 
 // Drop forgets every tracked packet and releases the history memory, for a
