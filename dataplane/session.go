@@ -396,6 +396,10 @@ func (s *Session) Stats() SessionStats {
 	st.Window = rs.Window
 	st.BytesInFlight = rs.BytesInFlight
 	st.Streams = len(s.streams)
+	st.SpuriousLosses, st.UndoneEvents = rs.SpuriousLosses, rs.UndoneEvents
+	st.PacketThreshold, st.ReorderWindow = rs.PacketThreshold, int64(rs.ReorderWindow)
+	st.CongestionEvents, st.BtlBw = rs.CongestionEvents, rs.BtlBw
+	st.Congestion = s.e.cfg.Congestion.String()
 	s.mu.Unlock()
 	return st
 }

@@ -113,12 +113,25 @@ type sessionCounters struct {
 
 // SessionStats is a snapshot of one session.
 type SessionStats struct {
-	PacketsSent, PacketsRecv     uint64
-	BytesSent, BytesRecv         uint64
-	StreamBytesSent              uint64
-	StreamBytesRecv              uint64
-	RetransmittedBytes           uint64
-	PacketsLost                  uint64
+	PacketsSent, PacketsRecv uint64
+	BytesSent, BytesRecv     uint64
+	StreamBytesSent          uint64
+	StreamBytesRecv          uint64
+	RetransmittedBytes       uint64
+	PacketsLost              uint64
+	// SpuriousLosses counts packets declared lost that the peer acknowledged afterwards: the
+	// path reordered them. PacketThreshold and ReorderWindow are the loss thresholds that
+	// reordering taught the session (3 and 0 on a path that keeps order), and UndoneEvents the
+	// window reductions taken back because every loss behind them was spurious
+	// (docs/RELIABILITY.md, "Reordering").
+	SpuriousLosses, UndoneEvents uint64
+	PacketThreshold              uint64
+	ReorderWindow                int64 // nanoseconds
+	// CongestionEvents counts window reductions; Congestion names the controller, and BtlBw
+	// is BBR's bottleneck bandwidth estimate in bytes per second (0 for the others).
+	CongestionEvents             uint64
+	Congestion                   string
+	BtlBw                        float64
 	KeyUpdates                   uint64
 	AppFramesSent, AppFramesRecv uint64
 	SmoothedRTT, MinRTT          int64 // nanoseconds
