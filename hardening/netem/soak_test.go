@@ -82,6 +82,11 @@ func loadSoakConfig(t *testing.T) soakConfig {
 // within 5% after the warm-up, no goroutine growth, no errors, no stalled interval, and at the
 // end every byte and message back and equal to what was sent.
 func TestSoak(t *testing.T) {
+	if os.Getenv("STT_SOAK_DURATION") == "" {
+		// A soak is minutes to hours of wall time: it belongs to "make soak" (which sets the
+		// duration), not to every "make test". judgeSoak's criteria are tested in TestJudgeSoak.
+		t.Skip("soak: set STT_SOAK_DURATION (make soak) to run it")
+	}
 	cfg := loadSoakConfig(t)
 	seed := writeSeed(t)
 	srv := startProc(t, "serve", stdoutEvents, nil, sttfastBin, "serve", "--addr", "udp://127.0.0.1:0", "--seed", seed,
