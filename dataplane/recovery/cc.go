@@ -385,10 +385,17 @@ func (c *congestion) hystartOnAck(largestAcked uint64, sampled bool, rtt time.Du
 }
 
 // pacer is a token bucket. Tokens are bytes; they accrue at the pacing
-// rate up to depth and are spent by in-flight packets. The bucket is full
-// at start and after idle periods, so a window's worth of data (up to one
-// 64 KiB GSO super-packet) can leave at once; after that packets leave at
-// the rate the window and RTT justify.
+// rate up to the bucket's depth and are spent by in-flight packets. The
+// bucket is full at start and after idle periods, so a window's worth of
+// data (up to one 64 KiB GSO super-packet) can leave at once; after that
+// packets leave at the rate the window and RTT justify.
+//
+// The depth is the larger of depth (64 KiB) and one Granularity (1 ms) of
+// the rate, as Linux sizes a paced TSO burst to 1 ms of its pacing rate:
+// above 512 Mbit/s a 64 KiB bucket fills in less than a timer's lateness,
+// so every late wake-up of the TX loop would lose tokens and pace the flow
+// below its rate (BBR, which paces at exactly its bandwidth estimate,
+// then measures that lower rate and slows down further).
 type pacer struct {
 	tokens   float64
 	last     Time
@@ -405,6 +412,11 @@ func (p *pacer) init(mss int, disabled bool) {
 	*p = pacer{depth: float64(d), tokens: float64(d), disabled: disabled}
 }
 
+// depthAt returns the bucket's depth at rate (bytes per nanosecond).
+func (p *pacer) depthAt(rate float64) float64 {
+	return max(p.depth, rate*float64(Granularity))
+}
+
 // available returns the tokens at now, rate in bytes per nanosecond.
 func (p *pacer) available(now Time, rate float64) float64 {
 	if !p.started {
@@ -414,10 +426,7 @@ func (p *pacer) available(now Time, rate float64) float64 {
 	if dt := now - p.last; dt > 0 {
 		t += rate * float64(dt)
 	}
-	if t > p.depth {
-		t = p.depth
-	}
-	return t
+	return min(t, p.depthAt(rate))
 }
 
 func (p *pacer) consume(now Time, size int, rate float64) {
@@ -438,10 +447,7 @@ func (p *pacer) deadline(now Time, size int, rate float64) Time {
 	if p.disabled || size <= 0 {
 		return 0
 	}
-	need := float64(size)
-	if need > p.depth {
-		need = p.depth
-	}
+	need := min(float64(size), p.depthAt(rate))
 	avail := p.available(now, rate)
 	if avail >= need {
 		return 0
