@@ -211,7 +211,7 @@ func TestRecvBufferTooFragmented(t *testing.T) {
 	base := inUse()
 	var b RecvBuffer
 	b.Init(1 << 20)
-	data := streamBytes(38, 1000)
+	data := streamBytes(38, 2*MaxRanges+16)
 	for i := 0; i < MaxRanges; i++ { // spans at 1, 3, 5, ...: MaxRanges holes
 		mustInsert(t, &b, data, 2*i+1, 1, false)
 	}
