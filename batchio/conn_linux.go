@@ -69,6 +69,9 @@ type txState struct {
 	// call, so tests can exercise the fallback on hardware that never
 	// refuses GSO (loopback).
 	injectEIO bool
+	// injectErr, when set, is the errno injectEIO makes the GSO header fail
+	// with instead of EIO.
+	injectErr unix.Errno
 }
 
 // alignedBytes returns n zeroed bytes backed by uint64s, so cmsghdr
@@ -175,6 +178,9 @@ func (t *txState) send(fd uintptr) bool {
 			if end = t.injectUntil(); end == t.off {
 				t.injectEIO = false
 				t.errno = unix.EIO
+				if t.injectErr != 0 {
+					t.errno, t.injectErr = t.injectErr, 0
+				}
 				return true
 			}
 		}
@@ -272,6 +278,9 @@ func (c *Conn) writeBatch(msgs []Message) (int, error) {
 		if t.errno != 0 {
 			k := t.off
 			mi, off = int(t.startMsg[k]), int(t.startOff[k])
+			if t.errno == unix.EMSGSIZE {
+				return mi, c.sizeError(msgs, mi, t.errno)
+			}
 			if t.gsoHdr[k] {
 				switch t.errno {
 				case unix.EIO:
@@ -279,6 +288,12 @@ func (c *Conn) writeBatch(msgs []Message) (int, error) {
 					c.gso.Store(false)
 					continue
 				case unix.EINVAL:
+					// Kernels before 6.x say EINVAL, not EMSGSIZE, for segments larger
+					// than the route's MTU: resending them split would have the kernel
+					// fragment every one, so report them as too large instead.
+					if se := c.sizeError(msgs, mi, t.errno); se.MTU > 0 && se.Size > se.MaxPayload() {
+						return mi, se
+					}
 					split = true
 					continue
 				}

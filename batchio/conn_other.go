@@ -58,6 +58,10 @@ func (c *Conn) writeBatch(msgs []Message) (int, error) {
 		it := m.Datagrams()
 		for d, ok := it.Next(); ok; d, ok = it.Next() {
 			if _, err := c.uc.WriteToUDPAddrPort(d, m.Addr); err != nil {
+				if errors.Is(err, syscall.EMSGSIZE) {
+					// The route's MTU is not portably readable: MTU 0 (unknown).
+					return i, &SizeError{Index: i, Addr: m.Addr, Size: len(d), Err: err}
+				}
 				return i, mapErr(err)
 			}
 		}

@@ -50,7 +50,18 @@
 // (EIO: the device cannot segment or checksum), GSO is switched off for the
 // Conn and the refused datagrams are resent one by one; EINVAL on a GSO send
 // (for example a segment larger than the path MTU) resends the rest of that
-// batch split without switching GSO off.
+// batch split without switching GSO off, unless the route's MTU shows the
+// segments are too large for it (older kernels' way of saying EMSGSIZE).
+//
+// # Datagrams larger than the route
+//
+// batchio leaves IP_MTU_DISCOVER at the kernel's default (IP_PMTUDISC_WANT
+// on Linux): a single datagram larger than the route's MTU is fragmented by
+// the kernel, but a GSO send cannot be, and the kernel refuses it with
+// EMSGSIZE. WriteBatch then stops at the refused Message and returns a
+// [*SizeError] carrying the route's MTU (read with IP_MTU on a throwaway
+// socket connected to the destination), so the caller can shrink its
+// packets and go on with the Messages after it.
 //
 // GRO makes the kernel deliver several datagrams of one flow in one buffer,
 // reporting the segment size in a UDP_GRO control message, which ReadBatch

@@ -40,6 +40,7 @@ const (
 	EventPathCandidate = dataplane.EventPathCandidate
 	EventPathMigrated  = dataplane.EventPathMigrated
 	EventAuthFailed    = dataplane.EventAuthFailed
+	EventPathMTU       = dataplane.EventPathMTU
 )
 
 // Node is an sttfast endpoint: it listens (server mode), dials peers by address, and holds any

@@ -13,7 +13,9 @@ import (
 // takes the default named in its comment.
 type Config struct {
 	// PayloadSize is the largest UDP payload a packet may have (default 1200, the path MTU every
-	// IPv4/IPv6 path carries; up to 65507 on loopback). Packets are never IP-fragmented.
+	// IPv4/IPv6 path carries; up to 65507 on loopback). A session whose route turns out narrower
+	// shrinks its packets to fit, down to frame.PayloadFloor, and ends below it
+	// (docs/PROTOCOL.md §1).
 	PayloadSize int
 	// StreamWindow is the receive window of one stream in bytes (default 4 MiB: a stream can
 	// then run at 10 Gbit/s with 3 ms between the reader consuming and the sender hearing of it;

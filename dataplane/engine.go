@@ -160,6 +160,7 @@ func (e *Engine) Stats() EngineStats {
 		s.Drops[i] = e.ctr.drops[i].Load()
 	}
 	s.EventsDropped = e.ctr.eventsDropped.Load()
+	s.TxRefused = e.ctr.txRefused.Load()
 	s.SessionsClosed = e.ctr.closedSessions.Load()
 	s.RetransmittedBytes = e.ctr.closedRetx.Load()
 	s.PacketsLost = e.ctr.closedLost.Load()

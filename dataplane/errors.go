@@ -22,6 +22,9 @@ var (
 	ErrDuplicateSession = errors.New("sttfast: duplicate session id")
 	// ErrEngineClosed is returned by operations on a closed engine.
 	ErrEngineClosed = errors.New("sttfast: engine closed")
+	// ErrPathTooNarrow matches the CloseError of a session that ended because the route to its
+	// peer carries fewer bytes per packet than frame.PayloadFloor (close code CodePathTooNarrow).
+	ErrPathTooNarrow = errors.New("sttfast: path too narrow")
 	// ErrTimeout is returned when a deadline set on a stream expires; it is a net.Error timeout.
 	ErrTimeout error = timeoutError{}
 )
@@ -51,8 +54,11 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("sttfast: session closed by %s: %s (code %d)", side, CodeName(e.Code), e.Code)
 }
 
-// Is makes every CloseError match ErrSessionClosed.
-func (e *CloseError) Is(target error) bool { return target == ErrSessionClosed }
+// Is makes every CloseError match ErrSessionClosed, and one with CodePathTooNarrow match
+// ErrPathTooNarrow.
+func (e *CloseError) Is(target error) bool {
+	return target == ErrSessionClosed || (target == ErrPathTooNarrow && e.Code == CodePathTooNarrow)
+}
 
 // Close codes of docs/PROTOCOL.md §6.
 const (
@@ -65,7 +71,8 @@ const (
 	CodeRefused           = 6
 	CodeKeyUpdate         = 7
 	CodeShutdown          = 8
-	CodeWriteAbandoned    = 9 // STREAM_CLOSE: a write larger than the send buffer timed out part way
+	CodeWriteAbandoned    = 9  // STREAM_CLOSE: a write larger than the send buffer timed out part way
+	CodePathTooNarrow     = 10 // the route to the peer carries fewer bytes than frame.PayloadFloor
 	CodeApplicationMin    = 0x100
 )
 
@@ -92,6 +99,8 @@ func CodeName(c uint64) string {
 		return "shutting down"
 	case CodeWriteAbandoned:
 		return "write abandoned mid-message"
+	case CodePathTooNarrow:
+		return "path too narrow"
 	}
 	if c >= CodeApplicationMin {
 		return "application"

@@ -15,10 +15,13 @@ const (
 	EventPathCandidate
 	EventPathMigrated
 	EventAuthFailed
+	// EventPathMTU: the route to the peer refused the session's packets as too large and they
+	// were shrunk; Code is the new payload size, Reason says so in a line for the operator.
+	EventPathMTU
 )
 
 var eventNames = [...]string{"", "session_opened", "session_closed", "stream_opened", "stream_closed",
-	"key_rotated", "path_candidate", "path_migrated", "auth_failed"}
+	"key_rotated", "path_candidate", "path_migrated", "auth_failed", "path_mtu"}
 
 // String returns the event's name as it appears in logs.
 func (k EventKind) String() string {

@@ -104,6 +104,7 @@ func (x *side) step() {
 	x.tx.runTimers()
 	x.tx.serveReady()
 	x.tx.send()
+	x.tx.applyNarrow()
 }
 
 // deliver hands everything from's TX loop wrote to to's RX loop.

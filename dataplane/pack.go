@@ -209,8 +209,7 @@ func (s *Session) canSendData(now recovery.Time, size int) bool {
 // packOne builds one packet for s. sent reports that a packet was built; more that s has more to
 // send right now. mu held.
 func (t *txLoop) packOne(s *Session, now recovery.Time) (sent, more bool) {
-	cfg := &t.e.cfg
-	size := cfg.PayloadSize
+	size := s.payloadSize()
 	dataOK := s.canSendData(now, size)
 	// An ACK goes out on its own only when due (two ack-eliciting packets, a gap, or the delayed
 	// ACK timer); otherwise it waits up to MaxAckDelay to ride on the next data packet.
@@ -218,7 +217,7 @@ func (t *txLoop) packOne(s *Session, now recovery.Time) (sent, more bool) {
 	if !ackDue && (!dataOK || !s.hasFrames()) {
 		return false, false
 	}
-	buf := t.slot(s.peer, size)
+	buf := t.slot(s, s.peer, size)
 	pn := s.sender.NextPacketNumber()
 	la, acked := s.sender.LargestAcked()
 	pnLen := max(4, frame.PNLen(pn, la, acked))
@@ -615,7 +614,7 @@ func (t *txLoop) packSingle(s *Session, addr netip.AddrPort, add func([]byte) []
 		return
 	}
 	t.open = false
-	buf := t.slot(addr, t.e.cfg.PayloadSize)
+	buf := t.slot(s, addr, s.payloadSize())
 	pn := s.sender.NextPacketNumber()
 	la, acked := s.sender.LargestAcked()
 	h := frame.Header{Kind: frame.KindProtected, KeyPhase: s.txKeys.Phase(), SessionID: s.id, PacketNumber: pn, PNLen: max(4, frame.PNLen(pn, la, acked))}

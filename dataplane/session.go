@@ -46,6 +46,7 @@ type Session struct {
 
 	txQueued atomic.Bool // queued on e.active, cleared by the TX loop
 	state    atomic.Uint32
+	payload  atomic.Int32 // largest UDP payload of a packet (see payloadSize); written under mu
 
 	mu sync.Mutex
 	// --- guarded by mu ---
@@ -243,6 +244,7 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 		done:           make(chan struct{}),
 	}
 	s.advertised.Store(s.ourMaxData)
+	s.payload.Store(int32(e.cfg.PayloadSize))
 	if !p.Initiator {
 		s.nextLocal = 1
 	}
@@ -468,8 +470,12 @@ var (
 )
 
 // MaxFrameSize is the largest application frame payload SendFrame accepts: what fits in one
-// packet after the header, the tag and the frame's own type, sequence and length fields.
-func (s *Session) MaxFrameSize() int { return s.e.cfg.PayloadSize - maxOverhead - 1 - 8 - 4 }
+// packet after the header, the tag and the frame's own type, sequence and length fields. It is
+// smaller on a path found narrower than the configured payload size (see docs/PROTOCOL.md §1).
+func (s *Session) MaxFrameSize() int { return maxFrameSize(s.payloadSize()) }
+
+// maxFrameSize is MaxFrameSize for packets of payload bytes.
+func maxFrameSize(payload int) int { return payload - maxOverhead - 1 - 8 - 4 }
 
 // maxAppQueue bounds application frames queued or in flight per session. It must not exceed the
 // receiver's de-duplication window (stc.ReplayWindowSize): then every retransmitted frame still

@@ -55,6 +55,7 @@ type engineCounters struct {
 	txDatagrams, txBytes, txBatches atomic.Uint64
 	drops                           [numDropReasons]atomic.Uint64
 	eventsDropped                   atomic.Uint64
+	txRefused                       atomic.Uint64
 	// Totals of sessions that have ended, so that engine-wide counters never go down.
 	closedRetx, closedLost, closedSessions atomic.Uint64
 }
@@ -65,11 +66,14 @@ type EngineStats struct {
 	TxDatagrams, TxBytes, TxBatches uint64
 	Drops                           [numDropReasons]uint64
 	EventsDropped                   uint64
-	Sessions                        int
-	SessionsClosed                  uint64
-	RetransmittedBytes              uint64 // stream bytes sent again, all sessions ever
-	PacketsLost                     uint64 // packets declared lost, all sessions ever
-	GSO, GRO                        bool
+	// TxRefused counts datagrams the kernel refused as larger than their route carries (they
+	// are in TxDatagrams too, and their sessions' packets shrank or the sessions ended).
+	TxRefused          uint64
+	Sessions           int
+	SessionsClosed     uint64
+	RetransmittedBytes uint64 // stream bytes sent again, all sessions ever
+	PacketsLost        uint64 // packets declared lost, all sessions ever
+	GSO, GRO           bool
 }
 
 // DropsTotal sums the drops of every reason.

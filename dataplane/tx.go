@@ -32,6 +32,7 @@ type txLoop struct {
 	e     *Engine
 	slab  *batchio.Slab
 	msgs  []batchio.Message
+	sess  []*Session // sess[i] packed msgs[i] (nil: handshake datagrams), for SizeErrors
 	nmsg  int
 	open  bool // the last message can take another equal-size segment
 	segs  int  // segments in the last message
@@ -50,6 +51,7 @@ type txLoop struct {
 	frRanges  []frame.Range
 	scratch   []*Session
 	dead      []*Session
+	narrow    []narrowing // sessions whose packets the route refused, applied by applyNarrow
 }
 
 // sealJob is a packed packet waiting to be sealed in place just before the batch goes out, so the
@@ -67,6 +69,7 @@ func newTxLoop(e *Engine) *txLoop {
 		e:         e,
 		slab:      slab,
 		msgs:      slab.Messages(),
+		sess:      make([]*Session, e.cfg.BatchSize),
 		jobs:      make([]sealJob, 0, e.cfg.BatchSize*64),
 		timer:     time.NewTimer(time.Hour),
 		refs:      make([]recovery.FrameRef, 0, 256),
@@ -122,6 +125,7 @@ func (t *txLoop) iterate() {
 	t.runTimers()
 	t.serveReady()
 	t.send()
+	t.applyNarrow()
 }
 
 // runInline lets a writer run the TX loop's work on its own goroutine when the loop is parked:
@@ -165,6 +169,7 @@ func (t *txLoop) finalPass() {
 	t.sendHandshakes()
 	t.serveReady()
 	t.send()
+	t.applyNarrow()
 }
 
 func (t *txLoop) armTimer() {
@@ -305,12 +310,13 @@ func (t *txLoop) hasRoom() bool {
 	return t.segs < t.e.gso && m.N+t.e.cfg.PayloadSize <= maxGSOBytes
 }
 
-// slot returns an empty buffer with room for a packet of up to size bytes to addr: the tail of
-// the current GSO super-packet when it goes to the same peer, else a new message.
-func (t *txLoop) slot(addr netip.AddrPort, size int) []byte {
+// slot returns an empty buffer with room for a packet of s (nil for a handshake datagram) of up
+// to size bytes to addr: the tail of the current GSO super-packet when it holds s's packets to
+// the same peer, else a new message.
+func (t *txLoop) slot(s *Session, addr netip.AddrPort, size int) []byte {
 	if t.nmsg > 0 && t.open {
 		m := &t.msgs[t.nmsg-1]
-		if m.Addr == addr && t.segs < t.e.gso && m.N+size <= maxGSOBytes && size == m.Seg {
+		if m.Addr == addr && t.sess[t.nmsg-1] == s && t.segs < t.e.gso && m.N+size <= maxGSOBytes && size == m.Seg {
 			return m.Buf[m.N:m.N:min(m.N+size, len(m.Buf))]
 		}
 	}
@@ -318,6 +324,7 @@ func (t *txLoop) slot(addr netip.AddrPort, size int) []byte {
 		t.send()
 	}
 	m := &t.msgs[t.nmsg]
+	t.sess[t.nmsg] = s
 	t.nmsg++
 	m.N = 0
 	m.Seg = 0
@@ -364,9 +371,22 @@ func (t *txLoop) send() {
 		bytes += uint64(m.N)
 	}
 	e := t.e
-	if _, err := e.conn.WriteBatch(t.msgs[:t.nmsg]); err != nil {
-		e.cfg.Logger.Debug("tx write failed", "err", err)
+	msgs, sess := t.msgs[:t.nmsg], t.sess[:t.nmsg]
+	for len(msgs) > 0 {
+		n, err := e.conn.WriteBatch(msgs)
+		if err == nil {
+			break
+		}
+		if n >= len(msgs) || !t.refused(msgs, sess, n, err) {
+			e.cfg.Logger.Debug("tx write failed", "err", err)
+			break
+		}
+		// The refused message's packets count as lost; the rest of the batch still goes.
+		msgs, sess = msgs[n+1:], sess[n+1:]
+		k := t.dropRefused(msgs, sess)
+		msgs, sess = msgs[:k], sess[:k]
 	}
+	clear(t.sess[:t.nmsg])
 	e.ctr.txBatches.Add(1)
 	e.ctr.txDatagrams.Add(datagrams)
 	e.ctr.txBytes.Add(bytes)
@@ -384,7 +404,7 @@ func (t *txLoop) sendHandshakes() {
 			return
 		}
 		t.open = false // a handshake datagram never joins a GSO super-packet
-		b := t.slot(d.Addr, d.N)
+		b := t.slot(nil, d.Addr, d.N)
 		b = append(b, d.Bytes()...)
 		m := &t.msgs[t.nmsg-1]
 		m.N += len(b)

@@ -17,6 +17,12 @@ const (
 	// DefaultPayloadSize is the path payload a sender assumes until configured otherwise; it
 	// avoids IP fragmentation on any path that carries IPv6's minimum MTU.
 	DefaultPayloadSize = 1200
+	// PayloadFloor is the smallest payload a sender shrinks its packets to when the path turns
+	// out narrower than its payload size (PROTOCOL.md §1): below it, the session ends instead.
+	// 1024 bytes keeps the header and tag under 3.5% of a packet and the packet rate within a
+	// fifth of the default's, and covers every common tunnel stack; a route narrower than that
+	// is broken or misconfigured rather than narrow.
+	PayloadFloor = 1024
 	// HelloMinSize is the least size of a packet carrying HELLO; padding to it proves the path
 	// and bounds what the responder may send back before the initiator is proven.
 	HelloMinSize = 1200

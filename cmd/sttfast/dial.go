@@ -94,7 +94,7 @@ func runDial(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: o.bind, HandshakeTimeout: o.timeout,
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: o.bind, HandshakeTimeout: o.timeout, OnEvent: pathNotices(c.stderr),
 		Transport: dataplane.Config{Congestion: cc.algo}})
 	if err != nil {
 		return failf(err, "dial %s: bind %s", o.addr, o.bind)

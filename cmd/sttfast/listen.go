@@ -53,7 +53,7 @@ func runListen(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Transport: dataplane.Config{Congestion: cc.algo}})
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, OnEvent: pathNotices(c.stderr), Transport: dataplane.Config{Congestion: cc.algo}})
 	if err != nil {
 		return failf(err, "listen %s", addr)
 	}

@@ -63,7 +63,7 @@ func runServe(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Sockets: *sockets,
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Sockets: *sockets, OnEvent: pathNotices(c.stderr),
 		Transport: dataplane.Config{Congestion: cc.algo}})
 	if err != nil {
 		return failf(err, "serve %s", addr)

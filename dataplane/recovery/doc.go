@@ -111,7 +111,9 @@
 // (STT has one per direction; its handshake has its own retransmission
 // timer), anti-amplification limits and handshake-specific PTO arming
 // (done by the handshake), ECN (§7.1; no ECN counts on the wire), and
-// path MTU changes during a session (MaxDatagramSize is fixed at Init).
+// path MTU discovery: MaxDatagramSize is set at Init and only ever
+// lowered, by SetMaxDatagramSize when the path is found narrower (the
+// window stays in bytes; packets in flight keep their sizes).
 //
 // One deliberate difference from quic-go: a PTO reports the frames of the
 // oldest outstanding ack-eliciting packet not probed before and leaves

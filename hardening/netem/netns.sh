@@ -11,6 +11,7 @@
 #   netns.sh deps                  install nft, tc/ip and ping with apt-get where missing
 #   netns.sh up ID RATE            create ID-a and ID-b joined by a RATE link (100mbit, 1gbit...)
 #   netns.sh loss ID PATTERN       set the loss of both directions (see "Loss patterns")
+#   netns.sh mtu ID BYTES          set the MTU of the link (both ends of stt0; default 1500)
 #   netns.sh stats ID              print counters: qdisc (tc -s), nft, UDP receive errors
 #   netns.sh down ID               kill what runs inside ID-a and ID-b and delete them
 #   netns.sh clean-stale           delete sttnm-PID-* namespaces whose owner PID is gone
@@ -172,6 +173,15 @@ cmd_loss() {
 	done
 }
 
+# mtu ID BYTES: a link narrower (or wider) than Ethernet's, e.g. a tunnel's.
+cmd_mtu() {
+	[ $# -eq 2 ] || die "usage: netns.sh mtu ID BYTES"
+	case "$2" in '' | *[!0-9]*) die "mtu $2: want a number of bytes" ;; esac
+	for side in a b; do
+		ip -n "$1-$side" link set dev stt0 mtu "$2"
+	done
+}
+
 # stats ID: one line per counter, "SIDE KEY VALUE", for the tests to parse.
 cmd_stats() {
 	[ $# -eq 1 ] || die "usage: netns.sh stats ID"
@@ -224,7 +234,7 @@ cmd_clean_stale() {
 	done
 }
 
-[ $# -ge 1 ] || die "usage: netns.sh check|deps|up|loss|stats|down|clean-stale ..."
+[ $# -ge 1 ] || die "usage: netns.sh check|deps|up|loss|mtu|stats|down|clean-stale ..."
 verb=$1
 shift
 case "$verb" in
@@ -232,6 +242,7 @@ check) cmd_check ;;
 deps) cmd_deps ;;
 up) cmd_up "$@" ;;
 loss) cmd_loss "$@" ;;
+mtu) cmd_mtu "$@" ;;
 stats) cmd_stats "$@" ;;
 down) cmd_down "$@" ;;
 clean-stale) cmd_clean_stale ;;

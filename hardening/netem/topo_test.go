@@ -99,6 +99,14 @@ func (tp *topo) setLoss(pattern string) {
 	}
 }
 
+// setMTU sets the MTU of the link at both ends.
+func (tp *topo) setMTU(bytes int) {
+	tp.t.Helper()
+	if _, err := runScript(tp.t, "mtu", tp.id, strconv.Itoa(bytes)); err != nil {
+		tp.t.Fatal(err)
+	}
+}
+
 // in returns argv that runs argv inside side "a" or "b".
 func (tp *topo) in(side string, argv ...string) []string {
 	return append([]string{"ip", "netns", "exec", tp.id + "-" + side}, argv...)
