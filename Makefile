@@ -106,3 +106,12 @@ test-net:
 soak:
 	STT_SOAK_DURATION=$(SOAK_DURATION) STT_SOAK_CSV=$(abspath $(NETEM_RESULTS))/soak-$(DATE).csv \
 	  $(GO) test -count=1 -timeout 24h -run '^TestSoak$$' -v ./hardening/netem/
+
+# Issue 10: sttfast (CUBIC and BBR) and quic-go each move 64 MiB through a userspace delay line
+# (hardening/netem/delayline) run by the orchestrator: 5 ms each way with no jitter, ±1 ms and
+# ±4 ms uniform, 3 interleaved rounds; writes $(RESULTS)/jitter-$(DATE).{md,json}. A few minutes
+# when every transfer is fast; up to about 30 while transfers crawl (each gets at most 60 s).
+.PHONY: bench-jitter
+bench-jitter:
+	cd benchmarks && $(GO) build -o $(abspath $(PEERBENCH)) ./cmd/peerbench
+	./$(PEERBENCH) run --suite jitter --out $(RESULTS) --date $(DATE) $(PEERBENCH_FLAGS)

@@ -51,6 +51,7 @@ type Result struct {
 	CPUHelpers float64           `json:"cpu_helpers_s,omitempty"`
 	RTT        *RTTStats         `json:"rtt,omitempty"`
 	Idle       *IdleStats        `json:"idle,omitempty"`
+	Transfer   *TransferStats    `json:"transfer,omitempty"`
 	Info       map[string]string `json:"info,omitempty"`
 }
 

@@ -30,6 +30,8 @@ type Options struct {
 	Receivers, Sessions, Concurrency int
 	// SRTMaxBW is SRTO_MAXBW in bytes/s for SRT (0: the library default, 1 Gbit/s in live mode).
 	SRTMaxBW int64
+	// Total is the size of a transfer workload in bytes (0: 64 MiB).
+	Total int64
 	// Watchdog ends a child that never gets STOP.
 	Watchdog time.Duration
 	Secret   []byte
@@ -48,6 +50,9 @@ func (o *Options) args(role string) []string {
 		"--concurrency", strconv.Itoa(o.Concurrency), "--watchdog", o.Watchdog.String()}
 	if o.Size > 0 {
 		a = append(a, "--size", strconv.Itoa(o.Size))
+	}
+	if o.Total > 0 {
+		a = append(a, "--total", strconv.FormatInt(o.Total, 10))
 	}
 	if o.SRTMaxBW != 0 {
 		a = append(a, "--srt-maxbw", strconv.FormatInt(o.SRTMaxBW, 10))
@@ -68,6 +73,7 @@ func (o *Options) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Sessions, "sessions", o.Sessions, "idle sessions")
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "dials in flight (handshakes, idle)")
 	fs.Int64Var(&o.SRTMaxBW, "srt-maxbw", o.SRTMaxBW, "SRT maxbw in bytes/s (0: library default)")
+	fs.Int64Var(&o.Total, "total", o.Total, "bytes of a transfer workload (0: 64 MiB)")
 	fs.DurationVar(&o.Watchdog, "watchdog", o.Watchdog, "exit if no STOP arrives within this long")
 }
 
@@ -129,7 +135,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
-  peerbench run [--suite peers|stt] [--quick] [--contenders a,b] [--workloads x,y] [--rounds N] [--out DIR]
+  peerbench run [--suite peers|stt|jitter] [--quick] [--contenders a,b] [--workloads x,y] [--rounds N] [--out DIR]
   peerbench recv --contender C --workload W [flags]      (a child role; prints READY, MARK, RESULT)
   peerbench send --contender C --workload W --addr A [flags]
   peerbench report [--out DIR] RESULTS.json               (rebuild the reports of a run from its JSON)
@@ -204,7 +210,7 @@ func runChild(role string, args []string, stdin io.Reader, stdout, stderr io.Wri
 		e.fail(fmt.Errorf("watchdog: no STOP within %v", o.Watchdog))
 	})
 	defer watchdog.Stop()
-	if e.Measuring() && w.Kind != kindIdle {
+	if e.Measuring() && w.Kind != kindIdle && w.Kind != kindTransfer { // a transfer times itself
 		go e.measure()
 	}
 	err = runRole(context.Background(), e)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/sttfast/sttfast/dataplane/recovery"
 )
 
 // Class groups contenders in the reports: ratios are computed against peers only.
@@ -120,6 +122,7 @@ func contenders() []Contender {
 	return append([]Contender{
 		&sttContender{},
 		&sttContender{payload: 9000},
+		&sttContender{cc: recovery.BBR},
 		&quicContender{},
 		&kcpContender{},
 		&srtContender{},

@@ -33,6 +33,8 @@ type runConfig struct {
 	Date       string
 	Verbose    bool
 	DryRun     bool
+	// Total is the transfer size of the jitter suite's workloads (0: 64 MiB).
+	Total int64
 	// Exe and Env start the children: the running binary by default, the test binary in tests.
 	Exe string
 	Env []string
@@ -57,6 +59,7 @@ func runOrchestrator(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&rc.Out, "out", "benchmarks/results", "directory for the reports")
 	fs.StringVar(&rc.Date, "date", time.Now().UTC().Format("2006-01-02"), "date in the report file names")
 	fs.BoolVar(&rc.Verbose, "v", false, "show the children's stderr")
+	fs.Int64Var(&rc.Total, "total", 0, "bytes per transfer in the jitter suite (default 64 MiB)")
 	fs.BoolVar(&rc.DryRun, "dry-run", false, "print the plan and its expected duration, run nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -96,7 +99,7 @@ type runReport struct {
 func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 	s, ok := suites[rc.Suite]
 	if !ok {
-		return nil, fmt.Errorf("unknown suite %q (peers, stt)", rc.Suite)
+		return nil, fmt.Errorf("unknown suite %q (peers, stt, jitter)", rc.Suite)
 	}
 	cnames, err := selectNames(s.contenders, rc.Contenders)
 	if err != nil {
@@ -184,7 +187,7 @@ func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 		}
 		o := Options{Contender: it.C.Name(), Workload: it.W.Name, Warmup: it.B.Warmup, Duration: it.B.Duration,
 			Receivers: it.B.Receivers, Sessions: it.B.Sessions, Concurrency: it.B.Concurrency, SRTMaxBW: rc.SRTMaxBW,
-			Watchdog: runTimeout(it) + 30*time.Second}
+			Watchdog: runTimeout(it) + 30*time.Second, Total: rc.Total}
 		t0 := time.Now()
 		smp := runPair(ctx, rc.Exe, env, o, it, verbose)
 		// Error messages quote the children's stderr, where srt-live-transmit prints its URIs.
@@ -269,6 +272,14 @@ func runPair(ctx context.Context, exe string, env []string, o Options, it runIte
 	}
 	if !solo {
 		o.Addrs = strings.Split(ready, ",")
+		if p := it.W.Path; p != nil {
+			line, err := startLine(ready, p, it.Round)
+			if err != nil {
+				return fail("delay line: %v", err)
+			}
+			defer func() { line.Close(); smp.Line = &LineStats{Up: line.Up(), Down: line.Down()} }()
+			o.Addrs = []string{line.Addr().String()}
+		}
 		send, err = startChild(roleSend, exe, env, o.args(roleSend), lines, verbose)
 		if err != nil {
 			return fail("%v", err)

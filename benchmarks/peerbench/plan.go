@@ -22,6 +22,10 @@ var suites = map[string]suite{
 	"stt": {name: "stt",
 		contenders: []string{"sttfast"},
 		workloads:  []string{"bulk", "msg64", "rtt", "handshake", "idle", "bulk10s"}},
+	// jitter: issue 10, a 64 MiB transfer through a delay line with and without jitter.
+	"jitter": {name: "jitter",
+		contenders: []string{"sttfast", "sttfast-bbr", "quic-go"},
+		workloads:  []string{"jitter0", "jitter1", "jitter4"}},
 }
 
 // budget is how long and how often one workload runs. The defaults keep the peers suite under
@@ -44,6 +48,10 @@ func budgetFor(w Workload, quick bool) budget {
 		b.Warmup, b.Duration = 300*time.Millisecond, time.Second
 	case kindIdle:
 		b.Warmup, b.Duration = 0, 0
+	case kindTransfer:
+		// No warm-up (the transfer is timed from the accepted stream); the window is the limit a
+		// crawling transfer gets before it is reported incomplete with its goodput so far.
+		b.Warmup, b.Duration = 0, transferLimit
 	}
 	if w.Name == "bulk10s" {
 		b.Duration, b.Rounds = 10*time.Second, 1
@@ -55,6 +63,9 @@ func budgetFor(w Workload, quick bool) budget {
 			b.Duration = 2 * time.Second
 		}
 		b.Receivers, b.Sessions = 10, 1000
+		if w.Kind == kindTransfer {
+			b.Warmup, b.Duration = 0, 20*time.Second
+		}
 	}
 	return b
 }

@@ -37,7 +37,7 @@ func (q *quicContender) Describe() string {
 }
 
 func (q *quicContender) Supports(w Workload) bool {
-	return w.Kind == kindStream && w.Name != "bulk10s" || w.Kind == kindRTT || w.Kind == kindFanout
+	return w.Kind == kindStream && w.Name != "bulk10s" || w.Kind == kindRTT || w.Kind == kindFanout || w.Kind == kindTransfer
 }
 
 func (q *quicContender) Available() error { return nil }

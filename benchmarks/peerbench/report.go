@@ -60,8 +60,11 @@ func writeReports(rc runConfig, rep *runReport, command string, log io.Writer) e
 		return nil
 	}
 	kind := "peers"
-	if rep.Suite == "stt" {
+	switch rep.Suite {
+	case "stt":
 		kind = "stt"
+	case "jitter":
+		kind = "jitter"
 	}
 	if err := write(reportPath(rc, kind, "json"), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
@@ -80,6 +83,11 @@ func writeReports(rc runConfig, rep *runReport, command string, log io.Writer) e
 		}); err != nil {
 			return err
 		}
+	}
+	if kind == "jitter" {
+		return write(reportPath(rc, "jitter", "md"), func(w io.Writer) error {
+			return writeJitterMarkdown(w, rep, filepath.Base(reportPath(rc, kind, "json")))
+		})
 	}
 	return write(reportPath(rc, "stt", "md"), func(w io.Writer) error {
 		return writeSTTMarkdown(w, rep, filepath.Base(reportPath(rc, kind, "json")))

@@ -37,6 +37,10 @@ func runRole(ctx context.Context, e *Env) error {
 		return echo(ctx, e, sc)
 	case e.W.Kind == kindRTT:
 		return ping(ctx, e, sc)
+	case e.W.Kind == kindTransfer && e.Role == roleRecv:
+		return transferRecv(ctx, e, sc)
+	case e.W.Kind == kindTransfer:
+		return transferSend(ctx, e, sc)
 	}
 	return fmt.Errorf("%s does not run workload %s", e.C.Name(), e.W.Name)
 }

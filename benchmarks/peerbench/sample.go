@@ -30,6 +30,8 @@ type Sample struct {
 	RSSPerSession float64 `json:"rss_per_session,omitempty"`
 	SendGC        uint64  `json:"send_gc,omitempty"`
 	RecvGC        uint64  `json:"recv_gc,omitempty"`
+	// Line is the delay line's counters for transfer workloads.
+	Line *LineStats `json:"delay_line,omitempty"`
 }
 
 // OK reports whether the sample produced a number.
@@ -108,6 +110,8 @@ func derive(s *Sample, w Workload) {
 	case kindSeal:
 		s.Value = float64(m.Bytes) / m.WindowS / 1e9
 		s.Gbps = s.Value * 8
+	case kindTransfer:
+		deriveTransfer(s, m)
 	}
 }
 
@@ -131,6 +135,8 @@ func (s *Sample) summary(w Workload) string {
 		return fmt.Sprintf("%.0f B heap, %.0f B RSS per idle session (%d sessions)", s.Value, s.RSSPerSession, s.Recv.Idle.Sessions)
 	case kindSeal:
 		return fmt.Sprintf("%.3f GB/s sealed", s.Value)
+	case kindTransfer:
+		return transferSummary(s)
 	}
 	return ""
 }

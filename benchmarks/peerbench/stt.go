@@ -5,29 +5,36 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
+	"github.com/sttfast/sttfast/dataplane/recovery"
 	"github.com/sttfast/sttfast/stc"
 )
 
 // sttContender is sttfast through its public API (ctrl.Listen, Dial, Accept, OpenStream,
 // SendToAll) with the default configuration. payload != 0 is the clearly labelled variant with
-// larger packets, which only a loopback or jumbo-frame path carries.
+// larger packets, which only a loopback or jumbo-frame path carries; cc != Cubic is the variant
+// with another congestion controller (issue 10 compares CUBIC and BBR through a delay line).
 type sttContender struct {
 	payload int
+	cc      recovery.Algorithm
 }
 
 func (s *sttContender) Name() string {
-	if s.payload != 0 {
+	switch {
+	case s.payload != 0:
 		return "sttfast-" + strconv.Itoa(s.payload)
+	case s.cc != recovery.Cubic:
+		return "sttfast-" + s.cc.String()
 	}
 	return "sttfast"
 }
 
 func (s *sttContender) Class() Class {
-	if s.payload != 0 {
+	if s.payload != 0 || s.cc != recovery.Cubic {
 		return classVariant
 	}
 	return classSTT
@@ -38,12 +45,18 @@ func (s *sttContender) Describe() string {
 	if s.payload != 0 {
 		d = fmt.Sprintf("as sttfast but Transport.PayloadSize = %d (loopback only: no real path carries it; not a headline number)", s.payload)
 	}
+	if s.cc != recovery.Cubic {
+		d = fmt.Sprintf("as sttfast but Transport.Congestion = recovery.%s (%s) on both nodes", strings.ToUpper(s.cc.String()), s.cc)
+	}
 	return d
 }
 
 func (s *sttContender) Supports(w Workload) bool {
 	if s.payload != 0 {
 		return w.Kind == kindStream && w.Name != "bulk10s"
+	}
+	if s.cc != recovery.Cubic {
+		return w.Kind == kindStream && w.Name != "bulk10s" || w.Kind == kindTransfer
 	}
 	return w.Kind != kindSeal
 }
@@ -57,7 +70,7 @@ func (s *sttContender) config(e *Env) (ctrl.Config, error) {
 	if err != nil {
 		return ctrl.Config{}, err
 	}
-	return ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: dataplane.Config{PayloadSize: s.payload}}, nil
+	return ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: dataplane.Config{PayloadSize: s.payload, Congestion: s.cc}}, nil
 }
 
 // listenNode starts a node with the contender's configuration, adjusted by tune (nil: none).
@@ -86,6 +99,7 @@ func (s *sttContender) info(e *Env, n *ctrl.Node) {
 		p = 1200
 	}
 	e.Info("udp_payload", strconv.Itoa(p))
+	e.Info("congestion", s.cc.String())
 }
 
 // Listen starts n nodes: each receiver is a distinct peer with its own socket, as n machines

@@ -3,6 +3,7 @@ package peerbench
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Kind is how a workload is run.
@@ -15,6 +16,7 @@ const (
 	kindHandshake             // sttfast only: handshakes per second
 	kindIdle                  // sttfast only: memory per idle session
 	kindSeal                  // in-process AES-256-GCM sealing, one core
+	kindTransfer              // a fixed-size stream transfer through a delay line (jitter.go)
 )
 
 // Workload is one row group of the report. Every contender that supports it runs it with the same
@@ -31,6 +33,8 @@ type Workload struct {
 	// Unit and Higher describe the headline number: which way is better.
 	Unit   string
 	Higher bool
+	// Path, for transfer workloads, is the delay line the orchestrator puts between the processes.
+	Path *pathSpec
 }
 
 const (
@@ -47,6 +51,12 @@ var workloads = []Workload{
 	{Name: "handshake", Kind: kindHandshake, MeasuredBy: roleSend, Title: "Handshakes per second (one dialing node, concurrent dials)", Unit: "k/s", Higher: true},
 	{Name: "idle", Kind: kindIdle, MeasuredBy: roleRecv, Title: "Memory per idle session (listener process)", Unit: "bytes", Higher: false},
 	{Name: "bulk10s", Kind: kindStream, Size: 64 << 10, MeasuredBy: roleRecv, Title: "Bulk for a 10 s window: GC cycles in each process", Unit: "GC cycles", Higher: false},
+	{Name: "jitter0", Kind: kindTransfer, Size: 64 << 10, MeasuredBy: roleRecv, Title: "Bulk transfer through a delay line, 5 ms each way, no jitter", Unit: "Mbit/s", Higher: true,
+		Path: &pathSpec{Delay: 5 * time.Millisecond}},
+	{Name: "jitter1", Kind: kindTransfer, Size: 64 << 10, MeasuredBy: roleRecv, Title: "Bulk transfer through a delay line, 5 ms ± 1 ms uniform each way", Unit: "Mbit/s", Higher: true,
+		Path: &pathSpec{Delay: 5 * time.Millisecond, Jitter: time.Millisecond}},
+	{Name: "jitter4", Kind: kindTransfer, Size: 64 << 10, MeasuredBy: roleRecv, Title: "Bulk transfer through a delay line, 5 ms ± 4 ms uniform each way", Unit: "Mbit/s", Higher: true,
+		Path: &pathSpec{Delay: 5 * time.Millisecond, Jitter: 4 * time.Millisecond}},
 	{Name: "seal", Kind: kindSeal, Size: 1200, MeasuredBy: roleRecv, Title: "AES-256-GCM seal of 1200-byte packets on one core (no network)", Unit: "GB/s", Higher: true},
 }
 

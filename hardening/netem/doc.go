@@ -11,11 +11,15 @@
 //   - peerfail_test.go: a peer killed with SIGKILL is detected within the idle timeout, a restarted
 //     peer dials again at once, and a listener restart (SIGKILL or SIGTERM) gives a dialer
 //     mid-transfer an error it can act on in bounded time.
+//   - TestJitterTransfer (issue 10): two in-process ctrl nodes joined through a userspace delay
+//     line on 127.0.0.1 (package delayline): 5 ms each way with ±1 ms and ±4 ms uniform jitter in
+//     both directions, for CUBIC and BBR. Byte-exact, and no 10 s without a new byte (a stall).
 //   - shutdown_test.go (root): a graceful stop reaches the peer even when the link loses the first
 //     SESSION_CLOSE (a bug these tests found in the command, now fixed).
 //
 // The processes are the real sttfast command and sttpeer (./sttpeer), a driver on the ctrl
 // API for what the command cannot be asked: end-of-transfer statistics, a short idle timeout,
-// the soak client. Reordering, duplication and delay jitter are covered in process by ctrl's
-// TestEndToEnd over dataplane/impair links (lossyLinks in ctrl/e2e_test.go), not here.
+// the soak client, a congestion controller (--cc). Reordering and delay jitter on a real socket
+// path are TestJitterTransfer's; duplication is covered in process by ctrl's TestEndToEnd over
+// dataplane/impair links (lossyLinks in ctrl/e2e_test.go).
 package netem
