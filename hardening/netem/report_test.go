@@ -39,11 +39,11 @@ func (r *report) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# sttfast over two network namespaces, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "%d MiB per transfer, sttpeer send (ctrl API) -> sttfast listen --once; tbf queue 10 ms; loss by nftables in both directions.\n\n", r.size>>20)
-	b.WriteString("| link | loss | run | goodput Mbit/s | sender loss (lost/sent) | link drops data/ack | queue drops (pkts) | qdisc drops (tc) | RTT idle ping min/avg ms | session min RTT ms | loaded SRTT median/p95 ms | byte-exact |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| link | loss | cc | run | goodput Mbit/s | sender loss (lost/sent) | link drops data/ack | queue drops (pkts) | qdisc drops (tc) | RTT idle ping min/avg ms | session min RTT ms | loaded SRTT median/p95 ms | byte-exact |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range r.rows {
-		fmt.Fprintf(&b, "| %s | %s | %d | %.1f | %.2f%% (%d/%d) | %d/%d | %d | %d | %.3f/%.3f | %.3f | %.2f/%.2f | %v |\n",
-			c.Link, c.Loss, c.Run, c.GoodputMbps, 100*c.SenderLoss, c.PacketsLost, c.PacketsSent,
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.1f | %.2f%% (%d/%d) | %d/%d | %d | %d | %.3f/%.3f | %.3f | %.2f/%.2f | %v |\n",
+			c.Link, c.Loss, c.CC, c.Run, c.GoodputMbps, 100*c.SenderLoss, c.PacketsLost, c.PacketsSent,
 			c.LinkDropsAB, c.LinkDropsBA, c.QueueDrops, c.QdiscDrops, c.PingMinMs, c.PingAvgMs,
 			c.MinRTTms, c.LoadedMedMs, c.LoadedP95Ms, yesNo(c.ByteExact))
 	}

@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/sttfast/sttfast/dataplane/recovery"
 )
 
 // Criteria of the network tests (issue 6).
@@ -65,6 +68,7 @@ type caseResult struct {
 	Link        string  `json:"link"`
 	Loss        string  `json:"loss"`
 	Run         int     `json:"run"`
+	CC          string  `json:"cc"` // the congestion controller of both ends
 	Size        int64   `json:"size_bytes"`
 	Seconds     float64 `json:"seconds"`
 	GoodputMbps float64 `json:"goodput_mbps"`
@@ -88,15 +92,16 @@ type caseResult struct {
 // transfer sends size bytes from a (sttpeer send) to b (sttfast listen --once) over tp and
 // checks that the session completed cleanly and every byte arrived: the sha256 of what the
 // listener wrote to stdout equals the sender's. It returns the row with the link counters.
-func transfer(t *testing.T, tp *topo, seed string, size int64, dataSeed int) caseResult {
+func transfer(t *testing.T, tp *topo, seed string, size int64, dataSeed int, cc string) caseResult {
 	t.Helper()
 	guard := guardFor(size)
 	before := tp.stats()
 	l := startProc(t, "listen", stdoutHash, nil, tp.in("b", sttfastBin, "listen", "--addr", "udp://"+addrB+":"+listenPort,
-		"--seed", seed, "--once", "--quiet")...)
+		"--seed", seed, "--once", "--quiet", "--cc", cc)...)
 	l.waitLine(`^listening on udp://`, guard)
 	s := startProc(t, "send", stdoutEvents, nil, tp.in("a", sttpeerBin, "send", "--addr", "udp://"+addrB+":"+listenPort,
-		"--bind", "udp://"+addrA+":0", "--seed", seed, "--size", strconv.FormatInt(size, 10), "--data-seed", strconv.Itoa(dataSeed))...)
+		"--bind", "udp://"+addrA+":0", "--seed", seed, "--size", strconv.FormatInt(size, 10), "--data-seed", strconv.Itoa(dataSeed),
+		"--cc", cc)...)
 	s.expectExit(0, guard)
 	l.expectExit(0, time.Minute) // listen --once exits 0 only after a clean SESSION_CLOSE (code 0)
 	var r sendResult
@@ -104,7 +109,7 @@ func transfer(t *testing.T, tp *topo, seed string, size int64, dataSeed int) cas
 	d := tp.stats().sub(before)
 	gotBytes, gotHash := l.output()
 	c := caseResult{
-		Size: size, Seconds: r.Seconds, GoodputMbps: r.GoodputMbps,
+		CC: cc, Size: size, Seconds: r.Seconds, GoodputMbps: r.GoodputMbps,
 		PacketsSent: r.PacketsSent, PacketsLost: r.PacketsLost, SenderLoss: r.LossRate,
 		LinkDropsAB: d["b nft_dropped"], LinkDropsBA: d["a nft_dropped"],
 		QueueDrops: max(int64(r.PacketsSent)-d["b nft_seen"], 0),
@@ -147,11 +152,15 @@ func checkQueue(t *testing.T, c caseResult) {
 // median loss-free goodput (interleaved runs, STT_NETEM_RUNS each, default 3); the bottleneck
 // queue must not be kept overflowing. STT_NETEM_SIZE sets the size per transfer (default 16MiB;
 // make test-net: 256MiB) and STT_NETEM_RESULTS a directory for the report (netns-DATE.md/json).
-// Reorder, duplication and jitter are covered in process by ctrl's TestEndToEnd (lossyLinks).
+// The 5% and 20% cases run once per congestion controller of STT_NETEM_CC (default
+// "cubic,bbr"); everything else uses CUBIC, the default.
+// Reorder, duplication and jitter are covered in process by ctrl's TestEndToEnd (lossyLinks) and
+// TestJitterTransfer (jitter_test.go, through a userspace delay line).
 func TestNetemTransfer(t *testing.T) {
 	requireNetns(t)
 	size := envSize(t, "STT_NETEM_SIZE", 16<<20)
 	runs := envInt(t, "STT_NETEM_RUNS", 3)
+	ccs := envControllers(t, "STT_NETEM_CC", "cubic,bbr")
 	rep := &report{size: size}
 	t.Cleanup(func() { rep.finish(t) })
 	for _, rate := range []string{"100mbit", "1gbit"} {
@@ -159,9 +168,9 @@ func TestNetemTransfer(t *testing.T) {
 			tp := newTopo(t, rate)
 			seed := writeSeed(t)
 			pingMin, pingAvg := tp.pingRTT()
-			run := func(t *testing.T, loss string, i int) caseResult {
+			run := func(t *testing.T, loss string, i int, cc string) caseResult {
 				tp.setLoss(loss)
-				c := transfer(t, tp, seed, size, rep.len()+1) // distinct content per transfer
+				c := transfer(t, tp, seed, size, rep.len()+1, cc) // distinct content per transfer
 				c.Link, c.Loss, c.Run, c.PingMinMs, c.PingAvgMs = rate, loss, i, pingMin, pingAvg
 				rep.add(c)
 				checkQueue(t, c)
@@ -171,8 +180,8 @@ func TestNetemTransfer(t *testing.T) {
 			// the machine does weighs on both alike; the medians are compared.
 			var clean, lossy []float64
 			for i := range runs {
-				t.Run(fmt.Sprintf("none/%d", i), func(t *testing.T) { clean = append(clean, run(t, "none", i).GoodputMbps) })
-				t.Run(fmt.Sprintf("random1/%d", i), func(t *testing.T) { lossy = append(lossy, run(t, "random:1", i).GoodputMbps) })
+				t.Run(fmt.Sprintf("none/%d", i), func(t *testing.T) { clean = append(clean, run(t, "none", i, "cubic").GoodputMbps) })
+				t.Run(fmt.Sprintf("random1/%d", i), func(t *testing.T) { lossy = append(lossy, run(t, "random:1", i, "cubic").GoodputMbps) })
 			}
 			if rate == "100mbit" && len(clean) == runs && len(lossy) == runs {
 				ratio := median(lossy) / median(clean)
@@ -183,11 +192,34 @@ func TestNetemTransfer(t *testing.T) {
 					t.Errorf("goodput at 1%% loss is %.0f%% of the loss-free goodput, want at least %.0f%%", 100*ratio, 100*minLossyRatio)
 				}
 			}
-			for _, loss := range []string{"random:5", "random:20", "burst"} {
-				t.Run(loss, func(t *testing.T) { run(t, loss, 0) })
+			// Heavy random loss is where the controllers differ most (BBR does not read loss as
+			// congestion), so those cases run once per controller of STT_NETEM_CC.
+			for _, loss := range []string{"random:5", "random:20"} {
+				for _, cc := range ccs {
+					t.Run(loss+"/"+cc, func(t *testing.T) { run(t, loss, 0, cc) })
+				}
 			}
+			t.Run("burst", func(t *testing.T) { run(t, "burst", 0, "cubic") })
 		})
 	}
+}
+
+// envControllers reads a comma-separated list of congestion controllers (cubic, newreno, bbr)
+// from the environment, or def.
+func envControllers(t *testing.T, name, def string) []string {
+	v := os.Getenv(name)
+	if v == "" {
+		v = def
+	}
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		a, err := recovery.ParseAlgorithm(strings.TrimSpace(s))
+		if err != nil {
+			t.Fatalf("%s=%q: %v", name, v, err)
+		}
+		out = append(out, a.String())
+	}
+	return out
 }
 
 // queuePackets is how many full packets the tbf queue of a link ("100mbit", "1gbit") holds.

@@ -5,7 +5,7 @@
 //	sttpeer sink  --addr udp://HOST:PORT --seed FILE            listener that reports how sessions end
 //	sttpeer soak  --addr udp://HOST:PORT --seed FILE            bulk + small-message client of sttfast serve
 //
-// Every command takes --idle-timeout (the data plane's IdleTimeout; the sttfast command always
+// Every command takes --cc (the congestion controller, default cubic) and --idle-timeout (the data plane's IdleTimeout; the sttfast command always
 // uses the 30 s default), so a test can see a vanished peer detected in seconds. Each stdout line
 // is one JSON object with an "event" field; the tests in package netem parse them. Diagnostics go
 // to stderr. Exit status: 0 when the command's job completed, 1 otherwise, 2 for bad flags.
@@ -24,6 +24,7 @@ import (
 
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
+	"github.com/sttfast/sttfast/dataplane/recovery"
 	"github.com/sttfast/sttfast/hardening/netem/internal/bytesize"
 	"github.com/sttfast/sttfast/stc"
 )
@@ -57,6 +58,7 @@ type common struct {
 	seedFile    string
 	idleTimeout time.Duration
 	handshake   time.Duration
+	cc          string
 }
 
 // register adds the common flags to fs.
@@ -65,6 +67,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.seedFile, "seed", "", "seed file (sttfast seed new)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 0, "session idle timeout (0: the library default, 30s)")
 	fs.DurationVar(&c.handshake, "handshake-timeout", 10*time.Second, "give up dialing after this long")
+	fs.StringVar(&c.cc, "cc", "cubic", "congestion controller: cubic, newreno or bbr (the netem tests compare them)")
 }
 
 // config loads the seed and returns the node configuration for addr.
@@ -73,11 +76,15 @@ func (c *common) config(addr string) (ctrl.Config, error) {
 	if err != nil {
 		return ctrl.Config{}, err
 	}
+	cc, err := recovery.ParseAlgorithm(c.cc)
+	if err != nil {
+		return ctrl.Config{}, fmt.Errorf("--cc: %w", err)
+	}
 	return ctrl.Config{
 		Seed:             seed,
 		Addr:             addr,
 		HandshakeTimeout: c.handshake,
-		Transport:        dataplane.Config{IdleTimeout: c.idleTimeout},
+		Transport:        dataplane.Config{IdleTimeout: c.idleTimeout, Congestion: cc},
 	}, nil
 }
 
