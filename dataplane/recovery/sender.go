@@ -611,7 +611,8 @@ func (s *Sender) onLateAck(now Time, largest, pn uint64, sl *slot, h Handler) {
 	}
 	base := max(s.rtt.Smoothed(), s.rtt.Latest())
 	s.reo.onSpurious(max(largest, s.largestAcked)-pn, now.Sub(sl.sent)-base, s.rtt.Smoothed())
-	if s.reo.inEpisode(sl.flags) && s.reo.onSpuriousInEpisode() && !s.useBBR {
+	// BBR cut nothing for the loss, so it has nothing to undo (and UndoneEvents stays 0).
+	if !s.useBBR && s.reo.inEpisode(sl.flags) && s.reo.onSpuriousInEpisode() {
 		s.cc.undo(&s.reo.prior)
 	}
 }

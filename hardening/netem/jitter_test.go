@@ -80,6 +80,25 @@ func jitterTransfer(t *testing.T, cc recovery.Algorithm, path delayline.Config, 
 	}
 	t.Logf("%d MiB byte-exact in %.1fs: %.1f Mbit/s; sender %s; line up: %v",
 		len(payload)>>20, el.Seconds(), float64(len(payload))*8/el.Seconds()/1e6, sessStats(sess), line.Up())
+	checkReorderingTolerated(t, sess, srv)
+}
+
+// checkReorderingTolerated asserts on counters, not on speed, what issue 10's collapse looked
+// like: the line drops nothing, so a packet the sender declared lost arrived and was only late.
+// Every such loss must be proven spurious by its late ACK, but for a few the kernel may really
+// have dropped (a socket buffer overflowing on a loaded machine): at most 1% of the packets sent
+// may stay unproven. Before the fix about 555 of 7000 were declared lost, none proven spurious,
+// and the receiver refused authentic packets as too fragmented.
+func checkReorderingTolerated(t *testing.T, sess *ctrl.Session, srv *ctrl.Node) {
+	t.Helper()
+	st := sess.Stats()
+	if unproven := st.PacketsLost - min(st.PacketsLost, st.SpuriousLosses); unproven > st.PacketsSent/100 {
+		t.Errorf("%d of %d packets declared lost were never proven spurious on a line that drops nothing (%d spurious)",
+			unproven, st.PacketsSent, st.SpuriousLosses)
+	}
+	if d := srv.Stats().Drops[dataplane.DropFragmented]; d != 0 {
+		t.Errorf("the receiver refused %d authentic packets as too fragmented", d)
+	}
 }
 
 // jitterNode starts a loopback node with controller cc, closed with the test.
@@ -176,7 +195,8 @@ func watchProgress(ctx context.Context, done <-chan error, got *atomic.Int64, to
 // sessStats is the sender's view for the log: what it lost, resent and estimated.
 func sessStats(s *ctrl.Session) string {
 	st := s.Stats()
-	return fmt.Sprintf("sent %d packets, %d declared lost, %d B retransmitted, srtt %v, min rtt %v, cwnd %d B",
-		st.PacketsSent, st.PacketsLost, st.RetransmittedBytes, time.Duration(st.SmoothedRTT).Round(time.Microsecond),
-		time.Duration(st.MinRTT).Round(time.Microsecond), st.Window)
+	return fmt.Sprintf("sent %d packets, %d declared lost (%d spurious; %d events, %d undone; thresholds %d packets, %v), %d B retransmitted, srtt %v, min rtt %v, cwnd %d B",
+		st.PacketsSent, st.PacketsLost, st.SpuriousLosses, st.CongestionEvents, st.UndoneEvents, st.PacketThreshold,
+		time.Duration(st.ReorderWindow).Round(time.Microsecond), st.RetransmittedBytes,
+		time.Duration(st.SmoothedRTT).Round(time.Microsecond), time.Duration(st.MinRTT).Round(time.Microsecond), st.Window)
 }
