@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -22,28 +23,11 @@ func budgetConfig(streams int) Config {
 	return Config{StreamWindow: 64 << 10, SessionWindow: 256 << 10, SendBuffer: 64 << 10, MaxStreams: streams}
 }
 
-// pumpLocked is pumpUntil for a pair whose writers run on their own goroutines: a write may run
-// a TX iteration inline when it finds the TX baton free, so each side's step holds the baton.
-func pumpLocked(t testing.TB, a, b *side, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("pumpLocked: condition not reached")
-		}
-		a.e.txMu.Lock()
-		a.step()
-		dgs, _ := takeCopies(a)
-		a.e.txMu.Unlock()
-		inject(b, dgs...)
-		b.e.txMu.Lock()
-		b.step()
-		back, _ := takeCopies(b)
-		b.e.txMu.Unlock()
-		inject(a, back...)
-		if len(dgs)+len(back) == 0 {
-			time.Sleep(100 * time.Microsecond) // nothing in flight: let a timer come due (not a sync)
-		}
+// noInline keeps writers on other goroutines from running TX iterations themselves (a write
+// that finds the TX loop parked may): in a hand-driven pair only the test's pump sends.
+func noInline(sides ...*side) {
+	for _, x := range sides {
+		x.e.lastInline.Store(math.MaxInt64)
 	}
 }
 
@@ -60,9 +44,13 @@ type budgetRun struct {
 // sending streams hold (End - Acked, under the session lock: the buffers' own positions, not the
 // budget's counters) and fails as soon as the sum exceeds the budget.
 func sendMany(t testing.TB, n, perStream int) budgetRun {
-	cfg := budgetConfig(n)
+	return sendManyWith(t, budgetConfig(n), n, perStream, 4<<10)
+}
+
+func sendManyWith(t testing.TB, cfg Config, n, perStream, msgSize int) budgetRun {
 	a, b := newPair(t, cfg)
-	limit := int64(256 << 10)                                                // the default budget: the session window
+	noInline(a, b)
+	limit := int64(a.e.cfg.SessionSendBuffer)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // hang guard only
 	defer cancel()
 
@@ -82,7 +70,7 @@ func sendMany(t testing.TB, n, perStream int) budgetRun {
 			}
 			go func() {
 				defer readers.Done()
-				buf := make([]byte, 0, 4<<10)
+				buf := make([]byte, 0, msgSize)
 				for {
 					m, err := st.ReadMessage(buf[:0])
 					if err == io.EOF {
@@ -115,7 +103,7 @@ func sendMany(t testing.TB, n, perStream int) budgetRun {
 	base := ms.HeapInuse
 	var writers sync.WaitGroup
 	writeErr := make(chan error, n)
-	msg := make([]byte, 4<<10)
+	msg := make([]byte, msgSize)
 	for _, st := range streams {
 		writers.Add(1)
 		go func() {
@@ -134,7 +122,7 @@ func sendMany(t testing.TB, n, perStream int) budgetRun {
 	readersDone := make(chan struct{})
 	go func() { readers.Wait(); close(readersDone) }()
 	allRead := false
-	pumpLocked(t, a, b, func() bool {
+	pumpUntil(t, a, b, nil, func() bool {
 		var sum int64
 		a.s.mu.Lock()
 		for _, st := range a.s.streams {
@@ -215,12 +203,13 @@ func BenchmarkSendMemoryStreams(b *testing.B) {
 	}
 }
 
-// TestSendBudgetSharedFairly: with the budget spent by one stream, a second stream's writer waits
+// TestSendBudgetWaitsAndTimesOut: with the budget spent by one stream, a second stream's writer waits
 // (it does not get around the bound) and goes ahead once acknowledgements free room; a write
 // deadline ends the wait with ErrTimeout and leaves the stream usable.
 func TestSendBudgetWaitsAndTimesOut(t *testing.T) {
 	cfg := Config{StreamWindow: 64 << 10, SessionWindow: 256 << 10, SessionSendBuffer: 64 << 10}
 	a, b := newPair(t, cfg)
+	noInline(a, b)
 	ctx := t.Context()
 	s1, _ := a.s.OpenStream(ctx)
 	s2, _ := a.s.OpenStream(ctx)
@@ -239,7 +228,7 @@ func TestSendBudgetWaitsAndTimesOut(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s2.WriteMessage(make([]byte, 8<<10)) }()
 	// Deliver until s1's bytes are acknowledged: the budget they held frees the waiting writer.
-	pumpLocked(t, a, b, func() bool {
+	pumpUntil(t, a, b, nil, func() bool {
 		select {
 		case err := <-done:
 			if err != nil {
