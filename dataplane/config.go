@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sttfast/sttfast/dataplane/recovery"
+	"github.com/sttfast/sttfast/dataplane/streambuf"
 	"github.com/sttfast/sttfast/frame"
 	"github.com/sttfast/sttfast/stc"
 )
@@ -25,11 +26,20 @@ type Config struct {
 	// SessionWindow is the receive window of a whole session in bytes (default 16 MiB; at least
 	// the protocol's initial 256 KiB). It bounds what one peer can make this node buffer.
 	SessionWindow int
-	// SendBuffer is how many unacknowledged bytes one stream may hold (default 4 MiB). A Write
-	// blocks while the buffer is full; a message up to this size is written whole or not at all.
+	// SendBuffer is how many unacknowledged bytes one stream may hold (default 4 MiB, at most
+	// SessionSendBuffer). A Write blocks while the buffer is full; a message up to this size is
+	// written whole or not at all.
 	SendBuffer int
+	// SessionSendBuffer is how many bytes all the streams of a session together may hold for
+	// sending, written and not yet acknowledged (default SessionWindow, 16 MiB: what the peer
+	// lets the session have in flight anyway). Writes wait, in arrival order, while it is spent,
+	// so a session's send memory follows this bound, not the number of its streams. A stream
+	// whose reader stops reading can pin up to SendBuffer of it. At least 16 KiB (a chunk).
+	SessionSendBuffer int
 	// MaxStreams is how many concurrent streams the peer may open (default 256; at least the
-	// protocol's initial 8).
+	// protocol's initial 8). It is this side's limit, advertised to the peer in MAX_STREAMS: an
+	// OpenStream beyond the peer's limit waits, as long as its context allows, for a stream to
+	// end.
 	MaxStreams int
 	// MaxMessageSize is the largest message a stream accepts (default 64 MiB).
 	MaxMessageSize int
@@ -90,6 +100,11 @@ func (c *Config) setDefaults() {
 	if c.SendBuffer == 0 {
 		c.SendBuffer = 4 << 20
 	}
+	if c.SessionSendBuffer == 0 {
+		c.SessionSendBuffer = c.SessionWindow
+	}
+	c.SessionSendBuffer = max(c.SessionSendBuffer, streambuf.ChunkSize)
+	c.SendBuffer = min(c.SendBuffer, c.SessionSendBuffer)
 	if c.MaxStreams == 0 {
 		c.MaxStreams = 256
 	}

@@ -376,6 +376,7 @@ func (s *Session) onReset(id uint64) error {
 	st.resetRecvd = true
 	st.lost.clear()
 	st.fail(ErrStreamReset)
+	st.dropSend()
 	s.maybeRemove(st)
 	return nil
 }

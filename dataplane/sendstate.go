@@ -77,14 +77,15 @@ func (s *Session) FrameAcked(f *recovery.FrameRef) {
 	switch frame.Type(f.Type) {
 	case frame.TypeData:
 		st := s.streams[f.StreamID]
-		if st == nil {
+		if st == nil || st.sendGone {
 			return
 		}
 		if !st.lost.empty() {
 			// Acknowledged after it was declared lost (reordering, not loss): do not send it again.
 			st.lost.remove(f.Offset, f.Offset+f.Length)
 		}
-		if st.send.Ack(f.Offset, f.Length) {
+		if a := st.send.Acked(); st.send.Ack(f.Offset, f.Length) {
+			st.uncharge(int64(st.send.Acked()-a), s)
 			s.wakeLater(st.wwake)
 			if st.finAcked {
 				s.maybeRemove(st)

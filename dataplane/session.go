@@ -117,6 +117,7 @@ type Session struct {
 	ctr         sessionCounters
 	broadcastMu sync.Mutex
 	broadcast   *Stream
+	budget      atomic.Pointer[sendBudget] // made by the first write (see sendBudget)
 }
 
 // pathState is the path-validation state of a session whose peer has appeared at a new address
@@ -388,6 +389,10 @@ func (s *Session) Stats() SessionStats {
 		KeyUpdates:         s.ctr.keyUpdates.Load(),
 		AppFramesSent:      s.ctr.appFramesSent.Load(),
 		AppFramesRecv:      s.ctr.appFramesIn.Load(),
+		SendBudget:         int64(s.e.cfg.SessionSendBuffer),
+	}
+	if b := s.budget.Load(); b != nil {
+		st.SendBuffered, st.SendBufferedPeak = b.used.Load(), b.peak.Load()
 	}
 	s.mu.Lock()
 	rs := s.sender.Stats()
@@ -640,7 +645,7 @@ func (s *Session) terminate(err *CloseError) {
 		// Data already received stays readable after the session ends (a peer that closed
 		// gracefully expects its last bytes to be read); the buffer goes when the reader is done
 		// with it, or with the stream.
-		st.send.Release()
+		st.dropSend()
 		if st.readDone {
 			st.recv.Release()
 		}

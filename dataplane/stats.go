@@ -141,4 +141,8 @@ type SessionStats struct {
 	SmoothedRTT, MinRTT          int64 // nanoseconds
 	Window, BytesInFlight        int
 	Streams                      int
+	// SendBuffered is what the session's streams hold for sending now (written, not yet
+	// acknowledged), SendBufferedPeak the most they ever held; neither exceeds SendBudget
+	// (Config.SessionSendBuffer).
+	SendBuffered, SendBufferedPeak, SendBudget int64
 }

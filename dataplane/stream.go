@@ -40,6 +40,7 @@ type Stream struct {
 	readDone   bool // the reader is gone: incoming data is discarded
 	removed    bool
 	blocked    bool // waiting for MAX_STREAM_DATA
+	sendGone   bool // send buffer released (reset, or the session ended)
 	failErr    error
 
 	queued        atomic.Bool // in the session's ready list, or about to be
@@ -48,6 +49,7 @@ type Stream struct {
 	wclosed       atomic.Bool
 	rclosed       atomic.Bool
 	failed        atomic.Pointer[error]
+	charged       atomic.Int64 // bytes of the session's send budget held (chargeClosed: none ever again)
 
 	wmu, rmu  sync.Mutex
 	rwake     *ring.Waker
@@ -109,7 +111,8 @@ func (st *Stream) fail(err error) {
 	st.wwake.Notify()
 }
 
-// Write sends p as one message. It blocks while the send buffer is full.
+// Write sends p as one message. It blocks while the stream's send buffer or the session's send
+// budget (Config.SessionSendBuffer) is full.
 func (st *Stream) Write(p []byte) (int, error) {
 	if err := st.WriteMessage(p); err != nil {
 		return 0, err
@@ -133,13 +136,16 @@ func (st *Stream) WriteMessage(msg []byte) error {
 	}
 	var hdr [8]byte
 	n := frame.PutVarint(hdr[:], uint64(len(msg)))
-	if need := n + len(msg); need <= st.send.Capacity() {
+	if need := n + len(msg); need <= st.wholeLimit() {
 		// Wait for room for the whole message and then write it at once, so a deadline can
 		// never leave half a message in the stream.
 		if err := st.waitSpace(need); err != nil {
 			return err
 		}
-		st.send.Write2(hdr[:n], msg)
+		if _, err := st.charge(need, need); err != nil {
+			return err
+		}
+		st.uncharge(int64(need-st.send.Write2(hdr[:n], msg)), nil)
 	} else if err := st.fillAll(hdr[:n], msg); err != nil {
 		return err
 	}
@@ -147,6 +153,12 @@ func (st *Stream) WriteMessage(msg []byte) error {
 	// length prefix rather than the prefix racing ahead alone.
 	st.kick()
 	return nil
+}
+
+// wholeLimit is the largest message (with its length prefix) written at once rather than
+// streamed through: it must fit the stream's buffer and the session's budget together.
+func (st *Stream) wholeLimit() int {
+	return min(st.send.Capacity(), st.s.e.cfg.SessionSendBuffer)
 }
 
 // fillAll streams a message larger than the send buffer through it. If the write fails part way
@@ -203,25 +215,43 @@ func (st *Stream) TryWriteMessage(msg []byte) (bool, error) {
 	}
 	var hdr [8]byte
 	n := frame.PutVarint(hdr[:], uint64(len(msg)))
-	if st.send.Space() < n+len(msg) {
+	need := n + len(msg)
+	if st.send.Space() < need {
 		return false, nil
 	}
-	st.send.Write2(hdr[:n], msg)
+	// Take the budget only when no writer is waiting for it: a try never jumps the queue.
+	b := st.s.sendBudget()
+	if b.nwait.Load() != 0 {
+		return false, nil
+	}
+	m := b.grab(int64(need), int64(need))
+	if m == 0 {
+		return false, nil
+	}
+	if _, err := st.addCharge(b, m); err != nil {
+		return false, err
+	}
+	st.uncharge(int64(need-st.send.Write2(hdr[:n], msg)), nil)
 	st.kick()
 	return true, nil
 }
 
-// fill copies b into the send buffer; when the buffer is full it lets the TX loop send what is
-// there and waits for acknowledgements. wmu held.
+// fill copies b into the send buffer as the buffer and the session's budget make room; when
+// either is full it lets the TX loop send what is there and waits for acknowledgements. wmu
+// held.
 func (st *Stream) fill(b []byte) error {
 	for len(b) > 0 {
-		if n := st.send.Write(b); n > 0 {
-			b = b[n:]
-			continue
-		}
 		if err := st.waitSpace(1); err != nil {
 			return err
 		}
+		k := min(len(b), st.send.Space())
+		m, err := st.charge(min(k, budgetGrain, st.s.e.cfg.SessionSendBuffer), k)
+		if err != nil {
+			return err
+		}
+		n := st.send.Write(b[:m])
+		st.uncharge(int64(m-n), nil)
+		b = b[n:]
 	}
 	return nil
 }
@@ -326,6 +356,7 @@ func (st *Stream) CloseWithError(code uint64) {
 		st.lost.clear()
 		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamClose, id: st.id, val: code})
 		st.fail(ErrStreamClosed)
+		st.dropSend() // nothing written will be sent again: free its memory and budget
 		s.maybeRemove(st)
 	}
 	s.mu.Unlock()

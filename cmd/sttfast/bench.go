@@ -98,7 +98,7 @@ func runBench(c *cli, args []string) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send")
 	size := sizeFlag{64 << 10}
 	fs.Var(&size, "size", "message `SIZE` (bytes, or with KiB/MiB)")
-	fs.IntVar(&o.streams, "streams", 1, "streams per session")
+	fs.IntVar(&o.streams, "streams", 1, "streams per session (with --addr: at most the server's stream limit, 256 by default)")
 	fs.IntVar(&o.sessions, "sessions", 1, "sessions")
 	fs.IntVar(&o.payload, "mtu", 1200, "UDP payload size of a packet, 256-65507 (loopback takes large ones)")
 	transport := fs.String("transport", "udp", "transport: udp (ws is reserved, not supported yet)")
@@ -226,7 +226,9 @@ func benchLoopback(ctx context.Context, o benchOpts, stderr io.Writer) (*benchRe
 	if err != nil {
 		return nil, failf(err, "bench: seed")
 	}
-	tcfg := dataplane.Config{PayloadSize: o.payload, Congestion: o.cc.algo}
+	// Both nodes allow as many concurrent streams as the run opens (the default is 256): no
+	// stream ends before the duration does, so an open past the limit would wait for good.
+	tcfg := dataplane.Config{PayloadSize: o.payload, Congestion: o.cc.algo, MaxStreams: o.streams}
 	srv, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: tcfg})
 	if err != nil {
 		return nil, failf(err, "bench: listen")
@@ -275,10 +277,10 @@ func benchLoopback(ctx context.Context, o benchOpts, stderr io.Writer) (*benchRe
 	start := time.Now()
 	for _, s := range sessions {
 		for j := 0; j < o.streams; j++ {
-			st, err := s.OpenStream(ctx)
+			st, err := openBenchStream(ctx, s, j, o.streams, "the receiving node")
 			if err != nil {
 				close(stopSend)
-				return nil, failf(err, "bench: open stream")
+				return nil, err
 			}
 			wg.Add(1)
 			go func() {
@@ -329,6 +331,28 @@ func benchLoopback(ctx context.Context, o benchOpts, stderr io.Writer) (*benchRe
 	res.BytesVerified = verified.Load()
 	res.finish(elapsed, sessions, cli.Stats(), srv.Stats())
 	return res, nil
+}
+
+// benchOpenWait is how long an open may wait for a stream slot. No bench stream ends before the
+// duration does, so an open that finds none has met the peer's stream limit and would wait for
+// good; a slot that is coming arrives within a round trip (the peer's MAX_STREAMS).
+const benchOpenWait = 3 * time.Second
+
+// openBenchStream opens stream j (0-based) of n on s, or fails with one line saying the peer's
+// stream limit is below n.
+func openBenchStream(ctx context.Context, s *ctrl.Session, j, n int, peer string) (*ctrl.Stream, error) {
+	octx, cancel := context.WithTimeout(ctx, benchOpenWait)
+	defer cancel()
+	st, err := s.OpenStream(octx)
+	switch {
+	case err == nil:
+		return st, nil
+	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		return nil, failf(fmt.Errorf("%s lets a session open only %d streams at once (stream %d found no slot within %v)",
+			peer, j, j+1, benchOpenWait), "bench: --streams %d", n)
+	default:
+		return nil, failf(err, "bench: open stream %d of %d", j+1, n)
+	}
 }
 
 // fail marks the result unverified, keeping the first problem.

@@ -58,11 +58,12 @@ func benchRemote(ctx context.Context, o benchOpts, seed *stc.Seed, stderr io.Wri
 	start := time.Now()
 	for _, s := range sessions {
 		for j := 0; j < o.streams; j++ {
-			st, err := s.OpenStream(ctx)
-			if err == nil {
-				err = st.WriteMessage([]byte(h.String()))
-			}
+			st, err := openBenchStream(ctx, s, j, o.streams, "the server at "+o.addr)
 			if err != nil {
+				close(stopSend)
+				return nil, err
+			}
+			if err := st.WriteMessage([]byte(h.String())); err != nil {
 				close(stopSend)
 				return nil, failf(err, "bench: open a stream to %s", o.addr)
 			}

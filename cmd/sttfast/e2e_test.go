@@ -312,6 +312,36 @@ func TestBenchLoopback(t *testing.T) {
 	}
 }
 
+// TestBenchManyStreams: bench --streams above the default stream limit (256) used to open 256
+// streams and wait for good for the 257th, so the --duration clock never started and the run
+// never ended. The bench now asks its nodes for a limit that fits.
+func TestBenchManyStreams(t *testing.T) {
+	b := startProc(t, "bench", nil, nil, "bench", "--duration", "1s", "--streams", "300", "--size", "4KiB", "--json", "--quiet")
+	b.expectExit(0)
+	r := readBench(t, b)
+	if !r.Verified || r.BytesSent == 0 || r.BytesVerified != r.BytesSent {
+		t.Fatalf("bench: %+v", r)
+	}
+}
+
+// TestBenchRemoteStreamLimit: against a serve whose stream limit is below --streams, bench says
+// so in one line and exits 1 instead of waiting for a slot that never comes.
+func TestBenchRemoteStreamLimit(t *testing.T) {
+	seed := writeSeed(t, "stt.seed")
+	srv := startProc(t, "serve", nil, nil, "serve", "--addr", "udp://127.0.0.1:0", "--seed", seed)
+	addr := srv.listenAddr()
+	b := startProc(t, "bench", nil, nil, "bench", "--addr", addr, "--seed", seed, "--duration", "1s",
+		"--streams", "300", "--size", "1000", "--json", "--quiet")
+	b.expectExit(1)
+	lines := b.stderr()
+	want := "sttfast: bench: --streams 300: the server at " + addr + " lets a session open only 256 streams at once"
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
+		t.Fatalf("stderr %q, want one line starting %q", lines, want)
+	}
+	srv.signal(syscall.SIGTERM)
+	srv.expectExit(0)
+}
+
 // TestBenchRemote runs bench --addr against serve: the server verifies every byte and the
 // client reports the server's numbers.
 func TestBenchRemote(t *testing.T) {

@@ -1,0 +1,209 @@
+package dataplane
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/sttfast/sttfast/dataplane/streambuf"
+)
+
+// sendBudget bounds what all the streams of a session hold for sending: bytes written and not
+// yet acknowledged, sent or not (Config.SessionSendBuffer). Without it each stream may buffer
+// its own SendBuffer, so a session's memory grew with the number of streams (1000 streams could
+// hold 4 GiB) rather than with the data the path can carry.
+//
+// A writer charges its bytes to the budget before it copies them into its stream's buffer, and
+// the acknowledgement that frees them gives them back (as does the end of the stream). Writers
+// that find the budget spent wait in arrival order: the oldest is the only one that may take
+// what is freed, and passes the turn on once it has what it needs, so a large message is never
+// starved by a stream of small ones and a release wakes one goroutine, not all of them.
+//
+// The budget is allocated on a session's first write (Session.sendBudget): an idle session holds
+// only the pointer.
+type sendBudget struct {
+	limit int64
+	used  atomic.Int64 // bytes charged to streams
+	peak  atomic.Int64 // highest used ever (SessionStats, tests)
+	nwait atomic.Int32 // len(queue), readable without mu
+
+	mu    sync.Mutex
+	queue []*Stream // writers waiting for budget, oldest first; grows once, then reused
+}
+
+// sendBudget returns the session's budget, creating it on first use. Writers call it; the
+// transport only ever sees a budget through a stream that charged it.
+func (s *Session) sendBudget() *sendBudget {
+	if b := s.budget.Load(); b != nil {
+		return b
+	}
+	b := &sendBudget{limit: int64(s.e.cfg.SessionSendBuffer)}
+	if !s.budget.CompareAndSwap(nil, b) {
+		return s.budget.Load()
+	}
+	return b
+}
+
+// grab takes up to n bytes, and at least lo, if that many are free; it returns how many it took
+// (0: none).
+func (b *sendBudget) grab(lo, n int64) int64 {
+	for {
+		u := b.used.Load()
+		free := b.limit - u
+		if free < lo || free <= 0 {
+			return 0
+		}
+		m := min(n, free)
+		if b.used.CompareAndSwap(u, u+m) {
+			for p := b.peak.Load(); u+m > p && !b.peak.CompareAndSwap(p, u+m); p = b.peak.Load() {
+			}
+			return m
+		}
+	}
+}
+
+// give returns n bytes and, when writers wait, wakes the oldest: through locked.wakeLater when
+// the caller holds that session's lock (a loop), at once when locked is nil. The order (give
+// back, then look for waiters) against the waiter's (queue, then look at what is free) is what
+// makes a lost wake-up impossible: Go's atomics are sequentially consistent.
+func (b *sendBudget) give(n int64, locked *Session) {
+	if n <= 0 {
+		return
+	}
+	b.used.Add(-n)
+	if b.nwait.Load() == 0 {
+		return
+	}
+	b.mu.Lock()
+	if len(b.queue) > 0 {
+		if locked != nil {
+			locked.wakeLater(b.queue[0].wwake)
+		} else {
+			b.queue[0].wwake.Notify()
+		}
+	}
+	b.mu.Unlock()
+}
+
+// head reports whether st is the oldest waiter.
+func (b *sendBudget) head(st *Stream) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue) > 0 && b.queue[0] == st
+}
+
+func (b *sendBudget) enqueue(st *Stream) {
+	b.mu.Lock()
+	b.queue = append(b.queue, st)
+	b.nwait.Store(int32(len(b.queue)))
+	b.mu.Unlock()
+}
+
+// dequeue removes st from the queue; if that makes another writer the oldest, it is woken to try
+// with what is left.
+func (b *sendBudget) dequeue(st *Stream) {
+	b.mu.Lock()
+	for i, w := range b.queue {
+		if w == st {
+			copy(b.queue[i:], b.queue[i+1:])
+			b.queue[len(b.queue)-1] = nil
+			b.queue = b.queue[:len(b.queue)-1]
+			if i == 0 && len(b.queue) > 0 {
+				b.queue[0].wwake.Notify()
+			}
+			break
+		}
+	}
+	b.nwait.Store(int32(len(b.queue)))
+	b.mu.Unlock()
+}
+
+// chargeClosed marks a stream whose send buffer is gone: it holds no budget and takes none.
+const chargeClosed = -1
+
+// charge takes between lo and n bytes of the session's send budget for the writer of st,
+// waiting (in arrival order, within the write deadline) until at least lo are free. It returns
+// how many bytes it took; the caller writes at most that many, and gives back what it did not
+// write with uncharge. wmu held.
+func (st *Stream) charge(lo, n int) (int, error) {
+	b := st.s.sendBudget()
+	if b.nwait.Load() == 0 {
+		if m := b.grab(int64(lo), int64(n)); m > 0 {
+			return st.addCharge(b, m)
+		}
+	}
+	b.enqueue(st)
+	defer b.dequeue(st)
+	for {
+		st.wwake.Arm()
+		if b.head(st) {
+			if m := b.grab(int64(lo), int64(n)); m > 0 {
+				st.wwake.Disarm()
+				return st.addCharge(b, m)
+			}
+		}
+		if err := st.failure(); err != nil {
+			st.wwake.Disarm()
+			return 0, err
+		}
+		err := st.park(st.wwake, &st.writeDl)
+		st.wwake.Disarm()
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// addCharge records m bytes taken from b as held by st, unless the stream's send buffer is gone,
+// in which case they go straight back.
+func (st *Stream) addCharge(b *sendBudget, m int64) (int, error) {
+	for {
+		c := st.charged.Load()
+		if c == chargeClosed {
+			b.give(m, nil)
+			if err := st.failure(); err != nil {
+				return 0, err
+			}
+			return 0, ErrStreamClosed
+		}
+		if st.charged.CompareAndSwap(c, c+m) {
+			return int(m), nil
+		}
+	}
+}
+
+// uncharge gives back up to n bytes st holds (acknowledged, or taken and not written). locked is
+// the session when its lock is held (see give), nil on the writer's side.
+func (st *Stream) uncharge(n int64, locked *Session) {
+	if n <= 0 {
+		return
+	}
+	for {
+		c := st.charged.Load()
+		if c <= 0 {
+			return
+		}
+		d := min(n, c)
+		if st.charged.CompareAndSwap(c, c-d) {
+			st.s.budget.Load().give(d, locked)
+			return
+		}
+	}
+}
+
+// dropSend releases the stream's send buffer (its chunks go back to the pool) and the budget it
+// held, once nothing it holds can be sent again: the stream was reset or the session ended.
+// s.mu held.
+func (st *Stream) dropSend() {
+	if st.sendGone {
+		return
+	}
+	st.sendGone = true
+	st.send.Release()
+	if c := st.charged.Swap(chargeClosed); c > 0 {
+		st.s.budget.Load().give(c, st.s)
+	}
+}
+
+// budgetGrain is the least a writer streaming a large message waits for: a chunk, so a crowded
+// budget is shared out in chunks rather than in slivers of a packet.
+const budgetGrain = streambuf.ChunkSize
