@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -40,9 +41,9 @@ func (t *txLoop) serve(s *Session) bool {
 		return false
 	}
 	now := t.now
-	if t.timers(s, now) {
+	if why := t.timers(s, now); why != nil {
 		t.unlock(s)
-		t.dead = append(t.dead, s)
+		t.dead = append(t.dead, deadSession{s, why})
 		return false
 	}
 	more := false
@@ -74,17 +75,29 @@ func (t *txLoop) unlock(s *Session) {
 	flushWakes(&t.wakes)
 }
 
-// timers handles every expired timer of s; it reports true when the session must end now. mu held.
-func (t *txLoop) timers(s *Session, now recovery.Time) bool {
+// deadSession is a session the TX loop ends after its pass, and why (a drained session keeps
+// the close error it already has).
+type deadSession struct {
+	s   *Session
+	why *CloseError
+}
+
+// timers handles every expired timer of s; it returns why the session must end now, or nil.
+// mu held.
+func (t *txLoop) timers(s *Session, now recovery.Time) *CloseError {
 	cfg := &t.e.cfg
 	if s.drainAt != 0 && now >= s.drainAt {
-		return true
+		return &CloseError{Code: CodeIdleTimeout} // not used: the drain set the session's error
 	}
 	if s.drainAt == 0 && now-s.lastRecv >= recovery.Time(cfg.IdleTimeout) {
-		return true // serveReady terminates it with CodeIdleTimeout
+		// No reason phrase: the code says it all ("nothing heard within the idle timeout").
+		return &CloseError{Code: CodeIdleTimeout}
 	}
 	if d := s.sender.Deadline(); d != 0 && now >= d {
 		s.probes += s.sender.OnTimeout(now, s)
+	}
+	if d := s.sender.UnresponsiveAt(s.lastRecv); d != 0 && now >= d && s.drainAt == 0 {
+		return s.unresponsive(now)
 	}
 	if now-s.lastSent >= recovery.Time(idleTrim) {
 		// Quiet for a while with nothing in flight: give the packet history back to the pool.
@@ -101,7 +114,17 @@ func (t *txLoop) timers(s *Session, now recovery.Time) bool {
 		s.rxKeys.DropPrevious()
 		s.rxPrevDrop = 0
 	}
-	return false
+	return nil
+}
+
+// unresponsive is the close error of a session whose peer answered none of the last
+// recovery.UnresponsivePTOs probes (recovery/liveness.go says why that is enough): the idle
+// timeout's code, 2, since it is the same event detected sooner, with a reason that says so.
+// It allocates, once per session. mu held.
+func (s *Session) unresponsive(now recovery.Time) *CloseError {
+	silent := now.Sub(s.lastRecv).Round(100 * time.Millisecond)
+	return &CloseError{Code: CodeIdleTimeout, Reason: fmt.Sprintf(
+		"the peer stopped acknowledging (no answer to %d probes over %v)", s.sender.PTOCount(), silent)}
 }
 
 // nextDeadline is the earliest time s needs the TX loop again. mu held.
@@ -124,6 +147,7 @@ func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
 		earliest(s.receiver.AckDeadline())
 	}
 	earliest(s.lastRecv + recovery.Time(cfg.IdleTimeout))
+	earliest(s.sender.UnresponsiveAt(s.lastRecv))
 	if s.established {
 		earliest(s.lastSent + recovery.Time(cfg.KeepAlive))
 	}

@@ -404,6 +404,7 @@ func (s *Session) Stats() SessionStats {
 	st.BytesInFlight = rs.BytesInFlight
 	st.Streams = len(s.streams)
 	st.SpuriousLosses, st.UndoneEvents = rs.SpuriousLosses, rs.UndoneEvents
+	st.PTOs = rs.PTOCount
 	st.PacketThreshold, st.ReorderWindow = rs.PacketThreshold, int64(rs.ReorderWindow)
 	st.CongestionEvents, st.BtlBw = rs.CongestionEvents, rs.BtlBw
 	st.Congestion = s.e.cfg.Congestion.String()

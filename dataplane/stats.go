@@ -121,8 +121,12 @@ type SessionStats struct {
 	BytesSent, BytesRecv     uint64
 	StreamBytesSent          uint64
 	StreamBytesRecv          uint64
-	RetransmittedBytes       uint64
-	PacketsLost              uint64
+	// RetransmittedBytes counts stream bytes sent again: those of packets declared lost, and
+	// those a probe timeout resent because their ACK was late (a probe is not a loss, so bytes
+	// can be resent with PacketsLost at 0). PTOs counts the probe timeouts.
+	RetransmittedBytes uint64
+	PacketsLost        uint64
+	PTOs               uint64
 	// SpuriousLosses counts packets declared lost that the peer acknowledged afterwards: the
 	// path reordered them. PacketThreshold and ReorderWindow are the loss thresholds that
 	// reordering taught the session (3 and 0 on a path that keeps order), and UndoneEvents the

@@ -50,7 +50,7 @@ type txLoop struct {
 	ackRanges []recovery.Range
 	frRanges  []frame.Range
 	scratch   []*Session
-	dead      []*Session
+	dead      []deadSession
 	narrow    []narrowing // sessions whose packets the route refused, applied by applyNarrow
 }
 
@@ -279,12 +279,12 @@ func (t *txLoop) serveReady() {
 			t.enqueue(s)
 		}
 	}
-	for i, s := range t.dead {
+	for i, d := range t.dead {
 		// A drained session already has its close error (terminate keeps it); any other came
-		// here by the idle timeout.
-		s.terminate(&CloseError{Code: CodeIdleTimeout, Reason: "no packets from the peer"})
-		t.forget(s)
-		t.dead[i] = nil
+		// here by the idle timeout or because its peer stopped acknowledging (timers).
+		d.s.terminate(d.why)
+		t.forget(d.s)
+		t.dead[i] = deadSession{}
 	}
 	t.dead = t.dead[:0]
 }

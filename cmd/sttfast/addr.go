@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/sttfast/sttfast/ctrl"
@@ -17,9 +20,45 @@ func checkAddr(flag, s string) (string, error) {
 	}
 	transport, hostport, err := ctrl.ParseAddr(s)
 	if err != nil {
-		return "", usagef("%s %s: %s", flag, s, strings.TrimPrefix(stripPrefixes(err.Error()), "bad address: "))
+		return "", usagef("%s %s: %s", flag, s, addrProblem(s, err))
+	}
+	_, port, _ := net.SplitHostPort(hostport)
+	if n, err := strconv.Atoi(port); err == nil {
+		if n < 0 || n > 65535 {
+			return "", usagef("%s %s: port %d is out of range (0-65535)", flag, s, n)
+		}
+	} else if _, err := net.LookupPort("udp", port); err != nil {
+		return "", usagef("%s %s: unknown port %q (want a number, 0-65535)", flag, s, port)
 	}
 	return transport + "://" + hostport, nil
+}
+
+// addrProblem says what is wrong with address s, which ctrl.ParseAddr refused with err, once:
+// the flag and the address already start the line, so neither is repeated.
+func addrProblem(s string, err error) string {
+	rest := s
+	if i := strings.Index(s, "://"); i >= 0 {
+		rest = s[i+3:]
+	}
+	if _, _, serr := net.SplitHostPort(rest); serr != nil && !strings.ContainsAny(rest, "/?#") {
+		var ae *net.AddrError
+		if errors.As(serr, &ae) {
+			return ae.Err + " (want udp://HOST:PORT)"
+		}
+	}
+	why := strings.TrimPrefix(stripPrefixes(err.Error()), "bad address: ")
+	return strings.TrimPrefix(why, strconv.Quote(rest)+": ")
+}
+
+// shownAddr is the address a listening command prints: the host as the user gave it (not the
+// socket's "[::]" for 0.0.0.0) with the port actually bound (port 0 picks one).
+func shownAddr(addr string, bound netip.AddrPort) string {
+	transport, hostport, err := ctrl.ParseAddr(addr)
+	if err != nil {
+		return "udp://" + bound.String()
+	}
+	host, _, _ := net.SplitHostPort(hostport)
+	return transport + "://" + net.JoinHostPort(host, strconv.Itoa(int(bound.Port())))
 }
 
 // checkTransport validates a --transport name: udp now, ws reserved.

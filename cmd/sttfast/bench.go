@@ -33,6 +33,13 @@ readout goes to stderr (--quiet silences it), the summary to stdout (--json for 
 goodput is what the receiver verified, divided by the time until it had verified it. Exit status
 1 if verification failed.
 
+The transport numbers are the sender's: "declared lost" counts packets loss detection gave up
+on, "spurious" those of them the receiver acknowledged afterwards (the path reordered them, it
+did not lose them); "resent" counts stream bytes sent again, both for losses and for probe
+timeouts: when ACKs are late the sender resends its oldest unacknowledged data as a probe, so
+bytes can be resent with nothing declared lost. "drops" (--json) counts datagrams either node
+discarded, all reasons together.
+
 Bench protocol (--addr), per stream: the first message is
 "sttfast-bench/1 size=N block=N key=HEX" (the block is ChaCha8 output for that key), then the
 data, then FIN; serve checks the data as above, hashes it with xxhash64, and answers with one
@@ -49,6 +56,7 @@ Examples:
 // benchOpts are bench's parsed flags.
 type benchOpts struct {
 	cc       ccFlag // congestion controller of both nodes (in process) or the dialing one
+	idle     idleFlag
 	addr     string
 	duration time.Duration
 	size     int
@@ -78,6 +86,8 @@ type benchResult struct {
 	PacketsPerSec   float64 `json:"packets_per_s"`
 	Retransmitted   uint64  `json:"retransmitted_bytes"`
 	PacketsLost     uint64  `json:"packets_lost"`
+	SpuriousLosses  uint64  `json:"spurious_losses"` // declared lost, acknowledged later (reordering)
+	ProbeTimeouts   uint64  `json:"probe_timeouts"`
 	SmoothedRTTus   float64 `json:"srtt_us"`
 	Verified        bool    `json:"verified"`
 	Problem         string  `json:"problem,omitempty"`
@@ -95,6 +105,7 @@ func runBench(c *cli, args []string) error {
 	var sf seedFlags
 	sf.register(fs)
 	o.cc.register(fs)
+	o.idle.register(fs)
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send")
 	size := sizeFlag{64 << 10}
 	fs.Var(&size, "size", "message `SIZE` (bytes, or with KiB/MiB)")
@@ -122,6 +133,9 @@ func runBench(c *cli, args []string) error {
 	}
 	if o.payload < 256 || o.payload > 65507 {
 		return usagef("--mtu %d: want 256-65507", o.payload)
+	}
+	if err := o.idle.check(); err != nil {
+		return err
 	}
 	var seed *stc.Seed
 	if o.addr != "" {
@@ -194,7 +208,10 @@ func printBenchSummary(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "sttfast bench (%s): %d session(s) x %d stream(s), %d-byte messages, %d-byte packets, %.1fs\n",
 		where, r.Sessions, r.Streams, r.MessageSize, r.PayloadSize, r.Duration)
 	fmt.Fprintf(w, "  goodput   %.2f Gbit/s (%s verified at the receiver, %.0f msg/s)\n", r.Gbps, humanBytes(r.BytesVerified), r.MessagesPerSec)
-	fmt.Fprintf(w, "  packets   %d sent (%.0f/s), %d lost, %s retransmitted\n", r.PacketsSent, r.PacketsPerSec, r.PacketsLost, humanBytes(r.Retransmitted))
+	fmt.Fprintf(w, "  packets   %d sent (%.0f/s), %d declared lost (%d of them spurious: acknowledged later)\n",
+		r.PacketsSent, r.PacketsPerSec, r.PacketsLost, r.SpuriousLosses)
+	fmt.Fprintf(w, "  resent    %s of stream data, for losses and for %d probe timeouts (a probe resends data whose ACK is late)\n",
+		humanBytes(r.Retransmitted), r.ProbeTimeouts)
 	fmt.Fprintf(w, "  rtt       %.1f us smoothed\n", r.SmoothedRTTus)
 	fmt.Fprintf(w, "  offload   GSO %v, GRO %v, receive buffer %s\n", r.GSO, r.GRO, humanBytes(uint64(r.RecvBufferBytes)))
 	if r.Verified {
@@ -228,7 +245,7 @@ func benchLoopback(ctx context.Context, o benchOpts, stderr io.Writer) (*benchRe
 	}
 	// Both nodes allow as many concurrent streams as the run opens (the default is 256): no
 	// stream ends before the duration does, so an open past the limit would wait for good.
-	tcfg := dataplane.Config{PayloadSize: o.payload, Congestion: o.cc.algo, MaxStreams: o.streams}
+	tcfg := dataplane.Config{PayloadSize: o.payload, Congestion: o.cc.algo, MaxStreams: o.streams, IdleTimeout: o.idle.d}
 	srv, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: tcfg})
 	if err != nil {
 		return nil, failf(err, "bench: listen")
@@ -370,6 +387,8 @@ func (r *benchResult) finish(elapsed time.Duration, sessions []*ctrl.Session, sn
 		ss := s.Stats()
 		r.Retransmitted += ss.RetransmittedBytes
 		r.PacketsLost += ss.PacketsLost
+		r.SpuriousLosses += ss.SpuriousLosses
+		r.ProbeTimeouts += ss.PTOs
 		r.SmoothedRTTus = float64(ss.SmoothedRTT) / 1e3
 	}
 	r.PacketsSent = snd.TxDatagrams

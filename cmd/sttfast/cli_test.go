@@ -239,7 +239,9 @@ func TestExplain(t *testing.T) {
 	}{
 		{fmt.Errorf("sttfast: dial udp://x:1: %w", ctrl.ErrAuthFailed), "the peer rejected our seed (or no sttfast node answered)"},
 		{&dataplane.CloseError{Code: 8, Remote: true, Reason: "engine closed"}, "the peer shut down (code 8)"},
-		{&dataplane.CloseError{Code: 0x100, Remote: true, Reason: "closed by admin"}, "the peer closed the session: application (code 256): closed by admin"},
+		{&dataplane.CloseError{Code: 0x100, Remote: true, Reason: "closed by admin"}, "the peer closed the session: closed by admin (code 256)"},
+		{&dataplane.CloseError{Code: 0x100, Remote: true}, "the peer closed the session: application (code 256)"},
+		{&dataplane.CloseError{Code: 2, Reason: "the peer stopped acknowledging (no answer to 6 probes over 5s)"}, "the peer stopped acknowledging (no answer to 6 probes over 5s)"},
 		{&dataplane.CloseError{Code: 2}, "nothing heard from the peer within the idle timeout (it vanished or the path broke)"},
 		{errors.New("sttfast: stc: something"), "something"},
 	}

@@ -31,10 +31,15 @@ subscriber is dial --recv.
 
 ` + orderedHelp + `
 
-Exit status: 0 when the transfer completed (send), or when the peer closed the session with code
-0, 8 (shutting down) or an application code, or on SIGINT/SIGTERM (--recv); 1 when connecting
-failed (a wrong seed says so), the session failed, or a signal cut a send short (SESSION_CLOSE
-code 8 is sent: the peer sees the session end); 2 for usage errors.
+Exit status: 0 when the transfer completed (send), or (--recv) when the peer closed the session
+with code 0 (done) or 8 (shutting down: a relay or serve stopped), or on SIGINT/SIGTERM; 1 when
+connecting failed (a wrong seed says so), the session failed, the peer closed it with an
+application code (0x100 and up: an admin's DELETE /sessions/{id} is 0x100, a receiver whose
+output was closed 0x101; the line gives the peer's reason), the peer stopped answering (after 6
+unanswered probes and at least 5 s, or --idle-timeout of silence), or a signal cut a send short
+(SESSION_CLOSE code 8 is sent: the peer sees the session end); 2 for usage errors. With --recv
+the end of the session is said on stderr either way (a line without "sttfast:" when it is not a
+failure; --quiet drops that one).
 
 ` + seedHelp + `
 
@@ -61,6 +66,8 @@ func runDial(c *cli, args []string) error {
 	sf.register(fs)
 	var cc ccFlag
 	cc.register(fs)
+	var idle idleFlag
+	idle.register(fs)
 	var o dialOpts
 	fs.BoolVar(&o.recv, "recv", false, "receive: write every stream the peer opens to stdout")
 	fs.BoolVar(&o.progress, "progress", false, "show progress on stderr even when it is not a terminal")
@@ -88,6 +95,9 @@ func runDial(c *cli, args []string) error {
 	if o.timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
+	if err := idle.check(); err != nil {
+		return err
+	}
 	seed, err := sf.load(c.getenv)
 	if err != nil {
 		return err
@@ -95,7 +105,7 @@ func runDial(c *cli, args []string) error {
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
 	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: o.bind, HandshakeTimeout: o.timeout, OnEvent: pathNotices(c.stderr),
-		Transport: dataplane.Config{Congestion: cc.algo}})
+		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
 	if err != nil {
 		return failf(err, "dial %s: bind %s", o.addr, o.bind)
 	}
@@ -201,12 +211,12 @@ func dialRecv(ctx context.Context, c *cli, node *ctrl.Node, s *ctrl.Session, o *
 	case <-ctx.Done():
 		stopNode(node)
 	case <-out.failedC():
-		node.Close()
+		closeForOutput(node, out.failure())
 	}
 	<-accepted
 	out.close()
 	if err := out.wait(); err != nil {
-		return failf(err, "dial %s --recv", o.addr)
+		return outputFailure(err, "dial "+o.addr+" --recv")
 	}
 	if _, ok := interrupted(ctx); ok {
 		return nil
@@ -214,6 +224,7 @@ func dialRecv(ctx context.Context, c *cli, node *ctrl.Node, s *ctrl.Session, o *
 	if err := s.Err(); !peerClosedNormally(err) {
 		return failf(err, "dial %s --recv", o.addr)
 	}
+	log("session %x ended: %s", idOf(s), explain(s.Err()))
 	return nil
 }
 

@@ -140,14 +140,19 @@ func TestServeAdmin(t *testing.T) {
 		t.Errorf("go_gc_cycles_total went down")
 	}
 
-	// DELETE: a subscriber-style session is closed by the admin, and its dial exits.
+	// DELETE: a subscriber-style session is closed by the admin, and its dial exits 1 saying so
+	// (an application close ended this subscription only).
 	sub := startProc(t, "recv", nil, nil, "dial", "--addr", addr, "--seed", seed, "--recv")
-	sub.waitLine(`^connected to udp://`)
-	live := waitSession(t, admin, func(sessionInfo) bool { return true })
+	subID := sub.waitLine(`^connected to udp://\S+ \(session ([0-9a-f]+)\)$`)
+	// The subscriber's session by id: the dial's may still be listed while it drains.
+	live := waitSession(t, admin, func(s sessionInfo) bool { return s.ID == subID })
 	if code := httpDelete(t, admin+"/sessions/"+live.ID); code != http.StatusNoContent {
 		t.Fatalf("DELETE: status %d", code)
 	}
-	sub.expectExit(0)
+	sub.expectExit(1)
+	if want := "sttfast: dial " + addr + " --recv: the peer closed the session: closed by admin (code 256)"; lastLine(sub) != want {
+		t.Errorf("subscriber's last line %q; want %q", lastLine(sub), want)
+	}
 	if code := httpDelete(t, admin+"/sessions/0123456789abcdef"); code != http.StatusNotFound {
 		t.Fatalf("DELETE of an unknown id: status %d", code)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"syscall"
 
@@ -32,8 +33,15 @@ type failure struct {
 	err  error
 }
 
-// Error is "<what>: <why>", the part of the stderr line after "sttfast: ".
-func (f *failure) Error() string { return f.what + ": " + explain(f.err) }
+// Error is "<what>: <why>", the part of the stderr line after "sttfast: ". A why that starts
+// with the what (the library's "listen ADDR: ..." under the command's "listen ADDR") says it once.
+func (f *failure) Error() string {
+	why := explain(f.err)
+	for strings.HasPrefix(why, f.what+": ") {
+		why = strings.TrimPrefix(why, f.what+": ")
+	}
+	return f.what + ": " + why
+}
 
 // Unwrap exposes the cause to errors.Is and errors.As.
 func (f *failure) Unwrap() error { return f.err }
@@ -69,8 +77,30 @@ func explain(err error) string {
 		return "the address is not available on this host"
 	case errors.Is(err, syscall.EACCES):
 		return "permission denied"
+	case errors.Is(err, syscall.EPIPE):
+		return "the reader closed it (broken pipe)"
+	}
+	if why := explainNet(err); why != "" {
+		return why
 	}
 	return stripPrefixes(err.Error())
+}
+
+// explainNet says what a resolver or socket error means without the layers of operation and
+// address that net adds (the failure line names the address already); "" if err is neither.
+func explainNet(err error) string {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		if dns.IsNotFound {
+			return fmt.Sprintf("cannot resolve %q (no such host)", dns.Name)
+		}
+		return fmt.Sprintf("cannot resolve %q: %s", dns.Name, dns.Err)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return stripPrefixes(op.Err.Error())
+	}
+	return ""
 }
 
 // closeReason says why a session ended, from the side that reports it.
@@ -81,12 +111,22 @@ func closeReason(ce *dataplane.CloseError) string {
 		b.WriteString("the peer closed the session (code 0, done)")
 	case ce.Remote && ce.Code == dataplane.CodeShutdown:
 		b.WriteString("the peer shut down (code 8)")
+	case ce.Remote && ce.Code >= dataplane.CodeApplicationMin && ce.Reason != "":
+		// The peer's application said why (an admin's DELETE, a receiver whose output closed).
+		fmt.Fprintf(&b, "the peer closed the session: %s (code %d)", ce.Reason, ce.Code)
+		return b.String()
 	case ce.Remote:
 		fmt.Fprintf(&b, "the peer closed the session: %s (code %d)", dataplane.CodeName(ce.Code), ce.Code)
+	case ce.Code == dataplane.CodeIdleTimeout && ce.Reason != "":
+		// Detected before the idle timeout: the reason says how ("the peer stopped acknowledging").
+		return ce.Reason
 	case ce.Code == dataplane.CodeIdleTimeout:
 		b.WriteString("nothing heard from the peer within the idle timeout (it vanished or the path broke)")
 	case ce.Code == dataplane.CodeNoError:
 		b.WriteString("closed by this side (code 0, done)")
+	case ce.Code >= dataplane.CodeApplicationMin && ce.Reason != "":
+		fmt.Fprintf(&b, "closed by this side: %s (code %d)", ce.Reason, ce.Code)
+		return b.String()
 	default:
 		fmt.Fprintf(&b, "closed by this side: %s (code %d)", dataplane.CodeName(ce.Code), ce.Code)
 	}
@@ -105,14 +145,16 @@ func stripPrefixes(s string) string {
 }
 
 // peerClosedNormally reports whether the session ended because the peer closed it for an
-// ordinary reason: done (code 0), shutting down (8) or an application code such as an admin's
-// DELETE (>= 0x100). Receivers exit 0 then.
+// ordinary reason: done (code 0) or shutting down (8): the feed a receiver was reading ended at
+// its source, and it exits 0. An application code (>= 0x100, such as an admin's DELETE) is not:
+// the peer ended this session only, for a reason of its own, while the feed may go on; the
+// receiver exits 1 and says why, as a sender does for the same close.
 func peerClosedNormally(err error) bool {
 	var ce *dataplane.CloseError
 	if !errors.As(err, &ce) || !ce.Remote {
 		return false
 	}
-	return ce.Code == dataplane.CodeNoError || ce.Code == dataplane.CodeShutdown || ce.Code >= dataplane.CodeApplicationMin
+	return ce.Code == dataplane.CodeNoError || ce.Code == dataplane.CodeShutdown
 }
 
 // peerClosedClean reports a SESSION_CLOSE with code 0 from the peer: the transfer is complete.

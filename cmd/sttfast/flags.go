@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/sttfast/sttfast/dataplane/recovery"
 )
@@ -80,5 +81,25 @@ func (f *ccFlag) Set(v string) error {
 		return fmt.Errorf("unknown congestion controller %q (want cubic, newreno or bbr)", v)
 	}
 	f.algo = a
+	return nil
+}
+
+// idleFlag is the --idle-timeout flag of the commands that hold sessions: how long a session may
+// hear nothing from its peer before it ends (dataplane.Config.IdleTimeout). A peer that stops
+// acknowledging data in flight is given up sooner, after 6 unanswered probe timeouts and at
+// least 5 s (dataplane/recovery/liveness.go); the idle timeout bounds every other silence.
+type idleFlag struct{ d time.Duration }
+
+func (f *idleFlag) register(fs *flag.FlagSet) {
+	f.d = 30 * time.Second
+	fs.DurationVar(&f.d, "idle-timeout", f.d, "end a session after hearing nothing from the peer for this long\n"+
+		"(a peer that stops acknowledging data is given up sooner: 6 unanswered probes, at least 5s)")
+}
+
+// check refuses an idle timeout too short to survive an ordinary scheduling hiccup.
+func (f *idleFlag) check() error {
+	if f.d < 100*time.Millisecond {
+		return usagef("--idle-timeout %v: at least 100ms", f.d)
+	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"syscall"
 
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
@@ -15,8 +16,8 @@ import (
 const listenUsage = `Usage: sttfast listen --addr udp://HOST:PORT (--seed FILE | --passphrase-file FILE | STT_SEED) [--once]
 
 Server mode: accepts sessions and writes the bytes of every stream the peers open to stdout.
-Prints "listening on udp://IP:PORT" on stderr once ready (port 0 picks a free port), and one
-line per session opened and closed unless --quiet.
+Prints "listening on udp://HOST:PORT" on stderr once ready (the host as given, the port bound:
+port 0 picks a free one), and one line per session opened and closed unless --quiet.
 
 ` + orderedHelp + `
 
@@ -24,6 +25,9 @@ With --once, listen serves the first session only (later ones are refused) and e
 ended and every byte is on stdout: status 0 if the peer closed it cleanly (SESSION_CLOSE code 0,
 which sttfast dial sends after its data is acknowledged and written out), 1 otherwise.
 SIGINT/SIGTERM close every session (SESSION_CLOSE code 8), write out what has arrived and exit 0.
+If stdout is closed or fails (say "| head -c 100"), every session is closed with application
+code 0x101 and the reason "the receiver's output was closed", which the dialer prints at once,
+and listen exits 1.
 
 ` + seedHelp + `
 
@@ -38,6 +42,8 @@ func runListen(c *cli, args []string) error {
 	sf.register(fs)
 	var cc ccFlag
 	cc.register(fs)
+	var idle idleFlag
+	idle.register(fs)
 	once := fs.Bool("once", false, "serve one session, exit when it closes (0 if closed cleanly)")
 	quiet := fs.Bool("quiet", false, "no session lines on stderr (the \"listening on\" line stays)")
 	if err := parseFlags(fs, args); err != nil {
@@ -47,21 +53,26 @@ func runListen(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := idle.check(); err != nil {
+		return err
+	}
 	seed, err := sf.load(c.getenv)
 	if err != nil {
 		return err
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, OnEvent: pathNotices(c.stderr), Transport: dataplane.Config{Congestion: cc.algo}})
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, OnEvent: pathNotices(c.stderr),
+		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
 	if err != nil {
 		return failf(err, "listen %s", addr)
 	}
 	defer node.Close()
-	fmt.Fprintf(c.stderr, "listening on udp://%s\n", node.Addr())
+	shown := shownAddr(addr, node.Addr())
+	fmt.Fprintf(c.stderr, "listening on %s\n", shown)
 	l := &listener{node: node, out: newOrderedWriter(c.stdout, 0), log: sessionLogger(c.stderr, *quiet)}
 	if *once {
-		return l.serveOnce(ctx, "udp://"+node.Addr().String())
+		return l.serveOnce(ctx, shown)
 	}
 	return l.serveForever(ctx)
 }
@@ -93,9 +104,10 @@ func (l *listener) serveForever(ctx context.Context) error {
 	}()
 	select {
 	case <-ctx.Done():
+		stopNode(l.node)
 	case <-l.out.failedC():
+		closeForOutput(l.node, l.out.failure())
 	}
-	stopNode(l.node)
 	wg.Wait()
 	l.out.close()
 	return l.finish()
@@ -130,7 +142,7 @@ func (l *listener) serveOnce(ctx context.Context, addr string) error {
 		stopNode(l.node)
 		<-done
 	case <-l.out.failedC():
-		l.node.Close()
+		closeForOutput(l.node, l.out.failure())
 		<-done
 	}
 	l.out.close()
@@ -155,9 +167,18 @@ func (l *listener) session(s *ctrl.Session) {
 // finish waits until stdout has everything and reports a stdout failure.
 func (l *listener) finish() error {
 	if err := l.out.wait(); err != nil {
-		return failf(err, "listen")
+		return outputFailure(err, "listen")
 	}
 	return nil
+}
+
+// outputFailure is the failure line of a receiver whose stdout failed: a write error's cause
+// alone ("broken pipe") would not say what was being written.
+func outputFailure(err error, what string) error {
+	if errors.Is(err, syscall.EPIPE) {
+		return failf(err, "%s: write stdout", what)
+	}
+	return failf(err, "%s", what)
 }
 
 // streamDone returns the ordered writer's callback for st: once its bytes are on stdout, end our
@@ -170,6 +191,26 @@ func streamDone(st *ctrl.Stream, log func(string, ...any)) func(error) {
 		}
 		st.Close()
 	}
+}
+
+// outputClosedCode is the application close code (0x101) a receiver (listen, dial --recv) sends
+// when it can no longer write what it receives: its stdout was closed (a "| head" that has had
+// enough) or failed. The sender then stops at once and says why, instead of sending into the
+// void until its idle timeout. 0x100 is the admin's DELETE (admin.go).
+const outputClosedCode = dataplane.CodeApplicationMin + 1
+
+// closeForOutput ends every session of node because writing stdout failed with err, telling
+// each peer why, and closes the node once the closes have been sent (resent during the drain,
+// bounded by shutdownGrace).
+func closeForOutput(node *ctrl.Node, err error) {
+	reason := "the receiver's output was closed"
+	if err != nil && !errors.Is(err, syscall.EPIPE) {
+		reason = "the receiver could not write its output"
+	}
+	for _, s := range node.Sessions() {
+		s.CloseWithError(outputClosedCode, reason)
+	}
+	stopNode(node) // the first close of a session wins: its code stays outputClosedCode
 }
 
 // sessionLogger returns the informational logger of listen, relay, serve and dial --recv: one

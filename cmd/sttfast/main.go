@@ -16,9 +16,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -60,6 +62,10 @@ func commands() []command {
 
 // main runs the command against the real process environment.
 func main() {
+	// A closed stdout ("sttfast listen | head -c 100") must not kill the process with SIGPIPE
+	// before it has told its peers: ignored, the write fails with EPIPE, and the command closes
+	// its sessions with a reason and reports (closeForOutput).
+	signal.Ignore(syscall.SIGPIPE)
 	os.Exit(run(os.Args[1:], &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}))
 }
 

@@ -64,13 +64,24 @@ type proc struct {
 // startProc starts the binary with args; stdin may be nil, a file or a pipe's read end.
 func startProc(t *testing.T, name string, stdin *os.File, env []string, args ...string) *proc {
 	t.Helper()
+	return startProcOut(t, name, stdin, nil, env, args...)
+}
+
+// startProcOut is startProc with stdout going to out (say a pipe's write end) instead of a file
+// (outSize and outHash then see nothing).
+func startProcOut(t *testing.T, name string, stdin, out *os.File, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, out: filepath.Join(t.TempDir(), name+".out"),
 		more: make(chan struct{}, 1), done: make(chan struct{})}
-	stdout, err := os.Create(p.out)
-	if err != nil {
-		t.Fatal(err)
+	stdout := out
+	if stdout == nil {
+		f, err := os.Create(p.out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		stdout = f
 	}
-	defer stdout.Close()
 	p.cmd = exec.Command(binPath, args...)
 	p.cmd.Env = append(cleanEnv(), env...)
 	if stdin != nil {

@@ -93,6 +93,13 @@ func (o *orderedWriter) wait() error {
 // failedC is closed when writing to w failed; the command should stop then.
 func (o *orderedWriter) failedC() <-chan struct{} { return o.failed }
 
+// failure returns the first write or spool error so far (nil if none).
+func (o *orderedWriter) failure() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
+}
+
 // signal wakes the writer goroutine without blocking.
 func (o *orderedWriter) signal() {
 	select {

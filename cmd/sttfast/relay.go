@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,10 +23,15 @@ forwarded, so the dial exits only then); subscribers are "sttfast dial --recv". 
 receives everything published after it connected, every byte in order (messages of several
 publishers interleave whole). A slow subscriber slows the publishers rather than losing data.
 
-Prints "listening on udp://IP:PORT" on stderr once ready, one line per session opened and closed
-(unless --quiet), and every --interval a stats line: sessions, messages/s and bytes/s in,
-bytes/s out, drops (datagrams dropped by the node plus forwards that failed). SIGINT/SIGTERM
-close every session (SESSION_CLOSE code 8), print a totals line and exit 0.
+Prints "listening on udp://HOST:PORT" on stderr once ready (the host as given, the port bound),
+one line per session opened and closed (unless --quiet), and every --interval a stats line:
+sessions, messages/s and bytes/s in, bytes/s out, and drops: how many datagrams the node
+discarded, by reason (the labels of /metrics' sttfast_drops_total), plus forward_failed, the
+messages that could not be forwarded to some session (it was closing). The usual ones are
+harmless: unknown_session (packets still arriving for a session that has ended, such as a
+peer's last ACKs), closed (arriving while a session closes) and replay (duplicates); auth counts
+packets that failed authentication (corrupted, or forged). SIGINT/SIGTERM close every session
+(SESSION_CLOSE code 8), print a totals line and exit 0.
 
 ` + seedHelp + `
 
@@ -47,6 +53,8 @@ func runRelay(c *cli, args []string) error {
 	sf.register(fs)
 	var cc ccFlag
 	cc.register(fs)
+	var idle idleFlag
+	idle.register(fs)
 	interval := fs.Duration("interval", 5*time.Second, "stats line period on stderr (0: none)")
 	quiet := fs.Bool("quiet", false, "no session lines on stderr")
 	if err := parseFlags(fs, args); err != nil {
@@ -59,18 +67,22 @@ func runRelay(c *cli, args []string) error {
 	if *interval < 0 {
 		return usagef("--interval must not be negative")
 	}
+	if err := idle.check(); err != nil {
+		return err
+	}
 	seed, err := sf.load(c.getenv)
 	if err != nil {
 		return err
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, OnEvent: pathNotices(c.stderr), Transport: dataplane.Config{Congestion: cc.algo}})
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, OnEvent: pathNotices(c.stderr),
+		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
 	if err != nil {
 		return failf(err, "relay %s", addr)
 	}
 	defer node.Close()
-	fmt.Fprintf(c.stderr, "listening on udp://%s\n", node.Addr())
+	fmt.Fprintf(c.stderr, "listening on %s\n", shownAddr(addr, node.Addr()))
 	r := &relay{node: node, log: sessionLogger(c.stderr, *quiet)}
 	go r.acceptLoop(ctx)
 	if *interval > 0 {
@@ -131,8 +143,31 @@ func (r *relay) forward(s *ctrl.Session, st *ctrl.Stream) {
 // printTotals prints the relay's lifetime totals, once, on the way out.
 func (r *relay) printTotals(w io.Writer) {
 	ns := r.node.Stats()
-	fmt.Fprintf(w, "relay: totals: %d msgs in, %s in, %s out, drops %d\n", r.stats.msgsIn.Load(),
-		humanBytes(r.stats.bytesIn.Load()), humanBytes(r.stats.bytesOut.Load()), ns.DropsTotal()+r.stats.failed.Load())
+	fmt.Fprintf(w, "relay: totals: %d msgs in, %s in, %s out, %s\n", r.stats.msgsIn.Load(),
+		humanBytes(r.stats.bytesIn.Load()), humanBytes(r.stats.bytesOut.Load()), dropSummary(&ns.EngineStats, r.stats.failed.Load()))
+}
+
+// dropSummary is "drops N" followed, when N > 0, by the count of each reason that has any:
+// "drops 15 (unknown_session 12, replay 3)". failed is the forwards that failed.
+func dropSummary(es *dataplane.EngineStats, failed uint64) string {
+	total := es.DropsTotal() + failed
+	if total == 0 {
+		return "drops 0"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "drops %d (", total)
+	sep := ""
+	for _, r := range dataplane.DropReasons() {
+		if n := es.Drops[r]; n > 0 {
+			fmt.Fprintf(&b, "%s%s %d", sep, r, n)
+			sep = ", "
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(&b, "%sforward_failed %d", sep, failed)
+	}
+	b.WriteString(")")
+	return b.String()
 }
 
 // statsLoop prints one stats line every interval.
@@ -149,9 +184,9 @@ func (r *relay) statsLoop(ctx context.Context, w io.Writer, every time.Duration)
 			dt := now.Sub(last).Seconds()
 			msgs, in, out := r.stats.msgsIn.Load(), r.stats.bytesIn.Load(), r.stats.bytesOut.Load()
 			ns := r.node.Stats()
-			fmt.Fprintf(w, "relay: %d sessions  %.0f msg/s in  %s in  %s out  drops %d\n",
+			fmt.Fprintf(w, "relay: %d sessions  %.0f msg/s in  %s in  %s out  %s\n",
 				ns.Sessions, float64(msgs-lastMsgs)/dt, humanRate(float64(in-lastIn)/dt),
-				humanRate(float64(out-lastOut)/dt), ns.DropsTotal()+r.stats.failed.Load())
+				humanRate(float64(out-lastOut)/dt), dropSummary(&ns.EngineStats, r.stats.failed.Load()))
 			lastMsgs, lastIn, lastOut, last = msgs, in, out, now
 		}
 	}

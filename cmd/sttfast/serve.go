@@ -19,7 +19,8 @@ A long-running node. It accepts sessions and, on every stream a peer opens:
     "sttfast bench --addr" (see "sttfast bench --help"), it verifies the data and reports;
   - anything else is echoed back message for message, and its half of the stream is ended
     when the peer's is (so "sttfast dial" to a serve completes; the echo is discarded there).
-Prints "listening on udp://IP:PORT" on stderr once ready, and one line per session opened and
+Prints "listening on udp://HOST:PORT" on stderr once ready (the host as given, the port bound),
+and one line per session opened and
 closed unless --quiet. SIGINT/SIGTERM close every session (SESSION_CLOSE code 8) and exit 0.
 
 ` + adminHelp + `
@@ -38,6 +39,8 @@ func runServe(c *cli, args []string) error {
 	sf.register(fs)
 	var cc ccFlag
 	cc.register(fs)
+	var idle idleFlag
+	idle.register(fs)
 	admin := fs.String("admin", "", "serve the admin HTTP endpoint on `HOST:PORT` (a bare :PORT binds 127.0.0.1)")
 	quiet := fs.Bool("quiet", false, "no session lines on stderr")
 	sockets := fs.Int("sockets", 1, "UDP sockets sharing the port (SO_REUSEPORT), each with its own loops")
@@ -57,6 +60,9 @@ func runServe(c *cli, args []string) error {
 	if *sockets < 1 {
 		return usagef("--sockets must be at least 1")
 	}
+	if err := idle.check(); err != nil {
+		return err
+	}
 	seed, err := sf.load(c.getenv)
 	if err != nil {
 		return err
@@ -64,7 +70,7 @@ func runServe(c *cli, args []string) error {
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
 	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Sockets: *sockets, OnEvent: pathNotices(c.stderr),
-		Transport: dataplane.Config{Congestion: cc.algo}})
+		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
 	if err != nil {
 		return failf(err, "serve %s", addr)
 	}
@@ -82,7 +88,7 @@ func runServe(c *cli, args []string) error {
 		}()
 		fmt.Fprintf(c.stderr, "admin on http://%s\n", at)
 	}
-	fmt.Fprintf(c.stderr, "listening on udp://%s\n", node.Addr())
+	fmt.Fprintf(c.stderr, "listening on %s\n", shownAddr(addr, node.Addr()))
 	log := sessionLogger(c.stderr, *quiet)
 	go func() {
 		for {

@@ -25,6 +25,7 @@ type simParams struct {
 	rate      float64       // bottleneck bytes per second
 	queue     int           // bottleneck queue bytes
 	blackout  [2]time.Duration
+	deadAt    time.Duration // the receiver vanishes (stops receiving and acknowledging) at this time; 0: never
 	pacing    bool
 	ackEveryN int
 }
@@ -68,6 +69,9 @@ type link struct {
 // or 0 if it is dropped.
 func (l *link) transit(now Time, size int) Time {
 	if now >= t0.Add(l.p.blackout[0]) && now < t0.Add(l.p.blackout[1]) {
+		return 0
+	}
+	if l.p.deadAt > 0 && now >= t0.Add(l.p.deadAt) {
 		return 0
 	}
 	if l.rng.Float64() < l.p.loss {
@@ -166,6 +170,10 @@ type simResult struct {
 	stats    SenderStats
 	minCwnd  int // smallest window seen after the first RTT sample
 	lostThen int // transmissions declared lost and acknowledged later (spurious losses)
+	// maxPTOs is the longest run of consecutive PTOs; unresponsive is when the Sender first
+	// declared the peer gone (UnresponsiveAt passed), 0 if never. A run with deadAt ends there.
+	maxPTOs      int
+	unresponsive Time
 }
 
 // goodput returns the frame bytes delivered per simulated second.
@@ -252,8 +260,12 @@ func runSim(t *testing.T, p simParams) simResult {
 	maxCap := 0
 	res := simResult{minCwnd: s.Window()}
 	limit := t0.Add(10 * time.Minute)
+	lastHeard := t0 // when the last ACK reached the sender: all the sender hears of the peer
 	for steps := 0; ; steps++ {
 		if ss.nDone == p.frames && s.BytesInFlight() == 0 {
+			break
+		}
+		if res.unresponsive != 0 && p.deadAt > 0 {
 			break
 		}
 		if steps > 5_000_000 || now > limit {
@@ -269,6 +281,9 @@ func runSim(t *testing.T, p simParams) simResult {
 			consider(q[0].at)
 		}
 		consider(s.Deadline())
+		if d := s.UnresponsiveAt(lastHeard); d > now {
+			consider(d)
+		}
 		consider(paceWake)
 		consider(rx.AckDeadline())
 		if next == 0 {
@@ -291,6 +306,7 @@ func runSim(t *testing.T, p simParams) simResult {
 					sendAck(now)
 				}
 			} else {
+				lastHeard = now
 				if _, err := s.OnAck(now, e.ranges, e.delay, ss); err != nil {
 					t.Fatalf("OnAck: %v", err)
 				}
@@ -307,6 +323,10 @@ func runSim(t *testing.T, p simParams) simResult {
 			}
 		}
 		trySend(now)
+		res.maxPTOs = max(res.maxPTOs, s.PTOCount())
+		if d := s.UnresponsiveAt(lastHeard); d != 0 && now >= d && res.unresponsive == 0 {
+			res.unresponsive = now
+		}
 
 		// Invariants.
 		if w := s.Window(); w < 2*DefaultMaxDatagramSize || w > DefaultMaxWindow {
@@ -321,6 +341,10 @@ func runSim(t *testing.T, p simParams) simResult {
 		if s.HistoryCap() > maxCap {
 			maxCap = s.HistoryCap()
 		}
+	}
+	if p.deadAt > 0 {
+		res.elapsed, res.stats = now.Sub(t0), s.Stats()
+		return res
 	}
 	if nDelivered != p.frames {
 		t.Fatalf("delivered %d/%d", nDelivered, p.frames)
@@ -347,6 +371,9 @@ func runSim(t *testing.T, p simParams) simResult {
 		p.algo, p.loss, now.Sub(t0).Round(time.Millisecond), st.PacketsSent, st.PacketsLost, ss.lostThen,
 		st.CongestionEvents, st.PTOCount, st.PersistentCongestion, st.Window, st.SRTT.Round(time.Microsecond), maxCap, bbrSummary(st))
 	res.elapsed, res.stats, res.lostThen = now.Sub(t0), st, ss.lostThen
+	if res.unresponsive != 0 {
+		t.Errorf("%+v: a live peer was declared unresponsive at %v (%d consecutive PTOs)", p, res.unresponsive.Sub(t0), res.maxPTOs)
+	}
 	return res
 }
 
