@@ -883,23 +883,21 @@ func TestReusePortListener(t *testing.T) {
 	ctx := ctxFor(t)
 	go echoServer(ctx, srv)
 	echoClients(t, ctx, srv, 20, 3000, 128<<10)
-	engines := map[*dataplane.Engine]int{}
-	for _, s := range srv.Sessions() {
-		engines[s.Engine()]++
-	}
-	// The kernel spreads the 20 clients' 4-tuples over both sockets (all on one: p = 2^-19).
-	if len(engines) != 2 {
-		t.Fatalf("sessions per engine: %v; want both sockets used", engines)
-	}
+	// The kernel spreads the 20 clients' 4-tuples over both sockets (all on one: p = 2^-19), so
+	// each engine carries sessions: far more than handshakes' worth of data in and out.
 	st := srv.Stats()
 	for i, e := range srv.engines {
 		es := e.Stats()
-		if es.RxDatagrams == 0 || es.TxDatagrams == 0 {
-			t.Fatalf("engine %d idle: %+v", i, es)
+		if es.RxBytes < busyEngineBytes || es.TxBytes < busyEngineBytes {
+			t.Fatalf("engine %d carried no session's data: %+v", i, es)
 		}
 	}
-	t.Logf("sessions per engine: %v, datagrams in %d out %d", engines, st.RxDatagrams, st.TxDatagrams)
+	t.Logf("datagrams in %d out %d", st.RxDatagrams, st.TxDatagrams)
 }
+
+// busyEngineBytes is more than every handshake of these tests together: an engine that moved
+// this much carried a session's data.
+const busyEngineBytes = 256 << 10
 
 // TestReusePortDialer: a node with two SO_REUSEPORT sockets dials out too. A reply may come in on
 // the other socket than the one the HELLO left from (the kernel picks by the 4-tuple hash); the
@@ -910,13 +908,11 @@ func TestReusePortDialer(t *testing.T) {
 	ctx := ctxFor(t)
 	go echoServer(ctx, srv)
 	const n = 10
-	engines := map[*dataplane.Engine]bool{}
 	for i := 0; i < n; i++ {
 		s, err := cli.Dial(ctx, srv.Addr().String())
 		if err != nil {
 			t.Fatalf("dial %d: %v", i, err)
 		}
-		engines[s.Engine()] = true
 		st, err := s.OpenStream(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -932,8 +928,10 @@ func TestReusePortDialer(t *testing.T) {
 			}
 		}
 	}
-	if len(engines) != 2 {
-		t.Fatalf("dials used %d of the client's 2 engines", len(engines))
+	for i, e := range cli.engines {
+		if es := e.Stats(); es.TxBytes < busyEngineBytes/4 {
+			t.Fatalf("the client's engine %d sent only %d bytes: its sessions all went through the other", i, es.TxBytes)
+		}
 	}
 }
 

@@ -94,7 +94,7 @@ func (t *txLoop) timers(s *Session, now recovery.Time) *CloseError {
 		return &CloseError{Code: CodeIdleTimeout}
 	}
 	if d := s.sender.Deadline(); d != 0 && now >= d {
-		s.probes += s.sender.OnTimeout(now, s)
+		s.probes += s.sender.OnTimeout(now, s.losses())
 	}
 	if d := s.sender.UnresponsiveAt(s.lastRecv); d != 0 && now >= d && s.drainAt == 0 {
 		return s.unresponsive(now)

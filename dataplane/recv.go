@@ -239,7 +239,7 @@ func (s *Session) onAck(rx *rxLoop, f *frame.Frame) error {
 	rx.ranges = rs
 	delay := time.Duration(f.Ack.Delay) * time.Microsecond
 	before := s.sender.BytesInFlight()
-	if _, err := s.sender.OnAck(rx.now, rs, delay, s); err != nil {
+	if _, err := s.sender.OnAck(rx.now, rs, delay, s.losses()); err != nil {
 		s.protocolError(CodeProtocolViolation, "ack of unsent packet")
 		return errFrame
 	}

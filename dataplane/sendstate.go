@@ -72,8 +72,18 @@ func (s *Session) localParity() uint64 {
 	return 1
 }
 
+// lossHandler is the Session seen as the recovery.Handler its Sender reports frames to. A type
+// of its own, so that FrameAcked and FrameLost, which must only run with s.mu held from inside
+// the recovery calls, are not methods an embedder can call on a Session. Converting a *Session
+// to it costs nothing.
+type lossHandler Session
+
+// losses returns s as its Sender's Handler.
+func (s *Session) losses() *lossHandler { return (*lossHandler)(s) }
+
 // FrameAcked implements recovery.Handler: release what the peer confirmed. s.mu held.
-func (s *Session) FrameAcked(f *recovery.FrameRef) {
+func (h *lossHandler) FrameAcked(f *recovery.FrameRef) {
+	s := (*Session)(h)
 	switch frame.Type(f.Type) {
 	case frame.TypeData:
 		st := s.streams[f.StreamID]
@@ -110,7 +120,8 @@ func (s *Session) FrameAcked(f *recovery.FrameRef) {
 
 // FrameLost implements recovery.Handler: queue the frame's content to be sent again in a new
 // packet. It is idempotent, and a frame reported lost may still be acknowledged later. s.mu held.
-func (s *Session) FrameLost(f *recovery.FrameRef) {
+func (h *lossHandler) FrameLost(f *recovery.FrameRef) {
+	s := (*Session)(h)
 	if s.closeErr != nil {
 		return
 	}

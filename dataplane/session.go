@@ -289,9 +289,6 @@ func (s *Session) PeerNodeID() [8]byte { return s.peerNode }
 // Handshake returns the digest of the handshake that made the session.
 func (s *Session) Handshake() [32]byte { return s.handshake }
 
-// Engine is the engine carrying the session.
-func (s *Session) Engine() *Engine { return s.e }
-
 // Created is when the session was installed.
 func (s *Session) Created() time.Time { return time.Unix(0, s.created) }
 
