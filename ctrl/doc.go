@@ -7,6 +7,19 @@
 // RX loop), events (one goroutine per socket), and the calls an application makes. Sessions and
 // streams are the data plane's own types, re-exported here as aliases.
 //
+// # Conventions
+//
+// Closing: a Close that takes a context is graceful and waits, within the context, for the peer
+// (Session.Close waits until every written byte is acknowledged; Node.Shutdown closes every
+// session that way). A Close without one returns at once: Stream.Close ends our side after
+// the data already written (the session delivers it), Node.Close drops every session.
+// CloseWithError ends a session or stream at once with a code the peer reads.
+//
+// Addresses: an address the application names is a string with a transport scheme,
+// "udp://HOST:PORT" (Config.Addr, Node.Dial), because it chooses a transport and may need a
+// name resolved; an address the node reports is a netip.AddrPort (Node.Addr, Session.Peer):
+// resolved, comparable, free to copy. "udp://" + addr.String() turns one into the other.
+//
 // Invariants kept here:
 //   - A responder does one HMAC before refusing a HELLO, keeps no state for it but its nonce,
 //     and never sends more bytes than it received before the initiator proves the seed.

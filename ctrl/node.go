@@ -18,9 +18,28 @@ import (
 // The data plane's types are the control API's: a Session and a Stream are used directly, with
 // no wrapper in between.
 type (
-	// Session is an encrypted association with one peer (see dataplane.Session).
+	// Session is an encrypted association with one peer, from Node.Dial or Node.Accept. Its
+	// methods (documented on dataplane.Session, the same type):
+	//
+	//	OpenStream(ctx) / AcceptStream(ctx)  a new stream, ours or the peer's
+	//	SendFrame(t, data)                   an application frame, 0x80-0xFF (Node.HandleFrame)
+	//	Close(ctx)                           graceful: waits until everything written is acknowledged
+	//	CloseWithError(code, reason)         at once, with a code the peer reads from Err
+	//	Done() / Err()                       when and why it ended (a *dataplane.CloseError)
+	//	Stats()                              counters: bytes, losses, RTT, window, controller
+	//	ID() / Peer() / PeerNodeID()         who it is with; Peer is a netip.AddrPort
+	//	Established() / EstablishedC()       the handshake's outcome
+	//	MaxFrameSize()                       the largest SendFrame payload on the current path
 	Session = dataplane.Session
-	// Stream is an ordered, reliable, message-preserving flow in a session (see dataplane.Stream).
+	// Stream is an ordered, reliable, message-preserving flow in a session: an io.ReadWriteCloser
+	// where each Write is one message. Its methods (documented on dataplane.Stream):
+	//
+	//	Write / Read / Close          io.ReadWriteCloser; Close ends our side after the data
+	//	WriteMessage / ReadMessage    whole messages; ReadMessage(buf[:0]) reuses buf
+	//	TryWriteMessage               never blocks: false when the buffer or budget is full
+	//	CloseWrite / CloseWithError   half-close, or abort with a code
+	//	Set(Read|Write)Deadline       as net.Conn
+	//	Flush                         send coalesced small messages now
 	Stream = dataplane.Stream
 	// Event is a structured notification (see dataplane.Event).
 	Event = dataplane.Event
