@@ -57,9 +57,18 @@ func TestReplayCaptured(t *testing.T) {
 		t.Errorf("replays must cover packets in and behind the replay window: capture %+v, sent %v", c, rep.Live.Blast.ByClass)
 	}
 	live, drain, gone := rep.Live.Delta.Drops, rep.Draining.Delta.Drops, rep.Gone.Delta.Drops
-	if live["replay"] == 0 || live["auth"] < uint64(rep.Live.Blast.ByClass[ClassMangled]) || live["handshake"] == 0 || live["closed"] != 0 || live["unknown_session"] != 0 {
-		t.Errorf("live session: drops %v; want replay, auth (≥ %d mangled) and handshake, and no closed or unknown_session",
-			live, rep.Live.Blast.ByClass[ClassMangled])
+	// Every mangled datagram the listener's socket received fails authentication; the ones its
+	// kernel dropped (the socket buffer overflows under -race on a loaded machine) never reach
+	// the session, so they are subtracted from what auth must count.
+	mangled := uint64(rep.Live.Blast.ByClass[ClassMangled])
+	if kd := rep.Live.KernelDrops; kd < mangled {
+		mangled -= kd
+	} else {
+		mangled = 1
+	}
+	if live["replay"] == 0 || live["auth"] < mangled || live["handshake"] == 0 || live["closed"] != 0 || live["unknown_session"] != 0 {
+		t.Errorf("live session: drops %v; want replay, auth (≥ %d mangled that reached the socket) and handshake, and no closed or unknown_session",
+			live, mangled)
 	}
 	// The captured AUTH_PROOF, from the peer's address: refused as a retransmission (or, once its
 	// challenge is older than the handshake timeout, as expired); from another: bad_proof.
