@@ -15,8 +15,10 @@ import (
 const listenUsage = `Usage: sttfast listen --addr udp://HOST:PORT (--seed FILE | --passphrase-file FILE | STT_SEED) [--once]
 
 Server mode: accepts sessions and writes the bytes of every stream the peers open to stdout.
-Prints "listening on udp://IP:PORT" on stderr once ready (port 0 picks a free port), and one
-line per session opened and closed unless --quiet.
+Prints "listening on udp://IP:PORT" on stderr once ready (port 0 picks a free port) and, unless
+--quiet, one line per session opened and closed and one when a handshake is refused (a peer with
+another seed, or whose clock is off): the first at once, then at most one every 10 s with the
+count since the last.
 
 ` + orderedHelp + `
 
@@ -53,11 +55,14 @@ func runListen(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Transport: dataplane.Config{Congestion: cc.algo}})
+	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Transport: dataplane.Config{Congestion: cc.algo},
+		OnEvent: refusals.onEvent()})
 	if err != nil {
 		return failf(err, "listen %s", addr)
 	}
 	defer node.Close()
+	refusals.watch(node)
 	fmt.Fprintf(c.stderr, "listening on udp://%s\n", node.Addr())
 	l := &listener{node: node, out: newOrderedWriter(c.stdout, 0), log: sessionLogger(c.stderr, *quiet)}
 	if *once {

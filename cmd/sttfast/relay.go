@@ -23,7 +23,8 @@ receives everything published after it connected, every byte in order (messages 
 publishers interleave whole). A slow subscriber slows the publishers rather than losing data.
 
 Prints "listening on udp://IP:PORT" on stderr once ready, one line per session opened and closed
-(unless --quiet), and every --interval a stats line: sessions, messages/s and bytes/s in,
+and one about refused handshakes (another seed, a clock off) at most every 10 s (unless
+--quiet), and every --interval a stats line: sessions, messages/s and bytes/s in,
 bytes/s out, drops (datagrams dropped by the node plus forwards that failed). SIGINT/SIGTERM
 close every session (SESSION_CLOSE code 8), print a totals line and exit 0.
 
@@ -65,11 +66,14 @@ func runRelay(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Transport: dataplane.Config{Congestion: cc.algo}})
+	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Transport: dataplane.Config{Congestion: cc.algo},
+		OnEvent: refusals.onEvent()})
 	if err != nil {
 		return failf(err, "relay %s", addr)
 	}
 	defer node.Close()
+	refusals.watch(node)
 	fmt.Fprintf(c.stderr, "listening on udp://%s\n", node.Addr())
 	r := &relay{node: node, log: sessionLogger(c.stderr, *quiet)}
 	go r.acceptLoop(ctx)
