@@ -74,6 +74,7 @@ type Conn struct {
 	gro    atomic.Bool
 	// Effective kernel buffer sizes, read back after setting them.
 	recvBuf, sendBuf int
+	peer             peerHook // see SetPeerErrorHandler
 	sys              sysConn
 }
 

@@ -45,6 +45,11 @@ type rxState struct {
 	errno unix.Errno
 	fn    func(fd uintptr) bool // r.recv, bound once so rc.Read does not allocate
 	zone  zoneCache
+	peer  *peerHook
+	errq  errQueue
+	// drained counts error-queue entries read during the last recvmmsg failure: the failure
+	// was their pending error, now delivered, and the read goes on.
+	drained int
 }
 
 // txState is everything sendmmsg needs, allocated once. plan fills
@@ -72,6 +77,9 @@ type txState struct {
 	// injectErr, when set, is the errno injectEIO makes the GSO header fail
 	// with instead of EIO.
 	injectErr unix.Errno
+	peer      *peerHook
+	errq      errQueue
+	pe        PeerError // the report of a refused send being handed out, reused
 }
 
 // alignedBytes returns n zeroed bytes backed by uint64s, so cmsghdr
@@ -112,6 +120,7 @@ func (c *Conn) init(o Options) error {
 	}
 	s.rx.init(c.batch)
 	s.tx.init(c.batch, s.family)
+	s.rx.peer, s.tx.peer = &c.peer, &c.peer
 	return nil
 }
 
@@ -128,6 +137,7 @@ func (r *rxState) init(b int) {
 		h.Control = &r.ctrl[i*rxCtrlSpace]
 	}
 	r.fn = r.recv
+	r.errq.init()
 }
 
 func (t *txState) init(b, family int) {
@@ -143,6 +153,7 @@ func (t *txState) init(b, family int) {
 		t.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&t.names[i]))
 	}
 	t.fn = t.send
+	t.errq.init()
 }
 
 // recv is the RawConn read callback. Returning false means EAGAIN: the
@@ -162,6 +173,12 @@ func (r *rxState) recv(fd uintptr) bool {
 			return false
 		default:
 			r.n, r.errno = 0, e
+			if r.peer.on.Load() {
+				// With IP_RECVERR an ICMP error for a datagram we sent surfaces here as its
+				// errno (ECONNREFUSED for a port unreachable); the details are in the error
+				// queue, which must be read anyway: its entries hold receive buffer space.
+				r.drained, _ = r.errq.drain(fd, r.peer.handler(), e)
+			}
 			return true
 		}
 	}
@@ -172,6 +189,7 @@ func (r *rxState) recv(fd uintptr) bool {
 // resume from off) or the kernel reports an error for hdrs[off] (true with
 // errno set; sendmmsg reports an error only when no header was sent).
 func (t *txState) send(fd uintptr) bool {
+	retries := 0
 	for t.off < t.cnt {
 		end := t.cnt
 		if t.injectEIO {
@@ -189,10 +207,30 @@ func (t *txState) send(fd uintptr) bool {
 		switch e {
 		case 0:
 			t.off += int(n)
+			retries = 0
 		case unix.EINTR:
 		case unix.EAGAIN:
 			return false
+		case unix.ENOBUFS:
+			if t.peer.on.Load() {
+				// A full device queue dropped this datagram; without IP_RECVERR the kernel
+				// says nothing and sendmmsg goes on with the next one, so do the same.
+				t.off++
+				continue
+			}
+			t.errno = e
+			return true
 		default:
+			if t.peer.on.Load() {
+				// An ICMP error pending on the socket fails the next send with its errno (the
+				// datagram did not go out): deliver it, then send the datagram again.
+				// ECONNREFUSED is never a send's own error on an unconnected socket.
+				_, icmp := t.errq.drain(fd, t.peer.handler(), e)
+				if (icmp || e == unix.ECONNREFUSED) && retries < 4 {
+					retries++
+					continue
+				}
+			}
 			t.errno = e
 			return true
 		}
@@ -233,11 +271,25 @@ func (c *Conn) readBatch(msgs []Message) (int, error) {
 		h.Len = 0
 	}
 	r.cnt = cnt
-	if err := c.sys.rc.Read(r.fn); err != nil {
-		return 0, mapErr(err)
-	}
-	if r.errno != 0 {
-		return 0, os.NewSyscallError("recvmmsg", r.errno)
+	for {
+		r.drained = 0
+		if err := c.sys.rc.Read(r.fn); err != nil {
+			return 0, mapErr(err)
+		}
+		if r.errno == 0 {
+			break
+		}
+		if r.drained == 0 {
+			return 0, os.NewSyscallError("recvmmsg", r.errno)
+		}
+		// The error was an ICMP report, now read from the error queue: read the data again.
+		for i := range cnt {
+			h := &r.hdrs[i]
+			h.Hdr.Namelen = unix.SizeofSockaddrInet6
+			h.Hdr.SetControllen(rxCtrlSpace)
+			h.Hdr.Flags = 0
+			h.Len = 0
+		}
 	}
 	for i := range r.n {
 		m := &msgs[i]
@@ -260,7 +312,19 @@ func (c *Conn) writeBatch(msgs []Message) (int, error) {
 	if t.family == unix.AF_INET {
 		for i := range msgs {
 			if a := msgs[i].Addr.Addr(); !a.Is4() && !a.Is4In6() {
-				return 0, errFamily
+				h := c.peer.handler()
+				if h == nil {
+					return 0, errFamily
+				}
+				// With a handler the datagram is reported and skipped, the rest goes out.
+				if n, err := c.writeBatch(msgs[:i]); err != nil {
+					return n, err
+				}
+				t.pe = PeerError{Addr: msgs[i].Addr, Err: errFamily, Packet: quote(msgs[i].Buf[:msgs[i].N])}
+				h(&t.pe)
+				t.pe = PeerError{}
+				n, err := c.writeBatch(msgs[i+1:])
+				return i + 1 + n, err
 			}
 		}
 	}
@@ -298,6 +362,19 @@ func (c *Conn) writeBatch(msgs []Message) (int, error) {
 					continue
 				}
 			}
+			if h := c.peer.handler(); h != nil && perDestination(t.errno) {
+				// Reported, and the batch goes on after the refused header.
+				m := &msgs[mi]
+				t.pe = PeerError{Addr: m.Addr, Err: t.errno, Packet: quote(m.Buf[off:m.N])}
+				h(&t.pe)
+				t.pe = PeerError{}
+				if k+1 < t.cnt {
+					mi, off = int(t.startMsg[k+1]), int(t.startOff[k+1])
+				} else {
+					mi, off = nmi, noff
+				}
+				continue
+			}
 			return mi, os.NewSyscallError("sendmmsg", t.errno)
 		}
 		mi, off = nmi, noff
@@ -334,6 +411,12 @@ func (t *txState) putAddr(h int, a netip.AddrPort) {
 // addr converts a received sockaddr to netip.AddrPort without allocating
 // (zoned link-local sources go through a one-entry cache).
 func (r *rxState) addr(slot *unix.RawSockaddrInet6) netip.AddrPort {
+	return sockaddrAddrPort(slot, &r.zone)
+}
+
+// sockaddrAddrPort converts a sockaddr_in or sockaddr_in6 (IPv4-mapped addresses unmapped) to
+// netip.AddrPort; z caches the zone of link-local addresses.
+func sockaddrAddrPort(slot *unix.RawSockaddrInet6, z *zoneCache) netip.AddrPort {
 	switch slot.Family {
 	case unix.AF_INET:
 		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(slot))
@@ -343,7 +426,7 @@ func (r *rxState) addr(slot *unix.RawSockaddrInet6) netip.AddrPort {
 		if ip.Is4In6() {
 			ip = ip.Unmap()
 		} else if slot.Scope_id != 0 {
-			ip = ip.WithZone(r.zone.name(slot.Scope_id))
+			ip = ip.WithZone(z.name(slot.Scope_id))
 		}
 		return netip.AddrPortFrom(ip, getPort(&slot.Port))
 	}

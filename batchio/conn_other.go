@@ -62,9 +62,26 @@ func (c *Conn) writeBatch(msgs []Message) (int, error) {
 					// The route's MTU is not portably readable: MTU 0 (unknown).
 					return i, &SizeError{Index: i, Addr: m.Addr, Size: len(d), Err: err}
 				}
+				if h := c.peer.handler(); h != nil && perDestination(err) {
+					h(&PeerError{Addr: m.Addr, Err: sendErrno(err), Packet: quote(d)})
+					break // the rest of this Message goes to the same destination
+				}
 				return i, mapErr(err)
 			}
 		}
 	}
 	return len(msgs), nil
+}
+
+// enableRecvErr does nothing here: the portable path has no error queue, so only sends this
+// host refuses are reported.
+func (c *Conn) enableRecvErr() error { return nil }
+
+// sendErrno digs the errno out of a net.OpError, or returns err.
+func sendErrno(err error) error {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return err
 }

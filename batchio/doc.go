@@ -75,4 +75,17 @@
 // Both are detected at run time (getsockopt UDP_SEGMENT, setsockopt
 // UDP_GRO; ENOPROTOOPT or EINVAL means the kernel lacks them) and can be
 // disabled with [Options]. [Conn.GSO] and [Conn.GRO] report what is in use.
+//
+// # What the network says about sent datagrams
+//
+// An unconnected UDP socket never hears of the ICMP errors its datagrams cause (a port
+// unreachable from a host where nothing listens, a host unreachable from a router) unless
+// IP_RECVERR is on, and then only through the socket's error queue, whose pending error fails the
+// next receive or send. [Conn.SetPeerErrorHandler] turns that on: ReadBatch and WriteBatch read
+// the error queue whenever a system call fails, hand each entry to the handler as a [PeerError]
+// (the destination, the errno, the start of the datagram as the ICMP message quoted it) and go
+// on, resending a datagram whose send only met a pending error. With a handler, a send the
+// kernel refuses for its destination (no route, a source address that cannot reach it, a
+// firewall rule) is reported the same way and skipped, and the rest of the batch goes out.
+// Without a handler nothing changes.
 package batchio

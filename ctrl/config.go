@@ -13,8 +13,11 @@ import (
 type Config struct {
 	// Seed is the pre-shared secret that authenticates peers and derives every key.
 	Seed *stc.Seed
-	// Addr is where the node listens: "udp://HOST:PORT" or "HOST:PORT" (default
-	// "udp://127.0.0.1:0", an ephemeral loopback port; use ":PORT" to listen on every interface).
+	// Addr is where the node listens, and the address its dials leave from: "udp://HOST:PORT" or
+	// "HOST:PORT" (default "udp://:0": every interface, IPv4 and IPv6 where the host has both,
+	// and a free port, so that a node made to dial reaches any host). A server sets its port
+	// ("udp://:9000"); "udp://127.0.0.1:PORT" keeps a node to this host: it can dial only this
+	// host's addresses (a dial elsewhere fails at once with ErrSendFailed).
 	Addr string
 	// NodeID identifies this node in handshakes (default: random).
 	NodeID [8]byte
@@ -34,6 +37,8 @@ type Config struct {
 	// (default 10 s).
 	HandshakeTimeout time.Duration
 	// ClockWindow is how far a HELLO's timestamp may be from the responder's clock (default 30 s).
+	// A HELLO outside it that proves the seed is answered with our time (a CLOCK), with which the
+	// initiator tries again; a dialing node does that by itself.
 	ClockWindow time.Duration
 	// NonceCache bounds how many HELLO nonces are remembered for replay detection (default 32768).
 	NonceCache int
@@ -58,7 +63,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Addr == "" {
-		c.Addr = "udp://127.0.0.1:0"
+		c.Addr = "udp://:0"
 	}
 	if c.Sockets <= 0 {
 		c.Sockets = 1

@@ -19,6 +19,10 @@ const (
 	hsMaxRTO     = 2 * time.Second
 )
 
+// maxClockRetries bounds the HELLOs a dial sends at once on a CLOCK answer; later CLOCKs only
+// update the offset the timer's HELLOs use.
+const maxClockRetries = 3
+
 // dialState is one Dial in progress. Each HELLO attempt has a fresh nonce, hence its own tag.
 type dialState struct {
 	n    *Node
@@ -31,19 +35,37 @@ type dialState struct {
 	proof      []byte // AUTH_PROOF datagram, for retransmission
 	challenged chan struct{}
 	abandoned  bool // Dial has returned: a late CHALLENGE must not install a session
+
+	// What the network said about our HELLOs (Node.onPeerError): hard ends the dial at once
+	// (nothing listens, this host cannot send there), soft may explain a silence.
+	hard, soft error
+	netErr     chan struct{} // a hard error arrived (buffered, never closed)
+
+	// The peer's CLOCK answers: its clock minus ours, applied to every later HELLO.
+	offset      time.Duration
+	clocks      int           // CLOCK answers accepted
+	clockRetry  chan struct{} // a CLOCK arrived: send a corrected HELLO now (buffered)
+	clockResent int           // HELLOs sent at once on a CLOCK
 }
 
 type helloAttempt struct {
-	tag   [8]byte
-	nonce [32]byte
-	ts    uint64
-	mac   [32]byte
+	tag     [8]byte
+	nonce   [32]byte
+	ts      uint64
+	mac     [32]byte
+	sent    time.Time // when it was built (monotonic), to measure the round trip
+	local   time.Time // our clock then (the wall clock, but for tests), to measure the peer's
+	clocked bool      // a CLOCK answered it
 }
 
 // Dial establishes a session with the node at addr ("udp://HOST:PORT" or "HOST:PORT"). It fails
-// with ErrAuthFailed when no valid CHALLENGE came back within the handshake timeout (the peer
-// has another seed, or nothing answered), ErrHandshakeTimeout when the exchange started but did
-// not finish, ErrSessionLimit when the peer is full, or ctx's error.
+// at once with ErrNothingListening when the peer's host answers that nothing listens on that
+// port, or ErrSendFailed when this host cannot send there; after the handshake timeout with
+// ErrNoAnswer when nothing came back (no node, a firewall, or another seed), a *ClockSkewError
+// (ErrClockSkew) when the peer proved the seed but refused our clock, or ErrHandshakeTimeout
+// when the exchange started but did not finish; with ErrSessionLimit when the peer is full, or
+// ctx's error. A peer that answers our HELLO with its own time (a CLOCK: our clock is off by more
+// than its window) is dialed again at once with its time.
 func (n *Node) Dial(ctx context.Context, addr string) (*Session, error) {
 	if n.isClosed() {
 		return nil, ErrNodeClosed
@@ -53,7 +75,8 @@ func (n *Node) Dial(ctx context.Context, addr string) (*Session, error) {
 		return nil, err
 	}
 	n.stats.dials.Add(1)
-	d := &dialState{n: n, e: n.engine(), peer: peer, challenged: make(chan struct{})}
+	d := &dialState{n: n, e: n.engine(), peer: peer, challenged: make(chan struct{}),
+		netErr: make(chan struct{}, 1), clockRetry: make(chan struct{}, 1)}
 	s, err := d.run(ctx)
 	late := d.unregister()
 	if err != nil {
@@ -64,6 +87,10 @@ func (n *Node) Dial(ctx context.Context, addr string) (*Session, error) {
 		return nil, fmt.Errorf("sttfast: dial %s: %w", addr, err)
 	}
 	n.stats.dialsOK.Add(1)
+	if d.clocks > 0 {
+		n.cfg.Logger.Warn("sttfast: our clock differs from the peer's; dialed with the peer's time",
+			"peer", addr, "offset", d.offset.Round(time.Millisecond))
+	}
 	return s, nil
 }
 
@@ -93,6 +120,20 @@ func (d *dialState) run(ctx context.Context) (*Session, error) {
 			return d.sess, nil
 		case <-done:
 			return nil, d.refusedErr()
+		case <-d.netErr:
+			d.mu.Lock()
+			err := d.hard
+			d.mu.Unlock()
+			return nil, err
+		case <-d.clockRetry:
+			// The peer told us its time: a HELLO with it goes out now, the timer starts over.
+			if challenged != nil {
+				if err := d.sendHello(); err != nil {
+					return nil, err
+				}
+				rto = hsInitialRTO
+				retry.Reset(rto)
+			}
 		case <-retry.C:
 			rto = min(2*rto, hsMaxRTO)
 			retry.Reset(rto)
@@ -103,7 +144,7 @@ func (d *dialState) run(ctx context.Context) (*Session, error) {
 			}
 		case <-timeout.C:
 			if challenged != nil {
-				return nil, ErrAuthFailed
+				return nil, d.silenceErr()
 			}
 			return nil, ErrHandshakeTimeout
 		case <-ctx.Done():
@@ -112,6 +153,20 @@ func (d *dialState) run(ctx context.Context) (*Session, error) {
 			return nil, ErrNodeClosed
 		}
 	}
+}
+
+// silenceErr explains a dial that got no CHALLENGE: the peer's clock if it answered with one,
+// else no answer, with what the network said on the way if anything.
+func (d *dialState) silenceErr() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.clocks > 0 {
+		return &ClockSkewError{Offset: d.offset}
+	}
+	if d.soft != nil {
+		return fmt.Errorf("%w; the network said: %v", ErrNoAnswer, d.soft)
+	}
+	return ErrNoAnswer
 }
 
 // refusedErr explains why a session ended before it was established.
@@ -133,9 +188,11 @@ func (d *dialState) sendHello() error {
 	var a helloAttempt
 	rand.Read(a.nonce[:])
 	copy(a.tag[:], a.nonce[:8])
-	a.ts = uint64(time.Now().UnixMilli())
 	out := dataplane.NewDatagram()
 	d.mu.Lock()
+	a.sent, a.local = time.Now(), n.wallClock()
+	// Our clock, corrected by the peer's CLOCK answers if any (never below the epoch).
+	a.ts = uint64(max(0, a.local.Add(d.offset).UnixMilli()))
 	b := buildHello(out.Buffer(), &n.hsKey, &a.nonce, &n.nodeID, a.ts, uint64(len(d.attempts)))
 	copy(a.mac[:], b[len(b)-frame.MACSize:])
 	d.attempts = append(d.attempts, a)
@@ -180,8 +237,48 @@ func (d *dialState) unregister() *Session {
 	return d.sess
 }
 
-// onChallenge handles a CHALLENGE on the handshake goroutine: verify it against the HELLO it
-// answers, derive the keys, install the session and send AUTH_PROOF.
+// onClock handles a CLOCK: like a CHALLENGE, it answers one of our HELLOs and is verified
+// against that HELLO's MAC (onChallenge does both).
+func (w *hsWorker) onClock(dg *dataplane.Datagram) error { return w.onChallenge(dg) }
+
+// onClock takes the peer's time from a verified CLOCK answering attempt a (d.mu held): the
+// peer's clock minus ours is its timestamp minus the middle of the round trip, our clock's best
+// guess of the moment the peer read its own. The next HELLO carries our clock plus that offset,
+// with a fresh nonce: it is an ordinary HELLO, subject to the peer's window and nonce cache.
+func (d *dialState) onClock(a *helloAttempt, m *hsMsg) error {
+	if a.clocked || d.sess != nil || d.abandoned {
+		return nil // a duplicate, or the dial is past the HELLOs
+	}
+	a.clocked = true
+	mid := a.local.UnixMilli() + time.Since(a.sent).Milliseconds()/2
+	d.offset = time.Duration(clampSkew(int64(m.respTS)-mid)) * time.Millisecond
+	d.clocks++
+	if d.clockResent < maxClockRetries {
+		d.clockResent++
+		select {
+		case d.clockRetry <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// maxSkewMs bounds a clock offset taken from a CLOCK (a century), so that no timestamp, however
+// wrong, overflows a time.Duration.
+const maxSkewMs = 100 * 366 * 24 * 3600 * 1000
+
+func clampSkew(ms int64) int64 { return min(max(ms, -maxSkewMs), maxSkewMs) }
+
+// wallClock is our clock for HELLO timestamps: time.Now, or a skewed one in tests.
+func (n *Node) wallClock() time.Time {
+	if n.clockForTest != nil {
+		return n.clockForTest()
+	}
+	return time.Now()
+}
+
+// onChallenge handles a CHALLENGE (or a CLOCK) on the handshake goroutine: verify it against the
+// HELLO it answers, derive the keys, install the session and send AUTH_PROOF.
 func (w *hsWorker) onChallenge(dg *dataplane.Datagram) error {
 	n := w.n
 	var h frame.Header
@@ -206,6 +303,9 @@ func (w *hsWorker) onChallenge(dg *dataplane.Datagram) error {
 	var m hsMsg
 	if err := parseHandshake(dg.Bytes(), w.mac, a.mac[:], &m); err != nil {
 		return err
+	}
+	if m.typ == frame.TypeClock {
+		return d.onClock(a, &m)
 	}
 	if m.typ != frame.TypeChallenge {
 		return errMalformed

@@ -81,7 +81,7 @@ func (r *fakeResponder) serve() {
 	}
 }
 
-// TestDialFailures: Dial tells a peer that never proves the seed (ErrAuthFailed) from one that
+// TestDialFailures: Dial tells a peer that never proves the seed (ErrNoAnswer) from one that
 // proved it but did not finish (ErrHandshakeTimeout), retransmits on its timer with fresh HELLOs,
 // and leaves no session behind either way.
 func TestDialFailures(t *testing.T) {
@@ -89,8 +89,8 @@ func TestDialFailures(t *testing.T) {
 		r := newFakeResponder(t, false)
 		cli := testNode(t, Config{HandshakeTimeout: 1500 * time.Millisecond})
 		_, err := cli.Dial(ctxFor(t), r.addr())
-		if !errors.Is(err, ErrAuthFailed) {
-			t.Fatalf("dial of a peer that never answers = %v, want ErrAuthFailed", err)
+		if !errors.Is(err, ErrNoAnswer) {
+			t.Fatalf("dial of a peer that never answers = %v, want ErrNoAnswer", err)
 		}
 		// 200 ms, then 400, 800: the first HELLO and at least two retransmissions, each a new
 		// HELLO (new nonce, hence new tag) with the next attempt number.

@@ -22,7 +22,12 @@
 //
 // Invariants kept here:
 //   - A responder does one HMAC before refusing a HELLO, keeps no state for it but its nonce,
-//     and never sends more bytes than it received before the initiator proves the seed.
+//     and never sends more bytes than it received before the initiator proves the seed. It
+//     answers only a HELLO that proves the seed: with a CHALLENGE, or with its time (a CLOCK,
+//     bounded per nonce and per second) when the HELLO's clock is outside the window.
+//   - A dial fails at once when the network or the host says it cannot succeed (a port
+//     unreachable quoting one of its HELLOs, a send refused), and otherwise says "no answer"
+//     after the handshake timeout: a responder is silent to a wrong seed by design.
 //   - A session id, once created, is remembered until its AUTH_PROOF could no longer be
 //     accepted, so a replayed proof can never re-create a session (which would reuse nonces).
 //   - Secrets are compared in constant time.

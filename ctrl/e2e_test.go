@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -40,6 +41,15 @@ func testNode(t testing.TB, cfg Config) *Node {
 	}
 	t.Cleanup(func() { n.Close() })
 	return n
+}
+
+// loopbackOf is the node's address on loopback: a node listening on every interface (the
+// default) is reached there by an IPv4 socket.
+func loopbackOf(n *Node) netip.AddrPort {
+	if a := n.Addr(); a.Addr().IsUnspecified() {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), a.Port())
+	}
+	return n.Addr()
 }
 
 // link describes the impairment applied in both directions (zero: a clean loopback).

@@ -175,8 +175,8 @@ func TestWrongSeedRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	s, err := cli.Dial(ctx, srv.Addr().String())
-	if !errors.Is(err, ErrAuthFailed) {
-		t.Fatalf("Dial with the wrong seed = %v, %v; want ErrAuthFailed", s, err)
+	if !errors.Is(err, ErrNoAnswer) {
+		t.Fatalf("Dial with the wrong seed = %v, %v; want ErrNoAnswer", s, err)
 	}
 	st := srv.Stats()
 	if st.Refused[RefusedMAC] == 0 {

@@ -22,7 +22,7 @@ var (
 	errVersion   = errors.New("handshake: unsupported version")
 )
 
-// hello is a parsed HELLO, CHALLENGE or AUTH_PROOF; arrays, so it owns its bytes.
+// hsMsg is a parsed HELLO, CHALLENGE, AUTH_PROOF or CLOCK; arrays, so it owns its bytes.
 type hsMsg struct {
 	typ        frame.Type
 	tag        [8]byte
@@ -63,6 +63,16 @@ func buildChallenge(b []byte, k *stc.MACKey, tag [8]byte, attempt uint64, nonceR
 	return k.Sum(b, b[start:], helloMAC)
 }
 
+// buildClock appends a CLOCK packet answering the HELLO whose MAC is helloMAC (tag and attempt
+// copied from it) with the responder's clock ts: MAC(header ‖ body ‖ hello MAC), like a CHALLENGE,
+// so that it proves the seed and is bound to that one HELLO (docs/PROTOCOL.md §3).
+func buildClock(b []byte, k *stc.MACKey, tag [8]byte, attempt uint64, ts uint64, helloMAC []byte) []byte {
+	start := len(b)
+	b = hsHeader(b, tag, attempt)
+	b = frame.AppendClock(b, ts)
+	return k.Sum(b, b[start:], helloMAC)
+}
+
 // buildProof appends an AUTH_PROOF packet carrying the whole transcript.
 func buildProof(b []byte, k *stc.MACKey, tag [8]byte, attempt uint64, m *hsMsg, node *[8]byte) []byte {
 	start := len(b)
@@ -72,7 +82,8 @@ func buildProof(b []byte, k *stc.MACKey, tag [8]byte, attempt uint64, m *hsMsg, 
 }
 
 // parseHandshake checks the MAC of a handshake packet (extra is appended to the MAC input, the
-// HELLO's MAC for a CHALLENGE) and parses its one message. It never allocates.
+// HELLO's MAC for a CHALLENGE or a CLOCK) and parses its one message. It never allocates.
+// A CLOCK's timestamp goes to respTS.
 func parseHandshake(d []byte, mac *stc.MAC, extra []byte, m *hsMsg) error {
 	var h frame.Header
 	if err := frame.ParseHeader(d, &h); err != nil || h.Kind != frame.KindHandshake {
@@ -120,6 +131,8 @@ func parseHandshake(d []byte, mac *stc.MAC, extra []byte, m *hsMsg) error {
 		copy(m.respNonce[:], f.RespNonce)
 		copy(m.respNodeID[:], f.RespNodeID)
 		m.respTS = f.RespTimestamp
+	case frame.TypeClock:
+		m.respTS = f.Timestamp
 	default:
 		return errMalformed
 	}

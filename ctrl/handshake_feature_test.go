@@ -57,7 +57,7 @@ func newRawPeer(t testing.TB, srv *Node) *rawPeer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	p := &rawPeer{t: t, c: c, to: srv.Addr(), key: testSeed(t).HandshakeKey()}
+	p := &rawPeer{t: t, c: c, to: loopbackOf(srv), key: testSeed(t).HandshakeKey()}
 	rand.Read(p.node[:])
 	return p
 }
@@ -167,6 +167,20 @@ func (p *rawPeer) challenge(a *rawAttempt) {
 	}
 }
 
+// clock reads the CLOCK answering a, checks it against a's MAC and returns the time it carries.
+func (p *rawPeer) clock(a *rawAttempt) uint64 {
+	p.t.Helper()
+	d := p.readHandshake()
+	var m hsMsg
+	if err := parseHandshake(d, stc.NewMAC(&p.key), a.pkt[len(a.pkt)-frame.MACSize:], &m); err != nil {
+		p.t.Fatalf("CLOCK does not verify against our HELLO: %v", err)
+	}
+	if m.typ != frame.TypeClock || m.tag != [8]byte(a.nonce[:8]) || len(d) >= len(a.pkt) {
+		p.t.Fatalf("unexpected answer %+v (%d bytes to a %d-byte HELLO)", m, len(d), len(a.pkt))
+	}
+	return m.respTS
+}
+
 // handshake sends a valid HELLO and returns the attempt with its CHALLENGE.
 func (p *rawPeer) handshake() *rawAttempt {
 	p.t.Helper()
@@ -224,8 +238,13 @@ func TestHelloRefusals(t *testing.T) {
 				}
 			}})
 			p := newRawPeer(t, srv)
-			p.send(p.hello(c.opts()).pkt)
+			a := p.hello(c.opts())
+			p.send(a.pkt)
 			waitRefused(t, srv, c.reason, 1)
+			if c.reason == RefusedClock {
+				// The MAC proved the seed: the refusal is answered with our time (a CLOCK).
+				p.clock(a)
+			}
 			p.barrier()
 			st := srv.Stats()
 			if st.HandshakesFailed() != 1 || st.Challenges != 1 {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/sttfast/sttfast/frame"
 	"github.com/sttfast/sttfast/stc"
@@ -37,6 +38,8 @@ func reencode(m *hsMsg) []byte {
 		return frame.AppendChallenge(b, &m.respNonce, &m.respNodeID, m.respTS)
 	case frame.TypeAuthProof:
 		return frame.AppendAuthProof(b, &m.nonce, m.ts, &m.nodeID, &m.respNonce, m.respTS, &m.respNodeID)
+	case frame.TypeClock:
+		return frame.AppendClock(b, m.respTS)
 	}
 	return nil
 }
@@ -74,7 +77,7 @@ func FuzzHandshakeParse(f *testing.F) {
 		var k handshakeKAT
 		if json.Unmarshal(b, &k) == nil {
 			for _, v := range k.Vectors {
-				for _, h := range []string{v.Hello, v.Challenge, v.AuthProof} {
+				for _, h := range []string{v.Hello, v.Challenge, v.AuthProof, v.Clock} {
 					p, _ := hex.DecodeString(h)
 					f.Add(p, v.TSI, v.TSR, uint8(v.Attempt), false)
 					f.Add(p[:len(p)-frame.MACSize], v.TSI, v.TSR, uint8(v.Attempt), true)
@@ -86,7 +89,7 @@ func FuzzHandshakeParse(f *testing.F) {
 	extra := bytes.Repeat([]byte{0xEE}, frame.MACSize)
 	f.Fuzz(func(t *testing.T, data []byte, ts, tsR uint64, attempt uint8, fixMAC bool) {
 		var m hsMsg
-		// 1. Arbitrary bytes, with and without the extra MAC input of a CHALLENGE.
+		// 1. Arbitrary bytes, with and without the extra MAC input of a CHALLENGE or CLOCK.
 		for _, x := range [][]byte{nil, extra} {
 			if err := parseHandshake(data, mac, x, &m); err == nil {
 				if x != nil {
@@ -122,8 +125,9 @@ func FuzzHandshakeParse(f *testing.F) {
 		ch := buildChallenge(nil, &key, tag, uint64(attempt), &nonceR, &nodeR, tsR, helloMAC)
 		pm := hsMsg{nonce: nonceI, ts: ts, respNonce: nonceR, respTS: tsR, respNodeID: nodeR}
 		pr := buildProof(nil, &key, tag, uint64(attempt), &pm, &nodeI)
-		if len(ch) >= len(hello) || len(pr) >= len(hello) {
-			t.Fatalf("CHALLENGE %d / AUTH_PROOF %d bytes, HELLO %d", len(ch), len(pr), len(hello))
+		ck := buildClock(nil, &key, tag, uint64(attempt), tsR, helloMAC)
+		if len(ch) >= len(hello) || len(pr) >= len(hello) || len(ck) >= len(hello) {
+			t.Fatalf("CHALLENGE %d / AUTH_PROOF %d / CLOCK %d bytes, HELLO %d", len(ch), len(pr), len(ck), len(hello))
 		}
 
 		var hm, cm, qm hsMsg
@@ -149,11 +153,19 @@ func FuzzHandshakeParse(f *testing.F) {
 			t.Fatalf("AUTH_PROOF round trip: %+v", qm)
 		}
 		checkAccepted(t, pr, &qm)
+		var km hsMsg
+		if err := parseHandshake(ck, mac, helloMAC, &km); err != nil {
+			t.Fatalf("own CLOCK: %v", err)
+		}
+		if km.typ != frame.TypeClock || km.tag != tag || km.attempt != uint64(attempt) || km.respTS != tsR {
+			t.Fatalf("CLOCK round trip: %+v", km)
+		}
+		checkAccepted(t, ck, &km)
 
 		// 4. Any single flipped bit is refused (the MAC covers every byte, itself included).
-		for i, p := range [][]byte{hello, ch, pr} {
+		for i, p := range [][]byte{hello, ch, pr, ck} {
 			var x []byte
-			if i == 1 {
+			if i == 1 || i == 3 {
 				x = helloMAC
 			}
 			pos := (len(data)*131 + int(ts%1009)) % (8 * len(p))
@@ -162,6 +174,82 @@ func FuzzHandshakeParse(f *testing.F) {
 			if err := parseHandshake(q, mac, x, &m); err == nil {
 				t.Fatalf("packet %d with bit %d flipped was accepted", i, pos)
 			}
+		}
+	})
+}
+
+// FuzzDialerClock feeds a dial waiting for the answer to one HELLO arbitrary bytes as that answer
+// (as received, and MACed with the seed and bound to the HELLO so that the fuzzer reaches the
+// message checks and the dialer's CLOCK handling). Invariants: nothing but the exact encoding of
+// a CLOCK or CHALLENGE bound to that HELLO is accepted; a CLOCK moves the dial's offset to within
+// a century whatever the time it carries, the next HELLO's timestamp stays a valid varint, one
+// HELLO is corrected at most once, and at most maxClockRetries HELLOs are sent at once on CLOCKs.
+func FuzzDialerClock(f *testing.F) {
+	key := fuzzKey(f)
+	if b, err := os.ReadFile("testdata/handshake_kat.json"); err == nil {
+		var k handshakeKAT
+		if json.Unmarshal(b, &k) == nil {
+			for _, v := range k.Vectors {
+				p, _ := hex.DecodeString(v.Clock)
+				f.Add(p, false, uint8(0))
+				f.Add(p[:len(p)-frame.MACSize], true, uint8(3))
+			}
+		}
+	}
+	mac := stc.NewMAC(&key)
+	var nonce [32]byte
+	var node [8]byte
+	for i := range nonce {
+		nonce[i] = byte(i * 3)
+	}
+	tag := [8]byte(nonce[:8])
+	f.Fuzz(func(t *testing.T, data []byte, fixMAC bool, repeat uint8) {
+		sent := time.Now()
+		hello := buildHello(nil, &key, &nonce, &node, uint64(sent.UnixMilli()), 0)
+		helloMAC := hello[len(hello)-frame.MACSize:]
+		d := data
+		if fixMAC {
+			d = key.Sum(append([]byte(nil), data...), data, helloMAC)
+		}
+		var m hsMsg
+		if err := parseHandshake(d, mac, helloMAC, &m); err != nil {
+			return
+		}
+		checkAccepted(t, d, &m)
+		if m.typ != frame.TypeClock {
+			return
+		}
+		ds := &dialState{clockRetry: make(chan struct{}, 1)}
+		ds.attempts = []helloAttempt{{tag: tag, nonce: nonce, sent: sent, local: sent}}
+		signals := 0
+		for i := 0; i <= int(repeat%8); i++ {
+			// Each round: the newest HELLO answered by this CLOCK, twice.
+			if err := ds.onClock(&ds.attempts[len(ds.attempts)-1], &m); err != nil {
+				t.Fatal(err)
+			}
+			if err := ds.onClock(&ds.attempts[len(ds.attempts)-1], &m); err != nil { // a duplicate
+				t.Fatal(err)
+			}
+			select {
+			case <-ds.clockRetry:
+				signals++
+			default:
+			}
+			if ds.offset > maxSkewMs*time.Millisecond || ds.offset < -maxSkewMs*time.Millisecond {
+				t.Fatalf("offset %v from a CLOCK at %d", ds.offset, m.respTS)
+			}
+			ts := max(0, time.Now().Add(ds.offset).UnixMilli())
+			if uint64(ts) > frame.MaxVarint {
+				t.Fatalf("next HELLO timestamp %d", ts)
+			}
+			buildHello(nil, &key, &nonce, &node, uint64(ts), uint64(i+1))
+			ds.attempts = append(ds.attempts, helloAttempt{tag: tag, nonce: nonce, sent: time.Now(), local: time.Now()})
+		}
+		if ds.clocks != int(repeat%8)+1 {
+			t.Fatalf("%d CLOCKs taken for %d answered HELLOs (duplicates must not count)", ds.clocks, repeat%8+1)
+		}
+		if signals > maxClockRetries {
+			t.Fatalf("%d HELLOs sent at once on CLOCKs", signals)
 		}
 	})
 }

@@ -34,6 +34,8 @@ type handshakeKAT struct {
 		NonceR        string `json:"nonce_r"`
 		Challenge     string `json:"challenge"`
 		AuthProof     string `json:"auth_proof"`
+		TSClock       uint64 `json:"ts_clock"`
+		Clock         string `json:"clock"`
 		Transcript    string `json:"transcript"`
 		Session       struct {
 			ID         string `json:"id"`
@@ -89,8 +91,8 @@ func loadHandshakeKAT(t *testing.T) *handshakeKAT {
 	return &k
 }
 
-// TestHandshakeKAT pins the exact bytes of HELLO, CHALLENGE and AUTH_PROOF, the cookie nonce,
-// and the session id and traffic secrets both sides derive.
+// TestHandshakeKAT pins the exact bytes of HELLO, CHALLENGE, AUTH_PROOF and CLOCK, the cookie
+// nonce, and the session id and traffic secrets both sides derive.
 func TestHandshakeKAT(t *testing.T) {
 	k := loadHandshakeKAT(t)
 	for _, v := range k.Vectors {
@@ -153,6 +155,16 @@ func TestHandshakeKAT(t *testing.T) {
 				t.Fatalf("AUTH_PROOF differs from the spec:\n got %x\nwant %x", pr, want)
 			}
 
+			// CLOCK (the responder's time for a HELLO outside its window), bound to the HELLO.
+			ck := buildClock(nil, &hsKey, tag, v.Attempt, v.TSClock, helloMAC)
+			wantClock := katHex(t, v.Clock)
+			if !bytes.Equal(ck, wantClock) {
+				t.Fatalf("CLOCK differs from the spec:\n got %x\nwant %x", ck, wantClock)
+			}
+			if len(ck) >= len(hello) {
+				t.Fatalf("CLOCK (%d bytes) not smaller than the HELLO (%d)", len(ck), len(hello))
+			}
+
 			// The parser reads the spec's bytes back into the same fields.
 			mac := stc.NewMAC(&hsKey)
 			var hm, cm, pm hsMsg
@@ -173,6 +185,16 @@ func TestHandshakeKAT(t *testing.T) {
 			// Without the HELLO's MAC the CHALLENGE does not verify: it is bound to that HELLO.
 			if err := parseHandshake(katHex(t, v.Challenge), mac, nil, &cm); err != errMAC {
 				t.Fatalf("CHALLENGE verified without its HELLO MAC: %v", err)
+			}
+			var km hsMsg
+			if err := parseHandshake(wantClock, mac, helloMAC, &km); err != nil {
+				t.Fatalf("parse CLOCK: %v", err)
+			}
+			if km.typ != frame.TypeClock || km.tag != tag || km.attempt != v.Attempt || km.respTS != v.TSClock {
+				t.Fatalf("parsed CLOCK %+v", km)
+			}
+			if err := parseHandshake(wantClock, mac, nil, &km); err != errMAC {
+				t.Fatalf("CLOCK verified without its HELLO MAC: %v", err)
 			}
 			if err := parseHandshake(katHex(t, v.AuthProof), mac, nil, &pm); err != nil {
 				t.Fatalf("parse AUTH_PROOF: %v", err)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sttfast/sttfast/batchio"
 	"github.com/sttfast/sttfast/dataplane"
@@ -58,8 +59,12 @@ const (
 	EventKeyRotated    = dataplane.EventKeyRotated
 	EventPathCandidate = dataplane.EventPathCandidate
 	EventPathMigrated  = dataplane.EventPathMigrated
-	EventAuthFailed    = dataplane.EventAuthFailed
-	EventPathMTU       = dataplane.EventPathMTU
+	// EventAuthFailed reports refused handshakes, at most one event a second per socket: a HELLO
+	// with another seed's MAC, an AUTH_PROOF that does not answer our challenge, or a HELLO with
+	// our seed but outside the clock window. Code is the HandshakeRefusal, Reason a sentence
+	// naming the peer's address; NodeStats.Refused has the exact counts.
+	EventAuthFailed = dataplane.EventAuthFailed
+	EventPathMTU    = dataplane.EventPathMTU
 )
 
 // Node is an sttfast endpoint: it listens (server mode), dials peers by address, and holds any
@@ -77,8 +82,10 @@ type Node struct {
 	conns   []*batchio.Conn
 	rr      atomic.Uint32
 
-	nonces *expiringSet[[32]byte]
-	recent *expiringSet[[8]byte]
+	nonces      *expiringSet[[32]byte]
+	recent      *expiringSet[[8]byte]
+	clockNonces *expiringSet[[32]byte] // HELLOs answered with a CLOCK
+	clockLimit  rateLimiter
 
 	dialMu sync.Mutex
 	dials  map[[8]byte]*dialState
@@ -87,6 +94,8 @@ type Node struct {
 
 	bcastMu  sync.Mutex
 	bcastBuf []*Session
+
+	clockForTest func() time.Time // the dialer's clock when set (tests of a device's wrong clock)
 
 	stats     nodeCounters
 	closed    chan struct{}
@@ -106,16 +115,17 @@ func Listen(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:     cfg,
-		seed:    cfg.Seed,
-		hsKey:   cfg.Seed.HandshakeKey(),
-		nodeID:  cfg.NodeID,
-		table:   dataplane.NewTable(),
-		nonces:  newExpiringSet[[32]byte](cfg.NonceCache),
-		recent:  newExpiringSet[[8]byte](1 << 20),
-		dials:   make(map[[8]byte]*dialState),
-		acceptq: make(chan *Session, cfg.AcceptQueue),
-		closed:  make(chan struct{}),
+		cfg:         cfg,
+		seed:        cfg.Seed,
+		hsKey:       cfg.Seed.HandshakeKey(),
+		nodeID:      cfg.NodeID,
+		table:       dataplane.NewTable(),
+		nonces:      newExpiringSet[[32]byte](cfg.NonceCache),
+		recent:      newExpiringSet[[8]byte](1 << 20),
+		clockNonces: newExpiringSet[[32]byte](4096),
+		dials:       make(map[[8]byte]*dialState),
+		acceptq:     make(chan *Session, cfg.AcceptQueue),
+		closed:      make(chan struct{}),
 	}
 	rand.Read(n.cookieKey[:])
 	if n.nodeID == ([8]byte{}) {
@@ -140,6 +150,12 @@ func Listen(ctx context.Context, cfg Config) (*Node, error) {
 			hostport = n.addr.String() // later sockets join the same port
 		}
 		n.conns = append(n.conns, c)
+		// What the network and this host say about our datagrams (an ICMP port unreachable,
+		// a send refused) goes to the dial that sent them.
+		if err := c.SetPeerErrorHandler(n.onPeerError); err != nil {
+			// Dials still work; a port where nothing listens is then a silence.
+			cfg.Logger.Warn("sttfast: ICMP errors will not reach dials", "err", err)
+		}
 	}
 	for _, c := range n.conns {
 		var pc dataplane.PacketConn = c

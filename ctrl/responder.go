@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/sttfast/sttfast/dataplane"
@@ -20,8 +21,9 @@ type hsWorker struct {
 	cookie *stc.MAC // HMAC(cookie key)
 	m      hsMsg    // the message being handled, reused
 
-	lastAuthEvent time.Time // when EventAuthFailed was last emitted
-	suppressed    int       // authentication failures since then
+	lastAuthEvent time.Time     // when EventAuthFailed was last emitted
+	suppressed    int           // authentication failures since then
+	skew          time.Duration // of the HELLO refused last for its clock: its time minus ours
 }
 
 func (n *Node) handshakeLoop(e *dataplane.Engine) {
@@ -52,6 +54,8 @@ func (w *hsWorker) handle(dg *dataplane.Datagram) {
 		err = w.onChallenge(dg)
 	case frame.TypeAuthProof:
 		err = w.onProof(dg)
+	case frame.TypeClock:
+		err = w.onClock(dg)
 	default:
 		err = errMalformed
 	}
@@ -60,12 +64,12 @@ func (w *hsWorker) handle(dg *dataplane.Datagram) {
 	}
 }
 
-// refuse counts a handshake message that was dropped, and reports authentication failures as
-// events (rate-limited by the event ring's bound).
+// refuse counts a handshake message that was dropped, and reports authentication failures (and
+// HELLOs from a peer with our seed but another clock) as events, at most one a second.
 func (w *hsWorker) refuse(err error, from netip.AddrPort) {
 	w.n.stats.refuse(err)
 	w.e.CountDrop(dataplane.DropHandshake)
-	if errors.Is(err, errMAC) || errors.Is(err, errCookie) {
+	if errors.Is(err, errMAC) || errors.Is(err, errCookie) || errors.Is(err, errClock) {
 		// At most one event a second: a flood of bogus HELLOs must cost the application one
 		// callback a second, not one per packet (the counters have the exact numbers).
 		now := time.Now()
@@ -73,12 +77,25 @@ func (w *hsWorker) refuse(err error, from netip.AddrPort) {
 			w.suppressed++
 			return
 		}
-		reason := err.Error() + " from " + from.String()
+		var reason string
+		switch {
+		case errors.Is(err, errMAC):
+			reason = "refused a HELLO from " + from.String() + ": its MAC does not match our seed (a peer with another seed?)"
+		case errors.Is(err, errClock):
+			way, d := "ahead of", w.skew
+			if d < 0 {
+				way, d = "behind", -d
+			}
+			reason = fmt.Sprintf("refused a HELLO from %s: its clock is %v %s ours (answered with our time)",
+				from, d.Round(time.Millisecond), way)
+		default:
+			reason = "refused an AUTH_PROOF from " + from.String() + ": it does not answer our challenge"
+		}
 		if w.suppressed > 0 {
 			reason += fmt.Sprintf(" (and %d more refusals since the last report)", w.suppressed)
 		}
 		w.lastAuthEvent, w.suppressed = now, 0
-		w.e.Emit(dataplane.Event{Kind: dataplane.EventAuthFailed, Reason: reason})
+		w.e.Emit(dataplane.Event{Kind: dataplane.EventAuthFailed, Code: uint64(refusalOf(err)), Reason: reason})
 	}
 }
 
@@ -96,6 +113,10 @@ func (w *hsWorker) onHello(dg *dataplane.Datagram) error {
 	}
 	now := time.Now()
 	if !withinWindow(m.ts, now, n.cfg.ClockWindow) {
+		// The MAC proved the seed: tell the initiator our time, so that it can try again with
+		// it (docs/PROTOCOL.md §3, CLOCK). The HELLO itself is refused all the same.
+		w.skew = time.Duration(clampSkew(int64(m.ts)-now.UnixMilli())) * time.Millisecond
+		w.answerClock(dg, m, now)
 		return errClock
 	}
 	if [8]byte(m.nonce[:8]) != m.tag {
@@ -116,6 +137,59 @@ func (w *hsWorker) onHello(dg *dataplane.Datagram) error {
 	n.stats.challenges.Add(1)
 	w.e.SendDatagram(out)
 	return nil
+}
+
+// answerClock answers a HELLO whose MAC is valid but whose timestamp is outside the clock window
+// with a CLOCK carrying our time, MACed with the seed and bound to that HELLO. Bounds: one
+// answer per HELLO nonce per two clock windows (a replayed HELLO is answered once), at most
+// clockAnswerRate answers a second for the whole node, and never more bytes than the HELLO (a
+// CLOCK is at most 53 bytes, a HELLO at least 1200).
+func (w *hsWorker) answerClock(dg *dataplane.Datagram, m *hsMsg, now time.Time) {
+	n := w.n
+	if [8]byte(m.nonce[:8]) != m.tag {
+		return // malformed as well: not worth an answer
+	}
+	ns := now.UnixNano()
+	if !n.clockNonces.add(m.nonce, ns, ns+int64(2*n.cfg.ClockWindow)) || !n.clockLimit.allow(now) {
+		return
+	}
+	out := dataplane.NewDatagram()
+	b := buildClock(out.Buffer(), &n.hsKey, m.tag, m.attempt, uint64(now.UnixMilli()), m.mac[:])
+	if len(b) >= dg.N {
+		out.Free()
+		return
+	}
+	out.N = len(b)
+	out.Addr = dg.Addr
+	n.stats.clockAnswers.Add(1)
+	w.e.SendDatagram(out)
+}
+
+// clockAnswerRate bounds the CLOCK answers of a node, per second (and its burst).
+const clockAnswerRate = 64
+
+// rateLimiter is a token bucket of rate tokens a second, holding at most rate.
+type rateLimiter struct {
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+// allow takes a token if there is one.
+func (r *rateLimiter) allow(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last.IsZero() {
+		r.tokens = clockAnswerRate
+	} else if dt := now.Sub(r.last).Seconds(); dt > 0 {
+		r.tokens = min(clockAnswerRate, r.tokens+dt*clockAnswerRate)
+	}
+	r.last = now
+	if r.tokens < 1 {
+		return false
+	}
+	r.tokens--
+	return true
 }
 
 // onProof verifies AUTH_PROOF against the stateless cookie and creates the session.

@@ -43,17 +43,20 @@ var refusalErrs = [numRefusals]error{errMalformed, errShort, errMAC, errClock, e
 
 type nodeCounters struct {
 	dials, dialsOK, dialsFailed, challenges, accepted atomic.Uint64
+	clockAnswers                                      atomic.Uint64
 	refused                                           [numRefusals]atomic.Uint64
 }
 
-func (c *nodeCounters) refuse(err error) {
+func (c *nodeCounters) refuse(err error) { c.refused[refusalOf(err)].Add(1) }
+
+// refusalOf names the reason of a handshake refusal.
+func refusalOf(err error) HandshakeRefusal {
 	for i, e := range refusalErrs {
 		if errors.Is(err, e) {
-			c.refused[i].Add(1)
-			return
+			return HandshakeRefusal(i)
 		}
 	}
-	c.refused[RefusedMalformed].Add(1)
+	return RefusedMalformed
 }
 
 // NodeStats is a snapshot of a node: its data-plane counters summed over its sockets, and the
@@ -63,6 +66,7 @@ type NodeStats struct {
 	Dials, DialsFailed uint64
 	DialsSucceeded     uint64 // dials that returned a session
 	Challenges         uint64 // CHALLENGEs sent (valid HELLOs)
+	ClockAnswers       uint64 // CLOCKs sent (HELLOs with our seed but outside our clock window)
 	Accepted           uint64 // sessions created as responder
 	Refused            [numRefusals]uint64
 	RecvBuffer         int // effective SO_RCVBUF of the first socket
@@ -99,6 +103,7 @@ func (n *Node) Stats() NodeStats {
 	st.DialsFailed = n.stats.dialsFailed.Load()
 	st.DialsSucceeded = n.stats.dialsOK.Load()
 	st.Challenges = n.stats.challenges.Load()
+	st.ClockAnswers = n.stats.clockAnswers.Load()
 	st.Accepted = n.stats.accepted.Load()
 	for i := range st.Refused {
 		st.Refused[i] = n.stats.refused[i].Load()

@@ -47,6 +47,12 @@ func AppendAuthProof(b []byte, nonceI *[NonceSize]byte, tsI uint64, nodeI *[Node
 	return append(b, nodeR[:]...)
 }
 
+// AppendClock appends a CLOCK frame: the responder's clock (Unix ms), the answer to a HELLO
+// whose MAC proved the seed but whose timestamp was outside the responder's clock window.
+func AppendClock(b []byte, ts uint64) []byte {
+	return appendVarintFrame(b, TypeClock, ts)
+}
+
 // AppendFinal appends a FINAL frame: status 0 accepts the session, anything else is the close
 // code of the refusal.
 func AppendFinal(b []byte, status uint64) []byte {
@@ -219,6 +225,8 @@ func AppendFrame(b []byte, f *Frame) []byte {
 		return AppendStreamClose(b, f.StreamID, f.Code)
 	case TypeFinal:
 		return AppendFinal(b, f.Code)
+	case TypeClock:
+		return AppendClock(b, f.Timestamp)
 	case TypeSessionClose:
 		return AppendSessionClose(b, f.Code, f.Data)
 	case TypePathChallenge, TypePathResponse:

@@ -22,7 +22,7 @@ type Frame struct {
 	Data []byte
 
 	// Nonce, NodeID and Timestamp (Unix ms) are the sender's in HELLO and CHALLENGE and the
-	// initiator's in AUTH_PROOF.
+	// initiator's in AUTH_PROOF; CLOCK carries only the Timestamp, the responder's.
 	Nonce     []byte
 	NodeID    []byte
 	Timestamp uint64
@@ -79,6 +79,8 @@ func ParseFrame(b []byte, f *Frame) (n int, err error) {
 		i = parseHello(b, i, f)
 	case TypeAuthProof:
 		i = parseAuthProof(b, i, f)
+	case TypeClock:
+		f.Timestamp, i = varintAt(b, i)
 	default:
 		if !t.IsApplication() {
 			return 0, ErrUnknownFrame

@@ -45,6 +45,8 @@ func describe(f *Frame) string {
 			f.Nonce, f.Timestamp, f.NodeID, f.RespNonce, f.RespTimestamp, f.RespNodeID)
 	case TypeFinal:
 		return fmt.Sprintf("FINAL status=%d", f.Code)
+	case TypeClock:
+		return fmt.Sprintf("CLOCK ts=%d", f.Timestamp)
 	case TypeData:
 		return fmt.Sprintf("DATA stream=%d offset=%d data=%q", f.StreamID, f.Offset, f.Data)
 	case TypeAck:
@@ -102,6 +104,8 @@ var frameCases = []frameCase{
 	{"auth-proof", AppendAuthProof(nil, nonceI, tsI, &nodeI, nonceR, tsR, &nodeR),
 		"AUTH_PROOF nonce=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f ts=1700000000000 node=a0a1a2a3a4a5a6a7 " +
 			"resp_nonce=202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f resp_ts=1700000000123 resp_node=b0b1b2b3b4b5b6b7"},
+	{"clock", AppendClock(nil, tsR), "CLOCK ts=1700000000123"},
+	{"clock/zero", AppendClock(nil, 0), "CLOCK ts=0"},
 	{"final/accepted", AppendFinal(nil, 0), "FINAL status=0"},
 	{"final/refused", AppendFinal(nil, 6), "FINAL status=6"},
 	{"data/hello", AppendData(nil, 4, 0, []byte("hello")), `DATA stream=4 offset=0 data="hello"`},
@@ -338,7 +342,7 @@ func TestWalker(t *testing.T) {
 	}
 
 	// A malformed frame stops the walk for good and reports where it starts.
-	bad := append(AppendMaxData(nil, 5), 0x05, 0x13, 0x01)
+	bad := append(AppendMaxData(nil, 5), 0x06, 0x13, 0x01)
 	w.Reset(bad)
 	if ok, err := w.Next(&f); !ok || err != nil {
 		t.Fatalf("first frame: %v %v", ok, err)
@@ -371,7 +375,8 @@ func TestTypes(t *testing.T) {
 		{TypeHello, "HELLO", true, false},
 		{TypeMaxStreamData, "MAX_STREAM_DATA", true, false},
 		{TypePathResponse, "PATH_RESPONSE", true, false},
-		{0x05, "UNKNOWN(0x05)", true, false},
+		{TypeClock, "CLOCK", true, false},
+		{0x06, "UNKNOWN(0x06)", true, false},
 		{0x80, "APPLICATION(0x80)", true, true},
 		{0xfe, "APPLICATION(0xfe)", true, true},
 	} {
@@ -395,7 +400,7 @@ func TestEncoderPanics(t *testing.T) {
 		"ack adjacent":          func() { AppendAck(nil, []Range{{5, 10}, {1, 4}}, 0, 100) },
 		"ack lo above hi":       func() { AppendAck(nil, []Range{{10, 5}}, 0, 100) },
 		"nack lo above hi":      func() { AppendNack(nil, []Range{{10, 5}}) },
-		"frame unknown type":    func() { AppendFrame(nil, &Frame{Type: 0x05}) },
+		"frame unknown type":    func() { AppendFrame(nil, &Frame{Type: 0x06}) },
 		"frame ack not parsed":  func() { AppendFrame(nil, &Frame{Type: TypeAck}) },
 		"frame short nonce":     func() { AppendFrame(nil, &Frame{Type: TypeChallenge, Nonce: []byte{1}}) },
 		"frame short path data": func() { AppendFrame(nil, &Frame{Type: TypePathChallenge}) },

@@ -90,7 +90,7 @@ func FuzzWalk(f *testing.F) {
 
 // fuzzTypes are the frame types FuzzRoundTrip builds, selected by its first argument.
 var fuzzTypes = []Type{
-	TypePadding, TypeHello, TypeChallenge, TypeAuthProof, TypeFinal, TypeData, TypeAck, TypeNack,
+	TypePadding, TypeHello, TypeChallenge, TypeAuthProof, TypeClock, TypeFinal, TypeData, TypeAck, TypeNack,
 	TypeKeepAlive, TypeKeepAliveAck, TypeStreamOpen, TypeStreamClose, TypeStreamFin,
 	TypeSessionClose, TypeMaxData, TypeMaxStreamData, TypeMaxStreams, TypeKeyUpdate,
 	TypePathChallenge, TypePathResponse, TypeAppMin,
@@ -177,6 +177,8 @@ func fuzzFrame(typ Type, sel uint8, a, b, c uint64, data []byte) Frame {
 		}
 	case TypePathChallenge, TypePathResponse:
 		fr.Data = fill(PathDataSize, data, 5)
+	case TypeClock:
+		fr.Timestamp = a
 	case TypeAppMin:
 		fr.Type, fr.Value, fr.Data = TypeAppMin|Type(sel), a, data
 	default: // the varint frames

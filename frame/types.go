@@ -11,6 +11,7 @@ const (
 	TypeChallenge     Type = 0x02
 	TypeAuthProof     Type = 0x03
 	TypeFinal         Type = 0x04
+	TypeClock         Type = 0x05
 	TypeData          Type = 0x10
 	TypeAck           Type = 0x11
 	TypeNack          Type = 0x12
@@ -56,6 +57,7 @@ var typeNames = [TypeAppMin]string{
 	TypeChallenge:     "CHALLENGE",
 	TypeAuthProof:     "AUTH_PROOF",
 	TypeFinal:         "FINAL",
+	TypeClock:         "CLOCK",
 	TypeData:          "DATA",
 	TypeAck:           "ACK",
 	TypeNack:          "NACK",

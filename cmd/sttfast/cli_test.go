@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
@@ -237,7 +239,14 @@ func TestExplain(t *testing.T) {
 		err  error
 		want string
 	}{
-		{fmt.Errorf("sttfast: dial udp://x:1: %w", ctrl.ErrAuthFailed), "the peer rejected our seed (or no sttfast node answered)"},
+		{fmt.Errorf("sttfast: dial udp://x:1: %w", ctrl.ErrNoAnswer), "no answer (no node there, a firewall, or a different seed)"},
+		{fmt.Errorf("sttfast: dial udp://x:1: %w", fmt.Errorf("%w; the network said: no route to host", ctrl.ErrNoAnswer)),
+			"no answer (no node there, a firewall, or a different seed); the network said: no route to host"},
+		{fmt.Errorf("sttfast: dial udp://x:1: %w", ctrl.ErrNothingListening), "nothing listens there (its host answered: port unreachable)"},
+		{fmt.Errorf("sttfast: dial udp://x:1: %w", fmt.Errorf("%w: %w", ctrl.ErrSendFailed, syscall.ENETUNREACH)),
+			"cannot send to the peer: network is unreachable"},
+		{fmt.Errorf("sttfast: dial udp://x:1: %w", &ctrl.ClockSkewError{Offset: -90 * time.Minute}),
+			"our clock differs from the peer's by 1h30m0s (ours is ahead)"},
 		{&dataplane.CloseError{Code: 8, Remote: true, Reason: "engine closed"}, "the peer shut down (code 8)"},
 		{&dataplane.CloseError{Code: 0x100, Remote: true, Reason: "closed by admin"}, "the peer closed the session: closed by admin (code 256)"},
 		{&dataplane.CloseError{Code: 0x100, Remote: true}, "the peer closed the session: application (code 256)"},
@@ -251,8 +260,8 @@ func TestExplain(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	code := report(&buf, "dial", failf(ctrl.ErrAuthFailed, "dial udp://127.0.0.1:9000"))
-	if code != exitFailure || buf.String() != "sttfast: dial udp://127.0.0.1:9000: the peer rejected our seed (or no sttfast node answered)\n" {
+	code := report(&buf, "dial", failf(ctrl.ErrNoAnswer, "dial udp://127.0.0.1:9000"))
+	if code != exitFailure || buf.String() != "sttfast: dial udp://127.0.0.1:9000: no answer (no node there, a firewall, or a different seed)\n" {
 		t.Errorf("report: %d %q", code, buf.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,9 +43,21 @@ func TestWrongSeed(t *testing.T) {
 	bad := startProc(t, "dial-wrong", openFile(t, in), nil, "dial", "--addr", addr, "--seed", other, "--timeout", "2s")
 	bad.expectExit(1)
 	lines := bad.stderr()
-	want := "sttfast: dial " + addr + ": the peer rejected our seed (or no sttfast node answered)"
+	want := "sttfast: dial " + addr + ": no answer (no node there, a firewall, or a different seed)"
 	if len(lines) != 1 || lines[0] != want {
 		t.Fatalf("stderr %q; want exactly %q", lines, want)
+	}
+	// The listener saw it, and says so once (the dial sent a HELLO every 0.2-2 s for 2 s).
+	refused := `^refused a HELLO from 127\.0\.0\.1:\d+: its MAC does not match our seed \(a peer with another seed\?\)$`
+	l.waitLine(refused)
+	n := 0
+	for _, line := range l.stderr() {
+		if regexp.MustCompile(refused).MatchString(line) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the listener logged %d refusal lines for one wrong-seed dial: %q", n, l.stderr())
 	}
 
 	good := startProc(t, "dial", openFile(t, in), nil, "dial", "--addr", addr, "--seed", seed)

@@ -61,8 +61,12 @@ func explain(err error) string {
 		return "no error"
 	case errors.As(err, &se):
 		return se.Error()
-	case errors.Is(err, ctrl.ErrAuthFailed):
-		return "the peer rejected our seed (or no sttfast node answered)"
+	case errors.Is(err, ctrl.ErrNothingListening), errors.Is(err, ctrl.ErrNoAnswer),
+		errors.Is(err, ctrl.ErrSendFailed), errors.Is(err, ctrl.ErrClockSkew):
+		// The library's words already say it (no answer, in which order of likelihood; nothing
+		// listens; what the system refused; by how much the clocks differ): keep them, without
+		// the "dial ADDR" the failure line starts with anyway.
+		return dialReason(err)
 	case errors.Is(err, ctrl.ErrHandshakeTimeout):
 		return "the peer accepted our seed but the handshake did not complete in time"
 	case errors.Is(err, ctrl.ErrSessionLimit):
@@ -101,6 +105,16 @@ func explainNet(err error) string {
 		return stripPrefixes(op.Err.Error())
 	}
 	return ""
+}
+
+// dialReason is the text of a Dial error below its "sttfast: dial ADDR: " prefix.
+func dialReason(err error) string {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if s := e.Error(); !strings.HasPrefix(s, "sttfast: dial ") {
+			return stripPrefixes(s)
+		}
+	}
+	return stripPrefixes(err.Error())
 }
 
 // closeReason says why a session ended, from the side that reports it.

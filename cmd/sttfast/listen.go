@@ -17,7 +17,9 @@ const listenUsage = `Usage: sttfast listen --addr udp://HOST:PORT (--seed FILE |
 
 Server mode: accepts sessions and writes the bytes of every stream the peers open to stdout.
 Prints "listening on udp://HOST:PORT" on stderr once ready (the host as given, the port bound:
-port 0 picks a free one), and one line per session opened and closed unless --quiet.
+port 0 picks a free one) and, unless --quiet, one line per session opened and closed and one
+when a handshake is refused (a peer with another seed, or whose clock is off): the first at
+once, then at most one every 10 s with the count since the last.
 
 ` + orderedHelp + `
 
@@ -62,12 +64,14 @@ func runListen(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, OnEvent: pathNotices(c.stderr),
+	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, OnEvent: nodeEvents(c.stderr, refusals),
 		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
 	if err != nil {
 		return failf(err, "listen %s", addr)
 	}
 	defer node.Close()
+	refusals.watch(node)
 	shown := shownAddr(addr, node.Addr())
 	fmt.Fprintf(c.stderr, "listening on %s\n", shown)
 	l := &listener{node: node, out: newOrderedWriter(c.stdout, 0), log: sessionLogger(c.stderr, *quiet)}

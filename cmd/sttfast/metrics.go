@@ -70,6 +70,7 @@ func writeMetrics(w io.Writer, in *metricsInput) error {
 	for _, r := range ctrl.Refusals() {
 		p.sample("sttfast_handshakes_failed_total", "reason", r.String(), float64(n.Refused[r]))
 	}
+	p.counter("sttfast_clock_answers_total", "HELLOs with our seed but outside the clock window, answered with our time (CLOCK).", n.ClockAnswers)
 	p.counter("sttfast_sessions_closed_total", "Sessions that ended, for any reason.", n.SessionsClosed)
 	p.counter("sttfast_events_dropped_total", "Events dropped because the event consumer was slow.", n.EventsDropped)
 	p.gauge("sttfast_sessions", "Live sessions.", float64(n.Sessions))

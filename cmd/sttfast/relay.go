@@ -24,7 +24,8 @@ receives everything published after it connected, every byte in order (messages 
 publishers interleave whole). A slow subscriber slows the publishers rather than losing data.
 
 Prints "listening on udp://HOST:PORT" on stderr once ready (the host as given, the port bound),
-one line per session opened and closed (unless --quiet), and every --interval a stats line:
+one line per session opened and closed and one about refused handshakes (another seed, a clock
+off) at most every 10 s (unless --quiet), and every --interval a stats line:
 sessions, messages/s and bytes/s in, bytes/s out, and drops: how many datagrams the node
 discarded, by reason (the labels of /metrics' sttfast_drops_total), plus forward_failed, the
 messages that could not be forwarded to some session (it was closing). The usual ones are
@@ -76,12 +77,14 @@ func runRelay(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, OnEvent: pathNotices(c.stderr),
+	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, OnEvent: nodeEvents(c.stderr, refusals),
 		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
 	if err != nil {
 		return failf(err, "relay %s", addr)
 	}
 	defer node.Close()
+	refusals.watch(node)
 	fmt.Fprintf(c.stderr, "listening on %s\n", shownAddr(addr, node.Addr()))
 	r := &relay{node: node, log: sessionLogger(c.stderr, *quiet)}
 	go r.acceptLoop(ctx)

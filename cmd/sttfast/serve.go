@@ -20,8 +20,9 @@ A long-running node. It accepts sessions and, on every stream a peer opens:
   - anything else is echoed back message for message, and its half of the stream is ended
     when the peer's is (so "sttfast dial" to a serve completes; the echo is discarded there).
 Prints "listening on udp://HOST:PORT" on stderr once ready (the host as given, the port bound),
-and one line per session opened and
-closed unless --quiet. SIGINT/SIGTERM close every session (SESSION_CLOSE code 8) and exit 0.
+and one line per session opened and closed and one about refused handshakes (another seed, a
+clock off) at most every 10 s unless --quiet. SIGINT/SIGTERM close every session
+(SESSION_CLOSE code 8) and exit 0.
 
 ` + adminHelp + `
 
@@ -69,12 +70,14 @@ func runServe(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Sockets: *sockets, OnEvent: pathNotices(c.stderr),
+	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Sockets: *sockets, OnEvent: nodeEvents(c.stderr, refusals),
 		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
 	if err != nil {
 		return failf(err, "serve %s", addr)
 	}
 	defer node.Close()
+	refusals.watch(node)
 	book := newSessionBook()
 	if adminAt != "" {
 		srv, at, err := startAdmin(adminAt, adminHandler(node, book))

@@ -28,9 +28,13 @@ type ReplyStats struct {
 	Total      int64           `json:"total"`
 	ByClass    map[Class]int64 `json:"by_class"`   // by the kind of HELLO whose tag the reply carried
 	Challenges int64           `json:"challenges"` // CHALLENGE replies
-	MaxSize    int             `json:"max_size"`
-	// Forbidden counts replies that must not exist: to a bad MAC, to the captured (already used)
-	// HELLO, to an unknown tag, anything but a CHALLENGE, or a second reply to one nonce.
+	// Clocks are the CLOCK replies: our time for the captured HELLO once it is older than the
+	// clock window, at most once per two windows (PROTOCOL.md §3).
+	Clocks  int64 `json:"clocks"`
+	MaxSize int   `json:"max_size"`
+	// Forbidden counts replies that must not exist: to a bad MAC, a CHALLENGE to the captured
+	// (already used) HELLO, to an unknown tag, anything but a CHALLENGE or that CLOCK, or a
+	// second reply to one nonce.
 	Forbidden int64 `json:"forbidden"`
 	// Larger counts replies not smaller than the HELLO they answer (HelloMinSize).
 	Larger     int64 `json:"not_smaller_than_request"`
@@ -216,6 +220,14 @@ func (j *replyJudge) add(_ netip.AddrPort, d []byte) {
 	isChallenge := r.Valid && r.Kind == frame.KindHandshake && r.Type == frame.TypeChallenge
 	if isChallenge {
 		j.st.Challenges++
+	}
+	if r.Valid && r.Kind == frame.KindHandshake && r.Type == frame.TypeClock && known && c == ClassCapturedHello {
+		j.st.Clocks++
+		if j.perNonc[r.Tag]++; j.perNonc[r.Tag] > 1 {
+			j.st.Duplicates++
+			j.st.Forbidden++
+		}
+		return
 	}
 	switch {
 	case !isChallenge || !known || c != ClassValidRepeat:

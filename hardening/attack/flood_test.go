@@ -30,8 +30,8 @@ func TestHandshakeFlood(t *testing.T) {
 		rep.Blast.Sent, rep.Blast.Elapsed.Seconds(), rep.Blast.Rate, rep.Blast.ByClass, rep.KernelDrops)
 	t.Logf("listener: drops %v, refusals %v; CPU %.2f s = %.2f µs per HELLO received (%.2f per HELLO sent)",
 		rep.Delta.Drops, rep.Delta.Refused, rep.CPUSeconds, rep.USPerHelloDelivered, rep.USPerHelloSent)
-	t.Logf("replies: %d (%d CHALLENGEs for %d valid nonces), largest %d bytes, forbidden %d, duplicates %d",
-		r.Total, r.Challenges, rep.ValidNonces, r.MaxSize, r.Forbidden, r.Duplicates)
+	t.Logf("replies: %d (%d CHALLENGEs for %d valid nonces, %d CLOCKs for the aged captured HELLO), largest %d bytes, forbidden %d, duplicates %d",
+		r.Total, r.Challenges, rep.ValidNonces, r.Clocks, r.MaxSize, r.Forbidden, r.Duplicates)
 	t.Logf("legit dials during the flood: %d, failed %d, min %.1f ms, median %.1f ms, p90 %.1f ms, max %.1f ms",
 		rep.Dials.N, rep.Dials.Failed, rep.Dials.MinMs, rep.Dials.MedMs, rep.Dials.P90Ms, rep.Dials.MaxMs)
 	t.Logf("RSS before %s, peak %s (+%s), after %s", mib(rep.Mem.BeforeRSS), mib(rep.Mem.PeakRSS), mib(rep.Mem.Growth()), mib(rep.Mem.AfterRSS))

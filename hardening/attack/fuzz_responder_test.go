@@ -76,7 +76,8 @@ func (r *responderRig) deliver(t *testing.T, d []byte) []memDatagram {
 // built with the seed from the input's nonce, attempt, size and clock offset (so it reaches the clock
 // window and the nonce cache). Whatever arrives: the node keeps running, the datagram is counted
 // exactly once (a drop, or a CHALLENGE), no session is ever created, and the only answer is at
-// most one CHALLENGE, smaller than the datagram it answers.
+// most one CHALLENGE, or one CLOCK for a HELLO that proves the seed outside the clock window
+// (counted as a clock refusal), smaller than the datagram it answers.
 func FuzzResponder(f *testing.F) {
 	f.Add([]byte{}, uint8(0), int16(0))
 	f.Add([]byte{frame.Magic, 0x11, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1}, uint8(1), int16(0))
@@ -116,9 +117,21 @@ func FuzzResponder(f *testing.F) {
 		}
 		s0 := rig.node.Stats()
 		out := rig.deliver(t, d)
+		var sentCh, sentCk uint64
+		for _, o := range out {
+			switch ParseReply(o.b).Type {
+			case frame.TypeChallenge:
+				sentCh++
+			case frame.TypeClock:
+				sentCk++
+			}
+		}
 		// The responder counts a CHALLENGE just after queueing it, so the sentinel's may be on
 		// the wire before it is counted: wait for it (and for the input's, if it had one).
-		counted := func() bool { return rig.node.Stats().Challenges >= s0.Challenges+1+uint64(len(out)) }
+		counted := func() bool {
+			st := rig.node.Stats()
+			return st.Challenges >= s0.Challenges+1+sentCh && st.ClockAnswers >= s0.ClockAnswers+sentCk
+		}
 		for i := 0; i < 1000 && !counted(); i++ {
 			runtime.Gosched() // the count is a few instructions away: yield rather than sleep
 		}
@@ -126,18 +139,22 @@ func FuzzResponder(f *testing.F) {
 		s1 := rig.node.Stats()
 		drops := s1.DropsTotal() - s0.DropsTotal()
 		challenges := s1.Challenges - s0.Challenges - 1 // minus the sentinel's
+		clocks := s1.ClockAnswers - s0.ClockAnswers
 		if acc := s1.Accepted - s0.Accepted; acc != 0 {
 			t.Fatalf("datagram %x created %d sessions", d, acc)
 		}
 		if drops+challenges != 1 {
 			t.Fatalf("datagram %x: %d drops and %d CHALLENGEs counted, want exactly one of them", d, drops, challenges)
 		}
-		if uint64(len(out)) != challenges {
-			t.Fatalf("datagram %x: %d datagrams sent, %d CHALLENGEs counted", d, len(out), challenges)
+		if uint64(len(out)) != challenges+clocks || len(out) > 1 {
+			t.Fatalf("datagram %x: %d datagrams sent, %d CHALLENGEs and %d CLOCKs counted", d, len(out), challenges, clocks)
+		}
+		if clocks == 1 && s1.Refused[ctrl.RefusedClock]-s0.Refused[ctrl.RefusedClock] != 1 {
+			t.Fatalf("datagram %x: a CLOCK answered something other than a clock refusal", d)
 		}
 		for _, o := range out {
 			rp := ParseReply(o.b)
-			if rp.Type != frame.TypeChallenge || o.addr != rig.peer || len(o.b) >= len(d) || len(o.b) >= frame.HelloMinSize {
+			if (rp.Type != frame.TypeChallenge && rp.Type != frame.TypeClock) || o.addr != rig.peer || len(o.b) >= len(d) || len(o.b) >= frame.HelloMinSize {
 				t.Fatalf("datagram of %d bytes answered with %d bytes (%+v) to %v", len(d), len(o.b), rp, o.addr)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sttfast/sttfast/frame"
 	"github.com/sttfast/sttfast/stc"
 )
 
@@ -29,12 +30,16 @@ type HostileConfig struct {
 type HostileReport struct {
 	Scenario string      `json:"scenario"`
 	Blast    BlastResult `json:"attack"`
-	Replies  int64       `json:"replies"` // datagrams the listener sent to the attack sockets
+	Replies  int64       `json:"replies"` // datagrams the listener sent to the attack sockets, but CLOCKs
+	// ClockReplies are CLOCKs (our time, smaller than a HELLO) answering replayed captured HELLOs
+	// older than the clock window: at most one per captured HELLO per two windows.
+	ClockReplies int64 `json:"clock_replies"`
 	// ReplyKinds describes those replies: "kind/first-frame/size" to count.
 	ReplyKinds  map[string]int64 `json:"reply_kinds,omitempty"`
 	Legit       EchoResult       `json:"legit"`
 	LegitActive bool             `json:"legit_active_at_attack_end"` // the transfer outlasted the attack
 	LiveID      string           `json:"live_session_id"`            // learned from GET /sessions
+	Captures    int              `json:"captures"`                   // real packets replayed and bit-flipped
 	Delta       Counters         `json:"delta"`                      // listener counters, after − before
 	// KernelDrops is how many datagrams the kernel discarded at the listener's socket (receive
 	// buffer full) during the run: sk_drops from /proc/PID/net/udp.
@@ -129,14 +134,20 @@ func RunHostile(ctx context.Context, t *Target, cfg HostileConfig) (*HostileRepo
 	var replies atomic.Int64
 	var kindsMu sync.Mutex
 	kinds := map[string]int64{}
+	var clocks atomic.Int64
 	senders, stopReaders := startReaders(conns, func(_ netip.AddrPort, d []byte) {
-		replies.Add(1)
 		r := ParseReply(d)
+		if r.Kind == frame.KindHandshake && r.Type == frame.TypeClock && r.Size < frame.HelloMinSize {
+			clocks.Add(1) // a replayed HELLO older than the clock window gets our time, once
+			return
+		}
+		replies.Add(1)
 		kindsMu.Lock()
 		kinds[fmt.Sprintf("%v/%v/%d", r.Kind, r.Type, r.Size)]++
 		kindsMu.Unlock()
 	})
 	defer stopReaders()
+	rep.Captures = len(src.Captures)
 	logf("hostile: attacking %s (live session %s, %d captures) while %d bytes echo", t.Addr, live, len(src.Captures), cfg.LegitBytes)
 	rep.Blast = Blast(BlastConfig{Target: t.Addr, Senders: senders, Rate: cfg.Rate, Count: cfg.Count,
 		Duration: cfg.Duration, Stop: ctx.Done()}, src)
@@ -161,6 +172,7 @@ func RunHostile(ctx context.Context, t *Target, cfg HostileConfig) (*HostileRepo
 	rep.Alive = err == nil
 	stopReaders()
 	rep.Replies = replies.Load()
+	rep.ClockReplies = clocks.Load()
 	if len(kinds) > 0 {
 		rep.ReplyKinds = kinds
 	}

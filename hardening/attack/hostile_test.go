@@ -1,6 +1,9 @@
 package attack
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // rssBound is the most the listener's RSS may grow during any attack (issue 6). Under the race
 // detector, whose shadow memory multiplies the heap's footprint, it is raceMemFactor times more.
@@ -65,6 +68,11 @@ func TestHostileInput(t *testing.T) {
 	// then probed (see TestPathProbeToUnvalidatedAddressIsBounded): only then are replies allowed.
 	if rep.Replies > 0 && rep.KernelDrops == 0 {
 		t.Errorf("the listener answered the attack %d times: %v", rep.Replies, rep.ReplyKinds)
+	}
+	// A replayed captured HELLO older than the clock window gets our time (a CLOCK, PROTOCOL.md
+	// §3): once per captured packet per two windows (60 s) at most.
+	if periods := 1 + int64(rep.Blast.Elapsed/time.Minute); rep.ClockReplies > int64(rep.Captures)*periods {
+		t.Errorf("%d CLOCKs for %d captured packets in %v", rep.ClockReplies, rep.Captures, rep.Blast.Elapsed)
 	}
 	if !rep.Legit.OK || !rep.LegitActive {
 		t.Errorf("legitimate transfer (running at the end of the attack: %v): %+v", rep.LegitActive, rep.Legit)

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sttfast/sttfast/frame"
 	"github.com/sttfast/sttfast/stc"
 )
 
@@ -35,7 +36,10 @@ type Phase struct {
 	// Uncounted is Delivered minus the drops the listener counted: ≤ 0 when every delivered
 	// attack datagram was counted as a drop (legitimate drops can only make it smaller).
 	Uncounted int64 `json:"uncounted"`
-	Replies   int64 `json:"replies"` // datagrams the listener sent to the attack sockets
+	Replies   int64 `json:"replies"` // datagrams the listener sent to the attack sockets, but CLOCKs
+	// ClockReplies are the CLOCKs (smaller than a HELLO) the listener sent: a replayed HELLO
+	// older than its clock window is answered with its time, once per two windows (PROTOCOL.md §3).
+	ClockReplies int64 `json:"clock_replies"`
 }
 
 // ReplayReport is what RunReplay measured.
@@ -153,10 +157,17 @@ func RunReplay(ctx context.Context, t *Target, cfg ReplayConfig) (*ReplayReport,
 		return nil, err
 	}
 	attacker := conns[0]
-	var replies atomic.Int64
-	_, stopReaders := startReaders(conns[:1], func(netip.AddrPort, []byte) { replies.Add(1) })
+	var replies, clocks atomic.Int64
+	_, stopReaders := startReaders(conns[:1], func(_ netip.AddrPort, d []byte) {
+		if ParseReply(d).Type == frame.TypeClock && len(d) < frame.HelloMinSize {
+			clocks.Add(1)
+		} else {
+			replies.Add(1)
+		}
+	})
 	defer stopReaders()
 	phase := newPhaser(ctx, t, &replies)
+	phase.clocks = &clocks
 
 	// 2. Live: half from the peer's own address (through the forwarder's upstream socket), half
 	// from another. From the peer's address a replayed AUTH_PROOF passes the cookie check and is
@@ -235,9 +246,10 @@ type phaser struct {
 	ctx     context.Context
 	t       *Target
 	replies *atomic.Int64
+	clocks  *atomic.Int64 // CLOCK replies, when counted apart
 	before  Counters
 	k0      uint64
-	r0      int64
+	r0, c0  int64
 }
 
 func newPhaser(ctx context.Context, t *Target, replies *atomic.Int64) *phaser {
@@ -253,6 +265,9 @@ func (p *phaser) begin() error {
 	p.before = c
 	p.k0, _ = p.t.kernelDrops()
 	p.r0 = p.replies.Load()
+	if p.clocks != nil {
+		p.c0 = p.clocks.Load()
+	}
 	return nil
 }
 
@@ -269,6 +284,9 @@ func (p *phaser) end(b BlastResult) (Phase, error) {
 	ph.Delivered = b.Sent - int64(ph.KernelDrops)
 	ph.Uncounted = ph.Delivered - int64(ph.Delta.DropsTotal())
 	ph.Replies = p.replies.Load() - p.r0
+	if p.clocks != nil {
+		ph.ClockReplies = p.clocks.Load() - p.c0
+	}
 	return ph, nil
 }
 

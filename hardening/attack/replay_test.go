@@ -3,6 +3,7 @@ package attack
 import (
 	"strconv"
 	"testing"
+	"time"
 )
 
 // TestReplayCaptured runs sttattack replay against sttfast serve: a 4 MiB echo transfer is
@@ -35,6 +36,11 @@ func TestReplayCaptured(t *testing.T) {
 		}
 		if p.ph.Replies > 0 && rep.CaptureKernelDrops == 0 {
 			t.Errorf("%s: the listener answered the replays %d times", p.name, p.ph.Replies)
+		}
+		// A replayed HELLO older than the clock window may get our time (a CLOCK), once per
+		// captured handshake packet per two windows (60 s) at most.
+		if periods := 1 + int64(p.ph.Blast.Elapsed/time.Minute); p.ph.ClockReplies > int64(c.Handshake)*periods {
+			t.Errorf("%s: %d CLOCKs for %d captured handshake packets in %v", p.name, p.ph.ClockReplies, c.Handshake, p.ph.Blast.Elapsed)
 		}
 	}
 	sent, _ := rep.Total()

@@ -13,12 +13,14 @@ import (
 	"github.com/sttfast/sttfast/stc"
 )
 
-// Paths of the binaries TestMain builds once: the sttfast command and the sttpeer driver. They
-// are built without the race detector even under "go test -race": these tests measure the
-// network behaviour of the real binaries (the command's own tests run it under -race).
+// Paths of the binaries TestMain builds once: the sttfast command, the sttpeer driver and the
+// README's library example. They are built without the race detector even under "go test
+// -race": these tests measure the network behaviour of the real binaries (the command's own
+// tests run it under -race).
 var (
 	sttfastBin string
 	sttpeerBin string
+	readmeBin  string // the README's library example (./readme)
 	binDir     string
 )
 
@@ -32,9 +34,11 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	sttfastBin = filepath.Join(dir, "sttfast")
 	sttpeerBin = filepath.Join(dir, "sttpeer")
+	readmeBin = filepath.Join(dir, "readme")
 	for _, b := range []struct{ out, pkg string }{
 		{sttfastBin, "github.com/sttfast/sttfast/cmd/sttfast"},
 		{sttpeerBin, "github.com/sttfast/sttfast/hardening/netem/sttpeer"},
+		{readmeBin, "github.com/sttfast/sttfast/hardening/netem/readme"},
 	} {
 		if out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", b.pkg, err, out)
