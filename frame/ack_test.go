@@ -51,7 +51,7 @@ func TestAckRoundTrip(t *testing.T) {
 
 // AppendAck keeps the highest ranges that fit, and the frame never exceeds maxLen.
 func TestAckFitsMaxLen(t *testing.T) {
-	all := ackRanges(300, 1<<20, 2, 70) // each extra range costs 3 bytes (gap 70 takes 2)
+	all := ackRanges(MaxAckRanges+44, 1<<24, 2, 70) // each extra range costs 3 bytes (gap 70 takes 2)
 	full := AppendAck(nil, all, 5, MaxPacketSize)
 	if f := parseAckFrame(t, full); f.Ack.Len() != MaxAckRanges+1 {
 		t.Fatalf("unbounded ACK has %d ranges, want %d", f.Ack.Len(), MaxAckRanges+1)

@@ -49,7 +49,7 @@ const (
 	PathDataSize = 8
 
 	// MaxAckRanges is the most ranges an ACK carries after its first one.
-	MaxAckRanges = 256
+	MaxAckRanges = 1024
 	// MaxNackRanges is the most ranges a NACK carries.
 	MaxNackRanges = 64
 	// MaxReasonLen is the longest SESSION_CLOSE reason, in bytes.

@@ -46,7 +46,7 @@
 //     only when more packets are outstanding than ever before, so in
 //     steady state nothing is allocated per packet or per ACK. The
 //     Receiver holds 16 ranges inline and takes a pooled array of
-//     MaxRanges (256) only while the path reorders enough to need it.
+//     MaxRanges (1024) only while the path reorders enough to need it.
 //
 // # RFC 9002 coverage
 //

@@ -11,7 +11,8 @@ import "time"
 // window reduction is undone. largest is the largest number this ACK acknowledges.
 func (s *Sender) onLateAck(now Time, largest, pn uint64, sl *slot, h Handler) {
 	sl.state = stateAcked
-	s.onDelivered(now, sl) // its bytes did arrive: BBR's rate samples count them
+	s.rtt.noteMax(now.Sub(sl.sent)) // how late this path can answer: the retention must cover it
+	s.onDelivered(now, sl)          // its bytes did arrive: BBR's rate samples count them
 	if h != nil && sl.nFrames > 0 {
 		start, n := sl.frameStart, uint64(sl.nFrames)
 		for j := uint64(0); j < n; j++ {
@@ -41,10 +42,14 @@ func (s *Sender) lossDelay() time.Duration {
 }
 
 // lostRetention is how long after it was sent a packet declared lost stays in the history so
-// that a late ACK for it is recognised: the loss delay plus a PTO, about two round trips, which
-// covers any packet the path merely reordered.
+// that a late ACK for it is recognised: the loss delay plus a PTO, about two round trips, and
+// at least twice the largest recent round trip plus the peer's ACK delay. The second term
+// matters under jitter: the smoothed RTT follows the packets that came back early (on the ±4 ms
+// delay line it sat at 5-7 ms while late ACKs came 25-40 ms after their packet), and a
+// retention built on it alone forgot packets before their late ACK could prove the loss
+// spurious. Keeping a lost slot longer costs 40 bytes of history per packet, nothing else.
 func (s *Sender) lostRetention() time.Duration {
-	return s.lossDelay() + s.rtt.PTO(s.maxAckDelay)
+	return max(s.lossDelay()+s.rtt.PTO(s.maxAckDelay), 2*s.rtt.Max()+s.maxAckDelay)
 }
 
 // persistentDuration is RFC 9002 §7.6.1: three PTOs without backoff.

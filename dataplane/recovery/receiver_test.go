@@ -93,9 +93,10 @@ func TestReceiverBounded(t *testing.T) {
 	if r.NumRanges() != MaxRanges {
 		t.Fatalf("%d ranges", r.NumRanges())
 	}
-	r.OnPacket(t0, 1000, true) // new top while full: oldest dropped
+	top := uint64(2*n + 100)
+	r.OnPacket(t0, top, true) // new top while full: oldest dropped
 	got = rangesOf(&r)
-	if len(got) != MaxRanges || got[0] != (Range{1000, 1000}) || got[MaxRanges-1].Lo != 2*(n-MaxRanges) {
+	if len(got) != MaxRanges || got[0] != (Range{top, top}) || got[MaxRanges-1].Lo != 2*(n-MaxRanges) {
 		t.Fatalf("after new top: %v .. %v (%d)", got[0], got[len(got)-1], len(got))
 	}
 	checkDescending(t, got)

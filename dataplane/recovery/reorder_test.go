@@ -138,3 +138,37 @@ func TestOlderEventLossDoesNotUndo(t *testing.T) {
 		t.Fatalf("undone %d window %d (reduced %d)", st.UndoneEvents, s.Window(), reduced)
 	}
 }
+
+// TestLateAckBeyondSmoothedRTTIsSpurious: on a jittery path the smoothed RTT follows the packets
+// that came back early, so a loss delay plus a PTO built on it (13 ms here) forgot a lost packet
+// before its late ACK (30 ms) arrived, and the loss was never proven spurious. The retention
+// covers twice the largest recent round trip (20 ms once, decaying).
+func TestLateAckBeyondSmoothedRTTIsSpurious(t *testing.T) {
+	h := &recHandler{}
+	s := newSender(noPace())
+	now := t0
+	for i := 0; i < 30; i++ {
+		rtt := 5 * ms
+		if i == 10 {
+			rtt = 20 * ms // one slow round trip: jitter
+		}
+		pn := send(t, s, now, 1, 1000, 1)
+		ack(t, s, now+rtt, h, Range{pn, pn})
+		now += rtt
+	}
+	if srtt, peak := s.rtt.Smoothed(), s.rtt.Max(); srtt > 6*time.Millisecond || peak < 15*time.Millisecond {
+		t.Fatalf("smoothed %v, max %v: want about 5 ms and above 15 ms", srtt, peak)
+	}
+	a := send(t, s, now, 6, 1000, 1)
+	ack(t, s, now+5*ms, h, Range{a + 1, a + 5}) // a is 5 packets behind: declared lost
+	if s.Stats().PacketsLost != 1 {
+		t.Fatalf("lost %d, want packet %d", s.Stats().PacketsLost, a)
+	}
+	b := send(t, s, now+15*ms, 1, 1000, 1)
+	ack(t, s, now+20*ms, h, Range{a + 1, b}) // an ACK after the old retention: a popFront
+	ack(t, s, now+30*ms, h, Range{a, b})     // a's late ACK
+	if st := s.Stats(); st.SpuriousLosses != 1 {
+		t.Fatalf("spurious losses %d, want 1: the late ACK of packet %d came after it was forgotten (retention %v)",
+			st.SpuriousLosses, a, s.lostRetention())
+	}
+}

@@ -1,6 +1,9 @@
 package recovery
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 const (
 	// DefaultInitialRTT is the RTT assumed before the first sample
@@ -29,6 +32,10 @@ type RTT struct {
 	initial     time.Duration // 0 means DefaultInitialRTT
 	maxAckDelay time.Duration // 0 means "do not clamp"
 	hasSample   bool
+	// maxMicros is the largest recent round trip in microseconds, decaying (see Max). 32 bits
+	// (71 minutes) share the word hasSample pads: one more word in the Session grew an idle
+	// session by 256 bytes, past its 4 KiB goal (dataplane's TestIdleSessionMemory).
+	maxMicros uint32
 }
 
 // SetInitial sets the RTT assumed before the first sample (for instance a
@@ -76,6 +83,7 @@ func (r *RTT) Update(sample, ackDelay time.Duration) {
 		return
 	}
 	r.latest = sample
+	r.noteMax(sample)
 	if !r.hasSample {
 		r.hasSample = true
 		r.min = sample
@@ -123,6 +131,28 @@ func (r *RTT) Var() time.Duration {
 	}
 	return r.rttvar
 }
+
+// maxDecayShift sets how fast Max forgets a peak: each smaller sample takes 1/2^maxDecayShift
+// of the distance to it, so a peak fades over a few hundred samples (a few round trips of a
+// busy session), long enough to outlast the jitter that caused it, short enough that one stall
+// does not hold the history large for good.
+const maxDecayShift = 7
+
+// noteMax folds an observed round trip (an RTT sample, or the age of a late ACK) into Max.
+func (r *RTT) noteMax(d time.Duration) {
+	us := uint32(min(max(d, 0)/time.Microsecond, math.MaxUint32))
+	if us >= r.maxMicros {
+		r.maxMicros = us
+		return
+	}
+	r.maxMicros -= (r.maxMicros - us) >> maxDecayShift
+}
+
+// Max returns the largest recent round trip, 0 before the first sample. The smoothed RTT
+// follows the largest acknowledged packet, which on a path that reorders is the one that
+// arrived early, so it understates how late the slow ones come back; Max does not, and
+// the Sender keeps a packet declared lost that long so a late ACK still proves it spurious.
+func (r *RTT) Max() time.Duration { return time.Duration(r.maxMicros) * time.Microsecond }
 
 // Min returns the minimum RTT seen, 0 before the first sample. It ignores
 // ACK delay, so it is a lower bound of the path's true round trip.

@@ -17,7 +17,7 @@ import (
 // has as many holes as packets overtaken. Each refused packet was authentic and had arrived,
 // yet the sender had to count it lost and send it again: a 64 MiB transfer through such a path
 // was refused 26 846 packets (issue 10). 1024 holes cover a reordering depth of about 1.2 MB
-// per stream, beyond what the 256 ACK ranges (recovery.MaxRanges) can describe anyway.
+// per stream, as many as the ACK ranges a receiver keeps (recovery.MaxRanges).
 const MaxRanges = 1024
 
 // holeLimit is MaxRanges, lowered by the fuzz test so that its short inputs reach the limit.
