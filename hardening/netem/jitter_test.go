@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/dataplane/recovery"
+	"github.com/sttfast/sttfast/hardening/attack"
 	"github.com/sttfast/sttfast/hardening/netem/delayline"
 	"github.com/sttfast/sttfast/stc"
 )
@@ -25,6 +27,9 @@ const stallAfter = 10 * time.Second
 // jitterGuard bounds a transfer that keeps crawling without ever stalling; it is a hang guard,
 // not a throughput requirement.
 const jitterGuard = 5 * time.Minute
+
+// settleGuard bounds the wait for the last late ACKs after a transfer; a hang guard.
+const settleGuard = 10 * time.Second
 
 // TestJitterTransfer (issue 10) moves a seeded-random payload between two in-process ctrl nodes
 // joined through a userspace delay line on 127.0.0.1 (package delayline): 5 ms each way with
@@ -58,6 +63,8 @@ func jitterTransfer(t *testing.T, cc recovery.Algorithm, path delayline.Config, 
 	}
 	t.Cleanup(func() { line.Close() })
 	cli := jitterNode(t, cc)
+	ports := socketPorts{srv.Addr().Port(), cli.Addr().Port(), line.Addr().Port(), line.TargetSideAddr().Port()}
+	drops0 := ports.drops(t)
 	ctx, cancel := context.WithTimeout(context.Background(), jitterGuard)
 	defer cancel()
 	sess, err := cli.Dial(ctx, "udp://"+line.Addr().String())
@@ -78,23 +85,61 @@ func jitterTransfer(t *testing.T, cc recovery.Algorithm, path delayline.Config, 
 	if err := <-sendDone; err != nil {
 		t.Fatalf("sender: %v", err)
 	}
-	t.Logf("%d MiB byte-exact in %.1fs: %.1f Mbit/s; sender %s; line up: %v",
-		len(payload)>>20, el.Seconds(), float64(len(payload))*8/el.Seconds()/1e6, sessStats(sess), line.Up())
-	checkReorderingTolerated(t, sess, srv)
+	drops := ports.drops(t) - drops0
+	t.Logf("%d MiB byte-exact in %.1fs: %.1f Mbit/s; sender %s; line up: %v; kernel socket drops %d",
+		len(payload)>>20, el.Seconds(), float64(len(payload))*8/el.Seconds()/1e6, sessStats(sess), line.Up(), drops)
+	checkReorderingTolerated(t, sess, srv, func() uint64 { return ports.drops(t) - drops0 })
+}
+
+// socketPorts are the UDP ports of the sockets a transfer goes through.
+type socketPorts []uint16
+
+// drops sums the kernel's receive drop counters (socket buffer overflows) of the sockets: a
+// datagram dropped there is a real loss the line did not make.
+func (ps socketPorts) drops(t *testing.T) uint64 {
+	t.Helper()
+	var sum uint64
+	for _, p := range ps {
+		d, _, err := attack.SocketDrops(os.Getpid(), p)
+		if err != nil {
+			t.Fatalf("kernel drops of port %d: %v", p, err)
+		}
+		sum += d
+	}
+	return sum
 }
 
 // checkReorderingTolerated asserts on counters, not on speed, what issue 10's collapse looked
 // like: the line drops nothing, so a packet the sender declared lost arrived and was only late.
-// Every such loss must be proven spurious by its late ACK, but for a few the kernel may really
-// have dropped (a socket buffer overflowing on a loaded machine): at most 1% of the packets sent
-// may stay unproven. Before the fix about 555 of 7000 were declared lost, none proven spurious,
-// and the receiver refused authentic packets as too fragmented.
-func checkReorderingTolerated(t *testing.T, sess *ctrl.Session, srv *ctrl.Node) {
+// Every such loss must be proven spurious by its late ACK, except those the kernel really dropped
+// (kernelDrops: socket buffers overflowing while a loopback burst outruns a reader on a loaded
+// machine) and at most 3% of the packets sent: a late packet whose ACK range was forgotten
+// (recovery.MaxRanges) or whose ACK came after the sender stopped remembering it
+// (lostRetention) stays unproven. Before the fix about 555 of 7000 were declared lost, none
+// proven spurious, and the receiver refused authentic packets as too fragmented; with 256 ACK
+// ranges instead of 1024, 2-11% stayed unproven at ±4 ms; now 0-2.5%.
+//
+// The receiver having every byte does not mean the sender has every ACK: the late ACKs of the
+// last losses are still on the line. So the counters are read until they meet the bound or
+// settleGuard passes (a hang guard: they settle within a few round trips).
+func checkReorderingTolerated(t *testing.T, sess *ctrl.Session, srv *ctrl.Node, kernelDrops func() uint64) {
 	t.Helper()
-	st := sess.Stats()
-	if unproven := st.PacketsLost - min(st.PacketsLost, st.SpuriousLosses); unproven > st.PacketsSent/100 {
-		t.Errorf("%d of %d packets declared lost were never proven spurious on a line that drops nothing (%d spurious)",
-			unproven, st.PacketsSent, st.SpuriousLosses)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	guard := time.After(settleGuard)
+	for settled := false; !settled; {
+		st, kd := sess.Stats(), kernelDrops()
+		unproven := st.PacketsLost - min(st.PacketsLost, st.SpuriousLosses)
+		if unproven <= st.PacketsSent*3/100+kd {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-guard:
+			settled = true
+			t.Errorf("%d of %d packets declared lost were never proven spurious on a line that drops nothing (%d spurious; %d dropped by the kernel)",
+				unproven, st.PacketsSent, st.SpuriousLosses, kd)
+		}
 	}
 	if d := srv.Stats().Drops[dataplane.DropFragmented]; d != 0 {
 		t.Errorf("the receiver refused %d authentic packets as too fragmented", d)

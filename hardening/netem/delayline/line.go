@@ -88,6 +88,10 @@ func (l *Line) clientAddr() (netip.AddrPort, bool) {
 // Addr is the address clients send to.
 func (l *Line) Addr() netip.AddrPort { return l.client.LocalAddr() }
 
+// TargetSideAddr is the local address of the socket that talks to the target: with Addr, what a
+// test needs to find the line's sockets in /proc/net/udp (their kernel drop counters).
+func (l *Line) TargetSideAddr() netip.AddrPort { return l.target.LocalAddr() }
+
 // Up and Down return the counters of each direction (client to target, target to client).
 func (l *Line) Up() Stats { return l.up.stats() }
 
