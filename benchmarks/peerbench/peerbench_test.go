@@ -52,6 +52,7 @@ func TestHarness(t *testing.T) {
 	for name, why := range rep.Skipped {
 		t.Logf("skipped %s: %s", name, why)
 	}
+	retryPeerErrors(t, rc, rep)
 	covered := map[string]bool{}
 	for _, s := range rep.Samples {
 		covered[s.Contender+"/"+s.Workload] = true
@@ -74,6 +75,39 @@ func TestHarness(t *testing.T) {
 		}
 	}
 	t.Logf("%d runs in %v", len(rep.Samples), time.Since(t0).Round(time.Millisecond))
+}
+
+// ownContenders are the runs this project's code makes; every other contender is a peer library.
+var ownContenders = map[string]bool{"sttfast": true, "sttfast-9000": true, "udp-ceiling": true, "aes-ceiling": true}
+
+// retryPeerErrors runs again, once and for three times as long, each peer library's run that
+// ended in an error: in a 400 ms window on a loaded 2-core machine kcp-go sometimes verifies no
+// byte at all (1 run in 4 of its msg64 or msg1200), which says nothing about the harness. A run
+// that fails twice stays failed; sttfast's own runs are never retried.
+func retryPeerErrors(t *testing.T, rc runConfig, rep *runReport) {
+	t.Helper()
+	for i, s := range rep.Samples {
+		if s.Error == "" || ownContenders[s.Contender] {
+			continue
+		}
+		t.Logf("%s/%s: %s; running it again", s.Contender, s.Workload, s.Error)
+		again := rc
+		again.Contenders, again.Workloads = s.Contender, s.Workload
+		again.Out = t.TempDir()
+		base := rc.budget
+		again.budget = func(w Workload) budget {
+			b := base(w)
+			b.Warmup, b.Duration = 3*b.Warmup, 3*b.Duration
+			return b
+		}
+		var log bytes.Buffer
+		r2, err := orchestrate(again, &log)
+		if err != nil || len(r2.Samples) != 1 {
+			t.Logf("retry of %s/%s: %v\n%s", s.Contender, s.Workload, err, log.String())
+			continue
+		}
+		rep.Samples[i] = r2.Samples[0]
+	}
 }
 
 func checkSample(t *testing.T, s *Sample) {
