@@ -71,26 +71,8 @@ func (s *Sender) ensureSlots(n uint64) {
 	if n <= uint64(len(s.slots)) {
 		return
 	}
-	c := uint64(len(s.slots))
-	if c < initialSlots {
-		c = initialSlots
-	}
-	for c < n {
-		c *= 2
-	}
-	var ns []slot
-	if c == initialSlots {
-		ns = slotPool.Get().(*[initialSlots]slot)[:]
-	} else {
-		ns = make([]slot, c)
-	}
-	if len(s.slots) > 0 {
-		om, nm := s.slotMask(), c-1
-		for pn := s.histBase; pn < s.nextPN; pn++ {
-			ns[pn&nm] = s.slots[pn&om]
-		}
-	}
-	s.slots = ns
+	s.slots = grownRing(s.slots, s.histBase, s.nextPN, n, initialSlots,
+		func() []slot { return slotPool.Get().(*[initialSlots]slot)[:] })
 }
 
 // ensureFrames makes room for extra more frames in the frame ring.
@@ -99,26 +81,31 @@ func (s *Sender) ensureFrames(extra int) {
 	if n <= uint64(len(s.frames)) {
 		return
 	}
-	c := uint64(len(s.frames))
-	if c < initialFrames {
-		c = initialFrames
-	}
+	s.frames = grownRing(s.frames, s.frameHead, s.frameTail, n, initialFrames,
+		func() []FrameRef { return framePool.Get().(*[initialFrames]FrameRef)[:] })
+}
+
+// grownRing returns a power-of-two ring of at least n entries (and at least smallest) holding
+// the entries lo..hi-1 of the ring old at their positions modulo the new size. A ring of the
+// smallest size comes from pooled, the pool an idle Sender gives its rings back to.
+func grownRing[T any](old []T, lo, hi, n, smallest uint64, pooled func() []T) []T {
+	c := max(uint64(len(old)), smallest)
 	for c < n {
 		c *= 2
 	}
-	var nf []FrameRef
-	if c == initialFrames {
-		nf = framePool.Get().(*[initialFrames]FrameRef)[:]
+	var r []T
+	if c == smallest {
+		r = pooled()
 	} else {
-		nf = make([]FrameRef, c)
+		r = make([]T, c)
 	}
-	if len(s.frames) > 0 {
-		om, nm := s.frameMask(), c-1
-		for i := s.frameHead; i < s.frameTail; i++ {
-			nf[i&nm] = s.frames[i&om]
+	if len(old) > 0 {
+		om, nm := uint64(len(old))-1, c-1
+		for i := lo; i < hi; i++ {
+			r[i&nm] = old[i&om]
 		}
 	}
-	s.frames = nf
+	return r
 }
 
 // skip advances nextPN to pn, remembering the skipped numbers.
