@@ -21,22 +21,7 @@ func TestNetemNarrowPath(t *testing.T) {
 
 	t.Run("mtu1100", func(t *testing.T) {
 		tp.setMTU(1100)
-		in, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer in.Close()
-		guard := guardFor(size)
-		l := startProc(t, "listen", stdoutHash, nil, tp.in("b", sttfastBin, "listen", "--addr", "udp://"+addrB+":"+listenPort,
-			"--seed", seed, "--once", "--quiet")...)
-		l.waitLine(`^listening on udp://`, guard)
-		d := startProc(t, "dial", stdoutEvents, in, tp.in("a", sttfastBin, "dial", "--addr", "udp://"+addrB+":"+listenPort,
-			"--seed", seed, "--quiet")...)
-		d.expectExit(0, guard)
-		l.expectExit(0, time.Minute)
-		if n, got := l.output(); n != size || got != sum {
-			t.Fatalf("listener wrote %d bytes (sha256 %s), want %d (sha256 %s)", n, got, size, sum)
-		}
+		d := tp.pipeFile(t, seed, path, sum, size)
 		said := 0
 		for _, line := range d.stderr() {
 			if strings.HasSuffix(line, ": path MTU 1100: packets shrunk to 1072 bytes") {

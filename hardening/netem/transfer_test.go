@@ -261,12 +261,23 @@ func TestNetemDialBinary(t *testing.T) {
 	seed := writeSeed(t)
 	const size = 16 << 20
 	path, sum := randomFile(t, size)
+	tp.pipeFile(t, seed, path, sum, size)
+	st := tp.stats()
+	t.Logf("16 MiB through sttfast dial/listen at 5%% loss: byte-exact; nftables dropped %d data and %d ACK-direction packets",
+		st["b nft_dropped"], st["a nft_dropped"])
+}
+
+// pipeFile sends the file at path (size bytes, sha256 sum) from namespace a with sttfast dial to
+// sttfast listen --once in namespace b, requires both to exit 0 and the listener to write exactly
+// the file, and returns the dialer for what it printed.
+func (tp *topo) pipeFile(t *testing.T, seed, path, sum string, size int) *proc {
+	t.Helper()
 	in, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	guard := guardFor(size)
+	guard := guardFor(int64(size))
 	l := startProc(t, "listen", stdoutHash, nil, tp.in("b", sttfastBin, "listen", "--addr", "udp://"+addrB+":"+listenPort,
 		"--seed", seed, "--once", "--quiet")...)
 	l.waitLine(`^listening on udp://`, guard)
@@ -274,12 +285,10 @@ func TestNetemDialBinary(t *testing.T) {
 		"--seed", seed, "--quiet")...)
 	d.expectExit(0, guard)
 	l.expectExit(0, time.Minute)
-	if n, got := l.output(); n != size || got != sum {
+	if n, got := l.output(); n != int64(size) || got != sum {
 		t.Fatalf("listener wrote %d bytes (sha256 %s), want %d (sha256 %s)", n, got, size, sum)
 	}
-	st := tp.stats()
-	t.Logf("16 MiB through sttfast dial/listen at 5%% loss: byte-exact; nftables dropped %d data and %d ACK-direction packets",
-		st["b nft_dropped"], st["a nft_dropped"])
+	return d
 }
 
 // randomFile writes n pseudo-random bytes into the test's directory and returns the path and
