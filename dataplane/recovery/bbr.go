@@ -107,15 +107,8 @@ func (b *bbr) init(cfg *Config) {
 	b.cwnd = b.initCwnd
 }
 
-func (b *bbr) clamp(w int) int {
-	if w < b.minCwnd {
-		w = b.minCwnd
-	}
-	if w > b.maxCwnd {
-		w = b.maxCwnd
-	}
-	return w
-}
+// clamp bounds a window to the configured floor and ceiling.
+func (b *bbr) clamp(w int) int { return min(max(w, b.minCwnd), b.maxCwnd) }
 
 // inSlowStart reports STARTUP, the counterpart of slow start.
 func (b *bbr) inSlowStart() bool { return b.mode == bbrStartup }

@@ -156,15 +156,7 @@ func (c *congestion) init(cfg *Config) {
 	c.hs.reset()
 }
 
-func (c *congestion) clamp(w int) int {
-	if w < c.minWindow {
-		w = c.minWindow
-	}
-	if w > c.maxWindow {
-		w = c.maxWindow
-	}
-	return w
-}
+func (c *congestion) clamp(w int) int { return min(max(w, c.minWindow), c.maxWindow) }
 
 func (c *congestion) inSlowStart() bool { return c.cwnd < c.ssthresh }
 
