@@ -156,6 +156,7 @@ func (c *congestion) init(cfg *Config) {
 	c.hs.reset()
 }
 
+// clamp bounds a window to the configured floor and ceiling.
 func (c *congestion) clamp(w int) int { return min(max(w, c.minWindow), c.maxWindow) }
 
 func (c *congestion) inSlowStart() bool { return c.cwnd < c.ssthresh }
