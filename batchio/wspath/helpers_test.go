@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -113,25 +114,48 @@ func (r *rawClient) upgrade(path string) {
 	}
 }
 
-// writeFrame sends one frame, masked with a fixed key when masked is set.
+// writeFrame sends one frame in one write (so that a server refusing its header does not close
+// the connection with the payload still on its way), masked with a fixed key when masked is set.
 func (r *rawClient) writeFrame(fin bool, op ws.OpCode, p []byte, masked bool) {
 	r.t.Helper()
-	r.writeHeader(ws.Header{Fin: fin, OpCode: op, Length: int64(len(p)), Masked: masked, Mask: [4]byte{1, 2, 3, 4}})
-	q := append([]byte(nil), p...)
+	r.write(frameBytes(fin, op, p, masked))
+}
+
+// frameBytes encodes one frame, masked with a fixed key when masked is set.
+func frameBytes(fin bool, op ws.OpCode, p []byte, masked bool) []byte {
+	var b bytesWriter
+	h := ws.Header{Fin: fin, OpCode: op, Length: int64(len(p)), Masked: masked, Mask: [4]byte{1, 2, 3, 4}}
+	_ = ws.WriteHeader(&b, h)
+	start := len(b)
+	b = append(b, p...)
 	if masked {
-		ws.Cipher(q, [4]byte{1, 2, 3, 4}, 0)
+		ws.Cipher(b[start:], h.Mask, 0)
 	}
-	if _, err := r.nc.Write(q); err != nil {
-		r.t.Fatalf("write payload: %v", err)
+	return b
+}
+
+// headerBytes encodes one frame header.
+func headerBytes(h ws.Header) []byte {
+	var b bytesWriter
+	_ = ws.WriteHeader(&b, h)
+	return b
+}
+
+func (r *rawClient) write(b []byte) {
+	r.t.Helper()
+	if _, err := r.nc.Write(b); err != nil {
+		r.t.Fatalf("write: %v", err)
 	}
 }
 
 func (r *rawClient) writeHeader(h ws.Header) {
 	r.t.Helper()
-	if err := ws.WriteHeader(r.nc, h); err != nil {
-		r.t.Fatalf("write header: %v", err)
-	}
+	r.write(headerBytes(h))
 }
+
+type bytesWriter []byte
+
+func (b *bytesWriter) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
 
 // readFrame reads one frame from the server.
 func (r *rawClient) readFrame() (ws.Header, []byte, error) {
@@ -200,3 +224,8 @@ func readOne(t testing.TB, c *Conn, buf []byte) batchio.Message {
 
 // be64 encodes a 64-bit length for hand-made headers.
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// msgsOf returns one Message carrying p to addr.
+func msgsOf(p []byte, addr netip.AddrPort) []batchio.Message {
+	return []batchio.Message{{Buf: p, N: len(p), Addr: addr}}
+}

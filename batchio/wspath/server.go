@@ -245,7 +245,9 @@ func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
 	sc.lastRead.Store(time.Now().UnixNano())
 	b, _ := gc.Peek(-1)
 	n, err := sc.parser.parse(b, sc)
-	_, _ = gc.Discard(n)
+	if n > 0 { // gnet's Discard(0) discards everything
+		_, _ = gc.Discard(n)
+	}
 	if err != nil {
 		var ce *closeError
 		if errors.As(err, &ce) {
