@@ -81,9 +81,11 @@ func parseUpgrade(b []byte, path string, origins []string, maxBytes int) upgrade
 		case bytes.EqualFold(name, []byte("Sec-WebSocket-Version")):
 			version = bytes.Equal(value, []byte("13"))
 		case bytes.EqualFold(name, []byte("Sec-WebSocket-Key")):
+			if key || len(value) != 24 { // checked first: Decode writes as much as value holds
+				return refuse(http.StatusBadRequest, "bad Sec-WebSocket-Key")
+			}
 			var raw [18]byte
-			n, err := base64.StdEncoding.Decode(raw[:], value)
-			if key || len(value) != 24 || err != nil || n != 16 {
+			if n, err := base64.StdEncoding.Decode(raw[:], value); err != nil || n != 16 {
 				return refuse(http.StatusBadRequest, "bad Sec-WebSocket-Key")
 			}
 			key, res.key = true, value
