@@ -135,3 +135,30 @@ func fill(b []byte, seed int) {
 		b[i] = byte(seed*31 + i*7)
 	}
 }
+
+// With several event loops, each loop gets its waker and every client's packets come back.
+func TestSeveralLoopsAndClients(t *testing.T) {
+	srv := listenT(t, Config{EventLoops: 2})
+	srv.srv.mu.Lock()
+	loops := len(srv.srv.byLoop)
+	srv.srv.mu.Unlock()
+	if loops != 2 {
+		t.Fatalf("%d loops have a waker, want 2", loops)
+	}
+	go echo(srv)
+	clients := make([]*Conn, 6)
+	for i := range clients {
+		clients[i] = dialT(t, srv, Config{})
+	}
+	watchdog(t, 20*time.Second, append(clients, srv)...)
+	for round := range 50 {
+		for i, c := range clients {
+			p := make([]byte, 200+round)
+			fill(p, round*len(clients)+i)
+			roundTripOne(t, c, p)
+		}
+	}
+	if st := srv.Stats(); st.Conns != len(clients) {
+		t.Fatalf("stats %+v, want %d conns", st, len(clients))
+	}
+}

@@ -242,8 +242,10 @@ func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
 			return act
 		}
 	}
-	sc.lastRead.Store(time.Now().UnixNano())
 	b, _ := gc.Peek(-1)
+	if len(b) > 0 { // a flush-only wake (no waker on this loop) is not traffic
+		sc.lastRead.Store(time.Now().UnixNano())
+	}
 	n, err := sc.parser.parse(b, sc)
 	if n > 0 { // gnet's Discard(0) discards everything
 		_, _ = gc.Discard(n)
