@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// An idle upgraded connection costs little of Go heap on the server (gnet's conn, ours, the
-// frame parser and an empty outbox); the test reports the figure (about 1 KiB) and fails past 8 KiB. The
-// clients' net.Conns are in the same process and counted too.
+// An idle upgraded connection costs little Go heap on the server (gnet's conn, ours, the frame
+// parser and an empty outbox): the test reports the figure (about 1 KiB) and fails past 8 KiB.
+// The clients' net.Conns are in the same process and counted too.
 func TestIdleConnMemory(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes heap sizes")
