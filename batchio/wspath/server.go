@@ -73,7 +73,7 @@ func Listen(addr string, cfg Config) (*Conn, error) {
 	}
 	c.local = s.local
 	if err := s.startWakers(); err != nil {
-		s.stopEngine()
+		_ = s.stop() // closes the wakers dialed so far too
 		return nil, fmt.Errorf("wspath: listen %s: %w", addr, err)
 	}
 	return c, nil
