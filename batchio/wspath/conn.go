@@ -102,8 +102,9 @@ func (c *Conn) WriteBatch(msgs []batchio.Message) (int, error) {
 // connection, with IPv4-mapped addresses unmapped.
 func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
 
-// Close stops the Conn: a Listener stops its gnet engine and closes every connection, a dialed
-// Conn sends a close frame (1000) and closes its connection. Blocked and later ReadBatch and
+// Close stops the Conn: a Listener sends every connection a close frame (1001, going away),
+// stops its gnet engine and closes them; a dialed Conn sends a close frame (1000) and closes its
+// connection. Blocked and later ReadBatch and
 // WriteBatch calls return net.ErrClosed. Closing twice returns net.ErrClosed, as batchio.Conn.
 func (c *Conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {

@@ -187,3 +187,18 @@ func roundTripOne(t *testing.T, cli *Conn, p []byte) {
 		t.Fatalf("echo %q, want %q", rb[:m.N], p)
 	}
 }
+
+// Closing the Listener says goodbye: each peer gets a close frame (1001) before the TCP close.
+func TestListenerCloseGoesAway(t *testing.T) {
+	srv := listenT(t, Config{})
+	r := rawDial(t, srv)
+	r.upgrade("/stt")
+	r.writeFrame(true, ws.OpPing, nil, true) // a pong proves the upgrade is complete on the server
+	if h, _, err := r.readFrame(); err != nil || h.OpCode != ws.OpPong {
+		t.Fatalf("pong: %+v %v", h, err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.expectClose(ws.StatusGoingAway)
+}

@@ -409,14 +409,43 @@ func (s *server) OnTick() (time.Duration, gnet.Action) {
 	return s.tick, gnet.None
 }
 
-// stop closes the wakers and stops the engine, waiting for gnet.Run to return.
+// stop says goodbye to the peers, closes the wakers and stops the engine, waiting for gnet.Run
+// to return.
 func (s *server) stop() error {
+	s.goingAway()
 	s.mu.Lock()
 	for _, w := range s.wakers {
 		_ = w.nc.Close()
 	}
 	s.mu.Unlock()
 	return s.stopEngine()
+}
+
+// goingAway queues a close frame (1001, going away) for every open connection and waits, at
+// most a second, until the event loops have handed them to gnet, which sends what it holds
+// before it closes a connection on shutdown.
+func (s *server) goingAway() {
+	s.peersMu.RLock()
+	for _, sc := range s.peers {
+		var body [2]byte
+		ws.PutCloseFrameBody(body[:], ws.StatusGoingAway, "")
+		if _, kick := sc.out.frame(ws.OpClose, body[:], true); kick {
+			sc.kick()
+		}
+	}
+	s.peersMu.RUnlock()
+	s.mu.Lock()
+	wakers := s.wakers
+	s.mu.Unlock()
+	timeout := time.NewTimer(time.Second)
+	defer timeout.Stop()
+	for _, w := range wakers {
+		select {
+		case <-w.barrier():
+		case <-timeout.C:
+			return
+		}
+	}
 }
 
 func (s *server) stopEngine() error {

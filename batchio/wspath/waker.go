@@ -22,6 +22,8 @@ type loopWaker struct {
 	armed bool
 	list  []*serverConn
 	spare []*serverConn
+	// barriers are closed by the drain that flushes everything scheduled before them.
+	barriers []chan struct{}
 }
 
 // schedule queues sc for a flush on the waker's loop.
@@ -38,16 +40,35 @@ func (w *loopWaker) schedule(sc *serverConn) {
 	}
 }
 
+// barrier returns a channel closed once the loop has flushed every connection scheduled so far.
+func (w *loopWaker) barrier() <-chan struct{} {
+	done := make(chan struct{})
+	w.mu.Lock()
+	w.barriers = append(w.barriers, done)
+	kick := !w.armed
+	w.armed = true
+	w.mu.Unlock()
+	if kick {
+		_, _ = w.nc.Write(w.one[:])
+	}
+	return done
+}
+
 // drain runs on the waker's event loop: it flushes every queued connection.
 func (w *loopWaker) drain() {
 	w.mu.Lock()
 	list := w.list
 	w.list, w.spare = w.spare[:0], nil
 	w.armed = false
+	barriers := w.barriers
+	w.barriers = nil
 	w.mu.Unlock()
 	for i, sc := range list {
 		sc.flush()
 		list[i] = nil
+	}
+	for _, b := range barriers {
+		close(b)
 	}
 	w.mu.Lock()
 	if w.spare == nil {
