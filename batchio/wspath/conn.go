@@ -104,7 +104,7 @@ func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
 
 // Close stops the Conn: a Listener sends every connection a close frame (1001, going away),
 // stops its gnet engine and closes them; a dialed Conn sends a close frame (1000) and closes its
-// connection. Blocked and later ReadBatch and
+// connection. Either waits at most about a second for peers that stopped reading. Blocked and later ReadBatch and
 // WriteBatch calls return net.ErrClosed. Closing twice returns net.ErrClosed, as batchio.Conn.
 func (c *Conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {

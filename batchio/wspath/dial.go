@@ -97,6 +97,9 @@ func (cl *client) finish(err error) {
 		cl.endErr = err
 		cl.endMu.Unlock()
 		close(cl.ended)
+		// A writer blocked on a server that stopped reading gets a second to finish, then its
+		// write fails and it closes the socket, so ending never hangs.
+		_ = cl.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	})
 }
 
@@ -159,7 +162,7 @@ func (cl *client) readLoop() {
 }
 
 // writeLoop sends queued frames; once the connection has ended it sends what is left (a close
-// frame), bounded by a second, and closes the socket.
+// frame) within the write deadline finish set, and closes the socket.
 func (cl *client) writeLoop() {
 	defer cl.wg.Done()
 	for {
@@ -169,8 +172,8 @@ func (cl *client) writeLoop() {
 				cl.finish(fmt.Errorf("wspath: write to %s: %w", cl.peer, ErrPeerClosed))
 			}
 		case <-cl.ended:
-			_ = cl.nc.SetWriteDeadline(time.Now().Add(time.Second))
-			cl.flush()
+			cl.flush() // the close frame, within the deadline finish set
+
 			cl.out.shut()
 			_ = cl.nc.Close()
 			return

@@ -272,3 +272,38 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
+
+// Close returns even when the server stopped reading and the writer is blocked in a write.
+func TestDialCloseWithBlockedWriter(t *testing.T) {
+	url, _, _ := fakeServer(t, nil) // it never reads after the upgrade
+	c := dialURL(t, url, Config{})
+	_ = c.cli.nc.(*net.TCPConn).SetWriteBuffer(4096)
+	p := make([]byte, 60<<10)
+	// Write until the writer is inside a write (held > 0). One 60 KiB frame is more than the
+	// socket buffers take while the server reads nothing, so that write cannot finish.
+	for i := 0; c.cli.out.held.Load() == 0; i++ {
+		if i == 1e6 {
+			t.Fatal("the writer never started writing")
+		}
+		if _, err := c.WriteBatch(msgsOf(p, c.Peer())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 100 { // and more behind it: the budget drops them
+		if _, err := c.WriteBatch(msgsOf(p, c.Peer())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close blocked behind a stuck write")
+	}
+	t.Logf("Close took %v", time.Since(start))
+}
