@@ -1,0 +1,153 @@
+package wspath
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sttfast/sttfast/batchio"
+)
+
+// Conn is the WebSocket path as a batchio.PacketConn: a Listener's connections or one dialed
+// connection, read and written as datagrams addressed by the peer's TCP address. One goroutine
+// may call ReadBatch while another calls WriteBatch, as with batchio.Conn.
+type Conn struct {
+	cfg   Config
+	q     *readQueue
+	local netip.AddrPort
+	srv   *server // set on a Listener's Conn
+	cli   *client // set on a dialed Conn
+
+	closed    atomic.Bool
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	closeErr  error
+
+	dropNoPeer   atomic.Uint64
+	dropOversize atomic.Uint64
+	dropBudget   atomic.Uint64 // outbound budget exceeded, summed over connections
+}
+
+var _ batchio.PacketConn = (*Conn)(nil)
+
+func newConn(cfg Config) *Conn {
+	return &Conn{cfg: cfg, q: newReadQueue(cfg.ReadQueueBytes), done: make(chan struct{})}
+}
+
+// ReadBatch blocks until at least one packet has arrived, then fills N and Addr (the peer's TCP
+// address, IPv4-mapped addresses unmapped; Seg is 0) of msgs[:n] and returns n. It copies each
+// packet into its Buf (a longer packet is truncated, as a UDP read) and does not allocate. After
+// Close it returns net.ErrClosed, like batchio.Conn. On a dialed Conn whose connection has ended
+// (the server closed it, a protocol error), it returns the packets already received and then an
+// error saying why, matching ErrPeerClosed, ErrProtocol or the network error.
+func (c *Conn) ReadBatch(msgs []batchio.Message) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	var ended chan struct{}
+	if c.cli != nil {
+		ended = c.cli.ended
+	}
+	for {
+		if c.closed.Load() {
+			return 0, net.ErrClosed
+		}
+		if n := c.q.pop(msgs); n > 0 {
+			return n, nil
+		}
+		select {
+		case <-c.q.ready:
+		case <-c.done:
+			return 0, net.ErrClosed
+		case <-ended:
+			if n := c.q.pop(msgs); n > 0 {
+				return n, nil
+			}
+			return 0, c.cli.err()
+		}
+	}
+}
+
+// WriteBatch sends each datagram of msgs (each GSO segment of a Message on its own) as one binary
+// WebSocket message to the connection whose remote address is Message.Addr, and returns
+// len(msgs). It never blocks on the network: a datagram to an address with no connection, larger
+// than Config.MaxMessage, or beyond its connection's outbound budget is dropped and counted (see
+// Stats), as the network would drop a UDP datagram. It does not allocate. It fails only on a
+// closed Conn (net.ErrClosed) or an invalid Message (ErrBadMessage, before anything is sent).
+func (c *Conn) WriteBatch(msgs []batchio.Message) (int, error) {
+	if c.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		if m.N < 0 || m.N > len(m.Buf) || !m.Addr.IsValid() {
+			return 0, ErrBadMessage
+		}
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		addr := netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port())
+		it := m.Datagrams()
+		if c.srv != nil {
+			c.srv.send(addr, &it)
+		} else {
+			c.cli.send(addr, &it)
+		}
+	}
+	return len(msgs), nil
+}
+
+// LocalAddr returns the address the Listener is bound to, or the local end of a dialed
+// connection, with IPv4-mapped addresses unmapped.
+func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
+
+// Close stops the Conn: a Listener sends every connection a close frame (1001, going away),
+// stops its gnet engine and closes them; a dialed Conn sends a close frame (1000) and closes its
+// connection. Either waits at most about a second for peers that stopped reading. Blocked and later ReadBatch and
+// WriteBatch calls return net.ErrClosed. Closing twice returns net.ErrClosed, as batchio.Conn.
+func (c *Conn) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return net.ErrClosed
+	}
+	close(c.done)
+	if c.srv != nil {
+		return c.srv.stop()
+	}
+	return c.cli.stop()
+}
+
+// Stats counts what a Conn did and dropped, for metrics and tests.
+type Stats struct {
+	// Conns is the number of open WebSocket connections (upgraded, not yet closed).
+	Conns int
+	// Upgrades counts upgrades completed; Refused counts connections turned away before one (a bad
+	// or incomplete request, a wrong path or origin, the connection cap).
+	Upgrades, Refused uint64
+	// DropNoPeer counts datagrams written to an address with no connection; DropOversize those
+	// larger than MaxMessage; DropBudget those over their connection's outbound budget.
+	DropNoPeer, DropOversize, DropBudget uint64
+	// DropQueue counts received packets dropped because the read queue was full.
+	DropQueue uint64
+}
+
+// Stats returns the Conn's counters.
+func (c *Conn) Stats() Stats {
+	s := Stats{
+		DropNoPeer:   c.dropNoPeer.Load(),
+		DropOversize: c.dropOversize.Load(),
+		DropBudget:   c.dropBudget.Load(),
+		DropQueue:    c.q.drops.Load(),
+	}
+	if c.srv != nil {
+		c.srv.stats(&s)
+	} else if !c.closed.Load() {
+		select {
+		case <-c.cli.ended:
+		default:
+			s.Conns = 1
+		}
+		s.Upgrades = 1
+	}
+	return s
+}

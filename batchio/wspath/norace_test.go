@@ -1,0 +1,5 @@
+//go:build !race
+
+package wspath
+
+const raceEnabled = false

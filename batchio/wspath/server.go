@@ -1,0 +1,492 @@
+package wspath
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/sttfast/sttfast/batchio"
+)
+
+// Connection states (serverConn.state).
+const (
+	stUpgrading int32 = iota // waiting for the HTTP upgrade request
+	stOpen                   // upgraded: frames flow
+	stWaker                  // one of the Listener's own loopWaker connections
+	stClosed                 // gnet called OnClose
+)
+
+// Listen starts a WebSocket server on addr (host:port; port 0 picks a free one) and returns it as
+// a Conn whose peers are its connections. It returns once the gnet engine is accepting and its
+// event loops can be woken. Packets are accepted only on upgrades to cfg.Path.
+func Listen(addr string, cfg Config) (*Conn, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := newConn(cfg)
+	s := &server{
+		conn:    c,
+		cfg:     cfg,
+		booted:  make(chan struct{}),
+		runDone: make(chan error, 1),
+		all:     make(map[*serverConn]struct{}),
+		peers:   make(map[netip.AddrPort]*serverConn),
+		byLoop:  make(map[gnet.EventLoop]*loopWaker),
+		ready:   make(chan struct{}),
+	}
+	if _, err := crand.Read(s.token[:]); err != nil {
+		return nil, fmt.Errorf("wspath: listen %s: waker token: %w", addr, err)
+	}
+	c.srv = s
+	tick := min(cfg.UpgradeTimeout, max(cfg.IdleTimeout, 0)) / 4
+	if cfg.IdleTimeout < 0 {
+		tick = cfg.UpgradeTimeout / 4
+	}
+	s.tick = min(max(tick, 5*time.Millisecond), time.Second)
+	go func() {
+		s.runDone <- gnet.Run(s, "tcp://"+addr,
+			gnet.WithNumEventLoop(cfg.EventLoops),
+			gnet.WithTicker(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithLogger(quietLogger{}))
+	}()
+	select {
+	case <-s.booted:
+	case err := <-s.runDone:
+		return nil, fmt.Errorf("wspath: listen %s: %w", addr, err)
+	}
+	if s.bootErr != nil {
+		s.stopEngine()
+		return nil, fmt.Errorf("wspath: listen %s: %w", addr, s.bootErr)
+	}
+	c.local = s.local
+	if err := s.startWakers(); err != nil {
+		_ = s.stop() // closes the wakers dialed so far too
+		return nil, fmt.Errorf("wspath: listen %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+// server is the gnet event handler behind a Listener's Conn.
+type server struct {
+	gnet.BuiltinEventEngine
+	conn    *Conn
+	cfg     Config
+	eng     gnet.Engine
+	local   netip.AddrPort
+	bootErr error
+	booted  chan struct{}
+	runDone chan error
+	tick    time.Duration
+	token   [16]byte
+
+	mu     sync.Mutex
+	all    map[*serverConn]struct{} // every connection but wakers, for the ticker
+	byLoop map[gnet.EventLoop]*loopWaker
+	wakers []*loopWaker
+	ready  chan struct{} // closed when every waker has reached its loop
+	nReady int
+
+	peersMu sync.RWMutex
+	peers   map[netip.AddrPort]*serverConn // upgraded connections by remote address
+
+	nconns   atomic.Int64 // connections counted against MaxConns
+	upgrades atomic.Uint64
+	refused  atomic.Uint64
+}
+
+// serverConn is one accepted TCP connection, the context of its gnet.Conn.
+type serverConn struct {
+	s        *server
+	gc       gnet.Conn
+	peer     netip.AddrPort
+	state    atomic.Int32
+	born     time.Time
+	lastRead atomic.Int64 // unix nanoseconds of the last bytes received
+	closing  atomic.Bool  // the ticker asked gnet to close it
+	parser   frameParser
+	out      *outbox
+	waker    *loopWaker // this connection's event loop's waker, or nil
+}
+
+// OnBoot records the engine and reads the bound address from a duplicate of the listener.
+func (s *server) OnBoot(eng gnet.Engine) gnet.Action {
+	defer close(s.booted)
+	s.eng = eng
+	fd, err := eng.Dup()
+	if err != nil {
+		s.bootErr = fmt.Errorf("listener address: %w", err)
+		return gnet.None
+	}
+	defer unix.Close(fd)
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		s.bootErr = fmt.Errorf("listener address: %w", err)
+		return gnet.None
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		s.local = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		s.local = netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
+	default:
+		s.bootErr = errors.New("listener is not TCP")
+	}
+	return gnet.None
+}
+
+// startWakers dials one waker per event loop and waits until each has said which it is.
+func (s *server) startWakers() error {
+	dst := s.local
+	if dst.Addr().IsUnspecified() {
+		lo := netip.IPv6Loopback()
+		if dst.Addr().Is4() {
+			lo = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		}
+		dst = netip.AddrPortFrom(lo, dst.Port())
+	}
+	for i := range s.cfg.EventLoops {
+		nc, err := net.DialTimeout("tcp", dst.String(), s.cfg.UpgradeTimeout)
+		if err != nil {
+			return fmt.Errorf("waker %d: %w", i, err)
+		}
+		w := &loopWaker{idx: i, nc: nc}
+		s.mu.Lock()
+		s.wakers = append(s.wakers, w)
+		s.mu.Unlock()
+		var tok [wakerTokenLen]byte
+		copy(tok[:], s.token[:])
+		tok[16] = byte(i)
+		if _, err := nc.Write(tok[:]); err != nil {
+			return fmt.Errorf("waker %d: %w", i, err)
+		}
+	}
+	select {
+	case <-s.ready:
+		return nil
+	case <-time.After(s.cfg.UpgradeTimeout):
+		return errors.New("event loop wakers did not connect")
+	}
+}
+
+// OnOpen counts the connection against MaxConns and gives it its context.
+func (s *server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	if s.nconns.Add(1) > int64(s.cfg.MaxConns) {
+		s.nconns.Add(-1)
+		s.refused.Add(1)
+		gc.SetContext(nil)
+		return nil, gnet.Close
+	}
+	sc := &serverConn{s: s, gc: gc, born: time.Now(), peer: addrPortOf(gc.RemoteAddr())}
+	sc.lastRead.Store(sc.born.UnixNano())
+	sc.parser = frameParser{max: s.cfg.MaxMessage, fromClient: true}
+	s.mu.Lock()
+	sc.waker = s.byLoop[gc.EventLoop()]
+	s.all[sc] = struct{}{}
+	s.mu.Unlock()
+	gc.SetContext(sc)
+	return nil, gnet.None
+}
+
+// OnClose forgets the connection.
+func (s *server) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	sc, _ := gc.Context().(*serverConn)
+	if sc == nil {
+		return gnet.None
+	}
+	prev := sc.state.Swap(stClosed)
+	if prev == stWaker {
+		return gnet.None
+	}
+	s.nconns.Add(-1)
+	s.mu.Lock()
+	delete(s.all, sc)
+	s.mu.Unlock()
+	if prev == stOpen {
+		s.peersMu.Lock()
+		if s.peers[sc.peer] == sc {
+			delete(s.peers, sc.peer)
+		}
+		s.peersMu.Unlock()
+		sc.out.shut()
+	}
+	return gnet.None
+}
+
+// OnTraffic parses what the connection has received: the upgrade request, then frames. It also
+// runs when the connection is woken to flush (its loop has no waker), and for waker connections.
+func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
+	sc, _ := gc.Context().(*serverConn)
+	if sc == nil {
+		return gnet.Close
+	}
+	switch sc.state.Load() {
+	case stWaker:
+		_, _ = gc.Discard(-1)
+		sc.waker.drain()
+		return gnet.None
+	case stUpgrading:
+		if act, done := sc.upgrade(); !done {
+			return act
+		}
+	}
+	b, _ := gc.Peek(-1)
+	if len(b) > 0 { // a flush-only wake (no waker on this loop) is not traffic
+		sc.lastRead.Store(time.Now().UnixNano())
+	}
+	n, err := sc.parser.parse(b, sc)
+	if n > 0 { // gnet's Discard(0) discards everything
+		_, _ = gc.Discard(n)
+	}
+	if err != nil {
+		var ce *closeError
+		if errors.As(err, &ce) {
+			sc.sendClose(ce.code)
+		}
+		sc.flush()
+		return gnet.Close
+	}
+	sc.flush()
+	return gnet.None
+}
+
+// upgrade handles the bytes of a connection that has not upgraded yet. done reports that it has
+// now (the rest of the buffer is frames); otherwise act says what gnet is to do.
+func (sc *serverConn) upgrade() (act gnet.Action, done bool) {
+	s, gc := sc.s, sc.gc
+	b, _ := gc.Peek(-1)
+	if sc.peer.Addr().IsLoopback() && len(b) > 0 {
+		tok := s.token[:]
+		if len(b) < wakerTokenLen && bytes.HasPrefix(tok, b[:min(len(b), len(tok))]) {
+			return gnet.None, false // perhaps a waker: wait for the whole token
+		}
+		if len(b) >= wakerTokenLen && bytes.Equal(b[:len(tok)], tok) && int(b[16]) < s.cfg.EventLoops {
+			_, _ = gc.Discard(wakerTokenLen)
+			sc.becomeWaker(int(b[16]))
+			return gnet.None, false
+		}
+	}
+	res := parseUpgrade(b, s.cfg.Path, s.cfg.AllowedOrigins, s.cfg.MaxRequestBytes)
+	if res.status != 0 {
+		s.refused.Add(1)
+		_, _ = gc.Write(refusalResponse(res.status))
+		return gnet.Close, false
+	}
+	if res.n == 0 {
+		return gnet.None, false
+	}
+	_, _ = gc.Write(acceptResponse(res.key))
+	_, _ = gc.Discard(res.n)
+	sc.out = newOutbox(s.cfg.OutboundBudget, false, &s.conn.dropBudget)
+	_ = setNotSentLowat(gc.Fd(), s.cfg.OutboundBudget) // best effort: the budget still holds
+	sc.state.Store(stOpen)
+	s.upgrades.Add(1)
+	s.peersMu.Lock()
+	s.peers[sc.peer] = sc
+	s.peersMu.Unlock()
+	return gnet.None, true
+}
+
+// becomeWaker turns the connection into waker idx's loop end.
+func (sc *serverConn) becomeWaker(idx int) {
+	s := sc.s
+	sc.state.Store(stWaker)
+	s.nconns.Add(-1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.all, sc)
+	w := s.wakers[idx]
+	sc.waker = w
+	loop := sc.gc.EventLoop()
+	if s.byLoop[loop] == nil {
+		s.byLoop[loop] = w
+	}
+	s.nReady++
+	if s.nReady == s.cfg.EventLoops {
+		close(s.ready)
+	}
+}
+
+// message delivers one received packet to the read queue (frameSink).
+func (sc *serverConn) message(p []byte) { sc.s.conn.q.push(sc.peer, p) }
+
+// ping answers a ping with a pong carrying the same payload (frameSink). Under budget pressure
+// the pong is dropped like any other frame: a ping flood cannot grow the outbox.
+func (sc *serverConn) ping(p []byte) {
+	sc.out.frame(ws.OpPong, p, false)
+}
+
+// peerClose answers the peer's close frame with one carrying the same code (frameSink); the
+// connection is then closed.
+func (sc *serverConn) peerClose(body []byte) {
+	sc.sendClose(closeCode(body))
+}
+
+// sendClose queues a close frame with code (none for 1005, no status).
+func (sc *serverConn) sendClose(code ws.StatusCode) {
+	var body [2]byte
+	n := 0
+	if code != ws.StatusNoStatusRcvd {
+		ws.PutCloseFrameBody(body[:], code, "")
+		n = 2
+	}
+	sc.out.frame(ws.OpClose, body[:n], true)
+}
+
+// flush hands the connection's pending frames to gnet; it runs on the connection's event loop.
+func (sc *serverConn) flush() {
+	if sc.state.Load() != stOpen {
+		return
+	}
+	b := sc.out.take()
+	if b != nil {
+		_, _ = sc.gc.Write(b) // gnet writes what the socket takes and buffers the rest
+	}
+	sc.out.giveBack(b, sc.gc.OutboundBuffered())
+}
+
+// kick asks the connection's event loop to flush it.
+func (sc *serverConn) kick() {
+	if sc.waker != nil {
+		sc.waker.schedule(sc)
+		return
+	}
+	_ = sc.gc.Wake(nil) // allocates; only for a loop the wakers missed
+}
+
+// send frames each datagram of it to the connection at addr (Conn.WriteBatch).
+func (s *server) send(addr netip.AddrPort, it *batchio.DatagramIter) {
+	s.peersMu.RLock()
+	sc := s.peers[addr]
+	s.peersMu.RUnlock()
+	for d, ok := it.Next(); ok; d, ok = it.Next() {
+		switch {
+		case len(d) > s.cfg.MaxMessage:
+			s.conn.dropOversize.Add(1)
+		case sc == nil:
+			s.conn.dropNoPeer.Add(1)
+		default:
+			if _, kick := sc.out.frame(ws.OpBinary, d, false); kick {
+				sc.kick()
+			}
+		}
+	}
+}
+
+// OnTick closes connections past their upgrade deadline or idle timeout. It runs on gnet's ticker
+// goroutine, so it only asks gnet to close them.
+func (s *server) OnTick() (time.Duration, gnet.Action) {
+	now := time.Now()
+	s.mu.Lock()
+	for sc := range s.all {
+		var expired bool
+		switch sc.state.Load() {
+		case stUpgrading:
+			expired = now.Sub(sc.born) > s.cfg.UpgradeTimeout
+		case stOpen:
+			expired = s.cfg.IdleTimeout > 0 && now.UnixNano()-sc.lastRead.Load() > int64(s.cfg.IdleTimeout)
+		}
+		if expired && sc.closing.CompareAndSwap(false, true) {
+			if sc.state.Load() == stUpgrading {
+				s.refused.Add(1)
+			}
+			_ = sc.gc.Close()
+		}
+	}
+	s.mu.Unlock()
+	return s.tick, gnet.None
+}
+
+// stop says goodbye to the peers, closes the wakers and stops the engine, waiting for gnet.Run
+// to return.
+func (s *server) stop() error {
+	s.goingAway()
+	s.mu.Lock()
+	for _, w := range s.wakers {
+		_ = w.nc.Close()
+	}
+	s.mu.Unlock()
+	return s.stopEngine()
+}
+
+// goingAway queues a close frame (1001, going away) for every open connection and waits, at
+// most a second, until the event loops have handed them to gnet, which sends what it holds
+// before it closes a connection on shutdown.
+func (s *server) goingAway() {
+	s.peersMu.RLock()
+	for _, sc := range s.peers {
+		var body [2]byte
+		ws.PutCloseFrameBody(body[:], ws.StatusGoingAway, "")
+		if _, kick := sc.out.frame(ws.OpClose, body[:], true); kick {
+			sc.kick()
+		}
+	}
+	s.peersMu.RUnlock()
+	s.mu.Lock()
+	wakers := s.wakers
+	s.mu.Unlock()
+	timeout := time.NewTimer(time.Second)
+	defer timeout.Stop()
+	for _, w := range wakers {
+		select {
+		case <-w.barrier():
+		case <-timeout.C:
+			return
+		}
+	}
+}
+
+func (s *server) stopEngine() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.eng.Stop(ctx) }() // polls every 500 ms; Run returning is what we wait for
+	err := <-s.runDone
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("wspath: stop: %w", err)
+	}
+	return nil
+}
+
+// stats adds the server's counters to st.
+func (s *server) stats(st *Stats) {
+	s.peersMu.RLock()
+	st.Conns = len(s.peers)
+	s.peersMu.RUnlock()
+	st.Upgrades = s.upgrades.Load()
+	st.Refused = s.refused.Load()
+}
+
+// addrPortOf converts a net.Addr from gnet or net to a netip.AddrPort, IPv4-mapped unmapped.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	var ap netip.AddrPort
+	switch t := a.(type) {
+	case *net.TCPAddr:
+		ap = t.AddrPort()
+	default:
+		if a != nil {
+			ap, _ = netip.ParseAddrPort(a.String())
+		}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// quietLogger discards gnet's log lines: errors reach the caller through return values and Stats.
+type quietLogger struct{}
+
+func (quietLogger) Debugf(string, ...any) {}
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Warnf(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(string, ...any) {}
