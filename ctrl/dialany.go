@@ -3,6 +3,7 @@ package ctrl
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,7 +59,7 @@ func (n *Node) race(ctx context.Context, addrs []string) (*Session, int, error) 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan dialResult, len(addrs)) // never blocks an attempt
-	errs := make([]error, 0, len(addrs))
+	errs := make([]error, len(addrs)) // by address; nil for those not tried or not failed
 	next, running := 0, 0
 	start := func(why string) {
 		i := next
@@ -93,7 +94,7 @@ func (n *Node) race(ctx context.Context, addrs []string) (*Session, int, error) 
 			switch {
 			case r.err != nil:
 				n.traceDial("failed %d", r.i)
-				errs = append(errs, r.err)
+				errs[r.i] = r.err
 				if more { // failed early: the next need not wait for the stagger
 					start("failure")
 					stagger.Reset(n.cfg.DialStagger)
@@ -111,26 +112,7 @@ func (n *Node) race(ctx context.Context, addrs []string) (*Session, int, error) 
 	if won != nil {
 		return won, wonAt, nil
 	}
-	return nil, -1, &dialAnyError{errs: sortedByAddr(errs, addrs)}
-}
-
-// sortedByAddr puts the attempts' errors in the order of their addresses (they arrive in the
-// order they failed).
-func sortedByAddr(errs []error, addrs []string) []error {
-	out := make([]error, 0, len(errs))
-	for _, a := range addrs {
-		for _, err := range errs {
-			if de, ok := err.(*DialError); ok && de.Addr == a {
-				out = append(out, err)
-			}
-		}
-	}
-	for _, err := range errs { // those without an address (a bad one), last
-		if _, ok := err.(*DialError); !ok {
-			out = append(out, err)
-		}
-	}
-	return out
+	return nil, -1, &dialAnyError{errs: slices.DeleteFunc(errs, func(err error) bool { return err == nil })}
 }
 
 // dialAnyError is DialAny's error when every attempt failed: each one's, in address order.

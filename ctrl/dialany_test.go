@@ -192,6 +192,9 @@ func TestDialAnyAllFail(t *testing.T) {
 		t.Fatalf("%q; want %q", err, want)
 	}
 	checkNothingLeft(t, cli, 0)
+	if _, err := cli.DialAny(ctxFor(t), a, a); err == nil || err.Error() != "sttfast: dial "+a+": "+why+"; "+a+": "+why {
+		t.Fatalf("DialAny of one address twice = %v; want it named twice", err)
+	}
 	if _, err := cli.DialAny(ctxFor(t)); !errors.Is(err, ErrBadAddress) {
 		t.Fatalf("DialAny of no address = %v; want ErrBadAddress", err)
 	}

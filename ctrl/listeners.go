@@ -21,6 +21,21 @@ type BoundAddr struct {
 // String is the address as a URL that ParseAddr accepts, such as "udp://127.0.0.1:9000".
 func (b BoundAddr) String() string { return b.Transport + "://" + b.Addr.String() }
 
+// ListenError is Listen's error when one of the addresses could not be bound: it names that
+// address, and errors.Is sees through it to the system's reason (syscall.EADDRINUSE...).
+type ListenError struct {
+	// Addr is the address as configured (Config.Addr or an entry of Config.Addrs).
+	Addr string
+	// Err is why it could not be bound.
+	Err error
+}
+
+// Error is "sttfast: listen ADDR: why".
+func (e *ListenError) Error() string { return "sttfast: listen " + e.Addr + ": " + e.Err.Error() }
+
+// Unwrap returns why the address could not be bound.
+func (e *ListenError) Unwrap() error { return e.Err }
+
 // listener is one listening address of the node and the engines that serve it: Config.Sockets
 // UDP sockets sharing its port, each with its own engine, all on the node's one session table.
 type listener struct {
@@ -55,7 +70,7 @@ func (n *Node) bind() error {
 		}
 		if err != nil {
 			n.closeConns()
-			return fmt.Errorf("sttfast: listen %s: %w", addr, err)
+			return &ListenError{Addr: addr, Err: err}
 		}
 		n.listeners = append(n.listeners, l)
 		n.engines = append(n.engines, l.engines...)
