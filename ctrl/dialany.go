@@ -59,7 +59,7 @@ func (n *Node) race(ctx context.Context, addrs []string) (*Session, int, error) 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan dialResult, len(addrs)) // never blocks an attempt
-	errs := make([]error, len(addrs)) // by address; nil for those not tried or not failed
+	errs := make([]error, len(addrs))            // by address; nil for those not tried or not failed
 	next, running := 0, 0
 	start := func(why string) {
 		i := next

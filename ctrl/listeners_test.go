@@ -110,4 +110,3 @@ func TestListenerReach(t *testing.T) {
 		}
 	}
 }
-
