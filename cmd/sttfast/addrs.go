@@ -71,11 +71,11 @@ func printListening(w io.Writer, node *ctrl.Node, addrs []string) []string {
 // as soon as one of them needs it.
 func bindForAll(addrs []string) string {
 	for _, a := range addrs {
-		if b := bindFor(a); b != bindFor("udp://127.0.0.1:1") {
+		if b := bindFor(a); b == "udp://[::]:0" {
 			return b
 		}
 	}
-	return bindFor(addrs[0])
+	return "udp://0.0.0.0:0"
 }
 
 // dialsFailed is dial's failure when every one of several addresses failed: "dial ADDR1: why1;
