@@ -65,8 +65,8 @@ type helloAttempt struct {
 // ErrNoAnswer when nothing came back (no node, a firewall, or another seed), a *ClockSkewError
 // (ErrClockSkew) when the peer proved the seed but refused our clock, or ErrHandshakeTimeout
 // when the exchange started but did not finish; with ErrSessionLimit when the peer is full, or
-// ctx's error. The error is a *DialError naming addr (but for an address that ParseAddr
-// refuses or that does not resolve: ErrBadAddress). A peer that answers our HELLO with its own
+// ctx's error. The error is a *DialError naming addr, but for ErrNodeClosed and for an address
+// that ParseAddr refuses or that does not resolve (ErrBadAddress, which names it). A peer that answers our HELLO with its own
 // time (a CLOCK: our clock is off by more than its window) is dialed again at once with its
 // time. Dial is DialAny with one address.
 func (n *Node) Dial(ctx context.Context, addr string) (*Session, error) {

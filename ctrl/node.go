@@ -125,6 +125,7 @@ func Listen(ctx context.Context, cfg Config) (*Node, error) {
 		closed:      make(chan struct{}),
 	}
 	if err := n.bind(); err != nil {
+		n.hsKey.Erase()
 		return nil, err
 	}
 	rand.Read(n.cookieKey[:])
