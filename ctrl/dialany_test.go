@@ -211,16 +211,18 @@ func TestDialAnyBothAnswer(t *testing.T) {
 	srvB := testNode(t, Config{Addr: "udp://127.0.0.1:0"})
 	cli := testNode(t, Config{Addr: "udp://127.0.0.1:0", DialStagger: time.Millisecond})
 	tr := traceDials(cli)
+	// Neither result reaches DialAny before both handshakes are complete: a barrier of two.
+	var answered sync.WaitGroup
+	answered.Add(2)
 	both := make(chan struct{})
+	go func() { answered.Wait(); close(both) }()
 	tr.hold = func(step string) {
-		switch step {
-		case "answered 0": // hold the first session until the second exists too
+		if strings.HasPrefix(step, "answered ") {
+			answered.Done()
 			select {
 			case <-both:
 			case <-time.After(testTimeout): // a hang guard only
 			}
-		case "answered 1":
-			close(both)
 		}
 	}
 	s, i, err := cli.DialAnyIndex(ctxFor(t), "udp://"+srvA.Addr().String(), "udp://"+srvB.Addr().String())
