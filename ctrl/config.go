@@ -30,7 +30,8 @@ type Config struct {
 	// NodeID identifies this node in handshakes (default: random).
 	NodeID [8]byte
 	// Sockets is how many sockets (each with its own RX and TX loop) share the port through
-	// SO_REUSEPORT (default 1; set it to the number of cores for a busy server).
+	// SO_REUSEPORT, for each UDP address the node listens on (default 1; set it to the number
+	// of cores for a busy server).
 	Sockets int
 	// MaxSessions bounds live sessions; beyond it handshakes are refused with FINAL status 6
 	// (default 10000).
