@@ -8,10 +8,20 @@ import (
 	"testing"
 )
 
-// TestListenOnTwoAddrs: a node with Config.Addrs listens on both addresses, reports both in
-// order (Addr stays the first), and sessions dialed to either land in its one session table.
+// TestListenOnTwoAddrs: a node with Config.Addrs listens on both addresses (with one socket
+// each, or several sharing each port), reports both in order (Addr stays the first), and
+// sessions dialed to either land in its one session table.
 func TestListenOnTwoAddrs(t *testing.T) {
-	srv := testNode(t, Config{Addr: "udp://127.0.0.1:0", Addrs: []string{"udp://127.0.0.1:0"}})
+	for _, sockets := range []int{1, 2} {
+		t.Run("sockets="+strconv.Itoa(sockets), func(t *testing.T) { testListenOnTwoAddrs(t, sockets) })
+	}
+}
+
+func testListenOnTwoAddrs(t *testing.T, sockets int) {
+	srv := testNode(t, Config{Addr: "udp://127.0.0.1:0", Addrs: []string{"udp://127.0.0.1:0"}, Sockets: sockets})
+	if len(srv.engines) != 2*sockets {
+		t.Fatalf("%d engines for two addresses of %d sockets each", len(srv.engines), sockets)
+	}
 	bound := srv.Addrs()
 	if len(bound) != 2 || bound[0].Addr != srv.Addr() || bound[0].Addr.Port() == bound[1].Addr.Port() {
 		t.Fatalf("Addrs() = %v with Addr() %v; want two ports, the first Addr's", bound, srv.Addr())
