@@ -8,30 +8,47 @@ import (
 	"strings"
 )
 
-// ParseAddr splits an sttfast address URL into its transport and host:port. It accepts
-// "udp://HOST:PORT" and a bare "HOST:PORT" (meaning UDP). "ws://" is reserved for the WebSocket
-// path and refused until it exists.
+// ParseAddr splits an sttfast address URL into its transport and the rest, for the caller to
+// dispatch on the transport. It accepts "udp://HOST:PORT" (also udp4://, udp6://) and a bare
+// "HOST:PORT" (meaning UDP), for which the rest is HOST:PORT. "ws://" and "wss://" are reserved
+// for the WebSocket path and refused until it exists; each transport's own rules live in its
+// own function below, so a new transport is one more case.
 func ParseAddr(s string) (transport, hostport string, err error) {
-	transport = "udp"
-	if i := strings.Index(s, "://"); i >= 0 {
-		transport, s = strings.ToLower(s[:i]), s[i+3:]
-	}
+	transport, rest := splitScheme(s)
 	switch transport {
 	case "udp", "udp4", "udp6":
+		hostport, err = parseUDPAddr(rest)
 	case "ws", "wss":
-		return "", "", fmt.Errorf("%w: %q: the %s:// (WebSocket) transport is reserved and not supported yet; use udp://HOST:PORT", ErrBadAddress, s, transport)
+		err = fmt.Errorf("%w: %q: the %s:// (WebSocket) transport is reserved and not supported yet; use udp://HOST:PORT", ErrBadAddress, rest, transport)
 	default:
-		return "", "", fmt.Errorf("%w: %q: unknown transport %q; use udp://HOST:PORT", ErrBadAddress, s, transport)
+		err = fmt.Errorf("%w: %q: unknown transport %q; use udp://HOST:PORT", ErrBadAddress, rest, transport)
 	}
+	if err != nil {
+		return "", "", err
+	}
+	return transport, hostport, nil
+}
+
+// splitScheme splits "scheme://rest" into the lower-cased scheme and rest; an address without a
+// scheme is UDP.
+func splitScheme(s string) (transport, rest string) {
+	if i := strings.Index(s, "://"); i >= 0 {
+		return strings.ToLower(s[:i]), s[i+3:]
+	}
+	return "udp", s
+}
+
+// parseUDPAddr checks the HOST:PORT of a UDP address: no path, and a port.
+func parseUDPAddr(s string) (string, error) {
 	if strings.ContainsAny(s, "/?#") {
-		return "", "", fmt.Errorf("%w: %q: a udp address has no path", ErrBadAddress, s)
+		return "", fmt.Errorf("%w: %q: a udp address has no path", ErrBadAddress, s)
 	}
 	if _, port, err := net.SplitHostPort(s); err != nil {
-		return "", "", fmt.Errorf("%w: %q: %v", ErrBadAddress, s, err)
+		return "", fmt.Errorf("%w: %q: %v", ErrBadAddress, s, err)
 	} else if port == "" {
-		return "", "", fmt.Errorf("%w: %q: missing port", ErrBadAddress, s)
+		return "", fmt.Errorf("%w: %q: missing port", ErrBadAddress, s)
 	}
-	return transport, s, nil
+	return s, nil
 }
 
 // resolve turns an address URL into a UDP address, looking the host up when it is a name.

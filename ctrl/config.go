@@ -13,16 +13,25 @@ import (
 type Config struct {
 	// Seed is the pre-shared secret that authenticates peers and derives every key.
 	Seed *stc.Seed
-	// Addr is where the node listens, and the address its dials leave from: "udp://HOST:PORT" or
+	// Addr is where the node listens, and where its dials leave from (unless an address of
+	// Addrs reaches the peer better): "udp://HOST:PORT" or
 	// "HOST:PORT" (default "udp://:0": every interface, IPv4 and IPv6 where the host has both,
 	// and a free port, so that a node made to dial reaches any host). A server sets its port
 	// ("udp://:9000"); "udp://127.0.0.1:PORT" keeps a node to this host: it can dial only this
 	// host's addresses (a dial elsewhere fails at once with ErrSendFailed).
 	Addr string
+	// Addrs are more addresses to listen on, beside Addr, in the same form: the node listens on
+	// Addr and on every entry of Addrs at once (say a LAN address and loopback,
+	// "udp://10.0.0.2:9000" and "udp://127.0.0.1:9000"), with one session table: a session is the same whichever
+	// address it came in on. Node.Addr stays Addr's; Node.Addrs lists them all. A dial leaves
+	// from the address that can reach the peer (of its address family, a wildcard bind
+	// preferred), else from Addr.
+	Addrs []string
 	// NodeID identifies this node in handshakes (default: random).
 	NodeID [8]byte
 	// Sockets is how many sockets (each with its own RX and TX loop) share the port through
-	// SO_REUSEPORT (default 1; set it to the number of cores for a busy server).
+	// SO_REUSEPORT, for each UDP address the node listens on (default 1; set it to the number
+	// of cores for a busy server).
 	Sockets int
 	// MaxSessions bounds live sessions; beyond it handshakes are refused with FINAL status 6
 	// (default 10000).
@@ -36,6 +45,11 @@ type Config struct {
 	// HandshakeTimeout bounds a Dial, and the age of a CHALLENGE the responder still honours
 	// (default 10 s).
 	HandshakeTimeout time.Duration
+	// DialStagger is how long DialAny waits for an answer from one address before it tries the
+	// next as well (default 250 ms, RFC 8305's "connection attempt delay"): long enough for a
+	// nearby node to answer, short enough that a dead first address costs little. An address
+	// that fails before (nothing listens there, say) starts the next at once.
+	DialStagger time.Duration
 	// ClockWindow is how far a HELLO's timestamp may be from the responder's clock (default 30 s).
 	// A HELLO outside it that proves the seed is answered with our time (a CLOCK), with which the
 	// initiator tries again; a dialing node does that by itself.
@@ -76,6 +90,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.DialStagger <= 0 {
+		c.DialStagger = 250 * time.Millisecond
 	}
 	if c.ClockWindow <= 0 {
 		c.ClockWindow = 30 * time.Second

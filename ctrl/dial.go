@@ -25,9 +25,10 @@ const maxClockRetries = 3
 
 // dialState is one Dial in progress. Each HELLO attempt has a fresh nonce, hence its own tag.
 type dialState struct {
-	n    *Node
-	e    *dataplane.Engine
-	peer netip.AddrPort
+	n     *Node
+	e     *dataplane.Engine
+	local netip.AddrPort // e's socket's local address, to explain a send it refuses
+	peer  netip.AddrPort
 
 	mu         sync.Mutex
 	attempts   []helloAttempt
@@ -64,9 +65,34 @@ type helloAttempt struct {
 // ErrNoAnswer when nothing came back (no node, a firewall, or another seed), a *ClockSkewError
 // (ErrClockSkew) when the peer proved the seed but refused our clock, or ErrHandshakeTimeout
 // when the exchange started but did not finish; with ErrSessionLimit when the peer is full, or
-// ctx's error. A peer that answers our HELLO with its own time (a CLOCK: our clock is off by more
-// than its window) is dialed again at once with its time.
+// ctx's error. The error is a *DialError naming addr, but for ErrNodeClosed and for an address
+// that ParseAddr refuses or that does not resolve (ErrBadAddress, which names it). A peer that answers our HELLO with its own
+// time (a CLOCK: our clock is off by more than its window) is dialed again at once with its
+// time. Dial is DialAny with one address.
 func (n *Node) Dial(ctx context.Context, addr string) (*Session, error) {
+	s, _, err := n.DialAnyIndex(ctx, addr)
+	return s, err
+}
+
+// DialError is a dial of one address that failed: Dial's error, and each of DialAny's when
+// every address failed. errors.Is and errors.As see through it to the reason (ErrNoAnswer...).
+type DialError struct {
+	// Addr is the address as the caller gave it.
+	Addr string
+	// Err is why the dial failed.
+	Err error
+}
+
+// Error is "sttfast: dial ADDR: why".
+func (e *DialError) Error() string { return "sttfast: dial " + e.Addr + ": " + e.Err.Error() }
+
+// Unwrap returns why the dial failed.
+func (e *DialError) Unwrap() error { return e.Err }
+
+// dialOne is one dial of one address: the handshake on the engine that reaches it, to the end
+// (a session, an error, or ctx done). It leaves no dial state behind, and no session but the one
+// it returns.
+func (n *Node) dialOne(ctx context.Context, addr string) (*Session, error) {
 	if n.isClosed() {
 		return nil, ErrNodeClosed
 	}
@@ -75,7 +101,8 @@ func (n *Node) Dial(ctx context.Context, addr string) (*Session, error) {
 		return nil, err
 	}
 	n.stats.dials.Add(1)
-	d := &dialState{n: n, e: n.engine(), peer: peer, challenged: make(chan struct{}),
+	e, local := n.engineFor(peer)
+	d := &dialState{n: n, e: e, local: local, peer: peer, challenged: make(chan struct{}),
 		netErr: make(chan struct{}, 1), clockRetry: make(chan struct{}, 1)}
 	s, err := d.run(ctx)
 	late := d.unregister()
@@ -84,7 +111,7 @@ func (n *Node) Dial(ctx context.Context, addr string) (*Session, error) {
 		if late != nil { // installed after run gave up: nobody else holds it
 			late.CloseWithError(dataplane.CodeNoError, "dial abandoned")
 		}
-		return nil, fmt.Errorf("sttfast: dial %s: %w", addr, err)
+		return nil, &DialError{Addr: addr, Err: err}
 	}
 	n.stats.dialsOK.Add(1)
 	if d.clocks > 0 {

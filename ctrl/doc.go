@@ -20,6 +20,13 @@
 // name resolved; an address the node reports is a netip.AddrPort (Node.Addr, Session.Peer):
 // resolved, comparable, free to copy. "udp://" + addr.String() turns one into the other.
 //
+// Several addresses: a node listens on Config.Addr and every entry of Config.Addrs at once,
+// one session table for all (Node.Addrs lists them as bound); a dial leaves from the address
+// that can reach the peer. Node.DialAny takes a list and tries it in order in the manner of
+// Happy Eyeballs (RFC 8305): the next address when the previous has failed or stayed silent for
+// Config.DialStagger (250 ms), the first handshake to complete winning and the others cancelled
+// without a trace (no dial state, no half-open session). Dial is DialAny with one address.
+//
 // Invariants kept here:
 //   - A responder does one HMAC before refusing a HELLO, keeps no state for it but its nonce,
 //     and never sends more bytes than it received before the initiator proves the seed. It

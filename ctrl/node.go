@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sttfast/sttfast/batchio"
@@ -75,12 +74,12 @@ type Node struct {
 	hsKey     stc.MACKey
 	cookieKey stc.MACKey
 	nodeID    [8]byte
-	addr      netip.AddrPort
+	addr      netip.AddrPort // the first listening address's (Addr)
 
-	table   *dataplane.Table
-	engines []*dataplane.Engine
-	conns   []*batchio.Conn
-	rr      atomic.Uint32
+	table     *dataplane.Table
+	listeners []*listener         // one per listening address, in Config order
+	engines   []*dataplane.Engine // every listener's, in order
+	conns     []*batchio.Conn
 
 	nonces      *expiringSet[[32]byte]
 	recent      *expiringSet[[8]byte]
@@ -95,7 +94,8 @@ type Node struct {
 	bcastMu  sync.Mutex
 	bcastBuf []*Session
 
-	clockForTest func() time.Time // the dialer's clock when set (tests of a device's wrong clock)
+	clockForTest     func() time.Time  // the dialer's clock when set (tests of a device's wrong clock)
+	dialTraceForTest func(step string) // told each step of a DialAny (tests of its order)
 
 	stats     nodeCounters
 	closed    chan struct{}
@@ -103,17 +103,14 @@ type Node struct {
 	wg        sync.WaitGroup
 }
 
-// Listen starts a node on cfg.Addr: it binds the socket(s), starts the data plane and the
-// handshake handler, and returns once the node accepts and dials. Cancelling ctx closes the node.
+// Listen starts a node on cfg.Addr and every address of cfg.Addrs: it binds the sockets, starts
+// the data plane and the handshake handlers, and returns once the node accepts and dials. All
+// the addresses share one session table. Cancelling ctx closes the node.
 func Listen(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Seed == nil {
 		return nil, ErrNoSeed
 	}
 	cfg.setDefaults()
-	network, hostport, err := ParseAddr(cfg.Addr)
-	if err != nil {
-		return nil, err
-	}
 	n := &Node{
 		cfg:         cfg,
 		seed:        cfg.Seed,
@@ -127,43 +124,13 @@ func Listen(ctx context.Context, cfg Config) (*Node, error) {
 		acceptq:     make(chan *Session, cfg.AcceptQueue),
 		closed:      make(chan struct{}),
 	}
+	if err := n.bind(); err != nil {
+		n.hsKey.Erase()
+		return nil, err
+	}
 	rand.Read(n.cookieKey[:])
 	if n.nodeID == ([8]byte{}) {
 		rand.Read(n.nodeID[:])
-	}
-	opts := batchio.Options{
-		ReusePort:  cfg.Sockets > 1,
-		RecvBuffer: cfg.RecvBuffer,
-		SendBuffer: cfg.SendBuffer,
-		DisableGSO: cfg.DisableGSO,
-		DisableGRO: cfg.DisableGRO,
-		BatchSize:  cfg.Transport.BatchSize,
-	}
-	for i := 0; i < cfg.Sockets; i++ {
-		c, err := batchio.Listen(network, hostport, opts)
-		if err != nil {
-			n.closeConns()
-			return nil, fmt.Errorf("sttfast: listen %s: %w", cfg.Addr, err)
-		}
-		if i == 0 {
-			n.addr = c.LocalAddr()
-			hostport = n.addr.String() // later sockets join the same port
-		}
-		n.conns = append(n.conns, c)
-		// What the network and this host say about our datagrams (an ICMP port unreachable,
-		// a send refused) goes to the dial that sent them.
-		if err := c.SetPeerErrorHandler(n.onPeerError); err != nil {
-			// Dials still work; a port where nothing listens is then a silence.
-			cfg.Logger.Warn("sttfast: ICMP errors will not reach dials", "err", err)
-		}
-	}
-	for _, c := range n.conns {
-		var pc dataplane.PacketConn = c
-		if cfg.WrapConn != nil {
-			pc = cfg.WrapConn(pc)
-		}
-		e := dataplane.NewEngine(pc, cfg.Transport, n.table)
-		n.engines = append(n.engines, e)
 	}
 	for _, e := range n.engines {
 		e.Start()
@@ -189,7 +156,7 @@ func (n *Node) closeConns() {
 	}
 }
 
-// Addr is the address the node listens on.
+// Addr is the address the node listens on: Config.Addr's, as bound (Addrs lists them all).
 func (n *Node) Addr() netip.AddrPort { return n.addr }
 
 // NodeID is the id this node announces in handshakes.
@@ -322,12 +289,6 @@ wait:
 
 // Done is closed when the node closes.
 func (n *Node) Done() <-chan struct{} { return n.closed }
-
-// engine picks the engine a dial goes out on.
-func (n *Node) engine() *dataplane.Engine {
-	i := n.rr.Add(1)
-	return n.engines[int(i)%len(n.engines)]
-}
 
 func (n *Node) eventLoop(e *dataplane.Engine) {
 	defer n.wg.Done()

@@ -3,6 +3,7 @@ package ctrl
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"syscall"
 
 	"github.com/sttfast/sttfast/batchio"
@@ -52,7 +53,7 @@ func (n *Node) onPeerError(pe *batchio.PeerError) {
 
 // report records a network report about the dial's HELLOs: a hard one ends the dial.
 func (d *dialState) report(pe *batchio.PeerError, tagged bool) {
-	err, hard := d.n.classify(pe)
+	err, hard := classify(pe, d.local)
 	hard = hard && tagged
 	d.mu.Lock()
 	if d.abandoned {
@@ -77,8 +78,9 @@ func (d *dialState) report(pe *batchio.PeerError, tagged bool) {
 // classify turns a report into the error a dial returns, and says whether it ends the dial: a
 // port unreachable (nothing listens), or a send this host refused for good (no route, a firewall
 // rule, a source address that cannot reach the peer). Other reports (a host unreachable from a
-// router, a full queue, a packet too big) may be transient and only explain a silence.
-func (n *Node) classify(pe *batchio.PeerError) (err error, hard bool) {
+// router, a full queue, a packet too big) may be transient and only explain a silence. local is
+// the address of the socket that sent the datagram.
+func classify(pe *batchio.PeerError, local netip.AddrPort) (err error, hard bool) {
 	var errno syscall.Errno
 	errors.As(pe.Err, &errno)
 	if pe.Remote {
@@ -92,16 +94,16 @@ func (n *Node) classify(pe *batchio.PeerError) (err error, hard bool) {
 	}
 	switch errno {
 	case syscall.EINVAL:
-		if n.addr.Addr().IsLoopback() && !pe.Addr.Addr().IsLoopback() {
+		if local.Addr().IsLoopback() && !pe.Addr.Addr().IsLoopback() {
 			return fmt.Errorf("%w from %v: a node bound to a loopback address reaches only this host (%w)",
-				ErrSendFailed, n.addr, pe.Err), true
+				ErrSendFailed, local, pe.Err), true
 		}
 		return fmt.Errorf("%w: %w", ErrSendFailed, pe.Err), true
 	case syscall.ENETUNREACH, syscall.EHOSTUNREACH, syscall.EACCES, syscall.EPERM,
 		syscall.EADDRNOTAVAIL, syscall.ENETDOWN, syscall.EHOSTDOWN, syscall.EAFNOSUPPORT:
 		return fmt.Errorf("%w: %w", ErrSendFailed, pe.Err), true
 	case 0: // not an errno: an IPv6 peer on an IPv4 socket
-		return fmt.Errorf("%w from %v: an IPv4 socket cannot reach an IPv6 peer", ErrSendFailed, n.addr), true
+		return fmt.Errorf("%w from %v: an IPv4 socket cannot reach an IPv6 peer", ErrSendFailed, local), true
 	}
 	return pe.Err, false
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 )
 
 // dialUsage is dial's --help text.
-const dialUsage = `Usage: sttfast dial --addr udp://HOST:PORT (--seed FILE | --passphrase-file FILE | STT_SEED) [--recv]
+const dialUsage = `Usage: sttfast dial --addr udp://HOST:PORT [--addr ...] (--seed FILE | --passphrase-file FILE | STT_SEED) [--recv]
 
 Send (default): opens one stream and sends stdin on it, read in chunks (--chunk, each chunk one
 message), then ends the stream (FIN). It then waits until the peer has ended its own half of the
@@ -28,6 +29,13 @@ Receive (--recv): opens nothing; every stream the peer opens goes to stdout unti
 the session or SIGINT/SIGTERM. Prints "connected to ADDR (session ID)" on stderr once the session
 is up (unless --quiet): from then on a relay forwards everything published to it. A relay
 subscriber is dial --recv.
+
+--addr may be given more than once (the same node's addresses, or several nodes serving the same
+thing): they are tried in the order given, in the manner of Happy Eyeballs (RFC 8305). The
+first is dialed; when it has not answered within 250 ms, or fails sooner (nothing listens
+there), the next is dialed as well, and so on; the first handshake to complete wins and the
+others are abandoned. Unless --quiet, dial then says which on stderr: "connected via ADDR".
+When every address fails, the line gives each address and its reason.
 
 ` + orderedHelp + `
 
@@ -45,11 +53,13 @@ failure; --quiet drops that one).
 
 Examples:
   sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed < backup.tar
+  sttfast dial --addr udp://10.0.0.2:9000 --addr udp://203.0.113.7:9000 --seed stt.seed < backup.tar
   sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed --recv > feed.bin`
 
 // dialOpts are dial's parsed flags.
 type dialOpts struct {
-	addr     string
+	addrs    []string // every --addr, in order
+	addr     string   // the one the session went to (the first until then)
 	recv     bool
 	progress bool
 	quiet    bool
@@ -61,7 +71,8 @@ type dialOpts struct {
 // runDial is the dial command.
 func runDial(c *cli, args []string) error {
 	fs := newFlags(c, "dial", dialUsage)
-	addrFlag := fs.String("addr", "", "the peer's `udp://HOST:PORT` (ws:// is reserved, not supported yet)")
+	var addrFlag addrsFlag
+	fs.Var(&addrFlag, "addr", "the peer's `udp://HOST:PORT`; repeat it to try several in order, the first to answer wins\n(ws:// is reserved, not supported yet)")
 	var sf seedFlags
 	sf.register(fs)
 	var cc ccFlag
@@ -74,17 +85,18 @@ func runDial(c *cli, args []string) error {
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress and no \"connected\" line on stderr")
 	chunk := sizeFlag{64 << 10}
 	fs.Var(&chunk, "chunk", "read stdin in chunks of this `SIZE`, one message each (max 64MiB)")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up connecting after this long")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up connecting to an address after this long")
 	fs.StringVar(&o.bind, "bind", "", "local `udp://HOST:PORT` to dial from (default: any interface, a free port)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var err error
-	if o.addr, err = checkAddr("--addr", *addrFlag); err != nil {
+	if o.addrs, err = checkAddrs("--addr", addrFlag); err != nil {
 		return err
 	}
+	o.addr = o.addrs[0]
 	if o.bind == "" {
-		o.bind = bindFor(o.addr)
+		o.bind = bindForAll(o.addrs)
 	} else if o.bind, err = checkAddr("--bind", o.bind); err != nil {
 		return err
 	}
@@ -107,10 +119,10 @@ func runDial(c *cli, args []string) error {
 	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: o.bind, HandshakeTimeout: o.timeout, OnEvent: pathNotices(c.stderr),
 		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
 	if err != nil {
-		return failf(err, "dial %s: bind %s", o.addr, o.bind)
+		return failf(err, "dial %s: bind %s", strings.Join(o.addrs, " "), o.bind)
 	}
 	defer stopNode(node) // an interrupted send still tells the peer, even over loss
-	s, err := node.Dial(ctx, o.addr)
+	s, i, err := node.DialAnyIndex(ctx, o.addrs...)
 	if err != nil {
 		if se, ok := interrupted(ctx); ok {
 			if o.recv {
@@ -118,7 +130,14 @@ func runDial(c *cli, args []string) error {
 			}
 			return failf(se, "dial %s", o.addr)
 		}
+		if len(o.addrs) > 1 {
+			return dialsFailed(err)
+		}
 		return failf(err, "dial %s", o.addr)
+	}
+	o.addr = o.addrs[i]
+	if len(o.addrs) > 1 && !o.quiet {
+		fmt.Fprintf(c.stderr, "connected via %s\n", o.addr)
 	}
 	if o.recv {
 		return dialRecv(ctx, c, node, s, &o)

@@ -31,11 +31,15 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 type failure struct {
 	what string
 	err  error
+	line string // the whole line after "sttfast: ", when what and explain(err) cannot say it
 }
 
 // Error is "<what>: <why>", the part of the stderr line after "sttfast: ". A why that starts
 // with the what (the library's "listen ADDR: ..." under the command's "listen ADDR") says it once.
 func (f *failure) Error() string {
+	if f.line != "" {
+		return f.line
+	}
 	why := explain(f.err)
 	for strings.HasPrefix(why, f.what+": ") {
 		why = strings.TrimPrefix(why, f.what+": ")

@@ -13,11 +13,12 @@ import (
 )
 
 // listenUsage is listen's --help text.
-const listenUsage = `Usage: sttfast listen --addr udp://HOST:PORT (--seed FILE | --passphrase-file FILE | STT_SEED) [--once]
+const listenUsage = `Usage: sttfast listen --addr udp://HOST:PORT [--addr ...] (--seed FILE | --passphrase-file FILE | STT_SEED) [--once]
 
 Server mode: accepts sessions and writes the bytes of every stream the peers open to stdout.
-Prints "listening on udp://HOST:PORT" on stderr once ready (the host as given, the port bound:
-port 0 picks a free one) and, unless --quiet, one line per session opened and closed and one
+--addr may be given more than once: listen takes sessions on every address, into one session
+table. Prints "listening on udp://HOST:PORT" on stderr once ready, one line per --addr in the
+order given (the host as given, the port bound: port 0 picks a free one), and, unless --quiet, one line per session opened and closed and one
 when a handshake is refused (a peer with another seed, or whose clock is off): the first at
 once, then at most one every 10 s with the count since the last.
 
@@ -33,13 +34,15 @@ and listen exits 1.
 
 ` + seedHelp + `
 
-Example:
-  sttfast listen --addr udp://0.0.0.0:9000 --seed stt.seed --once > received.bin`
+Examples:
+  sttfast listen --addr udp://0.0.0.0:9000 --seed stt.seed --once > received.bin
+  sttfast listen --addr udp://10.0.0.2:9000 --addr udp://127.0.0.1:9000 --seed stt.seed > received.bin`
 
 // runListen is the listen command.
 func runListen(c *cli, args []string) error {
 	fs := newFlags(c, "listen", listenUsage)
-	addrFlag := fs.String("addr", "", "listen on `udp://HOST:PORT` (ws:// is reserved, not supported yet)")
+	var addrFlag addrsFlag
+	fs.Var(&addrFlag, "addr", "listen on `udp://HOST:PORT`; repeat it to listen on several addresses, one session table\n(ws:// is reserved, not supported yet)")
 	var sf seedFlags
 	sf.register(fs)
 	var cc ccFlag
@@ -51,7 +54,7 @@ func runListen(c *cli, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	addr, err := checkAddr("--addr", *addrFlag)
+	addrs, err := checkAddrs("--addr", addrFlag)
 	if err != nil {
 		return err
 	}
@@ -65,18 +68,17 @@ func runListen(c *cli, args []string) error {
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
 	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, OnEvent: nodeEvents(c.stderr, refusals),
-		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
+	node, err := listenNode("listen", ctrl.Config{Seed: seed, OnEvent: nodeEvents(c.stderr, refusals),
+		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}}, addrs)
 	if err != nil {
-		return failf(err, "listen %s", addr)
+		return err
 	}
 	defer node.Close()
 	refusals.watch(node)
-	shown := shownAddr(addr, node.Addr())
-	fmt.Fprintf(c.stderr, "listening on %s\n", shown)
+	shown := printListening(c.stderr, node, addrs)
 	l := &listener{node: node, out: newOrderedWriter(c.stdout, 0), log: sessionLogger(c.stderr, *quiet)}
 	if *once {
-		return l.serveOnce(ctx, shown)
+		return l.serveOnce(ctx, shown[0])
 	}
 	return l.serveForever(ctx)
 }

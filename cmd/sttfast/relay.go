@@ -14,7 +14,7 @@ import (
 )
 
 // relayUsage is relay's --help text.
-const relayUsage = `Usage: sttfast relay --addr udp://HOST:PORT (--seed FILE | --passphrase-file FILE | STT_SEED)
+const relayUsage = `Usage: sttfast relay --addr udp://HOST:PORT [--addr ...] (--seed FILE | --passphrase-file FILE | STT_SEED)
 
 A fan-out node: every message any session sends, on any stream, is forwarded whole to every
 other session (on one broadcast stream per session, opened on first use). Publishers are plain
@@ -23,9 +23,11 @@ forwarded, so the dial exits only then); subscribers are "sttfast dial --recv". 
 receives everything published after it connected, every byte in order (messages of several
 publishers interleave whole). A slow subscriber slows the publishers rather than losing data.
 
-Prints "listening on udp://HOST:PORT" on stderr once ready (the host as given, the port bound),
-one line per session opened and closed and one about refused handshakes (another seed, a clock
-off) at most every 10 s (unless --quiet), and every --interval a stats line:
+--addr may be given more than once: the relay takes sessions on every address and forwards
+between all of them (one session table). Prints "listening on udp://HOST:PORT" on stderr once
+ready, one line per --addr in the order given (the host as given, the port bound), one line
+per session opened and closed and one about refused handshakes (another seed, a clock off) at
+most every 10 s (unless --quiet), and every --interval a stats line:
 sessions, messages/s and bytes/s in, bytes/s out, and drops: how many datagrams the node
 discarded, by reason (the labels of /metrics' sttfast_drops_total), plus forward_failed, the
 messages that could not be forwarded to some session (it was closing). The usual ones are
@@ -49,7 +51,8 @@ type relayStats struct {
 // runRelay is the relay command.
 func runRelay(c *cli, args []string) error {
 	fs := newFlags(c, "relay", relayUsage)
-	addrFlag := fs.String("addr", "", "listen on `udp://HOST:PORT` (ws:// is reserved, not supported yet)")
+	var addrFlag addrsFlag
+	fs.Var(&addrFlag, "addr", "listen on `udp://HOST:PORT`; repeat it to listen on several addresses, one session table\n(ws:// is reserved, not supported yet)")
 	var sf seedFlags
 	sf.register(fs)
 	var cc ccFlag
@@ -61,7 +64,7 @@ func runRelay(c *cli, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	addr, err := checkAddr("--addr", *addrFlag)
+	addrs, err := checkAddrs("--addr", addrFlag)
 	if err != nil {
 		return err
 	}
@@ -78,14 +81,14 @@ func runRelay(c *cli, args []string) error {
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
 	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, OnEvent: nodeEvents(c.stderr, refusals),
-		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
+	node, err := listenNode("relay", ctrl.Config{Seed: seed, OnEvent: nodeEvents(c.stderr, refusals),
+		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}}, addrs)
 	if err != nil {
-		return failf(err, "relay %s", addr)
+		return err
 	}
 	defer node.Close()
 	refusals.watch(node)
-	fmt.Fprintf(c.stderr, "listening on %s\n", shownAddr(addr, node.Addr()))
+	printListening(c.stderr, node, addrs)
 	r := &relay{node: node, log: sessionLogger(c.stderr, *quiet)}
 	go r.acceptLoop(ctx)
 	if *interval > 0 {

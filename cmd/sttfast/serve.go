@@ -12,15 +12,16 @@ import (
 )
 
 // serveUsage is serve's --help text.
-const serveUsage = `Usage: sttfast serve --addr udp://HOST:PORT (--seed FILE | --passphrase-file FILE | STT_SEED) [--admin HOST:PORT]
+const serveUsage = `Usage: sttfast serve --addr udp://HOST:PORT [--addr ...] (--seed FILE | --passphrase-file FILE | STT_SEED) [--admin HOST:PORT]
 
 A long-running node. It accepts sessions and, on every stream a peer opens:
   - a first message "sttfast-bench/1 ..." starts the bench protocol: serve is the target of
     "sttfast bench --addr" (see "sttfast bench --help"), it verifies the data and reports;
   - anything else is echoed back message for message, and its half of the stream is ended
     when the peer's is (so "sttfast dial" to a serve completes; the echo is discarded there).
-Prints "listening on udp://HOST:PORT" on stderr once ready (the host as given, the port bound),
-and one line per session opened and closed and one about refused handshakes (another seed, a
+--addr may be given more than once: serve takes sessions on every address, into one session
+table. Prints "listening on udp://HOST:PORT" on stderr once ready, one line per --addr in the
+order given (the host as given, the port bound), and one line per session opened and closed and one about refused handshakes (another seed, a
 clock off) at most every 10 s unless --quiet. SIGINT/SIGTERM close every session
 (SESSION_CLOSE code 8) and exit 0.
 
@@ -28,14 +29,16 @@ clock off) at most every 10 s unless --quiet. SIGINT/SIGTERM close every session
 
 ` + seedHelp + `
 
-Example:
+Examples:
   sttfast serve --addr udp://0.0.0.0:9000 --seed stt.seed --admin :9090
+  sttfast serve --addr udp4://0.0.0.0:9000 --addr udp6://[::]:9001 --seed stt.seed
   curl -s localhost:9090/sessions; curl -s localhost:9090/metrics`
 
 // runServe is the serve command.
 func runServe(c *cli, args []string) error {
 	fs := newFlags(c, "serve", serveUsage)
-	addrFlag := fs.String("addr", "", "listen on `udp://HOST:PORT` (ws:// is reserved, not supported yet)")
+	var addrFlag addrsFlag
+	fs.Var(&addrFlag, "addr", "listen on `udp://HOST:PORT`; repeat it to listen on several addresses, one session table\n(ws:// is reserved, not supported yet)")
 	var sf seedFlags
 	sf.register(fs)
 	var cc ccFlag
@@ -48,7 +51,7 @@ func runServe(c *cli, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	addr, err := checkAddr("--addr", *addrFlag)
+	addrs, err := checkAddrs("--addr", addrFlag)
 	if err != nil {
 		return err
 	}
@@ -71,10 +74,10 @@ func runServe(c *cli, args []string) error {
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
 	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: addr, Sockets: *sockets, OnEvent: nodeEvents(c.stderr, refusals),
-		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
+	node, err := listenNode("serve", ctrl.Config{Seed: seed, Sockets: *sockets, OnEvent: nodeEvents(c.stderr, refusals),
+		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}}, addrs)
 	if err != nil {
-		return failf(err, "serve %s", addr)
+		return err
 	}
 	defer node.Close()
 	refusals.watch(node)
@@ -91,7 +94,7 @@ func runServe(c *cli, args []string) error {
 		}()
 		fmt.Fprintf(c.stderr, "admin on http://%s\n", at)
 	}
-	fmt.Fprintf(c.stderr, "listening on %s\n", shownAddr(addr, node.Addr()))
+	printListening(c.stderr, node, addrs)
 	log := sessionLogger(c.stderr, *quiet)
 	go func() {
 		for {
