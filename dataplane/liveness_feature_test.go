@@ -70,8 +70,8 @@ func TestVanishedPeerDetected(t *testing.T) {
 	if ce.Code != CodeIdleTimeout || ce.Remote || !strings.HasPrefix(ce.Reason, "the peer stopped acknowledging (no answer to ") {
 		t.Errorf("close error %+v; want the local dead-peer close (code 2)", ce)
 	}
-	if after < recovery.UnresponsiveAfter || after > 10*time.Second {
-		t.Errorf("ended %v after the last packet heard; want between %v and 10 s", after, recovery.UnresponsiveAfter)
+	if after < recovery.UnresponsiveAfter || after > 2*recovery.UnresponsiveAfter {
+		t.Errorf("ended %v after the last packet heard; want between %v and %v", after, recovery.UnresponsiveAfter, 2*recovery.UnresponsiveAfter)
 	}
 	if _, werr := st.Write(msg); !errors.Is(werr, ErrSessionClosed) {
 		t.Errorf("write after the end: %v", werr)

@@ -44,7 +44,7 @@ with code 0 (done) or 8 (shutting down: a relay or serve stopped), or on SIGINT/
 connecting failed (a wrong seed says so), the session failed, the peer closed it with an
 application code (0x100 and up: an admin's DELETE /sessions/{id} is 0x100, a receiver whose
 output was closed 0x101; the line gives the peer's reason), the peer stopped answering (after 6
-unanswered probes and at least 5 s, or --idle-timeout of silence), or a signal cut a send short
+unanswered probes and at least 10 s, or --idle-timeout of silence), or a signal cut a send short
 (SESSION_CLOSE code 8 is sent: the peer sees the session end); 2 for usage errors. With --recv
 the end of the session is said on stderr either way (a line without "sttfast:" when it is not a
 failure; --quiet drops that one).

@@ -14,16 +14,19 @@ import "time"
 //     backoff, six PTOs span 63 PTOs (about 1 s at a 10 ms RTT, 5 s at 50 ms).
 //   - one more PTO (without backoff) after the last probe, so that the probes of the sixth PTO
 //     have had their chance: a path that came back during the backoff is found alive.
-//   - UnresponsiveAfter (5 s) of silence: nothing authentic received from the peer at all. On a
+//   - UnresponsiveAfter (10 s) of silence: nothing authentic received from the peer at all. On a
 //     fast path six PTOs take milliseconds; the floor keeps a scheduler stall, a GC pause or an
 //     outage of a few seconds (Wi-Fi roaming, a route change) from ending the session, and it is
 //     above the short idle timeouts tests and embedders use (2 s), which then still decide alone.
+//     It was 5 s until a loaded 2-core CI machine, whose VM froze its processes for up to 2.7 s at
+//     a time, ended a live 20%-loss transfer after 5 s without a packet from a starved sender:
+//     10 s still ends a dead transfer three times sooner than the 30 s idle timeout.
 //
 // The idle timeout stays the bound for a session with nothing outstanding, and for a path so
 // slow that six PTOs last longer than it.
 const (
 	UnresponsivePTOs  = 6
-	UnresponsiveAfter = 5 * time.Second
+	UnresponsiveAfter = 10 * time.Second
 )
 
 // UnresponsiveAt returns when the peer is to be declared gone, given lastHeard, when the caller
