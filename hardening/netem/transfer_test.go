@@ -87,6 +87,12 @@ type caseResult struct {
 	LoadedMedMs float64 `json:"loaded_srtt_median_ms"`
 	LoadedP95Ms float64 `json:"loaded_srtt_p95_ms"`
 	ByteExact   bool    `json:"byte_exact"`
+	// How late the host woke a sleeping goroutine of the test while the transfer ran (stall_test.go):
+	// the worst case, and the count and total of wake-ups 100 ms or more late. Large values mean
+	// the machine, not the transport, set the goodput.
+	StallMaxMs float64 `json:"host_stall_max_ms"`
+	Stalls     int     `json:"host_stalls"`
+	StallSumMs float64 `json:"host_stall_sum_ms"`
 }
 
 // transfer sends size bytes from a (sttpeer send) to b (sttfast listen --once) over tp and
@@ -96,6 +102,7 @@ func transfer(t *testing.T, tp *topo, seed string, size int64, dataSeed int, cc 
 	t.Helper()
 	guard := guardFor(size)
 	before := tp.stats()
+	probe := startStallProbe()
 	l := startProc(t, "listen", stdoutHash, nil, tp.in("b", sttfastBin, "listen", "--addr", "udp://"+addrB+":"+listenPort,
 		"--seed", seed, "--once", "--quiet", "--cc", cc)...)
 	l.waitLine(`^listening on udp://`, guard)
@@ -106,6 +113,7 @@ func transfer(t *testing.T, tp *topo, seed string, size int64, dataSeed int, cc 
 	l.expectExit(0, time.Minute) // listen --once exits 0 only after a clean SESSION_CLOSE (code 0)
 	var r sendResult
 	decode(t, s.waitEvent("result", time.Second), &r)
+	stall := probe.end()
 	d := tp.stats().sub(before)
 	gotBytes, gotHash := l.output()
 	c := caseResult{
@@ -115,7 +123,12 @@ func transfer(t *testing.T, tp *topo, seed string, size int64, dataSeed int, cc 
 		QueueDrops: max(int64(r.PacketsSent)-d["b nft_seen"], 0),
 		QdiscDrops: d["a qdisc_dropped"], QdiscPkts: d["a qdisc_sent_packets"], RcvbufErrs: d["b udp_rcvbuf_errors"],
 		MinRTTms: r.MinRTTms, LoadedMedMs: r.Loaded.MedianMs, LoadedP95Ms: r.Loaded.P95Ms,
-		ByteExact: r.OK && gotBytes == size && r.Bytes == size && gotHash == r.SHA256,
+		ByteExact:  r.OK && gotBytes == size && r.Bytes == size && gotHash == r.SHA256,
+		StallMaxMs: ms(stall.Max), Stalls: stall.Count, StallSumMs: ms(stall.Sum),
+	}
+	if stall.Sum > time.Second/2 {
+		t.Logf("the host stalled this test %d times for %.0f ms in all (worst %.0f ms) during the transfer: its goodput measures the machine as much as the transport",
+			stall.Count, ms(stall.Sum), ms(stall.Max))
 	}
 	if !c.ByteExact {
 		t.Errorf("not byte-exact: sent %d bytes (sha256 %s, ok=%v), listener wrote %d (sha256 %s)", r.Bytes, r.SHA256, r.OK, gotBytes, gotHash)
@@ -161,7 +174,10 @@ func checkQueue(t *testing.T, c caseResult) {
 // queue must not be kept overflowing. STT_NETEM_SIZE sets the size per transfer (default 16MiB;
 // make test-net: 256MiB) and STT_NETEM_RESULTS a directory for the report (netns-DATE.md/json).
 // The loss-free, 5% and 20% cases run once per congestion controller of STT_NETEM_CC (default
-// "cubic,bbr"); everything else uses CUBIC, the default.
+// "cubic,bbr"); everything else uses CUBIC, the default. One case runs alone by its subtest
+// name, e.g. -run 'TestNetemTransfer/100mbit/random:20/bbr' (with STT_NETEM_CC=bbr, the default
+// includes it); each row also says how often the host stalled the test process during the
+// transfer (stall_test.go), since a starved machine, not the transport, can set the goodput.
 // Reorder, duplication and jitter are covered in process by ctrl's TestEndToEnd (lossyLinks) and
 // TestJitterTransfer (jitter_test.go, through a userspace delay line).
 func TestNetemTransfer(t *testing.T) {
@@ -236,6 +252,9 @@ func queuePackets(link string) int64 {
 	bits := map[string]int64{"100mbit": 100e6, "1gbit": 1e9}[link]
 	return bits / 8 * queueMs / 1000 / wirePacket
 }
+
+// ms converts d to milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // median of v (the mean of the middle two for an even count).
 func median(v []float64) float64 {
