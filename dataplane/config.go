@@ -65,6 +65,10 @@ type Config struct {
 	Congestion recovery.Algorithm
 	// DisablePacing sends congestion-window bursts unpaced.
 	DisablePacing bool
+	// ReliablePacketSize is the packet size over a reliable path (ReliableConn), where there is
+	// no MTU to fit (default DefaultReliablePacketSize, 16 KiB; bounded by the path's MaxPacket
+	// and 64 KiB). PayloadSize applies to datagram paths only.
+	ReliablePacketSize int
 	// BatchSize is how many datagrams one recvmmsg/sendmmsg moves (default 64).
 	BatchSize int
 	// HandshakeQueue bounds handshake packets waiting for the control plane (default 1024);
@@ -135,6 +139,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeyUpdateInterval == 0 {
 		c.KeyUpdateInterval = stc.DefaultKeyUpdateInterval
+	}
+	if c.ReliablePacketSize <= 0 {
+		c.ReliablePacketSize = DefaultReliablePacketSize
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 64

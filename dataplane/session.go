@@ -107,6 +107,7 @@ type Session struct {
 	readyNextTx *Session
 	inReadyTx   bool
 	pacedUntil  recovery.Time
+	pathWait    recovery.Time // reliable path: the current wait for room (reliable.go)
 
 	// --- application side ---
 	consumed    atomic.Uint64 // stream bytes the application read (session flow control)
@@ -245,17 +246,23 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 		done:           make(chan struct{}),
 	}
 	s.advertised.Store(s.ourMaxData)
-	s.payload.Store(int32(e.cfg.PayloadSize))
 	if !p.Initiator {
 		s.nextLocal = 1
 	}
+	payload, ackDelay, ackEvery := e.cfg.PayloadSize, e.cfg.MaxAckDelay, e.cfg.AckEvery
+	if e.rel != nil {
+		// A reliable path (reliable.go): larger packets, fewer ACKs, no loss timers or window.
+		payload, ackDelay, ackEvery = e.relSize, reliableAckDelay, reliableAckEvery
+	}
+	s.payload.Store(int32(payload))
 	s.sender.Init(recovery.Config{
-		MaxDatagramSize: e.cfg.PayloadSize,
+		MaxDatagramSize: payload,
 		Algorithm:       e.cfg.Congestion,
-		MaxAckDelay:     e.cfg.MaxAckDelay,
+		MaxAckDelay:     ackDelay,
 		DisablePacing:   e.cfg.DisablePacing,
+		Reliable:        e.rel != nil,
 	})
-	s.receiver.Init(e.cfg.MaxAckDelay, e.cfg.AckEvery)
+	s.receiver.Init(ackDelay, ackEvery)
 	if p.Final {
 		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeFinal})
 	}
