@@ -52,6 +52,8 @@ type Config struct {
 	MaxAckDelay time.Duration
 	// AckEvery sends an ACK at once after this many ack-eliciting packets (default 2; an RX batch
 	// always ends with an ACK when one is pending, which is what thins ACKs under load).
+	// MaxAckDelay and AckEvery apply to datagram paths; over a reliable path (ReliableConn) a
+	// session acknowledges every 16 packets or 25 ms.
 	AckEvery int
 	// FlushDelay lets a stream with less than a packet of new data wait this long for more, so that
 	// small messages coalesce (default 0: send at once; Stream.Flush forces a send).
@@ -61,7 +63,8 @@ type Config struct {
 	KeyUpdatePackets  uint64
 	KeyUpdateBytes    uint64
 	KeyUpdateInterval time.Duration
-	// Congestion selects the congestion controller (default CUBIC).
+	// Congestion selects the congestion controller (default CUBIC). Over a reliable path
+	// (ReliableConn) there is none: the path's byte budget paces instead.
 	Congestion recovery.Algorithm
 	// DisablePacing sends congestion-window bursts unpaced.
 	DisablePacing bool

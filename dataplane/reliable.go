@@ -82,13 +82,14 @@ func reliablePath(conn PacketConn) ReliableConn {
 }
 
 // reliablePacketSize is the packet size of sessions over r: Config.ReliablePacketSize, within
-// what the path, the frame format and the engine's buffers carry.
+// what the path, the frame format and the engine's buffers carry (and at least the 256 bytes
+// Config.PayloadSize is floored at).
 func reliablePacketSize(cfg *Config, r ReliableConn) int {
 	n := min(cfg.ReliablePacketSize, frame.MaxPacketSize, txBufSize, rxBufSize)
 	if m := r.MaxPacket(); m > 0 {
 		n = min(n, m)
 	}
-	return max(n, frame.DefaultPayloadSize)
+	return max(n, 256)
 }
 
 // Reliable reports whether the engine's path is reliable and ordered (see ReliableConn): its
