@@ -111,7 +111,7 @@ func (t *txLoop) pathRoom(addr netip.AddrPort) int {
 // pathHeld records that s has something to send that the reliable path has no room for: the
 // TX loop looks again after s.pathWait, which doubles while the path stays full. mu held.
 func (s *Session) pathHeld(now recovery.Time) {
-	s.pathWait = min(max(2*s.pathWait, recovery.Time(pathPollMin)), recovery.Time(pathPollMax))
-	s.pacedUntil = now + s.pathWait
+	s.pathWait = uint16(min(max(2*int(s.pathWait), int(pathPollMin/time.Microsecond)), int(pathPollMax/time.Microsecond)))
+	s.pacedUntil = now + recovery.Time(time.Duration(s.pathWait)*time.Microsecond)
 	s.e.ctr.pathHeld.Add(1)
 }

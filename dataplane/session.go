@@ -106,8 +106,10 @@ type Session struct {
 	deadline    recovery.Time
 	readyNextTx *Session
 	inReadyTx   bool
-	pacedUntil  recovery.Time
-	pathWait    recovery.Time // reliable path: the current wait for room (reliable.go)
+	// pathWait is the current wait for room on a reliable path in microseconds (reliable.go);
+	// small, so that it fits the padding after inReadyTx and costs an idle session nothing.
+	pathWait   uint16
+	pacedUntil recovery.Time
 
 	// --- application side ---
 	consumed    atomic.Uint64 // stream bytes the application read (session flow control)
