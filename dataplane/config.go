@@ -52,6 +52,8 @@ type Config struct {
 	MaxAckDelay time.Duration
 	// AckEvery sends an ACK at once after this many ack-eliciting packets (default 2; an RX batch
 	// always ends with an ACK when one is pending, which is what thins ACKs under load).
+	// MaxAckDelay and AckEvery apply to datagram paths; over a reliable path (ReliableConn) a
+	// session acknowledges every 16 packets or 25 ms.
 	AckEvery int
 	// FlushDelay lets a stream with less than a packet of new data wait this long for more, so that
 	// small messages coalesce (default 0: send at once; Stream.Flush forces a send).
@@ -61,10 +63,15 @@ type Config struct {
 	KeyUpdatePackets  uint64
 	KeyUpdateBytes    uint64
 	KeyUpdateInterval time.Duration
-	// Congestion selects the congestion controller (default CUBIC).
+	// Congestion selects the congestion controller (default CUBIC). Over a reliable path
+	// (ReliableConn) there is none: the path's byte budget paces instead.
 	Congestion recovery.Algorithm
 	// DisablePacing sends congestion-window bursts unpaced.
 	DisablePacing bool
+	// ReliablePacketSize is the packet size over a reliable path (ReliableConn), where there is
+	// no MTU to fit (default DefaultReliablePacketSize, 16 KiB; bounded by the path's MaxPacket
+	// and 64 KiB). PayloadSize applies to datagram paths only.
+	ReliablePacketSize int
 	// BatchSize is how many datagrams one recvmmsg/sendmmsg moves (default 64).
 	BatchSize int
 	// HandshakeQueue bounds handshake packets waiting for the control plane (default 1024);
@@ -135,6 +142,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeyUpdateInterval == 0 {
 		c.KeyUpdateInterval = stc.DefaultKeyUpdateInterval
+	}
+	if c.ReliablePacketSize <= 0 {
+		c.ReliablePacketSize = DefaultReliablePacketSize
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 64

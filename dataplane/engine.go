@@ -24,6 +24,10 @@ type Engine struct {
 	cfg  Config
 	conn PacketConn
 	gso  int // datagrams per send call when packing GSO super-packets (1: no GSO)
+	// rel is conn when it is a reliable, ordered path (reliable.go), else nil; relSize is then
+	// the size of its sessions' packets.
+	rel     ReliableConn
+	relSize int
 
 	table *Table
 	ctr   engineCounters
@@ -76,6 +80,10 @@ func NewEngine(conn PacketConn, cfg Config, t *Table) *Engine {
 	}
 	if g, ok := conn.(gsoConn); ok && g.GSO() {
 		e.gso = g.MaxGSOSegments()
+	}
+	if e.rel = reliablePath(conn); e.rel != nil {
+		e.gso = 1
+		e.relSize = reliablePacketSize(&e.cfg, e.rel)
 	}
 	return e
 }
@@ -177,6 +185,8 @@ func (e *Engine) Stats() EngineStats {
 		ss.mu.Unlock()
 	}
 	s.GSO = e.gso > 1
+	s.Reliable = e.rel != nil
+	s.PathHeld = e.ctr.pathHeld.Load()
 	if g, ok := e.conn.(groConn); ok {
 		s.GRO = g.GRO()
 	}

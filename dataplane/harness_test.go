@@ -16,6 +16,25 @@ type memConn struct {
 	slab  *batchio.Slab
 	out   []batchio.Message // written since the last take, Addr rewritten to the source
 	to    []netip.AddrPort  // destination of each message in out
+
+	// A reliable memConn (newReliableMemConn) is a ReliableConn: ordered and lossless, with a
+	// byte budget for what was written and not yet taken, beyond which writes are dropped and
+	// counted (as wspath does), and Writable reporting what is left of it.
+	reliable bool
+	budget   int
+	held     int // bytes written since the last take, framing included
+	drops    int // datagrams dropped for the budget
+}
+
+func (c *memConn) Reliable() bool              { return c.reliable }
+func (c *memConn) MaxPacket() int              { return 64 << 10 }
+func (c *memConn) Writable(netip.AddrPort) int { return max(0, c.budget-c.held) }
+
+// newReliableMemConn returns a reliable memConn holding up to budget bytes between takes.
+func newReliableMemConn(local netip.AddrPort, budget int) *memConn {
+	c := newMemConnSize(local, 256, 64<<10)
+	c.reliable, c.budget = true, budget
+	return c
 }
 
 func newMemConn(local netip.AddrPort) *memConn { return newMemConnSize(local, 256, 64<<10) }
@@ -36,6 +55,14 @@ func (c *memConn) Close() error                             { return nil }
 func (c *memConn) WriteBatch(msgs []batchio.Message) (int, error) {
 	all := c.slab.Messages()
 	for i := range msgs {
+		if c.reliable {
+			if cost := msgs[i].N + reliableFraming; c.held+cost > c.budget {
+				c.drops++
+				continue
+			} else {
+				c.held += cost
+			}
+		}
 		m := &all[len(c.out)]
 		m.N = copy(m.Buf[:cap(m.Buf)], msgs[i].Buf[:msgs[i].N])
 		m.Seg = msgs[i].Seg
@@ -50,6 +77,7 @@ func (c *memConn) take() []batchio.Message {
 	out := c.out
 	c.out = c.slab.Messages()[:0]
 	c.to = c.to[:0]
+	c.held = 0
 	return out
 }
 

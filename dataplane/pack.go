@@ -51,6 +51,9 @@ func (t *txLoop) serve(s *Session) bool {
 	default:
 		t.maybeRotate(s, now)
 		t.packPath(s, now)
+		if t.e.rel != nil {
+			t.room = t.pathRoom(s.peer)
+		}
 		more = t.packSession(s, now)
 	}
 	t.heap.set(s, s.nextDeadline(now))
@@ -108,6 +111,25 @@ func (t *txLoop) packOne(s *Session, now recovery.Time) (sent, more bool) {
 	// An ACK goes out on its own only when due (two ack-eliciting packets, a gap, or the delayed
 	// ACK timer); otherwise it waits up to MaxAckDelay to ride on the next data packet.
 	ackDue := s.receiver.AckPending() && (s.receiver.AckNow() || now >= s.receiver.AckDeadline())
+	if t.e.rel != nil {
+		// A reliable path: no window or pacer, but never more than the path takes whole. Data
+		// waits for room for a full packet; an ACK alone goes in what room there is.
+		s.pacedUntil = 0
+		held := false
+		if dataOK && t.room < size+reliableFraming {
+			dataOK = false
+			held = s.hasFrames()
+		}
+		if !dataOK {
+			size = min(size, t.room-reliableFraming)
+			if ackDue && size < reliableAckRoom {
+				ackDue, held = false, true
+			}
+		}
+		if held {
+			s.pathHeld(now)
+		}
+	}
 	if !ackDue && (!dataOK || !s.hasFrames()) {
 		return false, false
 	}
@@ -156,6 +178,10 @@ func (t *txLoop) packOne(s *Session, now recovery.Time) (sent, more bool) {
 		s.lastSent = now
 	}
 	t.commit(n, hdrLen, pn, s.txKeys.Current(), n == size)
+	if t.e.rel != nil {
+		t.room -= n + reliableFraming
+		s.pathWait = 0
+	}
 	more = more || s.probes > 0 || (dataOK && s.hasFrames())
 	return true, more
 }

@@ -106,7 +106,10 @@ type Session struct {
 	deadline    recovery.Time
 	readyNextTx *Session
 	inReadyTx   bool
-	pacedUntil  recovery.Time
+	// pathWait is the current wait for room on a reliable path in microseconds (reliable.go);
+	// small, so that it fits the padding after inReadyTx and costs an idle session nothing.
+	pathWait   uint16
+	pacedUntil recovery.Time
 
 	// --- application side ---
 	consumed    atomic.Uint64 // stream bytes the application read (session flow control)
@@ -245,17 +248,23 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 		done:           make(chan struct{}),
 	}
 	s.advertised.Store(s.ourMaxData)
-	s.payload.Store(int32(e.cfg.PayloadSize))
 	if !p.Initiator {
 		s.nextLocal = 1
 	}
+	payload, ackDelay, ackEvery := e.cfg.PayloadSize, e.cfg.MaxAckDelay, e.cfg.AckEvery
+	if e.rel != nil {
+		// A reliable path (reliable.go): larger packets, fewer ACKs, no loss timers or window.
+		payload, ackDelay, ackEvery = e.relSize, reliableAckDelay, reliableAckEvery
+	}
+	s.payload.Store(int32(payload))
 	s.sender.Init(recovery.Config{
-		MaxDatagramSize: e.cfg.PayloadSize,
+		MaxDatagramSize: payload,
 		Algorithm:       e.cfg.Congestion,
-		MaxAckDelay:     e.cfg.MaxAckDelay,
+		MaxAckDelay:     ackDelay,
 		DisablePacing:   e.cfg.DisablePacing,
+		Reliable:        e.rel != nil,
 	})
-	s.receiver.Init(e.cfg.MaxAckDelay, e.cfg.AckEvery)
+	s.receiver.Init(ackDelay, ackEvery)
 	if p.Final {
 		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeFinal})
 	}

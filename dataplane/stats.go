@@ -56,6 +56,7 @@ type engineCounters struct {
 	drops                           [numDropReasons]atomic.Uint64
 	eventsDropped                   atomic.Uint64
 	txRefused                       atomic.Uint64
+	pathHeld                        atomic.Uint64
 	// Totals of sessions that have ended, so that engine-wide counters never go down.
 	closedRetx, closedLost, closedSessions atomic.Uint64
 }
@@ -74,6 +75,11 @@ type EngineStats struct {
 	RetransmittedBytes uint64 // stream bytes sent again, all sessions ever
 	PacketsLost        uint64 // packets declared lost, all sessions ever
 	GSO, GRO           bool
+	// Reliable says the engine's path is reliable and ordered (ReliableConn): no loss timers, no
+	// congestion control. PathHeld counts the times a session had data or an ACK to send and
+	// the path no room for it: the data waited in the send buffers instead of being dropped.
+	Reliable bool
+	PathHeld uint64
 }
 
 // DropsTotal sums the drops of every reason.
@@ -103,6 +109,8 @@ func (s *EngineStats) Add(o *EngineStats) {
 	s.PacketsLost += o.PacketsLost
 	s.GSO = s.GSO || o.GSO
 	s.GRO = s.GRO || o.GRO
+	s.Reliable = s.Reliable || o.Reliable
+	s.PathHeld += o.PathHeld
 }
 
 // sessionCounters are the per-session numbers that applications and the admin API read.

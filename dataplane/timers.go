@@ -109,6 +109,11 @@ func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
 	if p := s.path; p != nil && p.chalN {
 		earliest(p.chalAt + p.chalWait(s))
 	}
+	if s.e.rel != nil && s.pacedUntil > now && d < s.pacedUntil {
+		// Held back by a full reliable path: whatever else came due (a delayed ACK, a
+		// keep-alive) can only go when it has room, so look again then, not in a busy loop.
+		d = s.pacedUntil
+	}
 	return d
 }
 

@@ -52,6 +52,7 @@ type txLoop struct {
 	scratch   []*Session
 	dead      []deadSession
 	narrow    []narrowing // sessions whose packets the route refused, applied by applyNarrow
+	room      int         // reliable path: bytes it takes for the session being served (pathRoom)
 }
 
 // sealJob is a packed packet waiting to be sealed in place just before the batch goes out, so the

@@ -98,6 +98,57 @@ func (c *Conn) WriteBatch(msgs []batchio.Message) (int, error) {
 	return len(msgs), nil
 }
 
+// Reliable reports true: a WebSocket runs on TCP, which delivers every message it accepts, in
+// order, and controls its own congestion. The engine (dataplane.ReliableConn) then runs its
+// sessions without loss timers or a congestion window, pacing by Writable instead.
+func (c *Conn) Reliable() bool { return true }
+
+// MaxPacket returns Config.MaxMessage, the largest datagram WriteBatch sends.
+func (c *Conn) MaxPacket() int { return c.cfg.MaxMessage }
+
+// Writable reports how many bytes WriteBatch would accept for addr right now without dropping:
+// a datagram of n bytes takes n plus its frame header (at most 14 bytes) of it. It is 0 when addr
+// has no open connection or the Conn is closed. A writer that sends only what Writable allows
+// never has a datagram dropped for the outbound budget: it holds its data instead (the engine in
+// its send buffers) and asks again. When less than one largest message fits, Writable also asks
+// the connection to refresh what the socket layer still holds, which otherwise only a write
+// does, so asking again later sees the room a draining socket made. It never blocks and does not
+// allocate.
+func (c *Conn) Writable(addr netip.AddrPort) int {
+	if c.closed.Load() {
+		return 0
+	}
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	largest := c.cfg.MaxMessage + maxFrameHeader
+	if c.srv != nil {
+		c.srv.peersMu.RLock()
+		sc := c.srv.peers[addr]
+		c.srv.peersMu.RUnlock()
+		if sc == nil {
+			return 0
+		}
+		r, kick := sc.out.room(largest)
+		if kick {
+			sc.kick()
+		}
+		return r
+	}
+	cl := c.cli
+	if addr != cl.peer {
+		return 0
+	}
+	select {
+	case <-cl.ended:
+		return 0
+	default:
+	}
+	r, kick := cl.out.room(largest)
+	if kick {
+		cl.kick()
+	}
+	return r
+}
+
 // LocalAddr returns the address the Listener is bound to, or the local end of a dialed
 // connection, with IPv4-mapped addresses unmapped.
 func (c *Conn) LocalAddr() netip.AddrPort { return c.local }

@@ -13,6 +13,12 @@
 // connection, or to a connection over its outbound budget, is dropped and counted, like a UDP
 // datagram the network lost: it never blocks the writer or delays other peers.
 //
+// Unlike UDP the path is reliable and ordered, and says so: [Conn.Reliable], [Conn.MaxPacket]
+// and [Conn.Writable] make it a dataplane.ReliableConn. The engine then neither retransmits on
+// its own timers nor runs a congestion window over TCP's (RFC 9298 §6), sends 16 KiB packets,
+// and hands a connection only what Writable says its budget takes, so that a slow peer makes
+// the data wait in the sender's buffers rather than be dropped here.
+//
 // # Server: gnet, parsed in the event loop
 //
 // [Listen] runs a gnet v2 engine. gnet calls OnTraffic with the bytes read so far and never

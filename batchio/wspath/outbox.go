@@ -114,6 +114,25 @@ func (o *outbox) giveBack(b []byte, held int) {
 	o.mu.Unlock()
 }
 
+// room returns how many bytes of frames the budget takes now, and whether the caller must
+// request a flush: when less than largest fits, held may be stale (only a flush refreshes it, and
+// no write will come to cause one while the writer waits for room), so a flush is asked for, as a
+// dropped frame does, unless one is pending already.
+func (o *outbox) room(largest int) (int, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return 0, false
+	}
+	r := o.budget - len(o.pend) - int(o.held.Load())
+	kick := false
+	if r < largest && !o.queued {
+		o.queued = true
+		kick = true
+	}
+	return max(r, 0), kick
+}
+
 // shut stops accepting frames and frees the buffers.
 func (o *outbox) shut() {
 	o.mu.Lock()

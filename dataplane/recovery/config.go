@@ -73,6 +73,17 @@ type Config struct {
 	// DisableHyStart turns off HyStart++, leaving classic slow start that
 	// only ends on loss.
 	DisableHyStart bool
+	// Reliable says the path below delivers every packet it accepts, in
+	// order (TCP, a WebSocket): it retransmits and controls congestion
+	// itself, so the Sender must not do either on top of it (RFC 9298 §6,
+	// the TCP-over-TCP meltdown). The Sender then declares no loss by time
+	// or by a reordering threshold and resends nothing on a PTO; it
+	// declares lost only a packet that a later acknowledged packet proves
+	// gone (on an ordered path that is a drop at an endpoint, never a late
+	// packet). CanSend and PacingDeadline always allow sending (the
+	// caller paces by the path's byte budget instead) and the window
+	// neither grows nor shrinks. RTT, PTO and liveness work as usual.
+	Reliable bool
 }
 
 func (c *Config) withDefaults() Config {

@@ -215,8 +215,34 @@ func (s *Sender) OnTimeout(now Time, h Handler) (probes int) {
 	}
 	s.ptoCount++
 	s.stats.ptoCount++
-	s.probe(h)
+	if !s.reliable {
+		// Over a reliable path the packets in flight are in the path's hands, which
+		// retransmits them itself: the probes only ask whether the path is still alive.
+		s.probe(h)
+	}
 	return MaxProbes
+}
+
+// detectGaps is loss detection over a reliable, ordered path (Config.Reliable): a packet below
+// the largest acknowledged that is itself unacknowledged can never arrive (the path delivers in
+// order), so it was dropped at an endpoint (a full receive queue) and its frames are resent.
+// Nothing is declared lost by time or by a reordering threshold, and the window does not react:
+// the path below retransmits and controls congestion (RFC 9298 §6).
+func (s *Sender) detectGaps(h Handler) {
+	s.lossTime = 0
+	if !s.hasLargestAcked || s.largestAcked < s.histBase {
+		return
+	}
+	for s.scanFrom = max(s.scanFrom, s.histBase); s.scanFrom < s.largestAcked; s.scanFrom++ {
+		if s.slots[s.scanFrom&s.slotMask()].state == stateOutstanding {
+			break
+		}
+	}
+	for pn := s.scanFrom; pn < s.largestAcked; pn++ {
+		if sl := &s.slots[pn&s.slotMask()]; sl.state == stateOutstanding {
+			s.declareLost(sl, h)
+		}
+	}
 }
 
 // probe reports the frames of the packet a PTO should resend: the oldest

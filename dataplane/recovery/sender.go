@@ -83,6 +83,9 @@ type Sender struct {
 	// useBBR selects bbr over cc. A bool and two concrete fields rather
 	// than an interface: the calls stay direct and nothing escapes.
 	useBBR bool
+	// reliable: the path retransmits, orders and controls congestion
+	// itself (Config.Reliable); cc, bbr and pace are left alone.
+	reliable bool
 }
 
 // Init (re)initialises the Sender with cfg (zero fields take defaults):
@@ -107,6 +110,7 @@ func (s *Sender) Init(cfg Config) {
 		s.bbr.init(&c)
 	}
 	s.pace.init(c.MaxDatagramSize, c.DisablePacing)
+	s.reliable = c.Reliable
 	s.initialized = true
 }
 
@@ -177,13 +181,16 @@ func (s *Sender) OnPacketSent(now Time, pn uint64, size int, ackEliciting bool, 
 	}
 	s.nextPN = pn + 1
 	if ackEliciting {
-		if s.useBBR {
+		if s.useBBR && !s.reliable {
 			s.bbr.onPacketSent(now, sl, s.bytesInFlight)
 		}
 		s.bytesInFlight += size
 		s.inFlight++
 		s.ackElicitingInFlight++
 		s.lastAckElicitingSent = now
+		if s.reliable {
+			return // no window, no pacing: the path's own
+		}
 		if !s.useBBR {
 			s.cc.onPacketSent(pn, s.bytesInFlight)
 		}
@@ -236,7 +243,7 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 	appLimited := false
 	ackedBytes := 0
 	priorInFlight := s.bytesInFlight
-	if s.useBBR {
+	if s.useBBR && !s.reliable {
 		s.bbr.rs.beginAck()
 	}
 	for i := len(ranges) - 1; i >= 0; i-- {
@@ -269,6 +276,7 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 			if sl.flags&flagInFlight != 0 {
 				s.removeInFlight(sl)
 				switch {
+				case s.reliable:
 				case s.useBBR:
 					// Its window follows its model (onDelivered), and
 					// the rate sampler tells app-limited ACKs apart.
@@ -303,6 +311,12 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 		s.rtt.Update(now.Sub(largestSent), ackDelay)
 		sampled = true
 	}
+	if s.reliable {
+		s.detectGaps(h)
+		s.ptoCount = 0
+		s.popFront(now)
+		return newlyAcked, nil
+	}
 	// RFC 9002 order: losses first, then growth, so that packets acked by
 	// the same ACK that started a recovery period do not grow the window.
 	reacted := s.detectLost(now, h)
@@ -329,7 +343,7 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 // and acknowledged late: its bytes did arrive, so they count as
 // delivered (each slot must be passed at most once).
 func (s *Sender) onDelivered(now Time, sl *slot) {
-	if s.useBBR && sl.flags&flagAckEliciting != 0 {
+	if s.useBBR && !s.reliable && sl.flags&flagAckEliciting != 0 {
 		s.bbr.rs.onDelivered(now, sl)
 	}
 }
@@ -360,8 +374,9 @@ func (s *Sender) Window() int {
 
 // CanSend reports whether the window admits another packet
 // (BytesInFlight < Window). Like TCP, the packet may then overshoot the
-// window by up to one datagram; probes ignore the window entirely.
-func (s *Sender) CanSend() bool { return s.bytesInFlight < s.Window() }
+// window by up to one datagram; probes ignore the window entirely. Over a
+// reliable path (Config.Reliable) there is no window: always true.
+func (s *Sender) CanSend() bool { return s.reliable || s.bytesInFlight < s.Window() }
 
 // SendBudget returns Window - BytesInFlight, at least 0: how many bytes
 // the caller may pack into the next burst.
@@ -399,8 +414,11 @@ func (s *Sender) PacingRate() float64 { return s.pacingRate() * 1e9 }
 // The bucket holds max(10 datagrams, 64 KiB), so a full 64 KiB burst can
 // leave at once when the window allows; larger sizes are treated as a
 // bucket's worth. OnPacketSent spends the tokens.
+//
+// Over a reliable path (Config.Reliable) it is always 0: the caller paces
+// by the path's byte budget.
 func (s *Sender) PacingDeadline(now Time, size int) Time {
-	if !s.initialized || s.pace.disabled {
+	if !s.initialized || s.pace.disabled || s.reliable {
 		return 0
 	}
 	return s.pace.deadline(now, size, s.pacingRate())
