@@ -287,8 +287,8 @@ func (sc *serverConn) upgrade() (act gnet.Action, done bool) {
 	if res.n == 0 {
 		return gnet.None, false
 	}
-	_, _ = gc.Write(acceptResponse(res.key))
-	_, _ = gc.Discard(res.n)
+	// The connection is counted and reachable before the 101 leaves: a client that has read it
+	// may look at Stats or send at once, and must find the upgrade done.
 	sc.out = newOutbox(s.cfg.OutboundBudget, false, &s.conn.dropBudget)
 	_ = setNotSentLowat(gc.Fd(), s.cfg.OutboundBudget) // best effort: the budget still holds
 	sc.state.Store(stOpen)
@@ -296,6 +296,8 @@ func (sc *serverConn) upgrade() (act gnet.Action, done bool) {
 	s.peersMu.Lock()
 	s.peers[sc.peer] = sc
 	s.peersMu.Unlock()
+	_, _ = gc.Write(acceptResponse(res.key))
+	_, _ = gc.Discard(res.n)
 	return gnet.None, true
 }
 
