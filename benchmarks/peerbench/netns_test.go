@@ -195,7 +195,7 @@ func TestNetnsMarkdown(t *testing.T) {
 	add := func(w, c string, mbps float64, complete bool, seen, dropped int64) {
 		s := &Sample{Contender: c, Workload: w, Recv: &Result{Windowed: true, WindowS: 1, Bytes: uint64(mbps * 1e6 / 8),
 			Transfer: &TransferStats{Total: 64 << 20, Verified: 64 << 20, Complete: complete, Seconds: 1}},
-			Netns: &NetnsStats{Counters: map[string]int64{"b nft_seen": seen, "b nft_dropped": dropped}}}
+			Netns: &NetnsStats{Counters: map[string]int64{"b nft_seen": seen, "b nft_dropped": dropped, "a qdisc_dropped": seen / 100}}}
 		derive(s, mustWorkload(t, w))
 		rep.Samples = append(rep.Samples, s)
 	}
@@ -219,6 +219,7 @@ func TestNetnsMarkdown(t *testing.T) {
 		"| 100 Mbit/s | none | **92.0** (92.0 - 92.0) | **93.0** (93.0 - 93.0) | **88.0** (88.0 - 88.0) | 0.0% |",
 		"| 100 Mbit/s | 20% | **15.0** (15.0 - 15.0) | **30.0** (30.0 - 30.0) | **3.00** (3.00 - 3.00), 1 incomplete | 20.0% |",
 		"| sttfast | 100 Mbit/s | 5% | >= 80% of loss-free | 76% | missed | 45% | 1.75x |",
+		"| 100 Mbit/s | 5% | 10 | 10 | 10 |",
 		"| sttfast-bbr | 100 Mbit/s | 5% | >= 80% of loss-free | 91% | met | 45% | 2.12x |",
 		"| sttfast-bbr | 100 Mbit/s | 20% | >= 50% of loss-free | 32% | missed | 3% | 10.00x |",
 	} {

@@ -110,11 +110,7 @@ over interleaved rounds, in Mbit/s, with min - max.
 		if wl.Net == nil {
 			continue
 		}
-		loss := "none"
-		if wl.Net.Loss > 0 {
-			loss = fmt.Sprintf("%d%%", wl.Net.Loss)
-		}
-		fmt.Fprintf(w, "| %s | %s |", wl.Net.linkName(), loss)
+		fmt.Fprintf(w, "| %s | %s |", wl.Net.linkName(), lossName(wl.Net))
 		for _, c := range rep.contenders {
 			cell, m := jitterCell(rep, wl.Name, c.Name())
 			med[wl.Name+"/"+c.Name()] = m
@@ -123,6 +119,7 @@ over interleaved rounds, in Mbit/s, with min - max.
 		fmt.Fprintf(w, " %s |\n", dropCell(rep, wl.Name))
 	}
 	fmt.Fprintln(w)
+	bottleneckTable(w, rep)
 	fmt.Fprint(w, "## Issue 10's targets\n\nAt 5% random loss at least 80% of the contender's own loss-free goodput on the same link, at 20%\nat least 50%; medians from the table above. quic-go's same ratio, and the contender's goodput over\nquic-go's at that loss, are for comparison (no target).\n\n")
 	fmt.Fprint(w, "| contender | link | loss | target | ratio | met | quic-go's ratio | x quic-go |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range netnsGoalRows(rep.workloadsBy, rep.contenders, med) {
@@ -174,4 +171,49 @@ func dropCell(rep *runReport, workload string) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f%%", st.Med)
+}
+
+// bottleneckTable shows, per link and contender, the median number of drops the sender's tbf
+// bottleneck counted in a run (tc's counter: a GSO super-packet counts once): what each
+// controller's probing costs the queue, which the goodput alone does not show.
+func bottleneckTable(w io.Writer, rep *runReport) {
+	fmt.Fprint(w, "Drops at the bottleneck (tbf on the sender's egress, tc's counter, median per run): a loss-based\ncontroller fills the 10 ms queue until it overflows; a rate-based one can keep it overflowing.\n\n| link | loss |")
+	for _, c := range rep.contenders {
+		fmt.Fprintf(w, " %s |", c.Name())
+	}
+	fmt.Fprint(w, "\n|---|---|")
+	for range rep.contenders {
+		fmt.Fprint(w, "---|")
+	}
+	fmt.Fprintln(w)
+	for _, wl := range rep.workloadsBy {
+		if wl.Net == nil {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %s |", wl.Net.linkName(), lossName(wl.Net))
+		for _, c := range rep.contenders {
+			var ss []*Sample
+			for _, s := range rep.Samples {
+				if s.Workload == wl.Name && s.Contender == c.Name() && s.Netns != nil {
+					ss = append(ss, s)
+				}
+			}
+			st := summarize(ss, func(s *Sample) float64 { return float64(s.Netns.Counters["a qdisc_dropped"]) })
+			if st.N == 0 {
+				fmt.Fprint(w, " - |")
+				continue
+			}
+			fmt.Fprintf(w, " %.0f |", st.Med)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+}
+
+// lossName is the loss column of the tables: "none" or "N%".
+func lossName(n *netSpec) string {
+	if n.Loss <= 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d%%", n.Loss)
 }
