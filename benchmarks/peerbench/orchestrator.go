@@ -240,6 +240,9 @@ func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 		rep.Samples = append(rep.Samples, smp)
 		fmt.Fprintf(log, "[%d/%d] %-9s r%d %-13s %s (%.1fs)\n", i+1, len(items), it.W.Name, it.Round, it.C.Name(), smp.summary(it.W), time.Since(t0).Seconds())
 	}
+	if ctx.Err() != nil { // the last run was interrupted: no report, as for any other
+		return nil, errors.New("interrupted")
+	}
 	rep.Finished = time.Now().UTC()
 	rep.LoadAfter = loadAvg()
 	return rep, nil
