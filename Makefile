@@ -120,7 +120,7 @@ bench-jitter:
 # (hardening/netem/netns.sh: veth pair, tbf bottleneck with a 10 ms queue, nftables random loss
 # in both directions): 100 Mbit/s and 1 Gbit/s links x 0, 5 and 20% loss, 3 interleaved rounds;
 # each transfer gets at most 120 s. As root; skips, saying why, where namespaces cannot be made.
-# Writes $(RESULTS)/netns-$(DATE).{md,json}. About 8 minutes a round (quic-go at 20% loss runs
+# Writes $(RESULTS)/netns-$(DATE).{md,json}. About 6 minutes a round (quic-go at 20% loss runs
 # into the limit).
 .PHONY: bench-netns
 bench-netns:
