@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ type Options struct {
 	SRTMaxBW int64
 	// Total is the size of a transfer workload in bytes (0: 64 MiB).
 	Total int64
+	// Bind is the IP address this child's sockets bind to (empty: 127.0.0.1). The netns suite
+	// runs the receiver at 198.18.0.2 and the sender at 198.18.0.1, one in each namespace.
+	Bind string
 	// Watchdog ends a child that never gets STOP.
 	Watchdog time.Duration
 	Secret   []byte
@@ -57,6 +61,9 @@ func (o *Options) args(role string) []string {
 	if o.SRTMaxBW != 0 {
 		a = append(a, "--srt-maxbw", strconv.FormatInt(o.SRTMaxBW, 10))
 	}
+	if o.Bind != "" {
+		a = append(a, "--bind", o.Bind)
+	}
 	if len(o.Addrs) > 0 {
 		a = append(a, "--addr", strings.Join(o.Addrs, ","))
 	}
@@ -74,8 +81,23 @@ func (o *Options) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "dials in flight (handshakes, idle)")
 	fs.Int64Var(&o.SRTMaxBW, "srt-maxbw", o.SRTMaxBW, "SRT maxbw in bytes/s (0: library default)")
 	fs.Int64Var(&o.Total, "total", o.Total, "bytes of a transfer workload (0: 64 MiB)")
+	fs.StringVar(&o.Bind, "bind", o.Bind, "IP address the sockets bind to (default 127.0.0.1)")
 	fs.DurationVar(&o.Watchdog, "watchdog", o.Watchdog, "exit if no STOP arrives within this long")
 }
+
+// defaultBind is where children bind when Options.Bind is empty: loopback.
+const defaultBind = "127.0.0.1"
+
+// bindIP is the IP address this child's sockets bind to.
+func (o *Options) bindIP() string {
+	if o.Bind != "" {
+		return o.Bind
+	}
+	return defaultBind
+}
+
+// bindAddr is bindIP with port 0 (any free port), in host:port form.
+func (o *Options) bindAddr() string { return net.JoinHostPort(o.bindIP(), "0") }
 
 // loadSecret reads the shared secret, or derives a fixed one for a role started by hand.
 func loadSecret() ([]byte, error) {
@@ -135,7 +157,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
-  peerbench run [--suite peers|stt|jitter] [--quick] [--contenders a,b] [--workloads x,y] [--rounds N] [--out DIR]
+  peerbench run [--suite peers|stt|jitter|netns] [--quick] [--contenders a,b] [--workloads x,y] [--rounds N] [--out DIR]
   peerbench recv --contender C --workload W [flags]      (a child role; prints READY, MARK, RESULT)
   peerbench send --contender C --workload W --addr A [flags]
   peerbench report [--out DIR] RESULTS.json               (rebuild the reports of a run from its JSON)

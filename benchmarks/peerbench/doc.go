@@ -24,6 +24,10 @@
 //
 // # Layout
 //
+// The jitter suite (jitter.go) puts a userspace delay line between the two processes; the netns
+// suite (netns.go) runs them in two network namespaces made by hardening/netem/netns.sh, each
+// child started behind "ip netns exec" and bound to its namespace's address (--bind).
+//
 // One file per contender (stt.go, quicgo.go, kcp.go, srt.go, udpceiling.go, aesceiling.go), the
 // workloads that are shared by every stream transport (workload.go), the child process runtime
 // (child.go, control.go), the orchestrator (orchestrator.go, plan.go), and the reports

@@ -38,6 +38,9 @@ func transferSummary(s *Sample) string {
 	if s.Line != nil {
 		txt += fmt.Sprintf(", line reordered %.0f%% of data datagrams", 100*reorderedShare(s.Line))
 	}
+	if d, ok := s.Netns.dataDropShare(); ok {
+		txt += fmt.Sprintf(", nftables dropped %.1f%% of data packets", 100*d)
+	}
 	return txt
 }
 

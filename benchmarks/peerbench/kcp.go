@@ -64,7 +64,7 @@ func (k *kcpContender) Listen(ctx context.Context, e *Env, n int) (server, error
 	}
 	srv := &kcpServer{acceptQueue: newAcceptQueue(n)}
 	for i := 0; i < n; i++ {
-		ln, err := kcp.ListenWithOptions("127.0.0.1:0", block, 0, 0)
+		ln, err := kcp.ListenWithOptions(e.O.bindAddr(), block, 0, 0)
 		if err != nil {
 			srv.Close()
 			return nil, fmt.Errorf("listener %d: %w", i, err)

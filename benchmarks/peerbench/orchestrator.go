@@ -33,8 +33,11 @@ type runConfig struct {
 	Date       string
 	Verbose    bool
 	DryRun     bool
-	// Total is the transfer size of the jitter suite's workloads (0: 64 MiB).
+	// Total is the transfer size of the jitter and netns suites' workloads (0: 64 MiB).
 	Total int64
+	// NetnsScript is hardening/netem/netns.sh for the netns suite ("": found from the working
+	// directory or the executable).
+	NetnsScript string
 	// Exe and Env start the children: the running binary by default, the test binary in tests.
 	Exe string
 	Env []string
@@ -46,7 +49,7 @@ func runOrchestrator(args []string, stdout, stderr io.Writer) error {
 	rc := runConfig{}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&rc.Suite, "suite", "peers", "peers (everything) or stt (sttfast's own numbers)")
+	fs.StringVar(&rc.Suite, "suite", "peers", "peers (everything), stt (sttfast's own numbers), jitter (issue 10, delay line) or netns (issue 10, lossy links between network namespaces; root)")
 	fs.BoolVar(&rc.Quick, "quick", false, "one short round of everything (a smoke run, not a measurement)")
 	fs.StringVar(&rc.Contenders, "contenders", "", "comma-separated contenders (default: the suite's)")
 	fs.StringVar(&rc.Workloads, "workloads", "", "comma-separated workloads (default: the suite's)")
@@ -59,7 +62,8 @@ func runOrchestrator(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&rc.Out, "out", "benchmarks/results", "directory for the reports")
 	fs.StringVar(&rc.Date, "date", time.Now().UTC().Format("2006-01-02"), "date in the report file names")
 	fs.BoolVar(&rc.Verbose, "v", false, "show the children's stderr")
-	fs.Int64Var(&rc.Total, "total", 0, "bytes per transfer in the jitter suite (default 64 MiB)")
+	fs.Int64Var(&rc.Total, "total", 0, "bytes per transfer in the jitter and netns suites (default 64 MiB)")
+	fs.StringVar(&rc.NetnsScript, "netns-script", "", "path of hardening/netem/netns.sh (default: found from the working directory or the executable)")
 	fs.BoolVar(&rc.DryRun, "dry-run", false, "print the plan and its expected duration, run nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -70,6 +74,11 @@ func runOrchestrator(args []string, stdout, stderr io.Writer) error {
 	}
 	rc.Exe = exe
 	rep, err := orchestrate(rc, stdout)
+	var skip *skipError
+	if errors.As(err, &skip) {
+		fmt.Fprintf(stdout, "peerbench run: %v; no report written\n", err)
+		return nil
+	}
 	if err != nil || rc.DryRun {
 		return err
 	}
@@ -99,7 +108,7 @@ type runReport struct {
 func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 	s, ok := suites[rc.Suite]
 	if !ok {
-		return nil, fmt.Errorf("unknown suite %q (peers, stt, jitter)", rc.Suite)
+		return nil, fmt.Errorf("unknown suite %q (peers, stt, jitter, netns)", rc.Suite)
 	}
 	cnames, err := selectNames(s.contenders, rc.Contenders)
 	if err != nil {
@@ -159,13 +168,27 @@ func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 		for i, it := range items {
 			fmt.Fprintf(log, "%3d. %-9s round %d  %-13s warm-up %v, window %v\n", i+1, it.W.Name, it.Round, it.C.Name(), it.B.Warmup, it.B.Duration)
 		}
-		fmt.Fprintf(log, "%d runs, about %v\n", len(items), estimate(items).Round(time.Second))
+		fmt.Fprintf(log, "%d runs, about %v%s\n", len(items), estimate(items).Round(time.Second), estimateNote(items))
 		return rep, nil
+	}
+	// The netns workloads run between two network namespaces: check that they can be made before
+	// anything runs, and delete the pair however the run ends (an interrupt included: the
+	// signal context below turns it into a return).
+	var nr *netnsRunner
+	for _, it := range items {
+		if it.W.Net != nil {
+			nr, err = newNetnsRunner(rc.NetnsScript, log)
+			if err != nil {
+				return nil, err
+			}
+			defer nr.down()
+			break
+		}
 	}
 	rep.Machine = probeMachine()
 	rep.LoadBefore = loadAvg()
 	rep.Started = time.Now().UTC()
-	fmt.Fprintf(log, "peerbench: %d runs, about %v (suite %s%s)\n", len(items), estimate(items).Round(time.Second), rc.Suite, map[bool]string{true: ", quick"}[rc.Quick])
+	fmt.Fprintf(log, "peerbench: %d runs, about %v%s (suite %s%s)\n", len(items), estimate(items).Round(time.Second), estimateNote(items), rc.Suite, map[bool]string{true: ", quick"}[rc.Quick])
 	if rep.LoadBefore != "" {
 		fmt.Fprintf(log, "load average before: %s\n", rep.LoadBefore)
 	}
@@ -188,8 +211,26 @@ func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 		o := Options{Contender: it.C.Name(), Workload: it.W.Name, Warmup: it.B.Warmup, Duration: it.B.Duration,
 			Receivers: it.B.Receivers, Sessions: it.B.Sessions, Concurrency: it.B.Concurrency, SRTMaxBW: rc.SRTMaxBW,
 			Watchdog: runTimeout(it) + 30*time.Second, Total: rc.Total}
+		var pl *placement
+		var before map[string]int64
+		if it.W.Net != nil {
+			if err := nr.prepare(it.W.Net); err != nil {
+				return nil, err
+			}
+			pl = nr.placement()
+			if before, err = nr.stats(); err != nil {
+				return nil, err
+			}
+		}
 		t0 := time.Now()
-		smp := runPair(ctx, rc.Exe, env, o, it, verbose)
+		smp := runPair(ctx, rc.Exe, env, o, it, pl, verbose)
+		if pl != nil {
+			if after, err := nr.stats(); err == nil {
+				smp.Netns = &NetnsStats{ID: nr.id, Rate: nr.rate, Loss: nr.loss, Counters: statsDelta(before, after)}
+			} else {
+				fmt.Fprintf(log, "netns: %v\n", err)
+			}
+		}
 		// Error messages quote the children's stderr, where srt-live-transmit prints its URIs.
 		smp.Error = strings.ReplaceAll(smp.Error, secretHex, "<secret>")
 		smp.Round = it.Round
@@ -198,6 +239,9 @@ func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 		derive(smp, it.W)
 		rep.Samples = append(rep.Samples, smp)
 		fmt.Fprintf(log, "[%d/%d] %-9s r%d %-13s %s (%.1fs)\n", i+1, len(items), it.W.Name, it.Round, it.C.Name(), smp.summary(it.W), time.Since(t0).Seconds())
+	}
+	if ctx.Err() != nil { // the last run was interrupted: no report, as for any other
+		return nil, errors.New("interrupted")
 	}
 	rep.Finished = time.Now().UTC()
 	rep.LoadAfter = loadAvg()
@@ -220,7 +264,9 @@ func runTimeout(it runItem) time.Duration {
 // runPair starts the receiver, then the sender with the receiver's addresses, relays the marks,
 // stops both and collects their results. Every wait has a deadline; on any failure both process
 // groups are killed and the sample carries the error with the tail of the children's stderr.
-func runPair(ctx context.Context, exe string, env []string, o Options, it runItem, verbose io.Writer) *Sample {
+// pl, when not nil, starts each child behind a command prefix (ip netns exec NAME) and binds it to
+// an address of its namespace.
+func runPair(ctx context.Context, exe string, env []string, o Options, it runItem, pl *placement, verbose io.Writer) *Sample {
 	smp := &Sample{Contender: it.C.Name(), Workload: it.W.Name}
 	lines := make(chan childLine, 256)
 	var recv, send *child
@@ -242,7 +288,12 @@ func runPair(ctx context.Context, exe string, env []string, o Options, it runIte
 	deadline := time.NewTimer(runTimeout(it))
 	defer deadline.Stop()
 	var err error
-	recv, err = startChild(roleRecv, exe, env, o.args(roleRecv), lines, verbose)
+	var prefix []string
+	if pl != nil {
+		prefix, o.Bind = pl.recvPrefix, pl.recvBind
+	}
+	cexe, cargs := command(prefix, exe, o.args(roleRecv))
+	recv, err = startChild(roleRecv, cexe, env, cargs, lines, verbose)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -280,7 +331,11 @@ func runPair(ctx context.Context, exe string, env []string, o Options, it runIte
 			defer func() { line.Close(); smp.Line = &LineStats{Up: line.Up(), Down: line.Down()} }()
 			o.Addrs = []string{line.Addr().String()}
 		}
-		send, err = startChild(roleSend, exe, env, o.args(roleSend), lines, verbose)
+		if pl != nil {
+			prefix, o.Bind = pl.sendPrefix, pl.sendBind
+		}
+		cexe, cargs := command(prefix, exe, o.args(roleSend))
+		send, err = startChild(roleSend, cexe, env, cargs, lines, verbose)
 		if err != nil {
 			return fail("%v", err)
 		}

@@ -26,6 +26,11 @@ var suites = map[string]suite{
 	"jitter": {name: "jitter",
 		contenders: []string{"sttfast", "sttfast-bbr", "quic-go"},
 		workloads:  []string{"jitter0", "jitter1", "jitter4"}},
+	// netns: issue 10, a 64 MiB transfer between two network namespaces (tbf bottleneck,
+	// nftables random loss both ways); needs root. Links in order, so each is made once.
+	"netns": {name: "netns",
+		contenders: []string{"sttfast", "sttfast-bbr", "quic-go"},
+		workloads:  []string{"ns100m0", "ns100m5", "ns100m20", "ns1g0", "ns1g5", "ns1g20"}},
 }
 
 // budget is how long and how often one workload runs. The defaults keep the peers suite under
@@ -52,6 +57,9 @@ func budgetFor(w Workload, quick bool) budget {
 		// No warm-up (the transfer is timed from the accepted stream); the window is the limit a
 		// crawling transfer gets before it is reported incomplete with its goodput so far.
 		b.Warmup, b.Duration = 0, transferLimit
+		if w.Net != nil {
+			b.Duration = netnsTransferLimit
+		}
 	}
 	if w.Name == "bulk10s" {
 		b.Duration, b.Rounds = 10*time.Second, 1
@@ -107,6 +115,16 @@ func estimate(items []runItem) time.Duration {
 		}
 	}
 	return d
+}
+
+// estimateNote qualifies the estimate of a plan with transfers: they are counted at their limit.
+func estimateNote(items []runItem) string {
+	for _, it := range items {
+		if it.W.Kind == kindTransfer {
+			return " at most (each transfer counted at its time limit; most end far sooner)"
+		}
+	}
+	return ""
 }
 
 // selectNames filters the suite's names by a comma-separated list (empty: all).

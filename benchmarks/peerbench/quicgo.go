@@ -54,7 +54,7 @@ func (q *quicContender) Listen(ctx context.Context, e *Env, n int) (server, erro
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{quicALPN}, MinVersion: tls.VersionTLS13}
 	srv := &quicServer{acceptQueue: newAcceptQueue(n), e: e}
 	for i := 0; i < n; i++ {
-		ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, quicConfig())
+		ln, err := quic.ListenAddr(e.O.bindAddr(), tlsConf, quicConfig())
 		if err != nil {
 			srv.Close()
 			return nil, fmt.Errorf("listener %d: %w", i, err)
@@ -110,7 +110,11 @@ func (srv *quicServer) Close() error {
 }
 
 func (q *quicContender) Dial(ctx context.Context, e *Env, addrs []string) (client, error) {
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	la, err := net.ResolveUDPAddr("udp", e.O.bindAddr())
+	if err != nil {
+		return nil, err
+	}
+	udp, err := net.ListenUDP("udp", la)
 	if err != nil {
 		return nil, err
 	}

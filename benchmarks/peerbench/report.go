@@ -65,6 +65,8 @@ func writeReports(rc runConfig, rep *runReport, command string, log io.Writer) e
 		kind = "stt"
 	case "jitter":
 		kind = "jitter"
+	case "netns":
+		kind = "netns"
 	}
 	if err := write(reportPath(rc, kind, "json"), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
@@ -83,6 +85,11 @@ func writeReports(rc runConfig, rep *runReport, command string, log io.Writer) e
 		}); err != nil {
 			return err
 		}
+	}
+	if kind == "netns" {
+		return write(reportPath(rc, "netns", "md"), func(w io.Writer) error {
+			return writeNetnsMarkdown(w, rep, filepath.Base(reportPath(rc, kind, "json")))
+		})
 	}
 	if kind == "jitter" {
 		return write(reportPath(rc, "jitter", "md"), func(w io.Writer) error {

@@ -32,6 +32,8 @@ type Sample struct {
 	RecvGC        uint64  `json:"recv_gc,omitempty"`
 	// Line is the delay line's counters for transfer workloads.
 	Line *LineStats `json:"delay_line,omitempty"`
+	// Netns is the namespace link's counters over the run, for the netns suite.
+	Netns *NetnsStats `json:"netns,omitempty"`
 }
 
 // OK reports whether the sample produced a number.

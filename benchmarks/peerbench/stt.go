@@ -70,7 +70,7 @@ func (s *sttContender) config(e *Env) (ctrl.Config, error) {
 	if err != nil {
 		return ctrl.Config{}, err
 	}
-	return ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: dataplane.Config{PayloadSize: s.payload, Congestion: s.cc}}, nil
+	return ctrl.Config{Seed: seed, Addr: "udp://" + e.O.bindAddr(), Transport: dataplane.Config{PayloadSize: s.payload, Congestion: s.cc}}, nil
 }
 
 // listenNode starts a node with the contender's configuration, adjusted by tune (nil: none).

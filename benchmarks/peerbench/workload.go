@@ -16,7 +16,7 @@ const (
 	kindHandshake             // sttfast only: handshakes per second
 	kindIdle                  // sttfast only: memory per idle session
 	kindSeal                  // in-process AES-256-GCM sealing, one core
-	kindTransfer              // a fixed-size stream transfer through a delay line (jitter.go)
+	kindTransfer              // a fixed-size stream transfer through a delay line (jitter.go) or between network namespaces (netns.go)
 )
 
 // Workload is one row group of the report. Every contender that supports it runs it with the same
@@ -35,6 +35,8 @@ type Workload struct {
 	Higher bool
 	// Path, for transfer workloads, is the delay line the orchestrator puts between the processes.
 	Path *pathSpec
+	// Net, for transfer workloads, is the link between two network namespaces the pair runs on.
+	Net *netSpec
 }
 
 const (
@@ -57,6 +59,18 @@ var workloads = []Workload{
 		Path: &pathSpec{Delay: 5 * time.Millisecond, Jitter: time.Millisecond}},
 	{Name: "jitter4", Kind: kindTransfer, Size: 64 << 10, MeasuredBy: roleRecv, Title: "Bulk transfer through a delay line, 5 ms ± 4 ms uniform each way", Unit: "Mbit/s", Higher: true,
 		Path: &pathSpec{Delay: 5 * time.Millisecond, Jitter: 4 * time.Millisecond}},
+	{Name: "ns100m0", Kind: kindTransfer, Size: 64 << 10, MeasuredBy: roleRecv, Title: "100 Mbit/s, no loss", Unit: "Mbit/s", Higher: true,
+		Net: &netSpec{Rate: "100mbit"}},
+	{Name: "ns100m5", Kind: kindTransfer, Size: 64 << 10, MeasuredBy: roleRecv, Title: "100 Mbit/s, 5% random loss each way", Unit: "Mbit/s", Higher: true,
+		Net: &netSpec{Rate: "100mbit", Loss: 5}},
+	{Name: "ns100m20", Kind: kindTransfer, Size: 64 << 10, MeasuredBy: roleRecv, Title: "100 Mbit/s, 20% random loss each way", Unit: "Mbit/s", Higher: true,
+		Net: &netSpec{Rate: "100mbit", Loss: 20}},
+	{Name: "ns1g0", Kind: kindTransfer, Size: 64 << 10, MeasuredBy: roleRecv, Title: "1 Gbit/s, no loss", Unit: "Mbit/s", Higher: true,
+		Net: &netSpec{Rate: "1gbit"}},
+	{Name: "ns1g5", Kind: kindTransfer, Size: 64 << 10, MeasuredBy: roleRecv, Title: "1 Gbit/s, 5% random loss each way", Unit: "Mbit/s", Higher: true,
+		Net: &netSpec{Rate: "1gbit", Loss: 5}},
+	{Name: "ns1g20", Kind: kindTransfer, Size: 64 << 10, MeasuredBy: roleRecv, Title: "1 Gbit/s, 20% random loss each way", Unit: "Mbit/s", Higher: true,
+		Net: &netSpec{Rate: "1gbit", Loss: 20}},
 	{Name: "seal", Kind: kindSeal, Size: 1200, MeasuredBy: roleRecv, Title: "AES-256-GCM seal of 1200-byte packets on one core (no network)", Unit: "GB/s", Higher: true},
 }
 
