@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/sttfast/sttfast/batchio/wspath"
 	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/stc"
 )
@@ -61,7 +62,13 @@ type Config struct {
 	RecvBuffer, SendBuffer int
 	// DisableGSO and DisableGRO turn the kernel offloads off (for comparisons).
 	DisableGSO, DisableGRO bool
-	// WrapConn, when set, wraps each socket before the data plane uses it: the hook for the
+	// WebSocket tunes the WebSocket path of ws:// listeners and of dials to ws:// and wss://
+	// addresses (outbound budget, read queue, connection cap, timeouts, the Origin allow-list,
+	// TLS for wss://); the zero value takes wspath's defaults. Its Path is ignored: the address
+	// names it. Its EventLoops defaults to Sockets. Its UpgradeTimeout on a dial defaults to
+	// HandshakeTimeout.
+	WebSocket wspath.Config
+	// WrapConn, when set, wraps each UDP socket before the data plane uses it: the hook for the
 	// impairment link of tests and benchmarks (package dataplane/impair) and for instrumentation.
 	WrapConn func(dataplane.PacketConn) dataplane.PacketConn
 	// Transport tunes the data plane (windows, timeouts, MTU, congestion control).
