@@ -14,9 +14,9 @@ import (
 type Config struct {
 	// Seed is the pre-shared secret that authenticates peers and derives every key.
 	Seed *stc.Seed
-	// Addr is where the node listens, and where its dials leave from (unless an address of
-	// Addrs reaches the peer better): "udp://HOST:PORT" or
-	// "HOST:PORT" (default "udp://:0": every interface, IPv4 and IPv6 where the host has both,
+	// Addr is where the node listens, and where its UDP dials leave from (unless an address of
+	// Addrs reaches the peer better): "udp://HOST:PORT" or "HOST:PORT", or "ws://HOST:PORT/PATH"
+	// for the WebSocket path (ws dials open connections of their own) (default "udp://:0": every interface, IPv4 and IPv6 where the host has both,
 	// and a free port, so that a node made to dial reaches any host). A server sets its port
 	// ("udp://:9000"); "udp://127.0.0.1:PORT" keeps a node to this host: it can dial only this
 	// host's addresses (a dial elsewhere fails at once with ErrSendFailed).

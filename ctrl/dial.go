@@ -62,7 +62,9 @@ type helloAttempt struct {
 	clocked bool      // a CLOCK answered it
 }
 
-// Dial establishes a session with the node at addr ("udp://HOST:PORT" or "HOST:PORT"). It fails
+// Dial establishes a session with the node at addr ("udp://HOST:PORT" or "HOST:PORT", or
+// "ws://HOST:PORT/PATH" and "wss://HOST:PORT/PATH" over a WebSocket connection of its own, where
+// a refused TCP connection is ErrNothingListening and one that times out ErrNoAnswer). It fails
 // at once with ErrNothingListening when the peer's host answers that nothing listens on that
 // port, or ErrSendFailed when this host cannot send there; after the handshake timeout with
 // ErrNoAnswer when nothing came back (no node, a firewall, or another seed), a *ClockSkewError
