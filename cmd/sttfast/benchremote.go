@@ -76,6 +76,9 @@ func benchRemote(ctx context.Context, o benchOpts, seed *stc.Seed, stderr io.Wri
 
 	res := &benchResult{Mode: "remote", Transport: strings.SplitN(o.addr, ":", 2)[0], Addr: o.addr, MessageSize: o.size, Streams: o.streams,
 		Sessions: o.sessions, PayloadSize: o.payload, Verified: true}
+	if strings.HasPrefix(res.Transport, "ws") { // packets are sized for the path, not the MTU (--mtu)
+		res.PayloadSize = dataplane.DefaultReliablePacketSize
+	}
 	guard := time.NewTimer(60 * time.Second)
 	defer guard.Stop()
 	for i := 0; i < nstreams; i++ {

@@ -97,3 +97,19 @@ func TestBenchLoopbackWS(t *testing.T) {
 		t.Fatalf("bench over ws: %+v", r)
 	}
 }
+
+// TestBenchRemoteWS: bench --addr ws://... against a serve listening on ws verifies every byte.
+func TestBenchRemoteWS(t *testing.T) {
+	seed := writeSeed(t, "stt.seed")
+	srv := startProc(t, "serve", nil, nil, "serve", "--addr", "ws://127.0.0.1:0/stt", "--seed", seed)
+	addr := srv.wsListenAddr()
+	b := startProc(t, "bench", nil, nil, "bench", "--addr", addr, "--seed", seed, "--duration", "1s",
+		"--sessions", "2", "--streams", "2", "--size", "1000", "--json", "--quiet")
+	b.expectExit(0)
+	r := readBench(t, b)
+	if r.Mode != "remote" || !r.Verified || r.BytesSent == 0 || r.BytesVerified != r.BytesSent || r.Messages != r.BytesSent/1000 {
+		t.Fatalf("bench over ws: %+v", r)
+	}
+	srv.signal(syscall.SIGTERM)
+	srv.expectExit(0)
+}
