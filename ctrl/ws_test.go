@@ -1,9 +1,15 @@
 package ctrl
 
 import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -267,5 +273,62 @@ func TestManyWSSessions(t *testing.T) {
 	cli.pathMu.Unlock()
 	if engines != n {
 		t.Fatalf("the client runs %d ws engines for %d sessions", engines, n)
+	}
+}
+
+// TestDialWSSThroughTLSProxy: a wss:// dial reaches a node's ws:// listener through a
+// TLS-terminating proxy (a stand-in for nginx or caddy in front of it), and data flows.
+func TestDialWSSThroughTLSProxy(t *testing.T) {
+	srv := testNode(t, Config{Addr: "ws://127.0.0.1:0/stt"})
+	backend := srv.Addrs()[0].Addr.String()
+	hs := httptest.NewUnstartedServer(http.NotFoundHandler())
+	hs.StartTLS() // for its certificate (127.0.0.1) and a client pool that trusts it
+	defer hs.Close()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", hs.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, err := net.Dial("tcp", backend)
+				if err != nil {
+					return
+				}
+				defer b.Close()
+				go func() { io.Copy(b, c); b.(*net.TCPConn).CloseWrite() }()
+				io.Copy(c, b)
+			}()
+		}
+	}()
+	pool := x509.NewCertPool()
+	pool.AddCert(hs.Certificate())
+	cli := testNode(t, Config{Addr: "udp://127.0.0.1:0", WebSocket: wspath.Config{TLS: &tls.Config{RootCAs: pool}}})
+	s, err := cli.Dial(ctxFor(t), "wss://"+ln.Addr().String()+"/stt")
+	if err != nil {
+		t.Fatalf("dial wss:// through the proxy: %v", err)
+	}
+	peer := acceptSession(t, srv)
+	st, err := s.OpenStream(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := bytes.Repeat([]byte("wss"), 100000)
+	if err := st.WriteMessage(msg); err != nil {
+		t.Fatal(err)
+	}
+	pst, err := peer.AcceptStream(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pst.ReadMessage(nil)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("over wss: %d bytes, %v; want %d", len(got), err, len(msg))
 	}
 }
