@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"syscall"
@@ -109,6 +111,39 @@ func TestBenchRemoteWS(t *testing.T) {
 	r := readBench(t, b)
 	if r.Mode != "remote" || !r.Verified || r.BytesSent == 0 || r.BytesVerified != r.BytesSent || r.Messages != r.BytesSent/1000 {
 		t.Fatalf("bench over ws: %+v", r)
+	}
+	srv.signal(syscall.SIGTERM)
+	srv.expectExit(0)
+}
+
+// TestServeAdminPathKind: serve on udp and ws; a session dialed over ws shows path "ws" in
+// /sessions, one over udp "udp", and /metrics counts live sessions by path.
+func TestServeAdminPathKind(t *testing.T) {
+	seed := writeSeed(t, "stt.seed")
+	srv := startProc(t, "serve", nil, nil, "serve", "--addr", "udp://127.0.0.1:0", "--addr", "ws://127.0.0.1:0/stt",
+		"--seed", seed, "--admin", "127.0.0.1:0")
+	admin := srv.waitLine(`^admin on (http://\S+)$`)
+	addrs := srv.listenAddrs(2)
+	var pipes []*os.File
+	for i, a := range addrs {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pipes = append(pipes, pw)
+		startProc(t, fmt.Sprintf("dial%d", i), pr, nil, "dial", "--addr", a, "--seed", seed)
+		pr.Close()
+		pw.Write(make([]byte, 1000))
+	}
+	for _, kind := range []string{"udp", "ws"} {
+		waitSession(t, admin, func(s sessionInfo) bool { return s.Path == kind && s.StreamBytesRecv >= 1000 })
+	}
+	m := fetchMetrics(t, admin)
+	if m[`sttfast_sessions_by_path{path="ws"}`] != 1 || m[`sttfast_sessions_by_path{path="udp"}`] != 1 {
+		t.Fatalf("sessions by path: udp %v, ws %v; want 1 and 1", m[`sttfast_sessions_by_path{path="udp"}`], m[`sttfast_sessions_by_path{path="ws"}`])
+	}
+	for _, pw := range pipes {
+		pw.Close()
 	}
 	srv.signal(syscall.SIGTERM)
 	srv.expectExit(0)
