@@ -174,7 +174,7 @@ func TestWSDialFailures(t *testing.T) {
 		t.Fatalf("dial to a closed port = %v; want ErrNothingListening", err)
 	}
 	wrong := strings.TrimSuffix(wsAddr(t, srv), "/stt") + "/other"
-	if _, err := cli.Dial(ctxFor(t), wrong); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, err := cli.Dial(ctxFor(t), wrong); err == nil || !strings.Contains(err.Error(), "refused the WebSocket upgrade with HTTP 404 (not found: is the path right?)") {
 		t.Fatalf("dial to a wrong path = %v; want the server's 404", err)
 	}
 	goroutinesSettle(t, base)

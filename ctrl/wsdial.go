@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"github.com/sttfast/sttfast/batchio"
 	"github.com/sttfast/sttfast/batchio/wspath"
 	"github.com/sttfast/sttfast/dataplane"
@@ -59,27 +61,50 @@ func (n *Node) dialWS(ctx context.Context, a Address) (*Session, *dialState, err
 }
 
 // wsDialError says why a WebSocket connection could not be opened, in the words of a UDP dial
-// where they apply: nothing listens (the TCP connection was refused), no answer (it timed out),
-// a bad address (the name does not resolve).
+// where they apply (errors.Is holds for the same sentinels): nothing listens (the TCP connection
+// was refused), no answer (it timed out), a bad address (the name does not resolve).
 func wsDialError(ctx context.Context, err error) error {
+	var dns *net.DNSError
+	var ne net.Error
+	var status ws.StatusError
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("%w: %v", ErrNothingListening, err)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ETIMEDOUT):
-		return fmt.Errorf("%w: %v", ErrNoAnswer, err)
-	}
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
+		return &wsDialErr{kind: ErrNothingListening, text: "nothing listens there (its host refused the TCP connection)", err: err}
+	case errors.As(err, &status):
+		hint := ""
+		switch int(status) {
+		case 404:
+			hint = " (not found: is the path right?)"
+		case 403:
+			hint = " (forbidden: an Origin the server does not allow?)"
+		}
+		return &wsDialErr{text: fmt.Sprintf("the server refused the WebSocket upgrade with HTTP %d%s", int(status), hint), err: err}
+	case errors.As(err, &dns):
 		return fmt.Errorf("%w: cannot resolve %q: %v", ErrBadAddress, dns.Name, dns.Err)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("%w: %v", ErrNoAnswer, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ETIMEDOUT), errors.As(err, &ne) && ne.Timeout():
+		return &wsDialErr{kind: ErrNoAnswer, text: "no answer (the TCP connection or the WebSocket upgrade timed out)", err: err}
 	}
 	return err
 }
+
+// wsDialErr is a WebSocket dial that failed before the handshake, for which a sentinel of a UDP
+// dial holds (errors.Is) but whose words are TCP's.
+type wsDialErr struct {
+	kind error // ErrNothingListening, ErrNoAnswer; nil for none
+	text string
+	err  error // wspath's
+}
+
+// Error is the sentence, without wspath's details (Unwrap has them).
+func (e *wsDialErr) Error() string { return e.text }
+
+// Is makes errors.Is(err, kind) hold.
+func (e *wsDialErr) Is(target error) bool { return e.kind != nil && target == e.kind }
+
+// Unwrap returns wspath's error (errors.Is sees syscall.ECONNREFUSED through it).
+func (e *wsDialErr) Unwrap() error { return e.err }
 
 // startPathEngine starts an engine over the dialed connection c on the node's table, with the
 // node's frame handlers, and the goroutines that serve it; on a closed node it closes c.
