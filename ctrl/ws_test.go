@@ -181,6 +181,10 @@ func TestWSDialFailures(t *testing.T) {
 	if st := cli.Stats(); st.DialsFailed != 2 {
 		t.Fatalf("DialsFailed = %d; want 2", st.DialsFailed)
 	}
+	// A node that listens on ws only has no UDP socket to dial a udp address from.
+	if _, err := srv.Dial(ctxFor(t), "udp://"+closedPort(t)); !errors.Is(err, ErrSendFailed) {
+		t.Fatalf("a UDP dial from a ws-only node = %v; want ErrSendFailed", err)
+	}
 }
 
 // TestWSServerGone: when the server closes, a session dialed over ws ends at once (not after the
