@@ -229,8 +229,10 @@ func TestManyWSSessions(t *testing.T) {
 	srv := testNode(t, Config{Addr: "ws://127.0.0.1:0/stt", AcceptQueue: 2 * n, MaxSessions: 2 * n})
 	ctx := ctxFor(t)
 	go echoServer(ctx, srv)
-	// The dialing side holds n engines: small batches and read queues keep that cheap.
-	cli := testNode(t, Config{Addr: "udp://127.0.0.1:0", MaxSessions: 2 * n,
+	// The dialing side holds n engines: small batches and read queues keep that cheap. Its
+	// handshake timeout is a hang guard: on a loaded machine 1000 handshakes 32 at a time can
+	// take a dial past the default 10 s.
+	cli := testNode(t, Config{Addr: "udp://127.0.0.1:0", MaxSessions: 2 * n, HandshakeTimeout: testTimeout / 2,
 		WebSocket: wspath.Config{ReadQueueBytes: 128 << 10, OutboundBudget: 128 << 10},
 		Transport: dataplane.Config{BatchSize: 4}})
 	addr := wsAddr(t, srv)
@@ -267,7 +269,7 @@ func TestManyWSSessions(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		t.Fatalf("%v\nserver %+v\nclient %+v", err, srv.Stats(), cli.Stats())
 	}
 	if got := srv.NumSessions(); got != n {
 		t.Fatalf("the server holds %d sessions; want %d", got, n)
