@@ -6,7 +6,7 @@ import (
 )
 
 // TestParseAddr holds the address rules where they live, so the command and embedders agree:
-// the scheme is case-insensitive, ws:// is reserved, and a port is required (an empty one
+// the scheme is case-insensitive, a ws address needs a port too, and a port is required (an empty one
 // would mean port 0).
 func TestParseAddr(t *testing.T) {
 	for in, want := range map[string]string{
@@ -20,7 +20,7 @@ func TestParseAddr(t *testing.T) {
 			t.Errorf("ParseAddr(%q) = %q %q, %v; want %q", in, tr, hp, err, want)
 		}
 	}
-	for _, in := range []string{"ws://h:1", "WSS://h:1", "http://h:1", "udp://h", "udp://h:", "h:", "udp://h:1/p"} {
+	for _, in := range []string{"ws://h", "WSS://h:1?x", "http://h:1", "udp://h", "udp://h:", "h:", "udp://h:1/p"} {
 		if _, _, err := ParseAddr(in); !errors.Is(err, ErrBadAddress) {
 			t.Errorf("ParseAddr(%q) = %v; want ErrBadAddress", in, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/sttfast/sttfast/batchio/wspath"
 	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/stc"
 )
@@ -13,9 +14,9 @@ import (
 type Config struct {
 	// Seed is the pre-shared secret that authenticates peers and derives every key.
 	Seed *stc.Seed
-	// Addr is where the node listens, and where its dials leave from (unless an address of
-	// Addrs reaches the peer better): "udp://HOST:PORT" or
-	// "HOST:PORT" (default "udp://:0": every interface, IPv4 and IPv6 where the host has both,
+	// Addr is where the node listens, and where its UDP dials leave from (unless an address of
+	// Addrs reaches the peer better): "udp://HOST:PORT" or "HOST:PORT", or "ws://HOST:PORT/PATH"
+	// for the WebSocket path (ws dials open connections of their own) (default "udp://:0": every interface, IPv4 and IPv6 where the host has both,
 	// and a free port, so that a node made to dial reaches any host). A server sets its port
 	// ("udp://:9000"); "udp://127.0.0.1:PORT" keeps a node to this host: it can dial only this
 	// host's addresses (a dial elsewhere fails at once with ErrSendFailed).
@@ -61,7 +62,13 @@ type Config struct {
 	RecvBuffer, SendBuffer int
 	// DisableGSO and DisableGRO turn the kernel offloads off (for comparisons).
 	DisableGSO, DisableGRO bool
-	// WrapConn, when set, wraps each socket before the data plane uses it: the hook for the
+	// WebSocket tunes the WebSocket path of ws:// listeners and of dials to ws:// and wss://
+	// addresses (outbound budget, read queue, connection cap, timeouts, the Origin allow-list,
+	// TLS for wss://); the zero value takes wspath's defaults. Its Path is ignored: the address
+	// names it. Its EventLoops defaults to Sockets. Its UpgradeTimeout on a dial defaults to
+	// HandshakeTimeout.
+	WebSocket wspath.Config
+	// WrapConn, when set, wraps each UDP socket before the data plane uses it: the hook for the
 	// impairment link of tests and benchmarks (package dataplane/impair) and for instrumentation.
 	WrapConn func(dataplane.PacketConn) dataplane.PacketConn
 	// Transport tunes the data plane (windows, timeouts, MTU, congestion control).

@@ -29,6 +29,9 @@ type dialState struct {
 	e     *dataplane.Engine
 	local netip.AddrPort // e's socket's local address, to explain a send it refuses
 	peer  netip.AddrPort
+	// timeout bounds the handshake: Config.HandshakeTimeout, less what a WebSocket dial spent
+	// connecting.
+	timeout time.Duration
 
 	mu         sync.Mutex
 	attempts   []helloAttempt
@@ -59,7 +62,9 @@ type helloAttempt struct {
 	clocked bool      // a CLOCK answered it
 }
 
-// Dial establishes a session with the node at addr ("udp://HOST:PORT" or "HOST:PORT"). It fails
+// Dial establishes a session with the node at addr ("udp://HOST:PORT" or "HOST:PORT", or
+// "ws://HOST:PORT/PATH" and "wss://HOST:PORT/PATH" over a WebSocket connection of its own, where
+// a refused TCP connection is ErrNothingListening and one that times out ErrNoAnswer). It fails
 // at once with ErrNothingListening when the peer's host answers that nothing listens on that
 // port, or ErrSendFailed when this host cannot send there; after the handshake timeout with
 // ErrNoAnswer when nothing came back (no node, a firewall, or another seed), a *ClockSkewError
@@ -89,28 +94,34 @@ func (e *DialError) Error() string { return "sttfast: dial " + e.Addr + ": " + e
 // Unwrap returns why the dial failed.
 func (e *DialError) Unwrap() error { return e.Err }
 
-// dialOne is one dial of one address: the handshake on the engine that reaches it, to the end
-// (a session, an error, or ctx done). It leaves no dial state behind, and no session but the one
-// it returns.
+// dialOne is one dial of one address: over UDP, the handshake on the engine that reaches it;
+// over WebSocket, a connection of its own and an engine over it (dialWS). It runs to the end (a
+// session, an error, or ctx done) and leaves no dial state behind, and no session but the one it
+// returns.
 func (n *Node) dialOne(ctx context.Context, addr string) (*Session, error) {
 	if n.isClosed() {
 		return nil, ErrNodeClosed
 	}
-	peer, err := resolve(ctx, addr)
+	a, err := ParseAddress(addr)
 	if err != nil {
 		return nil, err
 	}
+	var peer netip.AddrPort
+	if a.Transport != "ws" && a.Transport != "wss" {
+		if peer, err = resolve(ctx, addr); err != nil {
+			return nil, err
+		}
+	}
 	n.stats.dials.Add(1)
-	e, local := n.engineFor(peer)
-	d := &dialState{n: n, e: e, local: local, peer: peer, challenged: make(chan struct{}),
-		netErr: make(chan struct{}, 1), clockRetry: make(chan struct{}, 1)}
-	s, err := d.run(ctx)
-	late := d.unregister()
+	var s *Session
+	var d *dialState
+	if peer.IsValid() {
+		s, d, err = n.dialUDP(ctx, peer)
+	} else {
+		s, d, err = n.dialWS(ctx, a)
+	}
 	if err != nil {
 		n.stats.dialsFailed.Add(1)
-		if late != nil { // installed after run gave up: nobody else holds it
-			late.CloseWithError(dataplane.CodeNoError, "dial abandoned")
-		}
 		return nil, &DialError{Addr: addr, Err: err}
 	}
 	n.stats.dialsOK.Add(1)
@@ -121,9 +132,40 @@ func (n *Node) dialOne(ctx context.Context, addr string) (*Session, error) {
 	return s, nil
 }
 
+// dialUDP runs the handshake with peer on the UDP engine that reaches it.
+func (n *Node) dialUDP(ctx context.Context, peer netip.AddrPort) (*Session, *dialState, error) {
+	e, local := n.engineFor(peer)
+	if e == nil {
+		return nil, nil, fmt.Errorf("%w: the node listens on no udp address to send from", ErrSendFailed)
+	}
+	d := n.newDial(e, local, peer, n.cfg.HandshakeTimeout)
+	s, err := d.handshake(ctx)
+	return s, d, err
+}
+
+// newDial prepares the handshake with peer through engine e (whose socket's local address is
+// local), to be over within timeout.
+func (n *Node) newDial(e *dataplane.Engine, local, peer netip.AddrPort, timeout time.Duration) *dialState {
+	return &dialState{n: n, e: e, local: local, peer: peer, timeout: timeout, challenged: make(chan struct{}),
+		netErr: make(chan struct{}, 1), clockRetry: make(chan struct{}, 1)}
+}
+
+// handshake runs the dial and unregisters it; a session installed after it gave up is closed.
+func (d *dialState) handshake(ctx context.Context) (*Session, error) {
+	s, err := d.run(ctx)
+	late := d.unregister()
+	if err != nil {
+		if late != nil { // installed after run gave up: nobody else holds it
+			late.CloseWithError(dataplane.CodeNoError, "dial abandoned")
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
 func (d *dialState) run(ctx context.Context) (*Session, error) {
 	n := d.n
-	timeout := time.NewTimer(n.cfg.HandshakeTimeout)
+	timeout := time.NewTimer(d.timeout)
 	defer timeout.Stop()
 	retry := time.NewTimer(hsInitialRTO)
 	defer retry.Stop()

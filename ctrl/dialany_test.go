@@ -196,9 +196,9 @@ func TestDialAnyAllFail(t *testing.T) {
 	if _, err := cli.DialAny(ctxFor(t)); !errors.Is(err, ErrBadAddress) {
 		t.Fatalf("DialAny of no address = %v; want ErrBadAddress", err)
 	}
-	if _, err := cli.DialAny(ctxFor(t), "ws://h:1/x", b); !errors.Is(err, ErrBadAddress) || !errors.Is(err, ErrNothingListening) ||
-		!strings.Contains(err.Error(), "not supported yet") {
-		t.Fatalf("DialAny(ws://, closed) = %v; want both reasons", err)
+	if _, err := cli.DialAny(ctxFor(t), "http://h:1/x", b); !errors.Is(err, ErrBadAddress) || !errors.Is(err, ErrNothingListening) ||
+		!strings.Contains(err.Error(), "unknown transport") {
+		t.Fatalf("DialAny(http://, closed) = %v; want both reasons", err)
 	}
 }
 

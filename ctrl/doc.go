@@ -16,8 +16,8 @@
 // CloseWithError ends a session or stream at once with a code the peer reads.
 //
 // Addresses: an address the application names is a string with a transport scheme,
-// "udp://HOST:PORT" (Config.Addr, Node.Dial), because it chooses a transport and may need a
-// name resolved; an address the node reports is a netip.AddrPort (Node.Addr, Session.Peer):
+// "udp://HOST:PORT" or "ws://HOST:PORT/PATH" (Config.Addr, Node.Dial), because it chooses a
+// transport and may need a name resolved; an address the node reports is a netip.AddrPort (Node.Addr, Session.Peer):
 // resolved, comparable, free to copy. "udp://" + addr.String() turns one into the other.
 //
 // Several addresses: a node listens on Config.Addr and every entry of Config.Addrs at once,
@@ -26,6 +26,17 @@
 // Happy Eyeballs (RFC 8305): the next address when the previous has failed or stayed silent for
 // Config.DialStagger (250 ms), the first handshake to complete winning and the others cancelled
 // without a trace (no dial state, no half-open session). Dial is DialAny with one address.
+//
+// WebSocket: where UDP is blocked, the same packets go over TCP as WebSocket messages (package
+// batchio/wspath). "ws://HOST:PORT/PATH" (PATH "/stt" when none is given, DefaultWSPath) can be
+// listened on, beside UDP addresses, and dialed; "wss://" can only be dialed (a node behind a
+// TLS-terminating reverse proxy): a node does not listen with TLS. A ws listener is one engine
+// over the WebSocket server on the node's table. A ws dial opens a TCP connection of its own and
+// runs the handshake through an engine over it; connection and engine last as long as the
+// session (and end it at once if the connection dies). Over either, the engine runs in
+// reliable-path mode: no loss timers or congestion window over TCP's own (dataplane.ReliableConn).
+// DialAny mixes the transports: list the UDP address first and the ws one after, and a network
+// that blocks UDP costs one stagger delay.
 //
 // Invariants kept here:
 //   - A responder does one HMAC before refusing a HELLO, keeps no state for it but its nonce,

@@ -39,7 +39,8 @@ var (
 	ErrHandshakeTimeout = errors.New("handshake timed out")
 	// ErrNodeClosed is returned by operations on a closed node.
 	ErrNodeClosed = errors.New("sttfast: node closed")
-	// ErrBadAddress is returned for an address that is not udp://HOST:PORT (or HOST:PORT).
+	// ErrBadAddress is returned for an address that is not udp://HOST:PORT (or HOST:PORT),
+	// ws://HOST:PORT/PATH or wss://HOST:PORT/PATH, or that the node cannot listen on (wss://).
 	ErrBadAddress = errors.New("sttfast: bad address")
 	// ErrNoSeed is returned by Listen when Config.Seed is nil.
 	ErrNoSeed = errors.New("sttfast: no seed configured")

@@ -6,20 +6,24 @@ import (
 	"sync/atomic"
 
 	"github.com/sttfast/sttfast/batchio"
+	"github.com/sttfast/sttfast/batchio/wspath"
 	"github.com/sttfast/sttfast/dataplane"
 )
 
 // BoundAddr is one address a node listens on, as bound: its transport and the socket's local
 // address with the port resolved (port 0 picks a free one).
 type BoundAddr struct {
-	// Transport is the path kind: "udp" (for udp4:// and udp6:// addresses too).
+	// Transport is the path kind: "udp" (for udp4:// and udp6:// addresses too) or "ws".
 	Transport string
 	// Addr is the socket's local address: "[::]" for a wildcard bind that takes IPv4 and IPv6.
 	Addr netip.AddrPort
+	// Path is a ws listener's request path ("/stt"); empty for udp.
+	Path string
 }
 
-// String is the address as a URL that ParseAddr accepts, such as "udp://127.0.0.1:9000".
-func (b BoundAddr) String() string { return b.Transport + "://" + b.Addr.String() }
+// String is the address as a URL that ParseAddr accepts, such as "udp://127.0.0.1:9000" or
+// "ws://127.0.0.1:9080/stt".
+func (b BoundAddr) String() string { return b.Transport + "://" + b.Addr.String() + b.Path }
 
 // ListenError is Listen's error when one of the addresses could not be bound: it names that
 // address, and errors.Is sees through it to the system's reason (syscall.EADDRINUSE...).
@@ -36,12 +40,14 @@ func (e *ListenError) Error() string { return "sttfast: listen " + e.Addr + ": "
 // Unwrap returns why the address could not be bound.
 func (e *ListenError) Unwrap() error { return e.Err }
 
-// listener is one listening address of the node and the engines that serve it: Config.Sockets
-// UDP sockets sharing its port, each with its own engine, all on the node's one session table.
+// listener is one listening address of the node and the engines that serve it, all on the node's
+// one session table: for udp, Config.Sockets UDP sockets sharing its port, each with its own
+// engine; for ws, one WebSocket listener (wspath, gnet's event loops) and one engine over it.
 type listener struct {
 	bound   BoundAddr
 	network string // "udp", "udp4" or "udp6": whether a wildcard IPv6 bind also reaches IPv4
 	conns   []*batchio.Conn
+	ws      *wspath.Conn // the ws listener; nil for udp
 	engines []*dataplane.Engine
 	rr      atomic.Uint32 // spreads dials over engines
 }
@@ -56,17 +62,21 @@ func (c *Config) listenAddrs() []string {
 // transport plugs in. On error every socket opened so far is closed.
 func (n *Node) bind() error {
 	for _, addr := range n.cfg.listenAddrs() {
-		transport, hostport, err := ParseAddr(addr)
+		a, err := ParseAddress(addr)
 		if err != nil {
 			n.closeConns()
 			return err
 		}
 		var l *listener
-		switch transport {
+		switch a.Transport {
 		case "udp", "udp4", "udp6":
-			l, err = n.bindUDP(transport, hostport)
-		default: // ParseAddr refuses every other transport for now
-			err = fmt.Errorf("%w: no listener for the %s transport", ErrBadAddress, transport)
+			l, err = n.bindUDP(a.Transport, a.HostPort)
+		case "ws":
+			l, err = n.bindWS(a.HostPort, a.Path)
+		case "wss":
+			err = fmt.Errorf("%w: a node does not listen with TLS: listen on ws://%s%s and terminate TLS in front of it (a reverse proxy); wss:// is for dialing", ErrBadAddress, a.HostPort, a.Path)
+		default:
+			err = fmt.Errorf("%w: no listener for the %s transport", ErrBadAddress, a.Transport)
 		}
 		if err != nil {
 			n.closeConns()
@@ -123,6 +133,29 @@ func (n *Node) bindUDP(network, hostport string) (*listener, error) {
 	return l, nil
 }
 
+// bindWS starts a WebSocket listener on hostport that accepts upgrades to path, and one engine
+// over it. Config.WrapConn is not applied: a wrapper would hide the path's reliability
+// (dataplane.ReliableConn), and the engine would run loss timers over TCP.
+func (n *Node) bindWS(hostport, path string) (*listener, error) {
+	c, err := wspath.Listen(hostport, n.wsConfig(path))
+	if err != nil {
+		return nil, err
+	}
+	l := &listener{network: "tcp", ws: c, bound: BoundAddr{Transport: "ws", Addr: c.LocalAddr(), Path: path}}
+	l.engines = []*dataplane.Engine{dataplane.NewEngine(c, n.cfg.Transport, n.table)}
+	return l, nil
+}
+
+// wsConfig is Config.WebSocket for path: its event loops default to Config.Sockets.
+func (n *Node) wsConfig(path string) wspath.Config {
+	wc := n.cfg.WebSocket
+	wc.Path = path
+	if wc.EventLoops == 0 {
+		wc.EventLoops = n.cfg.Sockets
+	}
+	return wc
+}
+
 // Addrs is every address the node listens on, as bound: Config.Addr's first (the one Addr
 // returns), then Config.Addrs' in order.
 func (n *Node) Addrs() []BoundAddr {
@@ -133,15 +166,26 @@ func (n *Node) Addrs() []BoundAddr {
 	return out
 }
 
-// engineFor picks the engine a dial to peer goes out on, and its socket's local address: one of
-// the listening address that reaches peer best (reach), the engines of that address in turn;
-// the first address when none can (the send then fails and the dial says why).
+// engineFor picks the engine a UDP dial to peer goes out on, and its socket's local address: one
+// of the UDP listening address that reaches peer best (reach), the engines of that address in
+// turn; the first UDP address when none can (the send then fails and the dial says why); nil when
+// the node listens on no UDP address.
 func (n *Node) engineFor(peer netip.AddrPort) (*dataplane.Engine, netip.AddrPort) {
-	best, bestScore := n.listeners[0], 0
+	var best *listener
+	bestScore := 0
 	for _, l := range n.listeners {
+		if l.ws != nil {
+			continue // a WebSocket listener cannot send UDP datagrams
+		}
+		if best == nil {
+			best = l
+		}
 		if s := l.reach(peer.Addr()); s > bestScore {
 			best, bestScore = l, s
 		}
+	}
+	if best == nil {
+		return nil, netip.AddrPort{}
 	}
 	i := best.rr.Add(1)
 	return best.engines[int(i)%len(best.engines)], best.bound.Addr

@@ -89,6 +89,12 @@ type Node struct {
 	dialMu sync.Mutex
 	dials  map[[8]byte]*dialState
 
+	// The engines of dialed WebSocket connections (wsdial.go), and the frame handlers every
+	// engine gets, which a new one is given when it starts.
+	pathMu        sync.Mutex
+	paths         map[*pathEngine]struct{}
+	frameHandlers [128]FrameHandler
+
 	acceptq chan *Session
 
 	bcastMu  sync.Mutex
@@ -154,6 +160,11 @@ func (n *Node) closeConns() {
 	for _, c := range n.conns {
 		c.Close()
 	}
+	for _, l := range n.listeners {
+		if l.ws != nil {
+			l.ws.Close()
+		}
+	}
 }
 
 // Addr is the address the node listens on: Config.Addr's, as bound (Addrs lists them all).
@@ -186,11 +197,17 @@ func (n *Node) NumSessions() int { return n.table.Len() }
 // HandleFrame registers h for application frame type t (0x80-0xFF) on every session of the
 // node; nil unregisters. h runs on an RX loop and must not block.
 func (n *Node) HandleFrame(t frame.Type, h FrameHandler) error {
+	n.pathMu.Lock()
+	defer n.pathMu.Unlock()
 	for _, e := range n.engines {
 		if err := e.HandleFrame(t, h); err != nil {
 			return err
 		}
 	}
+	for p := range n.paths {
+		p.e.HandleFrame(t, h)
+	}
+	n.frameHandlers[t-frame.TypeAppMin] = h
 	return nil
 }
 
@@ -253,6 +270,7 @@ func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
 		close(n.closed)
+		n.closePaths()
 		for _, e := range n.engines {
 			if e2 := e.Close(); e2 != nil && err == nil {
 				err = e2

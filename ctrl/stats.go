@@ -98,6 +98,12 @@ func (n *Node) Stats() NodeStats {
 		es := e.Stats()
 		st.EngineStats.Add(&es)
 	}
+	n.pathMu.Lock()
+	for p := range n.paths { // dialed WebSocket connections, while they last
+		es := p.e.Stats()
+		st.EngineStats.Add(&es)
+	}
+	n.pathMu.Unlock()
 	st.Sessions = n.table.Len()
 	st.Dials = n.stats.dials.Load()
 	st.DialsFailed = n.stats.dialsFailed.Load()

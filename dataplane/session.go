@@ -301,6 +301,11 @@ func (s *Session) Handshake() [32]byte { return s.handshake }
 // Created is when the session was installed.
 func (s *Session) Created() time.Time { return time.Unix(0, s.created) }
 
+// Reliable reports whether the session runs over a reliable, ordered path (a WebSocket
+// connection, see ReliableConn) rather than UDP: then it has no loss timers or congestion
+// window of its own, and admin views name its path "ws".
+func (s *Session) Reliable() bool { return s.e.rel != nil }
+
 // Peer is the peer's current (validated) address.
 func (s *Session) Peer() netip.AddrPort {
 	s.mu.Lock()

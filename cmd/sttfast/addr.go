@@ -10,27 +10,40 @@ import (
 	"github.com/sttfast/sttfast/ctrl"
 )
 
-// checkAddr validates an address URL given with flag and returns it in canonical
-// "udp://HOST:PORT" form. udp:// (and a bare HOST:PORT) is the only transport today; ws:// is
-// reserved for the WebSocket transport and refused as "not supported yet". Every problem is a
-// usage error (exit 2).
+// checkAddr validates an address URL given with flag and returns it in canonical form:
+// "udp://HOST:PORT" (for a bare HOST:PORT too) or "ws://HOST:PORT/PATH" (the path /stt when none
+// is given; wss:// likewise, for dialing). Every problem is a usage error (exit 2).
 func checkAddr(flag, s string) (string, error) {
 	if s == "" {
-		return "", usagef("%s is required (udp://HOST:PORT)", flag)
+		return "", usagef("%s is required (udp://HOST:PORT or ws://HOST:PORT/PATH)", flag)
 	}
-	transport, hostport, err := ctrl.ParseAddr(s)
+	a, err := ctrl.ParseAddress(s)
 	if err != nil {
 		return "", usagef("%s %s: %s", flag, s, addrProblem(s, err))
 	}
-	_, port, _ := net.SplitHostPort(hostport)
+	network := "udp"
+	if a.Path != "" {
+		network = "tcp"
+	}
+	_, port, _ := net.SplitHostPort(a.HostPort)
 	if n, err := strconv.Atoi(port); err == nil {
 		if n < 0 || n > 65535 {
 			return "", usagef("%s %s: port %d is out of range (0-65535)", flag, s, n)
 		}
-	} else if _, err := net.LookupPort("udp", port); err != nil {
+	} else if _, err := net.LookupPort(network, port); err != nil {
 		return "", usagef("%s %s: unknown port %q (want a number, 0-65535)", flag, s, port)
 	}
-	return transport + "://" + hostport, nil
+	return a.String(), nil
+}
+
+// checkListenAddr is checkAddr for an address to listen on: wss:// is refused, since a node
+// serves plain ws:// and TLS is terminated in front of it.
+func checkListenAddr(flag, s string) (string, error) {
+	a, err := checkAddr(flag, s)
+	if err == nil && strings.HasPrefix(a, "wss://") {
+		return "", usagef("%s %s: a node does not listen with TLS: listen on ws://%s and terminate TLS in front of it (a reverse proxy); wss:// is for dial", flag, s, strings.TrimPrefix(a, "wss://"))
+	}
+	return a, err
 }
 
 // addrProblem says what is wrong with address s, which ctrl.ParseAddr refused with err, once:
@@ -40,9 +53,15 @@ func addrProblem(s string, err error) string {
 	if i := strings.Index(s, "://"); i >= 0 {
 		rest = s[i+3:]
 	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 && strings.HasPrefix(strings.ToLower(s), "ws") {
+		rest = rest[:i] // a WebSocket address's path is not HOST:PORT's problem
+	}
 	if _, _, serr := net.SplitHostPort(rest); serr != nil && !strings.ContainsAny(rest, "/?#") {
 		var ae *net.AddrError
 		if errors.As(serr, &ae) {
+			if strings.HasPrefix(strings.ToLower(s), "ws") {
+				return ae.Err + " (want ws://HOST:PORT/PATH)"
+			}
 			return ae.Err + " (want udp://HOST:PORT)"
 		}
 	}
@@ -51,25 +70,27 @@ func addrProblem(s string, err error) string {
 }
 
 // shownAddr is the address a listening command prints: the host as the user gave it (not the
-// socket's "[::]" for 0.0.0.0) with the port actually bound (port 0 picks one).
+// socket's "[::]" for 0.0.0.0) with the port actually bound (port 0 picks one), and a ws
+// address's path.
 func shownAddr(addr string, bound netip.AddrPort) string {
-	transport, hostport, err := ctrl.ParseAddr(addr)
+	a, err := ctrl.ParseAddress(addr)
 	if err != nil {
 		return "udp://" + bound.String()
 	}
-	host, _, _ := net.SplitHostPort(hostport)
-	return transport + "://" + net.JoinHostPort(host, strconv.Itoa(int(bound.Port())))
+	host, _, _ := net.SplitHostPort(a.HostPort)
+	a.HostPort = net.JoinHostPort(host, strconv.Itoa(int(bound.Port())))
+	return a.String()
 }
 
-// checkTransport validates a --transport name: udp now, ws reserved.
-func checkTransport(name string) error {
-	switch strings.ToLower(name) {
-	case "udp":
-		return nil
-	case "ws", "wss":
-		return usagef("--transport %s: the WebSocket transport is reserved and not supported yet; use udp", name)
+// checkTransport validates a --transport name and returns it lower-cased: udp or ws.
+func checkTransport(name string) (string, error) {
+	switch t := strings.ToLower(name); t {
+	case "udp", "ws":
+		return t, nil
+	case "wss":
+		return "", usagef("--transport wss: the in-process bench has no TLS; use ws (or --addr wss://... against a serve behind a TLS proxy)")
 	}
-	return usagef("--transport %s: unknown transport; use udp", name)
+	return "", usagef("--transport %s: unknown transport; use udp or ws", name)
 }
 
 // bindFor picks the local address a dialing node binds: every interface, an ephemeral port,

@@ -26,12 +26,21 @@ func (a *addrsFlag) Set(v string) error {
 // checkAddrs validates every address given with flag (at least one) and returns them in
 // canonical form, in order.
 func checkAddrs(flag string, given addrsFlag) ([]string, error) {
+	return checkEach(flag, given, checkAddr)
+}
+
+// checkListenAddrs is checkAddrs for addresses to listen on (checkListenAddr: no wss://).
+func checkListenAddrs(flag string, given addrsFlag) ([]string, error) {
+	return checkEach(flag, given, checkListenAddr)
+}
+
+func checkEach(flag string, given addrsFlag, check func(flag, s string) (string, error)) ([]string, error) {
 	if len(given) == 0 {
-		return nil, usagef("%s is required (udp://HOST:PORT)", flag)
+		return nil, usagef("%s is required (udp://HOST:PORT or ws://HOST:PORT/PATH)", flag)
 	}
 	out := make([]string, len(given))
 	for i, s := range given {
-		a, err := checkAddr(flag, s)
+		a, err := check(flag, s)
 		if err != nil {
 			return nil, err
 		}

@@ -19,13 +19,14 @@ import (
 const adminHelp = `Admin HTTP endpoint (--admin HOST:PORT; off unless given). It has no authentication, so it binds
 loopback by default: a bare ":PORT" means 127.0.0.1:PORT; give 0.0.0.0:PORT to expose it.
 Prints "admin on http://HOST:PORT" on stderr once ready.
-  GET    /sessions       JSON array: id (hex), peer, age_s, bytes_sent, bytes_received
+  GET    /sessions       JSON array: id (hex), peer, path (udp or ws), age_s, bytes_sent, bytes_received
                          (datagram bytes), stream_bytes_sent/received, rtt_us (smoothed),
                          min_rtt_us, packets_lost, retransmitted_bytes, streams
   DELETE /sessions/{id}  close that session at once (SESSION_CLOSE code 0x100, "closed by
                          admin"); 204, or 404 if there is no such session
   GET    /metrics        Prometheus text format 0.0.4: packets and bytes rx/tx, retransmitted
-                         bytes, drops by reason, handshakes ok and failed by reason, sessions,
+                         bytes, drops by reason, handshakes ok and failed by reason, sessions
+                         (and by path: udp, ws),
                          Go GC cycles, heap bytes, goroutines
   GET    /debug/pprof/   the runtime profiles (net/http/pprof)`
 
@@ -94,6 +95,7 @@ func (b *sessionBook) totals() (retx, lost uint64) {
 type sessionInfo struct {
 	ID              string  `json:"id"`
 	Peer            string  `json:"peer"`
+	Path            string  `json:"path"` // the path kind: "udp" or "ws"
 	AgeSeconds      float64 `json:"age_s"`
 	BytesSent       uint64  `json:"bytes_sent"`
 	BytesReceived   uint64  `json:"bytes_received"`
@@ -128,6 +130,11 @@ func adminHandler(node *ctrl.Node, book *sessionBook) http.Handler {
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		in := metricsInput{node: node.Stats(), rt: readRuntimeStats()}
+		for _, s := range node.Sessions() {
+			if s.Reliable() {
+				in.wsSessions++
+			}
+		}
 		in.retransmitted, in.packetsLost = book.totals()
 		w.Header().Set("Content-Type", metricsContentType)
 		writeMetrics(w, &in)
@@ -150,7 +157,7 @@ func listSessions(node *ctrl.Node) []sessionInfo {
 		st := s.Stats()
 		id := s.ID()
 		out = append(out, sessionInfo{
-			ID: hex.EncodeToString(id[:]), Peer: s.Peer().String(),
+			ID: hex.EncodeToString(id[:]), Peer: s.Peer().String(), Path: pathKind(s),
 			AgeSeconds: now.Sub(s.Created()).Seconds(),
 			BytesSent:  st.BytesSent, BytesReceived: st.BytesRecv,
 			StreamBytesSent: st.StreamBytesSent, StreamBytesRecv: st.StreamBytesRecv,
@@ -159,6 +166,15 @@ func listSessions(node *ctrl.Node) []sessionInfo {
 		})
 	}
 	return out
+}
+
+// pathKind names the path a session runs over: "ws" for the WebSocket path (the one reliable
+// path), else "udp".
+func pathKind(s *ctrl.Session) string {
+	if s.Reliable() {
+		return "ws"
+	}
+	return "udp"
 }
 
 // parseSessionID reads the 16 hex characters of a session id.

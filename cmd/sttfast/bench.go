@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,8 +22,8 @@ import (
 // benchUsage is bench's --help text.
 const benchUsage = `Usage: sttfast bench [--addr udp://HOST:PORT --seed FILE] [flags]
 
-Without --addr: starts a listener and a dialer in this process on loopback with a fresh random
-seed, streams data for --duration, and verifies every byte at the receiver. With --addr: the
+Without --addr: starts a listener and a dialer in this process on loopback (over UDP, or over
+the WebSocket path with --transport ws) with a fresh random seed, streams data for --duration, and verifies every byte at the receiver. With --addr: the
 same against a remote "sttfast serve" (seed flags required), which verifies and reports back
 (bench protocol below).
 
@@ -55,22 +56,24 @@ Examples:
 
 // benchOpts are bench's parsed flags.
 type benchOpts struct {
-	cc       ccFlag // congestion controller of both nodes (in process) or the dialing one
-	idle     idleFlag
-	addr     string
-	duration time.Duration
-	size     int
-	streams  int
-	sessions int
-	payload  int
-	json     bool
-	quiet    bool
-	interval time.Duration
+	cc        ccFlag // congestion controller of both nodes (in process) or the dialing one
+	idle      idleFlag
+	addr      string
+	transport string // the in-process loopback's: "udp" or "ws"
+	duration  time.Duration
+	size      int
+	streams   int
+	sessions  int
+	payload   int
+	json      bool
+	quiet     bool
+	interval  time.Duration
 }
 
 // benchResult is the machine-readable summary (--json).
 type benchResult struct {
-	Mode            string  `json:"mode"` // "loopback" or "remote"
+	Mode            string  `json:"mode"`      // "loopback" or "remote"
+	Transport       string  `json:"transport"` // "udp" or "ws" (wss too, remote)
 	Addr            string  `json:"addr,omitempty"`
 	Duration        float64 `json:"duration_s"`
 	MessageSize     int     `json:"message_size"`
@@ -101,7 +104,7 @@ type benchResult struct {
 func runBench(c *cli, args []string) error {
 	fs := newFlags(c, "bench", benchUsage)
 	var o benchOpts
-	fs.StringVar(&o.addr, "addr", "", "benchmark against the sttfast serve at `udp://HOST:PORT` (default: in-process loopback)")
+	fs.StringVar(&o.addr, "addr", "", "benchmark against the sttfast serve at `udp://HOST:PORT` or ws://HOST:PORT/PATH (default: in-process loopback)")
 	var sf seedFlags
 	sf.register(fs)
 	o.cc.register(fs)
@@ -112,7 +115,7 @@ func runBench(c *cli, args []string) error {
 	fs.IntVar(&o.streams, "streams", 1, "streams per session (with --addr: at most the server's stream limit, 256 by default)")
 	fs.IntVar(&o.sessions, "sessions", 1, "sessions")
 	fs.IntVar(&o.payload, "mtu", 1200, "UDP payload size of a packet, 256-65507 (loopback takes large ones)")
-	transport := fs.String("transport", "udp", "transport: udp (ws is reserved, not supported yet)")
+	transport := fs.String("transport", "udp", "in-process loopback's transport: udp or ws (with --addr, the address's scheme chooses)")
 	fs.BoolVar(&o.json, "json", false, "print the summary as JSON")
 	fs.BoolVar(&o.quiet, "quiet", false, "no live readout")
 	fs.DurationVar(&o.interval, "interval", time.Second, "live readout interval")
@@ -121,7 +124,8 @@ func runBench(c *cli, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := checkTransport(*transport); err != nil {
+	var err error
+	if o.transport, err = checkTransport(*transport); err != nil {
 		return err
 	}
 	o.size = size.n
@@ -139,9 +143,11 @@ func runBench(c *cli, args []string) error {
 	}
 	var seed *stc.Seed
 	if o.addr != "" {
-		var err error
 		if o.addr, err = checkAddr("--addr", o.addr); err != nil {
 			return err
+		}
+		if o.transport == "ws" && !strings.HasPrefix(o.addr, "ws") {
+			return usagef("--transport ws with --addr %s: the address chooses the transport; give a ws:// one", o.addr)
 		}
 		if seed, err = sf.load(c.getenv); err != nil {
 			return err
@@ -165,7 +171,6 @@ func runBench(c *cli, args []string) error {
 		defer writeHeapProfile(*memProfile)
 	}
 	var res *benchResult
-	var err error
 	if o.addr != "" {
 		res, err = benchRemote(ctx, o, seed, c.stderr)
 	} else {
@@ -202,6 +207,9 @@ func writeHeapProfile(path string) {
 // printBenchSummary writes the human summary.
 func printBenchSummary(w io.Writer, r *benchResult) {
 	where := "in-process loopback"
+	if r.Transport == "ws" {
+		where += " over WebSocket"
+	}
 	if r.Mode == "remote" {
 		where = "against " + r.Addr
 	}
@@ -213,7 +221,11 @@ func printBenchSummary(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "  resent    %s of stream data, for losses and for %d probe timeouts (a probe resends data whose ACK is late)\n",
 		humanBytes(r.Retransmitted), r.ProbeTimeouts)
 	fmt.Fprintf(w, "  rtt       %.1f us smoothed\n", r.SmoothedRTTus)
-	fmt.Fprintf(w, "  offload   GSO %v, GRO %v, receive buffer %s\n", r.GSO, r.GRO, humanBytes(uint64(r.RecvBufferBytes)))
+	if strings.HasPrefix(r.Transport, "ws") {
+		fmt.Fprintf(w, "  path      WebSocket over TCP: no loss timers or window, paced by the connection's budget\n")
+	} else {
+		fmt.Fprintf(w, "  offload   GSO %v, GRO %v, receive buffer %s\n", r.GSO, r.GRO, humanBytes(uint64(r.RecvBufferBytes)))
+	}
 	if r.Verified {
 		fmt.Fprintf(w, "  verify    OK: %d of %d bytes sent checked byte for byte, in order\n", r.BytesVerified, r.BytesSent)
 	} else {
@@ -246,7 +258,11 @@ func benchLoopback(ctx context.Context, o benchOpts, stderr io.Writer) (*benchRe
 	// Both nodes allow as many concurrent streams as the run opens (the default is 256): no
 	// stream ends before the duration does, so an open past the limit would wait for good.
 	tcfg := dataplane.Config{PayloadSize: o.payload, Congestion: o.cc.algo, MaxStreams: o.streams, IdleTimeout: o.idle.d}
-	srv, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: tcfg})
+	listenAt := "udp://127.0.0.1:0"
+	if o.transport == "ws" {
+		listenAt = "ws://127.0.0.1:0/stt"
+	}
+	srv, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: listenAt, Transport: tcfg})
 	if err != nil {
 		return nil, failf(err, "bench: listen")
 	}
@@ -282,9 +298,9 @@ func benchLoopback(ctx context.Context, o benchOpts, stderr io.Writer) (*benchRe
 
 	sessions := make([]*ctrl.Session, 0, o.sessions)
 	for i := 0; i < o.sessions; i++ {
-		s, err := cli.Dial(ctx, "udp://"+srv.Addr().String())
+		s, err := cli.Dial(ctx, srv.Addrs()[0].String())
 		if err != nil {
-			return nil, failf(err, "bench: dial %s", srv.Addr())
+			return nil, failf(err, "bench: dial %s", srv.Addrs()[0])
 		}
 		sessions = append(sessions, s)
 	}
@@ -324,8 +340,11 @@ func benchLoopback(ctx context.Context, o benchOpts, stderr io.Writer) (*benchRe
 		}
 	}
 	elapsed := time.Since(start)
-	res := &benchResult{Mode: "loopback", MessageSize: o.size, Streams: o.streams, Sessions: o.sessions,
+	res := &benchResult{Mode: "loopback", Transport: o.transport, MessageSize: o.size, Streams: o.streams, Sessions: o.sessions,
 		PayloadSize: o.payload, Verified: true}
+	if o.transport == "ws" { // packets are sized for the path, not the MTU (--mtu)
+		res.PayloadSize = dataplane.DefaultReliablePacketSize
+	}
 	for sent := range sentc {
 		res.BytesSent += sent.bytes
 		r, ok := got[sent.key]

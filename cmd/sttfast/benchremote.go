@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,8 +74,11 @@ func benchRemote(ctx context.Context, o benchOpts, seed *stc.Seed, stderr io.Wri
 	benchWatch(ctx, o, stderr, start, cli, sessions, &sent, "sent")
 	close(stopSend)
 
-	res := &benchResult{Mode: "remote", Addr: o.addr, MessageSize: o.size, Streams: o.streams,
+	res := &benchResult{Mode: "remote", Transport: strings.SplitN(o.addr, ":", 2)[0], Addr: o.addr, MessageSize: o.size, Streams: o.streams,
 		Sessions: o.sessions, PayloadSize: o.payload, Verified: true}
+	if strings.HasPrefix(res.Transport, "ws") { // packets are sized for the path, not the MTU (--mtu)
+		res.PayloadSize = dataplane.DefaultReliablePacketSize
+	}
 	guard := time.NewTimer(60 * time.Second)
 	defer guard.Stop()
 	for i := 0; i < nstreams; i++ {

@@ -68,12 +68,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"dial", "--nosuch"}, "flag provided but not defined"},
 		{[]string{"dial", "--addr", "udp://127.0.0.1:1", "--seed", seed, "extra"}, `unexpected argument "extra"`},
 		{[]string{"dial", "--seed", seed}, "--addr is required"},
-		{[]string{"dial", "--addr", "ws://127.0.0.1:9000/feed", "--seed", seed}, "not supported yet"},
-		{[]string{"listen", "--addr", "wss://h:1/x", "--seed", seed}, "not supported yet"},
+		{[]string{"dial", "--addr", "ws://127.0.0.1:9000/feed?x=1", "--seed", seed}, "no query"},
+		{[]string{"listen", "--addr", "wss://h:1/x", "--seed", seed}, "reverse proxy"},
 		{[]string{"relay", "--addr", "tcp://127.0.0.1:1", "--seed", seed}, `unknown transport "tcp"`},
 		{[]string{"serve", "--addr", "udp://127.0.0.1", "--seed", seed}, "--addr udp://127.0.0.1"},
 		{[]string{"serve", "--addr", "udp://127.0.0.1:0", "--seed", seed, "--admin", "nonsense"}, "--admin nonsense"},
-		{[]string{"bench", "--transport", "ws"}, "not supported yet"},
+		{[]string{"bench", "--transport", "quic"}, "unknown transport"},
+		{[]string{"bench", "--transport", "ws", "--addr", "udp://127.0.0.1:1"}, "the address chooses"},
 		{[]string{"bench", "--size", "lots"}, "bad size"},
 		{[]string{"bench", "--mtu", "100"}, "--mtu 100"},
 		{[]string{"bench", "--addr", "udp://127.0.0.1:1"}, "no seed"},
@@ -210,7 +211,8 @@ func TestSeedSources(t *testing.T) {
 	}
 }
 
-// TestCheckAddr checks the address URL rules: udp (or bare HOST:PORT) only, ws reserved.
+// TestCheckAddr checks the address URL rules: udp (or bare HOST:PORT), ws and wss with a path
+// (/stt by default).
 func TestCheckAddr(t *testing.T) {
 	ok := map[string]string{
 		"udp://127.0.0.1:9000": "udp://127.0.0.1:9000",
@@ -218,13 +220,16 @@ func TestCheckAddr(t *testing.T) {
 		"udp://[::1]:9000":     "udp://[::1]:9000",
 		"udp://localhost:9000": "udp://localhost:9000",
 		"UDP://127.0.0.1:9000": "udp://127.0.0.1:9000",
+		"ws://127.0.0.1:9080":  "ws://127.0.0.1:9080/stt",
+		"WS://h:1/feed":        "ws://h:1/feed",
+		"wss://h:443/a/b":      "wss://h:443/a/b",
 	}
 	for in, want := range ok {
 		if got, err := checkAddr("--addr", in); err != nil || got != want {
 			t.Errorf("checkAddr(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "ws://h:1/p", "WS://h:1", "http://h:1", "udp://h", "udp://h:", "udp://h:1/path", "h"} {
+	for _, in := range []string{"", "ws://h/p", "ws://h:1/p?q", "http://h:1", "udp://h", "udp://h:", "udp://h:1/path", "h"} {
 		_, err := checkAddr("--addr", in)
 		var ue usageError
 		if !errors.As(err, &ue) {

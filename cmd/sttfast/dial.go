@@ -30,8 +30,12 @@ the session or SIGINT/SIGTERM. Prints "connected to ADDR (session ID)" on stderr
 is up (unless --quiet): from then on a relay forwards everything published to it. A relay
 subscriber is dial --recv.
 
+An address is udp://HOST:PORT, or ws://HOST:PORT/PATH (path /stt by default) for the WebSocket
+path over TCP, where UDP is blocked; wss://HOST:PORT/PATH reaches a node behind a TLS-terminating
+reverse proxy. Each WebSocket dial is one TCP connection, closed when the session ends.
+
 --addr may be given more than once (the same node's addresses, or several nodes serving the same
-thing): they are tried in the order given, in the manner of Happy Eyeballs (RFC 8305). The
+thing, UDP first and WebSocket after, say): they are tried in the order given, in the manner of Happy Eyeballs (RFC 8305). The
 first is dialed; when it has not answered within 250 ms, or fails sooner (nothing listens
 there), the next is dialed as well, and so on; the first handshake to complete wins and the
 others are abandoned. Unless --quiet, dial then says which on stderr: "connected via ADDR".
@@ -72,7 +76,7 @@ type dialOpts struct {
 func runDial(c *cli, args []string) error {
 	fs := newFlags(c, "dial", dialUsage)
 	var addrFlag addrsFlag
-	fs.Var(&addrFlag, "addr", "the peer's `udp://HOST:PORT`; repeat it to try several in order, the first to answer wins\n(ws:// is reserved, not supported yet)")
+	fs.Var(&addrFlag, "addr", "the peer's `udp://HOST:PORT`, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (WebSocket);\nrepeat it to try several in order, the first to answer wins")
 	var sf seedFlags
 	sf.register(fs)
 	var cc ccFlag

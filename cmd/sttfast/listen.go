@@ -17,7 +17,10 @@ const listenUsage = `Usage: sttfast listen --addr udp://HOST:PORT [--addr ...] (
 
 Server mode: accepts sessions and writes the bytes of every stream the peers open to stdout.
 --addr may be given more than once: listen takes sessions on every address, into one session
-table. Prints "listening on udp://HOST:PORT" on stderr once ready, one line per --addr in the
+table. An address is udp://HOST:PORT, or ws://HOST:PORT/PATH for the WebSocket path over TCP
+(for networks that block UDP; the path is /stt when none is given; TLS, wss://, is a reverse
+proxy's job in front of it). Prints "listening on udp://HOST:PORT" (or ws://HOST:PORT/PATH) on
+stderr once ready, one line per --addr in the
 order given (the host as given, the port bound: port 0 picks a free one), and, unless --quiet, one line per session opened and closed and one
 when a handshake is refused (a peer with another seed, or whose clock is off): the first at
 once, then at most one every 10 s with the count since the last.
@@ -36,13 +39,14 @@ and listen exits 1.
 
 Examples:
   sttfast listen --addr udp://0.0.0.0:9000 --seed stt.seed --once > received.bin
-  sttfast listen --addr udp://10.0.0.2:9000 --addr udp://127.0.0.1:9000 --seed stt.seed > received.bin`
+  sttfast listen --addr udp://10.0.0.2:9000 --addr udp://127.0.0.1:9000 --seed stt.seed > received.bin
+  sttfast listen --addr udp://0.0.0.0:9000 --addr ws://0.0.0.0:9080/stt --seed stt.seed > received.bin`
 
 // runListen is the listen command.
 func runListen(c *cli, args []string) error {
 	fs := newFlags(c, "listen", listenUsage)
 	var addrFlag addrsFlag
-	fs.Var(&addrFlag, "addr", "listen on `udp://HOST:PORT`; repeat it to listen on several addresses, one session table\n(ws:// is reserved, not supported yet)")
+	fs.Var(&addrFlag, "addr", "listen on `udp://HOST:PORT` or ws://HOST:PORT/PATH (WebSocket, path /stt by default);\nrepeat it to listen on several addresses, one session table")
 	var sf seedFlags
 	sf.register(fs)
 	var cc ccFlag
@@ -54,7 +58,7 @@ func runListen(c *cli, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	addrs, err := checkAddrs("--addr", addrFlag)
+	addrs, err := checkListenAddrs("--addr", addrFlag)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ type metricsInput struct {
 	dialsOK       uint64 // sessions this node established as initiator
 	retransmitted uint64 // stream bytes retransmitted, over live and closed sessions
 	packetsLost   uint64 // packets declared lost, over live and closed sessions
+	wsSessions    int    // live sessions over the WebSocket path
 	rt            runtimeStats
 }
 
@@ -74,6 +75,9 @@ func writeMetrics(w io.Writer, in *metricsInput) error {
 	p.counter("sttfast_sessions_closed_total", "Sessions that ended, for any reason.", n.SessionsClosed)
 	p.counter("sttfast_events_dropped_total", "Events dropped because the event consumer was slow.", n.EventsDropped)
 	p.gauge("sttfast_sessions", "Live sessions.", float64(n.Sessions))
+	p.family("sttfast_sessions_by_path", "gauge", "Live sessions, by the path they run over (udp, ws).")
+	p.sample("sttfast_sessions_by_path", "path", "udp", float64(max(n.Sessions-in.wsSessions, 0)))
+	p.sample("sttfast_sessions_by_path", "path", "ws", float64(in.wsSessions))
 
 	p.counter("go_gc_cycles_total", "Completed GC cycles.", in.rt.gcCycles)
 	p.gauge("go_heap_objects_bytes", "Bytes in live and unswept heap objects.", float64(in.rt.heapBytes))

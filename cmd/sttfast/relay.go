@@ -24,7 +24,8 @@ receives everything published after it connected, every byte in order (messages 
 publishers interleave whole). A slow subscriber slows the publishers rather than losing data.
 
 --addr may be given more than once: the relay takes sessions on every address and forwards
-between all of them (one session table). Prints "listening on udp://HOST:PORT" on stderr once
+between all of them (one session table). An address is udp://HOST:PORT or ws://HOST:PORT/PATH (WebSocket over TCP, path /stt by
+default). Prints "listening on udp://HOST:PORT" (or ws://HOST:PORT/PATH) on stderr once
 ready, one line per --addr in the order given (the host as given, the port bound), one line
 per session opened and closed and one about refused handshakes (another seed, a clock off) at
 most every 10 s (unless --quiet), and every --interval a stats line:
@@ -52,7 +53,7 @@ type relayStats struct {
 func runRelay(c *cli, args []string) error {
 	fs := newFlags(c, "relay", relayUsage)
 	var addrFlag addrsFlag
-	fs.Var(&addrFlag, "addr", "listen on `udp://HOST:PORT`; repeat it to listen on several addresses, one session table\n(ws:// is reserved, not supported yet)")
+	fs.Var(&addrFlag, "addr", "listen on `udp://HOST:PORT` or ws://HOST:PORT/PATH (WebSocket, path /stt by default);\nrepeat it to listen on several addresses, one session table")
 	var sf seedFlags
 	sf.register(fs)
 	var cc ccFlag
@@ -64,7 +65,7 @@ func runRelay(c *cli, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	addrs, err := checkAddrs("--addr", addrFlag)
+	addrs, err := checkListenAddrs("--addr", addrFlag)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,8 @@ A long-running node. It accepts sessions and, on every stream a peer opens:
   - anything else is echoed back message for message, and its half of the stream is ended
     when the peer's is (so "sttfast dial" to a serve completes; the echo is discarded there).
 --addr may be given more than once: serve takes sessions on every address, into one session
-table. Prints "listening on udp://HOST:PORT" on stderr once ready, one line per --addr in the
+table. An address is udp://HOST:PORT or ws://HOST:PORT/PATH (WebSocket over TCP, path /stt by
+default). Prints "listening on udp://HOST:PORT" (or ws://HOST:PORT/PATH) on stderr once ready, one line per --addr in the
 order given (the host as given, the port bound), and one line per session opened and closed and one about refused handshakes (another seed, a
 clock off) at most every 10 s unless --quiet. SIGINT/SIGTERM close every session
 (SESSION_CLOSE code 8) and exit 0.
@@ -38,7 +39,7 @@ Examples:
 func runServe(c *cli, args []string) error {
 	fs := newFlags(c, "serve", serveUsage)
 	var addrFlag addrsFlag
-	fs.Var(&addrFlag, "addr", "listen on `udp://HOST:PORT`; repeat it to listen on several addresses, one session table\n(ws:// is reserved, not supported yet)")
+	fs.Var(&addrFlag, "addr", "listen on `udp://HOST:PORT` or ws://HOST:PORT/PATH (WebSocket, path /stt by default);\nrepeat it to listen on several addresses, one session table")
 	var sf seedFlags
 	sf.register(fs)
 	var cc ccFlag
@@ -51,7 +52,7 @@ func runServe(c *cli, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	addrs, err := checkAddrs("--addr", addrFlag)
+	addrs, err := checkListenAddrs("--addr", addrFlag)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,6 @@
+//go:build !race
+
+package ctrl
+
+// raceEnabled: the race detector is on (tests size their work down).
+const raceEnabled = false
