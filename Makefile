@@ -29,6 +29,8 @@ lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$out" ]; then echo "gofmt needs to run on:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) mod tidy -diff
+	cd benchmarks && $(GO) mod tidy -diff
 
 # The main job: an encrypted loopback transfer with a live throughput readout.
 run:
