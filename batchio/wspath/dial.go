@@ -211,15 +211,8 @@ func (cl *client) peerClose(body []byte) {
 	cl.finish(fmt.Errorf("wspath: %s closed the connection (code %d): %w", cl.peer, code, ErrPeerClosed))
 }
 
-func (cl *client) sendClose(code ws.StatusCode) {
-	var body [2]byte
-	n := 0
-	if code != ws.StatusNoStatusRcvd {
-		ws.PutCloseFrameBody(body[:], code, "")
-		n = 2
-	}
-	cl.out.frame(ws.OpClose, body[:n], true)
-}
+// sendClose queues a close frame with code (none for 1005, no status).
+func (cl *client) sendClose(code ws.StatusCode) { cl.out.closeFrame(code) }
 
 // stop sends a normal close frame and waits for both goroutines (Conn.Close).
 func (cl *client) stop() error {

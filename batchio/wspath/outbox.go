@@ -140,3 +140,15 @@ func (o *outbox) shut() {
 	o.pend, o.spare = nil, nil
 	o.mu.Unlock()
 }
+
+// closeFrame queues a close frame with code; 1005 (no status) is sent as an empty body, as RFC
+// 6455 §7.1.5 forbids putting it on the wire.
+func (o *outbox) closeFrame(code ws.StatusCode) {
+	var body [2]byte
+	n := 0
+	if code != ws.StatusNoStatusRcvd {
+		ws.PutCloseFrameBody(body[:], code, "")
+		n = 2
+	}
+	o.frame(ws.OpClose, body[:n], true)
+}

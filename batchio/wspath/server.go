@@ -337,15 +337,7 @@ func (sc *serverConn) peerClose(body []byte) {
 }
 
 // sendClose queues a close frame with code (none for 1005, no status).
-func (sc *serverConn) sendClose(code ws.StatusCode) {
-	var body [2]byte
-	n := 0
-	if code != ws.StatusNoStatusRcvd {
-		ws.PutCloseFrameBody(body[:], code, "")
-		n = 2
-	}
-	sc.out.frame(ws.OpClose, body[:n], true)
-}
+func (sc *serverConn) sendClose(code ws.StatusCode) { sc.out.closeFrame(code) }
 
 // flush hands the connection's pending frames to gnet; it runs on the connection's event loop.
 func (sc *serverConn) flush() {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 )
 
 // deriveTransfer turns a transfer's window into goodput in Mbit/s (the headline), counting a
@@ -108,15 +109,7 @@ with the bytes they delivered in the time they took, so their goodput is an uppe
 medians over interleaved rounds, in Mbit/s, with min - max.
 
 `, float64(total)/(1<<20), transferStall, rep.Budgets["jitter0"].Duration)
-	fmt.Fprint(w, "| scenario |")
-	for _, c := range rep.contenders {
-		fmt.Fprintf(w, " %s |", c.Name())
-	}
-	fmt.Fprint(w, " data datagrams reordered by the line |\n|---|")
-	for range rep.contenders {
-		fmt.Fprint(w, "---|")
-	}
-	fmt.Fprint(w, "---|\n")
+	contenderTableHead(w, rep, []string{"scenario"}, "data datagrams reordered by the line")
 	med := map[string]float64{}
 	for _, wl := range rep.workloadsBy {
 		fmt.Fprintf(w, "| %s |", wl.Title)
@@ -179,4 +172,17 @@ func ratioRow(w io.Writer, name, scenario, target string, v, ref, want float64, 
 		rs = fmt.Sprintf("%.0f%%", 100*r)
 	}
 	fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", name, scenario, target, rs, met)
+}
+
+// contenderTableHead writes a markdown table's header: the columns first, one per contender, and
+// last unless it is empty.
+func contenderTableHead(w io.Writer, rep *runReport, first []string, last string) {
+	cols := append([]string(nil), first...)
+	for _, c := range rep.contenders {
+		cols = append(cols, c.Name())
+	}
+	if last != "" {
+		cols = append(cols, last)
+	}
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
 }

@@ -96,15 +96,7 @@ that delivers nothing new for %v is a **stall**; one still running when its %v l
 over interleaved rounds, in Mbit/s, with min - max.
 
 `, netnsRecvIP, netnsSendIP, float64(total)/(1<<20), transferStall, limit)
-	fmt.Fprint(w, "| link | loss |")
-	for _, c := range rep.contenders {
-		fmt.Fprintf(w, " %s |", c.Name())
-	}
-	fmt.Fprint(w, " data packets dropped by nftables |\n|---|---|")
-	for range rep.contenders {
-		fmt.Fprint(w, "---|")
-	}
-	fmt.Fprint(w, "---|\n")
+	contenderTableHead(w, rep, []string{"link", "loss"}, "data packets dropped by nftables")
 	med := map[string]float64{}
 	for _, wl := range rep.workloadsBy {
 		if wl.Net == nil {
@@ -177,15 +169,8 @@ func dropCell(rep *runReport, workload string) string {
 // bottleneck counted in a run (tc's counter: a GSO super-packet counts once): what each
 // controller's probing costs the queue, which the goodput alone does not show.
 func bottleneckTable(w io.Writer, rep *runReport) {
-	fmt.Fprint(w, "Drops at the bottleneck (tbf on the sender's egress, tc's counter, median per run): a loss-based\ncontroller fills the 10 ms queue until it overflows; a rate-based one can keep it overflowing.\n\n| link | loss |")
-	for _, c := range rep.contenders {
-		fmt.Fprintf(w, " %s |", c.Name())
-	}
-	fmt.Fprint(w, "\n|---|---|")
-	for range rep.contenders {
-		fmt.Fprint(w, "---|")
-	}
-	fmt.Fprintln(w)
+	fmt.Fprint(w, "Drops at the bottleneck (tbf on the sender's egress, tc's counter, median per run): a loss-based\ncontroller fills the 10 ms queue until it overflows; a rate-based one can keep it overflowing.\n\n")
+	contenderTableHead(w, rep, []string{"link", "loss"}, "")
 	for _, wl := range rep.workloadsBy {
 		if wl.Net == nil {
 			continue
