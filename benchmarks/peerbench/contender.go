@@ -123,10 +123,12 @@ func contenders() []Contender {
 		&sttContender{},
 		&sttContender{payload: 9000},
 		&sttContender{cc: recovery.BBR},
+		&sttContender{ws: true},
 		&quicContender{},
 		&kcpContender{},
 		&srtContender{},
 		&udpCeiling{},
+		&tcpCeiling{},
 		&aesCeiling{},
 	}, testContenders...)
 }

@@ -33,6 +33,7 @@ func TestGoalsSection(t *testing.T) {
 	add("sttfast", "rtt", func(s *Sample) { s.P50us = 80 })
 	add("quic-go", "rtt", func(s *Sample) { s.P50us = 100 }) // sttfast faster: met
 	// kcp-go has no rtt samples: not measured.
+	add("sttfast-ws", "bulk", func(s *Sample) { s.Gbps = 5.4 }) // 90% of sttfast, 2.7x quic-go
 
 	var b bytes.Buffer
 	goalsSection(&b, rep)
@@ -43,6 +44,8 @@ func TestGoalsSection(t *testing.T) {
 		"| 64-byte messages per second >= 10x quic-go | 16.00x | yes |",
 		"| RTT p50 lower than quic-go | 1.25x | yes |",
 		"| RTT p50 lower than kcp-go | not measured | - |",
+		"| sttfast-ws bulk goodput >= 0.8x sttfast | 0.90x | yes |",
+		"| sttfast-ws bulk goodput >= 3x quic-go | 2.70x | **no**: short by 1.11x (90% of the goal) |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing row %q in:\n%s", want, out)

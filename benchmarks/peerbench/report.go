@@ -166,7 +166,12 @@ func hasWorkload(rep *runReport, name string) bool {
 
 // sttMedian is sttfast's median value on a workload (NaN when it has none).
 func sttMedian(rep *runReport, wl Workload, f func(*Sample) float64) float64 {
-	ok, _ := collect(rep.Samples, wl.Name, "sttfast")
+	return contenderMedian(rep, wl, "sttfast", f)
+}
+
+// contenderMedian is the median of name's successful runs of wl; NaN when it has none.
+func contenderMedian(rep *runReport, wl Workload, name string, f func(*Sample) float64) float64 {
+	ok, _ := collect(rep.Samples, wl.Name, name)
 	st := summarize(ok, f)
 	if st.N == 0 {
 		return math.NaN()

@@ -17,14 +17,22 @@ import (
 // sttContender is sttfast through its public API (ctrl.Listen, Dial, Accept, OpenStream,
 // SendToAll) with the default configuration. payload != 0 is the clearly labelled variant with
 // larger packets, which only a loopback or jumbo-frame path carries; cc != Cubic is the variant
-// with another congestion controller (issue 10 compares CUBIC and BBR through a delay line).
+// with another congestion controller (issue 10 compares CUBIC and BBR through a delay line); ws
+// is sttfast over its WebSocket path (issue 12): the receivers listen on ws://HOST:0/stt and the
+// sender"s node (on UDP, unused) dials those addresses, one TCP connection per session.
 type sttContender struct {
 	payload int
 	cc      recovery.Algorithm
+	ws      bool
 }
+
+// sttWSPath is the request path the ws variant"s receivers listen on.
+const sttWSPath = "/stt"
 
 func (s *sttContender) Name() string {
 	switch {
+	case s.ws:
+		return "sttfast-ws"
 	case s.payload != 0:
 		return "sttfast-" + strconv.Itoa(s.payload)
 	case s.cc != recovery.Cubic:
@@ -34,7 +42,7 @@ func (s *sttContender) Name() string {
 }
 
 func (s *sttContender) Class() Class {
-	if s.payload != 0 || s.cc != recovery.Cubic {
+	if s.payload != 0 || s.cc != recovery.Cubic || s.ws {
 		return classVariant
 	}
 	return classSTT
@@ -48,10 +56,16 @@ func (s *sttContender) Describe() string {
 	if s.cc != recovery.Cubic {
 		d = fmt.Sprintf("as sttfast but Transport.Congestion = recovery.%s (%s) on both nodes", strings.ToUpper(s.cc.String()), s.cc)
 	}
+	if s.ws {
+		d = "as sttfast but over the WebSocket path: each receiver node listens on ws://127.0.0.1:0/stt (Config.Addr), the sender's node dials those ws:// addresses (one TCP connection and engine per session, packets sized for the path, paced by its byte budget); same AES-256-GCM, windows and ReadMessage"
+	}
 	return d
 }
 
 func (s *sttContender) Supports(w Workload) bool {
+	if s.ws {
+		return w.Kind == kindStream && w.Name != "bulk10s" || w.Kind == kindRTT
+	}
 	if s.payload != 0 {
 		return w.Kind == kindStream && w.Name != "bulk10s"
 	}
@@ -90,6 +104,10 @@ func (s *sttContender) listenNode(ctx context.Context, e *Env, tune func(*ctrl.C
 }
 
 func (s *sttContender) info(e *Env, n *ctrl.Node) {
+	if s.ws {
+		e.Info("path", "ws")
+		return
+	}
 	st := n.Stats()
 	e.Info("gso", strconv.FormatBool(st.GSO))
 	e.Info("gro", strconv.FormatBool(st.GRO))
@@ -109,6 +127,9 @@ func (s *sttContender) Listen(ctx context.Context, e *Env, n int) (server, error
 	if err != nil {
 		return nil, err
 	}
+	if s.ws {
+		cfg.Addr = "ws://" + e.O.bindAddr() + sttWSPath
+	}
 	srv := &sttServer{acceptQueue: newAcceptQueue(n)}
 	for i := 0; i < n; i++ {
 		node, err := ctrl.Listen(ctx, cfg)
@@ -117,11 +138,28 @@ func (s *sttContender) Listen(ctx context.Context, e *Env, n int) (server, error
 			return nil, fmt.Errorf("node %d: %w", i, err)
 		}
 		srv.nodes = append(srv.nodes, node)
-		srv.addrs = append(srv.addrs, node.Addr().String())
+		srv.addrs = append(srv.addrs, sttListenAddr(node))
 		go srv.acceptOne(e.stopCtx, node)
 	}
 	s.info(e, srv.nodes[0])
 	return srv, nil
+}
+
+// sttListenAddr is the address a receiver node hands the sender: host:port for UDP (the sender
+// adds the scheme), the whole ws:// URL (its path included) for the WebSocket path.
+func sttListenAddr(n *ctrl.Node) string {
+	if b := n.Addrs()[0]; b.Transport == "ws" {
+		return b.String()
+	}
+	return n.Addr().String()
+}
+
+// sttDialAddr is the URL to dial for an address from sttListenAddr.
+func sttDialAddr(a string) string {
+	if strings.Contains(a, "://") {
+		return a
+	}
+	return "udp://" + a
 }
 
 type sttServer struct {
@@ -167,7 +205,7 @@ func (s *sttContender) Dial(ctx context.Context, e *Env, addrs []string) (client
 	}
 	cl := &sttClient{node: node, fanout: e.W.Kind == kindFanout}
 	for _, a := range addrs {
-		sess, err := node.Dial(ctx, "udp://"+a)
+		sess, err := node.Dial(ctx, sttDialAddr(a))
 		if err != nil {
 			node.Close()
 			return nil, err
