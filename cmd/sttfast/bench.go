@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,8 @@ type benchOpts struct {
 	json      bool
 	quiet     bool
 	interval  time.Duration
+	ca        string      // --ca: PEM roots for a wss:// --addr
+	tls       *tls.Config // loaded from ca (nil: the system roots)
 }
 
 // benchResult is the machine-readable summary (--json).
@@ -116,6 +119,7 @@ func runBench(c *cli, args []string) error {
 	fs.IntVar(&o.sessions, "sessions", 1, "sessions")
 	fs.IntVar(&o.payload, "mtu", 1200, "UDP payload size of a packet, 256-65507 (loopback takes large ones)")
 	transport := fs.String("transport", "udp", "in-process loopback's transport: udp or ws (with --addr, the address's scheme chooses)")
+	fs.StringVar(&o.ca, "ca", "", caHelp)
 	fs.BoolVar(&o.json, "json", false, "print the summary as JSON")
 	fs.BoolVar(&o.quiet, "quiet", false, "no live readout")
 	fs.DurationVar(&o.interval, "interval", time.Second, "live readout interval")
@@ -126,6 +130,9 @@ func runBench(c *cli, args []string) error {
 	}
 	var err error
 	if o.transport, err = checkTransport(*transport); err != nil {
+		return err
+	}
+	if o.tls, err = loadCA(o.ca); err != nil {
 		return err
 	}
 	o.size = size.n

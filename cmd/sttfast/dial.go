@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sttfast/sttfast/batchio/wspath"
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
 )
@@ -32,7 +33,8 @@ subscriber is dial --recv.
 
 An address is udp://HOST:PORT, or ws://HOST:PORT/PATH (path /stt by default) for the WebSocket
 path over TCP, where UDP is blocked; wss://HOST:PORT/PATH reaches a node behind a TLS-terminating
-reverse proxy. Each WebSocket dial is one TCP connection, closed when the session ends.
+reverse proxy (--ca FILE trusts its certificate when the system's roots do not). Each WebSocket
+dial is one TCP connection, closed when the session ends.
 
 --addr may be given more than once (the same node's addresses, or several nodes serving the same
 thing, UDP first and WebSocket after, say): they are tried in the order given, in the manner of Happy Eyeballs (RFC 8305). The
@@ -70,6 +72,7 @@ type dialOpts struct {
 	chunk    int
 	timeout  time.Duration
 	bind     string
+	ca       string // --ca: PEM roots for wss://
 }
 
 // runDial is the dial command.
@@ -91,6 +94,7 @@ func runDial(c *cli, args []string) error {
 	fs.Var(&chunk, "chunk", "read stdin in chunks of this `SIZE`, one message each (max 64MiB)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up connecting to an address after this long")
 	fs.StringVar(&o.bind, "bind", "", "local `udp://HOST:PORT` to dial from (default: any interface, a free port)")
+	fs.StringVar(&o.ca, "ca", "", caHelp)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -114,6 +118,10 @@ func runDial(c *cli, args []string) error {
 	if err := idle.check(); err != nil {
 		return err
 	}
+	tlsConf, err := loadCA(o.ca)
+	if err != nil {
+		return err
+	}
 	seed, err := sf.load(c.getenv)
 	if err != nil {
 		return err
@@ -121,7 +129,7 @@ func runDial(c *cli, args []string) error {
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
 	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: o.bind, HandshakeTimeout: o.timeout, OnEvent: pathNotices(c.stderr),
-		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
+		WebSocket: wspath.Config{TLS: tlsConf}, Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
 	if err != nil {
 		return failf(err, "dial %s: bind %s", strings.Join(o.addrs, " "), o.bind)
 	}
