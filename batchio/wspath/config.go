@@ -71,30 +71,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Path[0] != '/' {
 		return c, fmt.Errorf("wspath: Config.Path %q does not start with /: %w", c.Path, ErrConfig)
 	}
-	if c.MaxMessage == 0 {
-		c.MaxMessage = DefaultMaxMessage
-	}
-	if c.OutboundBudget == 0 {
-		c.OutboundBudget = DefaultOutboundBudget
-	}
-	if c.ReadQueueBytes == 0 {
-		c.ReadQueueBytes = DefaultReadQueueBytes
-	}
-	if c.MaxConns == 0 {
-		c.MaxConns = DefaultMaxConns
-	}
-	if c.UpgradeTimeout == 0 {
-		c.UpgradeTimeout = DefaultUpgradeTimeout
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.MaxRequestBytes == 0 {
-		c.MaxRequestBytes = DefaultMaxRequestBytes
-	}
-	if c.EventLoops == 0 {
-		c.EventLoops = 1
-	}
+	orDefault(&c.MaxMessage, DefaultMaxMessage)
+	orDefault(&c.OutboundBudget, DefaultOutboundBudget)
+	orDefault(&c.ReadQueueBytes, DefaultReadQueueBytes)
+	orDefault(&c.MaxConns, DefaultMaxConns)
+	orDefault(&c.UpgradeTimeout, DefaultUpgradeTimeout)
+	orDefault(&c.IdleTimeout, DefaultIdleTimeout)
+	orDefault(&c.MaxRequestBytes, DefaultMaxRequestBytes)
+	orDefault(&c.EventLoops, 1)
 	switch {
 	case c.MaxMessage < 0 || c.MaxMessage > 1<<24:
 		return c, fmt.Errorf("wspath: Config.MaxMessage %d not in 1..16 MiB: %w", c.MaxMessage, ErrConfig)
@@ -126,3 +110,11 @@ var (
 	// ErrPeerClosed: the peer closed the WebSocket or the TCP connection.
 	ErrPeerClosed = errors.New("wspath: peer closed the connection")
 )
+
+// orDefault sets *v to d when it is the zero value (the field was left unset).
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}

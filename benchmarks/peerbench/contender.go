@@ -3,6 +3,7 @@ package peerbench
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/sttfast/sttfast/dataplane/recovery"
@@ -142,4 +143,14 @@ func contenderByName(name string) (Contender, error) {
 		names = append(names, c.Name())
 	}
 	return nil, fmt.Errorf("unknown contender %q (have %s)", name, strings.Join(names, ", "))
+}
+
+// readSome is ReadData for a byte stream: one Read into buf, returning what it read; an error
+// that comes with data is left for the next call, which the stream repeats.
+func readSome(r io.Reader, buf []byte) ([]byte, error) {
+	n, err := r.Read(buf)
+	if n > 0 {
+		return buf[:n], nil
+	}
+	return nil, err
 }

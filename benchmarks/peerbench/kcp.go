@@ -158,13 +158,7 @@ func (c *kcpConn) WriteMsg(p []byte) error {
 	return err
 }
 
-func (c *kcpConn) ReadData(buf []byte) ([]byte, error) {
-	n, err := c.s.Read(buf)
-	if n > 0 {
-		return buf[:n], nil
-	}
-	return nil, err
-}
+func (c *kcpConn) ReadData(buf []byte) ([]byte, error) { return readSome(c.s, buf) }
 
 // Close does nothing: kcp has no half-close; the receiver stops on STOP.
 func (c *kcpConn) Close() error { return nil }

@@ -176,13 +176,7 @@ func (c *quicConn) WriteMsg(p []byte) error {
 	return err
 }
 
-func (c *quicConn) ReadData(buf []byte) ([]byte, error) {
-	n, err := c.st.Read(buf)
-	if n > 0 {
-		return buf[:n], nil // an error with data comes back on the next call
-	}
-	return nil, err
-}
+func (c *quicConn) ReadData(buf []byte) ([]byte, error) { return readSome(c.st, buf) }
 
 func (c *quicConn) Close() error { return c.st.Close() }
 

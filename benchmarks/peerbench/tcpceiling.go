@@ -133,13 +133,7 @@ func (c *tcpConn) WriteMsg(p []byte) error {
 	return err
 }
 
-func (c *tcpConn) ReadData(buf []byte) ([]byte, error) {
-	n, err := c.c.Read(buf)
-	if n > 0 {
-		return buf[:n], nil // an error with data comes back on the next call
-	}
-	return nil, err
-}
+func (c *tcpConn) ReadData(buf []byte) ([]byte, error) { return readSome(c.c, buf) }
 
 func (c *tcpConn) Close() error {
 	if c.w != nil {
