@@ -113,11 +113,7 @@ medians over interleaved rounds, in Mbit/s, with min - max.
 	med := map[string]float64{}
 	for _, wl := range rep.workloadsBy {
 		fmt.Fprintf(w, "| %s |", wl.Title)
-		for _, c := range rep.contenders {
-			cell, m := jitterCell(rep, wl.Name, c.Name())
-			med[wl.Name+"/"+c.Name()] = m
-			fmt.Fprintf(w, " %s |", cell)
-		}
+		transferCells(w, rep, wl.Name, med)
 		fmt.Fprintf(w, " %s |\n", reorderedCell(rep, wl.Name))
 	}
 	fmt.Fprintln(w)
@@ -185,4 +181,14 @@ func contenderTableHead(w io.Writer, rep *runReport, first []string, last string
 		cols = append(cols, last)
 	}
 	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
+}
+
+// transferCells writes a row's cells, each contender's transfer goodput for workload, and records
+// each median in med under "workload/contender" for the goal rows.
+func transferCells(w io.Writer, rep *runReport, workload string, med map[string]float64) {
+	for _, c := range rep.contenders {
+		cell, m := jitterCell(rep, workload, c.Name())
+		med[workload+"/"+c.Name()] = m
+		fmt.Fprintf(w, " %s |", cell)
+	}
 }

@@ -103,11 +103,7 @@ over interleaved rounds, in Mbit/s, with min - max.
 			continue
 		}
 		fmt.Fprintf(w, "| %s | %s |", wl.Net.linkName(), lossName(wl.Net))
-		for _, c := range rep.contenders {
-			cell, m := jitterCell(rep, wl.Name, c.Name())
-			med[wl.Name+"/"+c.Name()] = m
-			fmt.Fprintf(w, " %s |", cell)
-		}
+		transferCells(w, rep, wl.Name, med)
 		fmt.Fprintf(w, " %s |\n", dropCell(rep, wl.Name))
 	}
 	fmt.Fprintln(w)
