@@ -237,4 +237,3 @@ func TestReliableGapResent(t *testing.T) {
 		t.Fatalf("%d packets lost, %d congestion events; want 1, 0", ss.PacketsLost, ss.CongestionEvents)
 	}
 }
-
