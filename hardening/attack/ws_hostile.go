@@ -213,12 +213,12 @@ func WSGarbage(ctx context.Context, tg WSTarget, workers int, seed uint64) WSAtt
 // listener closes is replaced, until ctx ends.
 func WSSlowloris(ctx context.Context, tg WSTarget, conns int, interval time.Duration) WSAttackReport {
 	return runWorkers(ctx, conns, func(ctx context.Context, _ int, t *wsTally) bool {
+		born := time.Now() // before the connect: the listener's clock for it starts later
 		nc, done, err := tg.wsDial(ctx, t)
 		if err != nil {
 			return ctx.Err() == nil
 		}
 		defer done()
-		born := time.Now()
 		ended := make(chan struct{})
 		go func() { // the listener's close shows as EOF here
 			readUntilEnd(nc, bufio.NewReader(nc), born, t, false)
