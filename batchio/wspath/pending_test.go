@@ -105,3 +105,16 @@ func TestPendingList(t *testing.T) {
 		t.Fatalf("list %+v; want empty", l)
 	}
 }
+
+// The wakers a Listener dials to itself at start are pending connections until their token
+// arrives: a pending cap below the number of event loops must not evict them.
+func TestPendingCapSparesWakers(t *testing.T) {
+	for range 5 {
+		srv := listenT(t, Config{EventLoops: 4, MaxPendingUpgrades: 1})
+		r := rawDial(t, srv)
+		r.upgrade("/stt")
+		if err := srv.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

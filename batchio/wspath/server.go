@@ -199,8 +199,13 @@ func (s *server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	sc.parser = frameParser{max: s.cfg.MaxMessage, fromClient: true}
 	var victim *serverConn
 	s.mu.Lock()
-	if s.pending.n >= s.cfg.MaxPendingUpgrades || s.nconns.Load() >= int64(s.cfg.MaxConns) {
-		victim = s.pending.head
+	full := s.nconns.Load() >= int64(s.cfg.MaxConns)
+	if full || s.pending.n >= s.cfg.MaxPendingUpgrades && s.wakersReady() {
+		// Until the wakers have said who they are, a pending connection may be one of them:
+		// only MaxConns applies, and nothing is evicted.
+		if s.wakersReady() {
+			victim = s.pending.head
+		}
 		if victim == nil {
 			s.mu.Unlock()
 			s.refusals[RefusedConnCap].Add(1)
@@ -225,6 +230,16 @@ func (s *server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		_ = victim.gc.Close() // asynchronous: gnet closes it on its own event loop
 	}
 	return nil, gnet.None
+}
+
+// wakersReady reports whether every event loop's waker has connected and said which it is.
+func (s *server) wakersReady() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
+	}
 }
 
 // uncount takes the connection out of nconns, once: when it closes, is evicted, or turns out to
