@@ -200,7 +200,7 @@ func (cl *client) message(p []byte) { cl.c.q.push(cl.peer, p) }
 
 // ping answers with a pong (frameSink).
 func (cl *client) ping(p []byte) {
-	queued, kick := cl.out.frame(ws.OpPong, p, false)
+	queued, kick := cl.out.pong(p)
 	if !queued {
 		cl.c.dropPong.Add(1)
 	}

@@ -49,7 +49,9 @@
 //   - Outbound: each connection has a budget (Config.OutboundBudget). A datagram that would take the
 //     bytes waiting in our buffer plus those gnet still holds (OutboundBuffered, read in the event
 //     loop after each flush) over the budget is dropped and counted. TCP_NOTSENT_LOWAT keeps the
-//     kernel's unsent queue near the same size, so the budget is what a slow peer can pin.
+//     kernel's unsent queue near the same size, so the budget is what a slow peer can pin. Pongs,
+//     which answer anyone who pings, get MaxPongBacklog instead: a pong is dropped (and counted)
+//     when that much already waits, so a ping flood from a peer that never reads pins 4 KiB.
 //   - Connections: at most Config.MaxConns; an upgrade not finished within
 //     Config.UpgradeTimeout (slowloris) and a connection silent for Config.IdleTimeout are closed.
 //   - Half-open connections: at most Config.MaxPendingUpgrades may wait for their upgrade request,

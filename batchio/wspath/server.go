@@ -384,10 +384,11 @@ func (sc *serverConn) becomeWaker(idx int) {
 // message delivers one received packet to the read queue (frameSink).
 func (sc *serverConn) message(p []byte) { sc.s.conn.q.push(sc.peer, p) }
 
-// ping answers a ping with a pong carrying the same payload (frameSink). Under budget pressure
-// the pong is dropped like any other frame: a ping flood cannot grow the outbox.
+// ping answers a ping with a pong carrying the same payload (frameSink). A pong is dropped
+// when the connection already holds MaxPongBacklog bytes unsent: a ping flood from a peer that
+// does not read pins that much, not its OutboundBudget.
 func (sc *serverConn) ping(p []byte) {
-	if queued, _ := sc.out.frame(ws.OpPong, p, false); !queued {
+	if queued, _ := sc.out.pong(p); !queued {
 		sc.s.conn.dropPong.Add(1)
 	}
 }
