@@ -433,3 +433,46 @@ func (h *HalfOpen) Close() {
 	}
 	h.fds = nil
 }
+
+// WSBinaryFlood upgrades conns connections and sends on each masked binary messages of size
+// seeded random bytes (packets that are no session's) as fast as it can, never reading. A
+// connection the listener closes is replaced, until ctx ends.
+func WSBinaryFlood(ctx context.Context, tg WSTarget, conns, size int, seed uint64) WSAttackReport {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(rng.Uint32())
+	}
+	var one []byte
+	switch {
+	case size < 126:
+		one = []byte{0x82, 0x80 | byte(size)}
+	default:
+		one = binary.BigEndian.AppendUint16([]byte{0x82, 0x80 | 126}, uint16(size))
+	}
+	one = append(one, 0, 0, 0, 0) // a zero mask key: the payload goes as is
+	one = append(one, payload...)
+	chunk := make([]byte, 0, 64<<10)
+	for len(chunk)+len(one) <= cap(chunk) {
+		chunk = append(chunk, one...)
+	}
+	return runWorkers(ctx, conns, func(ctx context.Context, _ int, t *wsTally) bool {
+		nc, _, done, err := tg.wsUpgrade(ctx, t)
+		if err != nil {
+			return ctx.Err() == nil
+		}
+		defer done()
+		born := time.Now()
+		for ctx.Err() == nil {
+			n, err := nc.Write(chunk)
+			t.bytes.Add(int64(n))
+			if err != nil {
+				if !isClosedByUs(err) {
+					t.ended(time.Since(born))
+				}
+				break
+			}
+		}
+		return true
+	})
+}

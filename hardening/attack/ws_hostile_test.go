@@ -150,6 +150,8 @@ type wsScenario struct {
 	// bound is the heap growth allowed, and the arithmetic that gives it.
 	bound func(c wspath.Config) (uint64, string)
 	check func(t *testing.T, rep WSAttackReport, st wspath.Stats, c wspath.Config)
+	// nodeCheck, when set, checks the node's counters too (before the attack, after it).
+	nodeCheck func(t *testing.T, rep WSAttackReport, before, after ctrl.NodeStats)
 }
 
 // wsOutcome is what runWSScenario measured, for the table in docs/RELIABILITY.md.
@@ -171,7 +173,8 @@ func runWSScenario(t *testing.T, sc wsScenario) wsOutcome {
 	r.echo(ctx, sess, 256<<10, 0) // warms the session's buffers up, so that the baseline is steady
 	base := r.echo(ctx, sess, n, 1)
 	h0 := heapAfterGC()
-	st0 := r.wsStats()
+	n0 := r.srv.Stats()
+	st0 := n0.WebSocket
 
 	actx, stop := context.WithCancel(ctx)
 	repc := make(chan WSAttackReport, 1)
@@ -185,7 +188,8 @@ func runWSScenario(t *testing.T, sc wsScenario) wsOutcome {
 	waitFor(t, sc.name+" dealt with", func() bool { return sc.settled(r.wsStats()) })
 	stop()
 	rep := <-repc
-	st := r.wsStats()
+	n1 := r.srv.Stats()
+	st := n1.WebSocket
 
 	s3 := r.dial(ctx) // (4) and after it
 	r.echo(ctx, s3, 64<<10, 4)
@@ -200,6 +204,9 @@ func runWSScenario(t *testing.T, sc wsScenario) wsOutcome {
 		t.Errorf("heap grew by %d bytes under the attack; bound %d = %s", growth, bound, arith)
 	}
 	sc.check(t, rep, diffWS(st, st0), r.cfg) // (3)
+	if sc.nodeCheck != nil {
+		sc.nodeCheck(t, rep, n0, n1)
+	}
 	return wsOutcome{rep: st, attack: rep, growth: growth, bound: bound, baseBps: base, attackBps: during}
 }
 
@@ -436,6 +443,45 @@ func TestWSHostileHalfOpen(t *testing.T) {
 			}
 			if st.RefusedBy[wspath.RefusedConnCap] != 0 {
 				t.Errorf("%d connections refused at MaxConns: half-open ones took the room of upgraded ones", st.RefusedBy[wspath.RefusedConnCap])
+			}
+		},
+	})
+}
+
+// Not in the list, but what any client that can upgrade can do: a flood of binary
+// messages that are no session's packets, over several upgraded connections. They fill the read
+// queue shared by every connection, which drops (and counts) what does not fit, the legitimate
+// session's packets among them; the session must recover what was dropped (an ordered path's
+// loss: docs/PROTOCOL.md, "Over a reliable path"), and the engine must count what it refuses.
+func TestWSHostileBinaryFlood(t *testing.T) {
+	const conns, size = 4, 1200
+	runWSScenario(t, wsScenario{
+		name: "binary flood",
+		attack: func(ctx context.Context, tg WSTarget) WSAttackReport {
+			return WSBinaryFlood(ctx, tg, conns, size, 7)
+		},
+		engaged: func(st wspath.Stats) bool { return st.Upgrades >= 1+conns },
+		settled: func(wspath.Stats) bool { return true },
+		bound: func(c wspath.Config) (uint64, string) {
+			per := openConnBound(c) + attackerConnCost
+			return conns*per + legitSlack,
+				fmt.Sprintf("%d conns x (%d per upgraded conn + %d attacker's) + %d legit slack", conns, openConnBound(c), attackerConnCost, legitSlack)
+		},
+		check: func(t *testing.T, rep WSAttackReport, st wspath.Stats, _ wspath.Config) {
+			if rep.Upgrades == 0 || st.Upgrades < uint64(rep.Upgrades) {
+				t.Errorf("%d flooding connections upgraded, %d upgrades counted", rep.Upgrades, st.Upgrades)
+			}
+		},
+		// Every attack packet the listener took is dropped once, by the read queue or by the
+		// engine (not a packet of any session), and no more are counted than were sent.
+		nodeCheck: func(t *testing.T, rep WSAttackReport, before, after ctrl.NodeStats) {
+			sent := uint64(rep.Bytes / (size + 8)) // header, mask key, payload
+			queue := after.WebSocket.DropQueue - before.WebSocket.DropQueue
+			engine := after.DropsTotal() - before.DropsTotal()
+			t.Logf("binary flood: %d packets sent, %d dropped by the read queue, %d by the engine (%v)",
+				sent, queue, engine, after.Drops)
+			if queue+engine == 0 || queue+engine > sent {
+				t.Errorf("%d packets sent, %d + %d counted dropped", sent, queue, engine)
 			}
 		},
 	})
