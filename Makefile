@@ -76,11 +76,12 @@ bench-peers:
 
 # Issue 6, hostile-network tests (hardening/attack, docs/RELIABILITY.md). The fast versions run in
 # "make test"; test-hard runs the long ones (60 s of hostile input, 1e6 replays, a 30 s handshake
-# flood) without the race detector, one after the other, and prints their figures.
+# flood, the WebSocket attacks beside a 128 MiB echo) without the race detector, one after the
+# other, and prints their figures.
 .PHONY: test-hard fuzz-long
 
 test-hard:
-	STT_HARD_LONG=1 $(GO) test -count=1 -timeout 60m -v -run 'TestHostileInput|TestReplayCaptured|TestHandshakeFlood' ./hardening/attack/
+	STT_HARD_LONG=1 $(GO) test -count=1 -timeout 60m -v -run 'TestHostileInput|TestReplayCaptured|TestHandshakeFlood|TestWSHostile' ./hardening/attack/
 
 # Every fuzz target of the module, one at a time, FUZZTIME each (3m unless given on the command
 # line: "make fuzz-long FUZZTIME=10m"), 2 workers; logs and a summary in FUZZLOG. A failing input

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"github.com/sttfast/sttfast/batchio/wspath"
 	"github.com/sttfast/sttfast/dataplane"
 )
 
@@ -71,6 +72,9 @@ type NodeStats struct {
 	Refused            [numRefusals]uint64
 	RecvBuffer         int // effective SO_RCVBUF of the first socket
 	SendBuffer         int
+	// WebSocket sums the counters of the node's ws:// listeners (refused upgrades by reason,
+	// closes by code, drops): what hostile WebSocket clients cost it.
+	WebSocket wspath.Stats
 }
 
 // HandshakesFailed sums every refusal.
@@ -116,6 +120,12 @@ func (n *Node) Stats() NodeStats {
 	}
 	if len(n.conns) > 0 {
 		st.RecvBuffer, st.SendBuffer = n.conns[0].Buffers()
+	}
+	for _, l := range n.listeners {
+		if l.ws != nil {
+			ws := l.ws.Stats()
+			st.WebSocket.Add(&ws)
+		}
 	}
 	return st
 }
