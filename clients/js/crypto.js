@@ -98,10 +98,15 @@ export function nextSecret(secret) {
   return hkdfExpand(secret, "stt1 key update", 32);
 }
 
-/** The 12-byte GCM nonce: salt with BE64(pn) XORed into its last 8 bytes. @param {Uint8Array} salt @param {number} pn */
+/**
+ * The 12-byte GCM nonce: salt with BE64(pn) XORed into its last 8 bytes. pn is a number, or a
+ * bigint for packet numbers from 2^53 on (sessions never get there; the vectors do).
+ * @param {Uint8Array} salt @param {number|bigint} pn
+ */
 export function packetNonce(salt, pn) {
   const n = salt.slice();
-  const hi = Math.floor(pn / 2 ** 32), lo = pn >>> 0;
+  const hi = typeof pn === "bigint" ? Number(pn >> 32n) : Math.floor(pn / 2 ** 32);
+  const lo = typeof pn === "bigint" ? Number(pn & 0xffffffffn) : pn >>> 0;
   n[4] ^= hi >>> 24; n[5] ^= (hi >>> 16) & 0xff; n[6] ^= (hi >>> 8) & 0xff; n[7] ^= hi & 0xff;
   n[8] ^= lo >>> 24; n[9] ^= (lo >>> 16) & 0xff; n[10] ^= (lo >>> 8) & 0xff; n[11] ^= lo & 0xff;
   return n;
@@ -128,7 +133,7 @@ export class PacketKey {
   /**
    * Seals plaintext under packet number pn with the header as associated data; resolves to
    * ciphertext ‖ tag.
-   * @param {Uint8Array} header @param {number} pn @param {Uint8Array} plaintext
+   * @param {Uint8Array} header @param {number|bigint} pn @param {Uint8Array} plaintext
    */
   async seal(header, pn, plaintext) {
     const iv = packetNonce(this.salt, pn);
@@ -136,7 +141,7 @@ export class PacketKey {
   }
   /**
    * Opens ciphertext ‖ tag; rejects (OperationError) when it does not authenticate.
-   * @param {Uint8Array} header @param {number} pn @param {Uint8Array} sealed
+   * @param {Uint8Array} header @param {number|bigint} pn @param {Uint8Array} sealed
    */
   async open(header, pn, sealed) {
     const iv = packetNonce(this.salt, pn);
