@@ -80,16 +80,7 @@ export function startNode(command, seedPath, extra = []) {
   });
 }
 
-/** Deterministic bytes: message i of a run seeded by seed (xorshift32). @param {number} seed @param {number} i @param {number} n */
-export function pattern(seed, i, n) {
-  const b = new Uint8Array(n);
-  let x = (seed * 2654435761 + i * 40503 + 1) >>> 0 || 1;
-  for (let k = 0; k < n; k++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    b[k] = x & 0xff;
-  }
-  return b;
-}
+export { pattern } from "./echo.js";
 
 /** @param {Uint8Array} a @param {Uint8Array} b */
 export function sameBytes(a, b) {

@@ -1,0 +1,43 @@
+// The echo check inside headless Chromium: the page (testkit/page.html) imports the client from a
+// local http server, connects to sttfast serve over ws://, echoes 10 000 messages and reports;
+// the test reads the result. Skips, saying why, without chromium or puppeteer-core.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { skipReason, newSeed, startNode } from "../testkit/helpers.js";
+import { browserSkipReason, launch, pageResult } from "../testkit/browser.js";
+import { serveClientFiles } from "../testkit/static.js";
+
+const skip = skipReason() || browserSkipReason() || false;
+const [seed, seedPath] = newSeed();
+/** @type {any} */ let serve, files, browser;
+
+before(async () => {
+  if (skip) return;
+  serve = await startNode("serve", seedPath);
+  files = await serveClientFiles();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await files?.close();
+  await serve?.stop();
+});
+
+test("Chromium: 10 000 messages echoed byte-exact through sttfast serve", { skip, timeout: 180000 }, async () => {
+  const url = `${files.origin}/testkit/page.html?mode=echo&count=10000&url=${encodeURIComponent(serve.url)}&seed=${seed}`;
+  const r = await pageResult(browser, url, 150000);
+  assert.equal(r.ok, true, r.error);
+  assert.equal(r.echoed, 10000);
+  assert.equal(r.bad, -1, `first differing message: ${r.bad}`);
+  assert.equal(r.ended, true);
+  assert.equal(r.closed.code, 0);
+});
+
+test("Chromium: a wrong seed is refused with the clear error", { skip, timeout: 60000 }, async () => {
+  const [other] = newSeed();
+  const url = `${files.origin}/testkit/page.html?mode=echo&count=1&timeout=2000&url=${encodeURIComponent(serve.url)}&seed=${other}`;
+  const r = await pageResult(browser, url, 30000);
+  assert.equal(r.ok, false);
+  assert.match(r.error, /the seed was refused/);
+});
