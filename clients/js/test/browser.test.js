@@ -41,3 +41,24 @@ test("Chromium: a wrong seed is refused with the clear error", { skip, timeout: 
   assert.equal(r.ok, false);
   assert.match(r.error, /the seed was refused/);
 });
+
+test("Chromium: the demo page plots a relay's live feed", { skip, timeout: 90000 }, async () => {
+  const { spawn } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const [s2, p2] = newSeed();
+  const relay = await startNode("relay", p2, ["--interval", "0"]);
+  const page = await browser.newPage();
+  /** @type {import("node:child_process").ChildProcess|undefined} */ let feed;
+  try {
+    await page.goto(`${files.origin}/demo/?url=${encodeURIComponent(relay.url)}&seed=${s2}`);
+    await page.waitForFunction(() => document.getElementById("status")?.textContent?.startsWith("connected"), { timeout: 30000 });
+    feed = spawn(process.execPath, [fileURLToPath(new URL("../demo/feed.js", import.meta.url)), relay.url, p2, "10"], { stdio: "ignore" });
+    await page.waitForFunction(() => (/** @type {any} */ (window).sttDemo?.received ?? 0) >= 20, { timeout: 60000, polling: 100 });
+    const latest = await page.evaluate(() => /** @type {any} */ (window).sttDemo.latest);
+    assert.ok(latest > 5 && latest < 35, `a plausible value: ${latest}`);
+  } finally {
+    feed?.kill("SIGTERM");
+    await page.close();
+    await relay.stop();
+  }
+});
