@@ -32,11 +32,12 @@ export { CloseCode, ConnectError, SeedRefusedError, SessionClosedError, StreamRe
  * @property {number} [maxInFlight] bytes being sealed or buffered in the socket before packing waits (1 MiB)
  */
 
-const defaults = {
+/** The defaults of every numeric option of connect() (see ConnectOptions). */
+export const defaultOptions = Object.freeze({
   handshakeTimeout: 10_000, packetSize: 16 << 10, streamWindow: 4 << 20, sessionWindow: 16 << 20,
   maxStreams: 256, sendBuffer: 16 << 20, maxMessageSize: 64 << 20, idleTimeout: 30_000,
   keyUpdatePackets: 3 * 2 ** 20, keyUpdateBytes: 2 ** 30, keyUpdateInterval: 600_000, maxInFlight: 1 << 20,
-};
+});
 
 /** First retransmission of HELLO or AUTH_PROOF, doubling up to the maximum (§3). */
 const RETRY_FIRST_MS = 200;
@@ -54,7 +55,7 @@ const CLOCK_RETRIES = 3;
  * @returns {Promise<Session>}
  */
 export async function connect(url, options) {
-  const opts = { ...defaults, ...options };
+  const opts = { ...defaultOptions, ...options };
   const seed = parseSeed(opts.seed);
   if (opts.packetSize < 1200 || opts.packetSize > 65507) throw new RangeError("sttfast: packetSize must be within 1200..65507");
   const WS = opts.WebSocket ?? globalThis.WebSocket;
