@@ -136,7 +136,10 @@ function handshake(ws, url, seed, mac, opts) {
       if (err) {
         if (session) session.closeWith(5, "handshake failed", false, false);
         reject(err);
-      } else resolve(/** @type {Session} */ (session));
+      } else {
+        /** @type {Session} */ (session).clockOffset = clockOffset;
+        resolve(/** @type {Session} */ (session));
+      }
     };
     const deadline = setTimeout(() => {
       if (challenged) finish(new ConnectError(url, `the node proved the seed but never confirmed the session in ${opts.handshakeTimeout} ms`));

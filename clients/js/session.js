@@ -143,6 +143,8 @@ export class Session {
     this.closed = new Promise((r) => (resolveClosed = r));
     this.resolveClosed = resolveClosed;
     /** @type {(err: Error|null) => void} */ this.onEstablished = () => {};
+    /** How far the node's clock is from ours in ms, learnt from a CLOCK during the handshake (0: none came). */
+    this.clockOffset = 0;
     /** Counters, for tests and dashboards. */
     this.stats = { packetsSent: 0, packetsRecv: 0, bytesSent: 0, bytesRecv: 0, drops: 0, keyUpdatesSent: 0, keyUpdatesRecv: 0, resent: 0 };
     this.tick = setInterval(() => this.onTick(), 250);

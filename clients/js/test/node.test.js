@@ -79,6 +79,21 @@ test("a wrong seed is refused with an error that says so", { skip, timeout: 3000
   });
 });
 
+test("a clock an hour ahead is corrected from the node's CLOCK answer", { skip, timeout: 30000 }, async () => {
+  const realNow = Date.now;
+  Date.now = () => realNow() + 3_600_000; // the HELLO's timestamp falls outside the node's ±30 s window
+  try {
+    const s = await connect(serve.url, opts({ handshakeTimeout: 8000 }));
+    assert.ok(Math.abs(s.clockOffset + 3_600_000) < 5000, `offset learnt: ${s.clockOffset} ms`);
+    const st = await s.openStream();
+    await st.write(pattern(5, 0, 10));
+    assert.ok(sameBytes(await st.read(), pattern(5, 0, 10)));
+    await s.close();
+  } finally {
+    Date.now = realNow;
+  }
+});
+
 test("nothing listening is a connect error, not a seed refusal", { skip, timeout: 30000 }, async () => {
   await assert.rejects(connect("ws://127.0.0.1:1/stt", opts({ handshakeTimeout: 3000 })), (err) => {
     assert.ok(err instanceof ConnectError, String(err));
