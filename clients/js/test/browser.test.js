@@ -1,6 +1,6 @@
 // The echo check inside headless Chromium: the page (testkit/page.html) imports the client from a
 // local http server, connects to sttfast serve over ws://, echoes 10 000 messages and reports;
-// the test reads the result. Skips, saying why, without chromium or puppeteer-core.
+// the test reads the result; the same inside a Web Worker, and the demo page. Skips, saying why, without chromium or puppeteer-core.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -32,6 +32,16 @@ test("Chromium: 10 000 messages echoed byte-exact through sttfast serve", { skip
   assert.equal(r.bad, -1, `first differing message: ${r.bad}`);
   assert.equal(r.ended, true);
   assert.equal(r.closed.code, 0);
+});
+
+test("Chromium: the echo inside a module Web Worker", { skip, timeout: 120000 }, async () => {
+  const url = `${files.origin}/testkit/page.html?mode=worker&count=2000&url=${encodeURIComponent(serve.url)}&seed=${seed}`;
+  const r = await pageResult(browser, url, 100000);
+  assert.equal(r.ok, true, r.error);
+  assert.equal(r.inWorker, true);
+  assert.equal(r.echoed, 2000);
+  assert.equal(r.bad, -1);
+  assert.equal(r.ended, true);
 });
 
 test("Chromium: a wrong seed is refused with the clear error", { skip, timeout: 60000 }, async () => {
