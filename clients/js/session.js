@@ -521,7 +521,7 @@ export class Session {
 
   /** A stream's bytes broke the framing: abort it. @param {Stream} st @param {string} why */
   streamError(st, why) {
-    void why;
+    st.resetReason = why;
     st.reset(CloseCode.PROTOCOL_VIOLATION);
   }
 
@@ -694,7 +694,9 @@ export class Session {
     for (const st of this.sendable) {
       if (st.failure) { this.sendable.delete(st); continue; }
       while (st.lost.length > 0) {
-        const [off, end] = st.lost[0];
+        const [lostOff, end] = st.lost[0];
+        const off = Math.max(lostOff, st.ackedOff); // bytes acknowledged meanwhile are gone from the buffer
+        if (off >= end) { st.lost.shift(); continue; }
         const n = this.dataRoom(st.id, off, end - off, limit);
         if (n <= 0) return;
         this.writeData(st, off, n, frames);

@@ -50,7 +50,8 @@ export class Stream {
     this.finWanted = false;
     this.finSent = false;
     this.finAcked = false;
-    this.resetSent = false;
+    /** Why we reset the stream, when its bytes broke the framing (for debugging). */
+    this.resetReason = "";
     // Receive side.
     this.ourMax = limits.ourMax;
     this.window = limits.ourMax;

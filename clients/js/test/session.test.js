@@ -103,3 +103,42 @@ test("a frame beyond the flow-control window closes the session with code 3", as
   assert.equal(how.code, 3);
   assert.equal(how.remote, false);
 });
+
+test("frames of a packet an ACK skips are sent again, and only those", async () => {
+  const keys = { id: randomBytes(8), i2r: randomBytes(32), r2i: randomBytes(32) };
+  const ws = new FakeSocket();
+  const s = new Session(/** @type {any} */ (ws), keys, { ...defaultOptions });
+  const st = await s.openStream();
+  await st.write(new Uint8Array(40000).fill(7));
+  await until(() => ws.sent.length === 3);
+  const tx = await PacketKey.fromSecret(keys.i2r);
+  /** Every DATA frame sent so far, as [pn, offset, length]. */
+  const dataSent = async () => {
+    /** @type {Array<[number, number, number]>} */ const out = [];
+    for (const pkt of ws.sent) {
+      const h = parseHeader(pkt);
+      const plain = await tx.open(pkt.subarray(0, h.len), h.pn, pkt.subarray(h.len));
+      parseFrames(plain, 0, plain.length, (f) => { if (f.type === T.DATA) out.push([h.pn, /** @type {number} */ (f.offset), /** @type {Uint8Array} */ (f.data).length]); });
+    }
+    return out;
+  };
+  const before = await dataSent();
+  assert.deepEqual(before.map((d) => d[0]), [0, 1, 2]);
+  // The peer acknowledges packets 0 and 2: on an ordered path packet 1 can never arrive.
+  const key = await PacketKey.fromSecret(keys.r2i);
+  const w = new Writer();
+  writeHeader(w, KIND_PROTECTED, 0, keys.id, 0, 4);
+  const hdr = w.copy();
+  w.reset();
+  w.u8(T.ACK); w.varint(2); w.varint(0); w.varint(1); w.varint(0); w.varint(0); w.varint(0);
+  const sealed = await key.seal(hdr, 0, w.copy());
+  const pkt = new Uint8Array(hdr.length + sealed.length);
+  pkt.set(hdr);
+  pkt.set(sealed, hdr.length);
+  s.onPacket(pkt);
+  await until(() => ws.sent.length === 4);
+  const after = await dataSent();
+  assert.deepEqual(after[3], [3, before[1][1], before[1][2]], "packet 1's bytes again, in packet 3");
+  assert.equal(s.stats.resent, 1);
+  s.closeWithError(0x100);
+});
