@@ -562,7 +562,7 @@ export class Session {
         return;
       }
       this.maybeUpdateKey();
-      if (!this.sendPacket()) return;
+      if (this.closeErr || !this.sendPacket()) return;
     }
   }
 
