@@ -7,7 +7,7 @@ FUZZTIME  ?= 10s
 DATE      := $(shell date -u +%Y-%m-%d)
 RESULTS   := benchmarks/results
 
-.PHONY: all build test lint run bench fuzz profile clean
+.PHONY: all build test test-js lint run bench fuzz profile clean
 
 all: lint build test
 
@@ -24,6 +24,14 @@ test:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -run 'Alloc|Footprint' $(ALLOC_PKGS)
 	cd benchmarks && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+	$(MAKE) test-js
+
+# The JavaScript client (clients/js): its known-answer vectors shared with Go, then the client
+# against the freshly built binary over ws:// in Node and, where .ci/setup-chromium installed
+# them, in headless Chromium. Skipped, saying so, where node is absent.
+test-js: build
+	@if command -v node >/dev/null 2>&1; then node --test clients/js/test/; \
+	else echo "test-js: skipped: node is not installed (.ci/setup-node installs it)"; fi
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
