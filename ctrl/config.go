@@ -1,6 +1,7 @@
 package ctrl
 
 import (
+	"io"
 	"log/slog"
 	"time"
 
@@ -78,6 +79,12 @@ type Config struct {
 	// path; events that arrive while it is slow queue up to a bound and are then counted and
 	// dropped.
 	OnEvent func(Event)
+	// KeyLog, when set, receives one line per traffic secret the node installs (each session's
+	// two directions, and each key update's new generation), so that captures of its traffic
+	// can be decrypted (sttfast pcap decrypt --keylog). For debugging only: whoever reads it
+	// reads the traffic. When nil, the environment variable STTKEYLOGFILE (KeyLogEnv) names a
+	// file to append to instead. Either way the node warns on stderr.
+	KeyLog io.Writer
 	// Logger receives events at debug level and failures at warn (default: discard).
 	Logger *slog.Logger
 }

@@ -386,7 +386,7 @@ func (w *hsWorker) onChallenge(dg *dataplane.Datagram) error {
 	defer keys.Erase()
 	s, err := d.e.Install(dataplane.SessionParams{
 		ID: keys.ID, Initiator: true, Peer: dg.Addr, PeerNodeID: m.respNodeID,
-		Handshake: transcript(&a.nonce, &m.respNonce), Send: keys.I2R, Recv: keys.R2I,
+		Handshake: transcript(&a.nonce, &m.respNonce), Send: keys.I2R, Recv: keys.R2I, KeyLog: n.keyLog,
 	})
 	if err != nil {
 		return errDuplicate

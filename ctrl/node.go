@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"sync"
@@ -103,6 +104,9 @@ type Node struct {
 	clockForTest     func() time.Time  // the dialer's clock when set (tests of a device's wrong clock)
 	dialTraceForTest func(step string) // told each step of a DialAny (tests of its order)
 
+	keyLog      *stc.KeyLog // nil unless keys are logged (keylog.go)
+	keyLogClose io.Closer   // the STTKEYLOGFILE file, closed with the node
+
 	stats     nodeCounters
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -117,7 +121,13 @@ func Listen(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, ErrNoSeed
 	}
 	cfg.setDefaults()
+	keyLog, keyLogClose, err := openKeyLog(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	n := &Node{
+		keyLog:      keyLog,
+		keyLogClose: keyLogClose,
 		cfg:         cfg,
 		seed:        cfg.Seed,
 		hsKey:       cfg.Seed.HandshakeKey(),
@@ -132,6 +142,9 @@ func Listen(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if err := n.bind(); err != nil {
 		n.hsKey.Erase()
+		if keyLogClose != nil {
+			keyLogClose.Close()
+		}
 		return nil, err
 	}
 	rand.Read(n.cookieKey[:])
@@ -280,6 +293,9 @@ func (n *Node) Close() error {
 		n.seed = nil
 		n.hsKey.Erase()
 		n.cookieKey.Erase()
+		if n.keyLogClose != nil {
+			n.keyLogClose.Close()
+		}
 	})
 	return err
 }

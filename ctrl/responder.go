@@ -236,7 +236,7 @@ func (w *hsWorker) onProof(dg *dataplane.Datagram) error {
 	}
 	s, err := w.e.Install(dataplane.SessionParams{
 		ID: keys.ID, Initiator: false, Peer: dg.Addr, PeerNodeID: m.nodeID, Handshake: tr,
-		Send: keys.R2I, Recv: keys.I2R, Final: true,
+		Send: keys.R2I, Recv: keys.I2R, Final: true, KeyLog: n.keyLog,
 	})
 	if err != nil {
 		return errDuplicate

@@ -185,6 +185,9 @@ type SessionParams struct {
 	Handshake  [32]byte   // digest of the handshake nonces
 	Send, Recv stc.Secret // traffic secrets for this side's send and receive directions
 	Final      bool       // responder: queue FINAL(0) as the first frame
+	// KeyLog, when set, is told both directions' traffic secrets now and each later
+	// generation's when a key update installs it (docs/PROTOCOL.md §4, "Key log").
+	KeyLog *stc.KeyLog
 }
 
 // Install creates a session from handshake results and puts it in the table. It fails with
@@ -225,6 +228,9 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 	rx, err := stc.NewKeyChain(p.Recv)
 	if err != nil {
 		return nil, err
+	}
+	if p.KeyLog != nil {
+		logKeys(&p, tx, rx)
 	}
 	now := recovery.Now()
 	s := &Session{
@@ -270,6 +276,28 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 	}
 	s.state.Store(uint32(stateHandshake))
 	return s, nil
+}
+
+// logKeys writes generation 0 of both directions to p.KeyLog and hooks both chains so that every
+// later generation is written when it is installed: once per key update, never per packet. The
+// hooks hold the session id and the log, not p, whose secrets must not outlive the handshake.
+func logKeys(p *SessionParams, tx, rx *stc.KeyChain) {
+	sendDir, recvDir := stc.ResponderToInitiator, stc.InitiatorToResponder
+	if p.Initiator {
+		sendDir, recvDir = recvDir, sendDir
+	}
+	id, log := p.ID, p.KeyLog
+	hook := func(dir stc.Direction) func(uint64, *stc.Secret) {
+		return func(gen uint64, s *stc.Secret) {
+			e := stc.KeyLogEntry{SessionID: id, Dir: dir, Generation: gen, Secret: *s}
+			log.Log(&e)
+			e.Secret.Erase()
+		}
+	}
+	hook(sendDir)(0, &p.Send)
+	hook(recvDir)(0, &p.Recv)
+	tx.OnAdvance(hook(sendDir))
+	rx.OnAdvance(hook(recvDir))
 }
 
 // becomeOpen marks the session established and advertises this side's limits. mu held.
