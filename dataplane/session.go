@@ -426,6 +426,8 @@ func (s *Session) Stats() SessionStats {
 		StreamBytesRecv:    s.ctr.streamBytesRecv.Load(),
 		RetransmittedBytes: s.ctr.retransmits.Load(),
 		KeyUpdates:         s.ctr.keyUpdates.Load(),
+		DataFramesSent:     s.ctr.dataFramesSent.Load(),
+		AckFramesSent:      s.ctr.acksSent.Load(),
 		AppFramesSent:      s.ctr.appFramesSent.Load(),
 		AppFramesRecv:      s.ctr.appFramesIn.Load(),
 		SendBudget:         int64(s.e.cfg.SessionSendBuffer),
