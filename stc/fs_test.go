@@ -8,7 +8,6 @@ import (
 	"testing"
 )
 
-
 // TestForwardSecrecyKAT checks the forward-secret schedule against testdata/fs_kat.json
 // (testdata/gen_fs_kat.py, an independent implementation; its X25519 values are RFC 7748 §6.1's).
 func TestForwardSecrecyKAT(t *testing.T) {
