@@ -37,12 +37,13 @@ const (
 // Session is one encrypted association with a peer: its keys, packet-number spaces, recovery,
 // flow control and streams. The engine's RX and TX loops drive it; applications use its streams.
 type Session struct {
-	id        [8]byte
-	e         *Engine
-	initiator bool
-	created   int64 // Unix nanoseconds
-	peerNode  [8]byte
-	handshake [32]byte // identifies the handshake that made the session (duplicate detection)
+	id            [8]byte
+	e             *Engine
+	initiator     bool
+	forwardSecret bool  // keys from an ephemeral exchange (SessionParams.ForwardSecret)
+	created       int64 // Unix nanoseconds
+	peerNode      [8]byte
+	handshake     [32]byte // identifies the handshake that made the session (duplicate detection)
 
 	txQueued atomic.Bool // queued on e.active, cleared by the TX loop
 	state    atomic.Uint32
@@ -65,7 +66,6 @@ type Session struct {
 	lastRecv     recovery.Time
 	lastSent     recovery.Time
 	drainAt      recovery.Time
-	established  bool
 
 	streams        map[uint64]*Stream
 	nextLocal      uint64 // next stream id this side opens
@@ -92,9 +92,13 @@ type Session struct {
 	recvData    uint64 // sum over streams of the highest offset received
 	flushAt     recovery.Time
 	flushNow    bool
+	// closeSent and established sit beside flushNow, in the padding before closeErr: the
+	// struct must stay within 1784 bytes (with the allocator's 8-byte header, the 1792-byte
+	// size class), or an idle session costs 256 bytes more.
+	closeSent   bool
+	established bool
 
 	closeErr      *CloseError
-	closeSent     bool
 	closeCopies   int
 	closeResendAt recovery.Time
 
@@ -185,6 +189,9 @@ type SessionParams struct {
 	Handshake  [32]byte   // digest of the handshake nonces
 	Send, Recv stc.Secret // traffic secrets for this side's send and receive directions
 	Final      bool       // responder: queue FINAL(0) as the first frame
+	// ForwardSecret records that the keys came from an ephemeral exchange (ctrl's
+	// Config.ForwardSecrecy), not from the seed and the nonces alone.
+	ForwardSecret bool
 	// KeyLog, when set, is told both directions' traffic secrets now and each later
 	// generation's when a key update installs it (docs/PROTOCOL.md §4, "Key log").
 	KeyLog *stc.KeyLog
@@ -240,6 +247,7 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 		created:        time.Now().UnixNano(),
 		peerNode:       p.PeerNodeID,
 		handshake:      p.Handshake,
+		forwardSecret:  p.ForwardSecret,
 		peer:           p.Peer,
 		rxKeys:         rx,
 		txKeys:         tx,
@@ -322,6 +330,10 @@ func (s *Session) Initiator() bool { return s.initiator }
 
 // PeerNodeID is the node id the peer announced in the handshake.
 func (s *Session) PeerNodeID() [8]byte { return s.peerNode }
+
+// ForwardSecret reports whether the session's keys came from an ephemeral X25519 exchange, so
+// that the seed and a capture of the handshake do not recover them.
+func (s *Session) ForwardSecret() bool { return s.forwardSecret }
 
 // Handshake returns the digest of the handshake that made the session.
 func (s *Session) Handshake() [32]byte { return s.handshake }
