@@ -267,7 +267,7 @@ func (d *dialState) sendHello() error {
 	a.ts = uint64(max(0, a.local.Add(d.offset).UnixMilli()))
 	var share *[frame.KeyShareSize]byte
 	if n.cfg.ForwardSecrecy {
-		eph, err := stc.NewEphemeral()
+		eph, err := n.dialEphemeral.current(a.local.UnixMilli())
 		if err != nil {
 			d.mu.Unlock()
 			out.Free()

@@ -1,9 +1,9 @@
 package ctrl
 
 import (
-	"encoding/binary"
 	"errors"
-	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/sttfast/sttfast/frame"
 	"github.com/sttfast/sttfast/stc"
@@ -12,9 +12,9 @@ import (
 // Forward secrecy (docs/PROTOCOL.md §3, "Forward secrecy"): an ephemeral X25519 exchange inside
 // the seed-authenticated handshake. The initiator that wants it sends KEY_SHARE(E_i) after its
 // HELLO; a responder that verified the HELLO's MAC answers with KEY_SHARE(E_r) after its
-// CHALLENGE; the AUTH_PROOF carries E_i again, since the responder keeps no state between
-// CHALLENGE and AUTH_PROOF: it recomputes its ephemeral key from its cookie key and the values
-// the cookie covers. Both derive the session with stc.DeriveSessionFS.
+// CHALLENGE; the AUTH_PROOF carries E_i again, since the responder keeps no per-HELLO state:
+// it finds its key of the period the CHALLENGE's timestamp falls in (ephemeralKeys). Both
+// derive the session with stc.DeriveSessionFS.
 
 // errNoFS is a HELLO or AUTH_PROOF without KEY_SHARE sent to a node that requires forward
 // secrecy: refused (answered with FS_REQUIRED, for a HELLO), counted and reported.
@@ -43,23 +43,81 @@ func buildFSRequired(b []byte, k *stc.MACKey, tag [8]byte, attempt uint64, hello
 	return k.Sum(b, b[start:], helloMAC)
 }
 
-// responderEphemeral is the responder's X25519 key for the handshake of HELLO nonce nonceI
-// answered at tsR to from: HMAC(cookie key, "stt1 fs ephemeral" ‖ nonce_i ‖ ts_r ‖ addr ‖ port),
-// recomputed from the AUTH_PROOF as the cookie nonce is. The caller erases it after use.
-func responderEphemeral(mac *stc.MAC, nonceI *[32]byte, tsR uint64, from netip.AddrPort) (stc.Ephemeral, error) {
-	var in [8 + 16 + 2]byte
-	binary.BigEndian.PutUint64(in[:8], tsR)
-	a := from.Addr().As16()
-	copy(in[8:24], a[:])
-	binary.BigEndian.PutUint16(in[24:], from.Port())
-	mac.Reset()
-	mac.Write([]byte("stt1 fs ephemeral"))
-	mac.Write(nonceI[:])
-	mac.Write(in[:])
-	var scalar [32]byte
-	mac.Sum(scalar[:0])
-	defer clear(scalar[:])
-	return stc.EphemeralFrom(&scalar)
+// ephemeralPeriod is how long one ephemeral key pair serves new handshakes of a node in one
+// role. Sharing it among the handshakes of a second takes the key generation off each of them
+// (an X25519 operation, as costly as the exchange itself), and lets the stateless responder find
+// its key again at AUTH_PROOF from the CHALLENGE's timestamp.
+const ephemeralPeriod = time.Second
+
+// ephemeralKeys are a node's ephemeral X25519 keys for one role: one per period, each kept
+// until no handshake that used it can still complete (keep after its period), then erased. A
+// session is forward-secret from then on: its keys need a private key that no longer exists.
+type ephemeralKeys struct {
+	mu    sync.Mutex
+	keep  time.Duration
+	slots []ephemeralSlot // in time order; never overlapping
+}
+
+type ephemeralSlot struct {
+	from, until int64 // Unix ms: the handshakes that started in [from, until) use it
+	eph         stc.Ephemeral
+}
+
+// current returns the key pair for a handshake starting at now (Unix ms), making one when no
+// key covers now, and erases the keys past their keep time. The copy shares the private key;
+// the caller drops it (Erase) after use.
+func (k *ephemeralKeys) current(now int64) (stc.Ephemeral, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.expire(now)
+	if n := len(k.slots); n > 0 && k.slots[n-1].from <= now && now < k.slots[n-1].until {
+		return k.slots[n-1].eph, nil
+	}
+	eph, err := stc.NewEphemeral()
+	if err != nil {
+		return stc.Ephemeral{}, err
+	}
+	from := now
+	if n := len(k.slots); n > 0 {
+		from = max(from, k.slots[n-1].until) // a clock step back must not overlap two keys
+	}
+	k.slots = append(k.slots, ephemeralSlot{from: from, until: from + ephemeralPeriod.Milliseconds(), eph: eph})
+	return eph, nil
+}
+
+// at returns the key pair that served handshakes starting at ts (Unix ms), if still kept.
+func (k *ephemeralKeys) at(ts, now int64) (stc.Ephemeral, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.expire(now)
+	for _, s := range k.slots {
+		if s.from <= ts && ts < s.until {
+			return s.eph, true
+		}
+	}
+	return stc.Ephemeral{}, false
+}
+
+// expire erases the keys whose period ended more than keep before now.
+func (k *ephemeralKeys) expire(now int64) {
+	n := 0
+	for n < len(k.slots) && k.slots[n].until+k.keep.Milliseconds() < now {
+		k.slots[n].eph.Erase()
+		n++
+	}
+	if n > 0 {
+		k.slots = append(k.slots[:0], k.slots[n:]...)
+	}
+}
+
+// eraseAll erases every key (the node closes).
+func (k *ephemeralKeys) eraseAll() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i := range k.slots {
+		k.slots[i].eph.Erase()
+	}
+	k.slots = nil
 }
 
 // deriveFS runs the exchange of one side and derives the session: mine is this side's key pair,

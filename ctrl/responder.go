@@ -136,12 +136,13 @@ func (w *hsWorker) onHello(dg *dataplane.Datagram) error {
 	nonceR := cookieNonce(w.cookie, &m.nonce, tsR, dg.Addr)
 	var share *[frame.KeyShareSize]byte
 	if m.hasShare {
-		// The initiator asks for forward secrecy: agree, with the key recomputed at AUTH_PROOF.
-		eph, err := responderEphemeral(w.cookie, &m.nonce, tsR, dg.Addr)
+		// The initiator asks for forward secrecy: agree, with this period's key, which the
+		// AUTH_PROOF finds again by tsR.
+		eph, err := n.respEphemeral.current(int64(tsR))
 		if err != nil {
 			return errMalformed
 		}
-		eph.Erase()
+		eph.Erase() // our copy of the reference; the key stays in n.respEphemeral
 		share = &eph.Public
 	}
 	out := dataplane.NewDatagram()
@@ -272,8 +273,8 @@ func (w *hsWorker) onProof(dg *dataplane.Datagram) error {
 }
 
 // sessionKeys derives the keys of the session a verified AUTH_PROOF makes: forward-secret when
-// it carries the initiator's KEY_SHARE (our ephemeral key recomputed from the cookie key, used,
-// erased), from the seed alone otherwise, which a node requiring forward secrecy refuses.
+// it carries the initiator's KEY_SHARE (with our key of the CHALLENGE's period), from the seed
+// alone otherwise, which a node requiring forward secrecy refuses.
 func (w *hsWorker) sessionKeys(m *hsMsg, from netip.AddrPort) (stc.SessionKeys, error) {
 	n := w.n
 	if !m.hasShare {
@@ -282,9 +283,9 @@ func (w *hsWorker) sessionKeys(m *hsMsg, from netip.AddrPort) (stc.SessionKeys, 
 		}
 		return n.seed.DeriveSession(&m.nonce, &m.respNonce), nil
 	}
-	eph, err := responderEphemeral(w.cookie, &m.nonce, m.respTS, from)
-	if err != nil {
-		return stc.SessionKeys{}, errMalformed
+	eph, ok := n.respEphemeral.at(int64(m.respTS), time.Now().UnixMilli())
+	if !ok {
+		return stc.SessionKeys{}, errExpired
 	}
 	defer eph.Erase()
 	keys, err := n.deriveFS(&eph, &m.share, false, &m.nonce, &m.respNonce, m.nodeID)

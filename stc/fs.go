@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 )
 
 // Labels of the forward-secret key schedule (PROTOCOL.md §4, "Forward secrecy"). They differ
@@ -26,50 +25,55 @@ const PublicKeySize = 32
 // low-order point): a peer that would make the exchange contribute nothing.
 var ErrBadKeyShare = errors.New("stc: bad X25519 key share")
 
-// Ephemeral is an X25519 key pair made for one handshake. Erase it as soon as the shared
-// secret is computed: that erasure, and the peer's, is what makes the session's keys
-// unrecoverable later, from the seed or from either node's memory.
+// ErrErased reports the use of an ephemeral key after Erase.
+var ErrErased = errors.New("stc: ephemeral key erased")
+
+// Ephemeral is an X25519 key pair made for a short time (ctrl rotates them every second and
+// keeps each only as long as a handshake that used it may still complete). Erase it when that
+// time is over: that erasure, and the peer's, is what makes the session keys unrecoverable
+// later, from the seed or from either node's memory. The private scalar lives inside
+// crypto/ecdh, which keeps it in memory it does not let us overwrite: Erase drops the last
+// reference, and the garbage collector reclaims (does not wipe) it, the same limit as the AES
+// key schedule (see the package documentation).
 type Ephemeral struct {
-	priv   [32]byte
+	key    *ecdh.PrivateKey
 	Public [PublicKeySize]byte
 }
 
-// NewEphemeral returns a fresh random key pair (the initiator's, one per HELLO).
+// NewEphemeral returns a fresh random key pair.
 func NewEphemeral() (Ephemeral, error) {
-	var scalar [32]byte
-	defer clear(scalar[:])
-	if _, err := io.ReadFull(rand.Reader, scalar[:]); err != nil {
+	k, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
 		return Ephemeral{}, fmt.Errorf("stc: ephemeral key: %w", err)
 	}
-	return EphemeralFrom(&scalar)
+	e := Ephemeral{key: k}
+	copy(e.Public[:], k.PublicKey().Bytes())
+	return e, nil
 }
 
-// EphemeralFrom returns the key pair whose private scalar is b: for a responder that stays
-// stateless between CHALLENGE and AUTH_PROOF by recomputing it from a process secret.
+// EphemeralFrom returns the key pair whose private scalar is b (known-answer tests).
 func EphemeralFrom(b *[32]byte) (Ephemeral, error) {
 	k, err := ecdh.X25519().NewPrivateKey(b[:])
 	if err != nil {
 		return Ephemeral{}, fmt.Errorf("stc: ephemeral key: %w", err)
 	}
-	e := Ephemeral{priv: *b}
+	e := Ephemeral{key: k}
 	copy(e.Public[:], k.PublicKey().Bytes())
 	return e, nil
 }
 
-// Shared returns X25519(priv, peer), or ErrBadKeyShare for a low-order peer key. The ecdh
-// package keeps its own copy of the scalar for the call, out of reach of Erase (as crypto/aes
-// keeps its key schedule; see the package documentation).
+// Shared returns X25519(private, peer): ErrBadKeyShare for a low-order peer key, ErrErased
+// after Erase.
 func (e *Ephemeral) Shared(peer *[PublicKeySize]byte) ([32]byte, error) {
 	var out [32]byte
-	k, err := ecdh.X25519().NewPrivateKey(e.priv[:])
-	if err != nil {
-		return out, fmt.Errorf("stc: ephemeral key: %w", err)
+	if e.key == nil {
+		return out, ErrErased
 	}
 	pub, err := ecdh.X25519().NewPublicKey(peer[:])
 	if err != nil {
 		return out, ErrBadKeyShare
 	}
-	s, err := k.ECDH(pub)
+	s, err := e.key.ECDH(pub)
 	if err != nil {
 		return out, ErrBadKeyShare // crypto/ecdh refuses an all-zero result
 	}
@@ -78,8 +82,11 @@ func (e *Ephemeral) Shared(peer *[PublicKeySize]byte) ([32]byte, error) {
 	return out, nil
 }
 
-// Erase overwrites the private scalar with zeros.
-func (e *Ephemeral) Erase() { clear(e.priv[:]) }
+// Erase drops the private key; Shared fails afterwards.
+func (e *Ephemeral) Erase() { e.key = nil }
+
+// Erased reports whether the private key was dropped (or never made).
+func (e *Ephemeral) Erased() bool { return e.key == nil }
 
 // FSTranscript is what a forward-secret session's keys are bound to besides the nonces: both
 // node ids in their roles and both ephemeral public keys, so that no message can be replayed
