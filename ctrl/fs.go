@@ -55,7 +55,7 @@ const ephemeralPeriod = time.Second
 type ephemeralKeys struct {
 	mu    sync.Mutex
 	keep  time.Duration
-	slots []ephemeralSlot // in time order; never overlapping
+	slots []ephemeralSlot // in time order
 }
 
 type ephemeralSlot struct {
@@ -70,18 +70,18 @@ func (k *ephemeralKeys) current(now int64) (stc.Ephemeral, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.expire(now)
-	if n := len(k.slots); n > 0 && k.slots[n-1].from <= now && now < k.slots[n-1].until {
-		return k.slots[n-1].eph, nil
+	if n := len(k.slots); n > 0 && now < k.slots[n-1].until {
+		last := &k.slots[n-1]
+		// Within the newest key's period, or before it (the clock stepped back): that key,
+		// its period stretched back to now so that at finds it for this handshake.
+		last.from = min(last.from, now)
+		return last.eph, nil
 	}
 	eph, err := stc.NewEphemeral()
 	if err != nil {
 		return stc.Ephemeral{}, err
 	}
-	from := now
-	if n := len(k.slots); n > 0 {
-		from = max(from, k.slots[n-1].until) // a clock step back must not overlap two keys
-	}
-	k.slots = append(k.slots, ephemeralSlot{from: from, until: from + ephemeralPeriod.Milliseconds(), eph: eph})
+	k.slots = append(k.slots, ephemeralSlot{from: now, until: now + ephemeralPeriod.Milliseconds(), eph: eph})
 	return eph, nil
 }
 
@@ -90,8 +90,8 @@ func (k *ephemeralKeys) at(ts, now int64) (stc.Ephemeral, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.expire(now)
-	for _, s := range k.slots {
-		if s.from <= ts && ts < s.until {
+	for i := len(k.slots) - 1; i >= 0; i-- { // newest first: a stretched period wins
+		if s := &k.slots[i]; s.from <= ts && ts < s.until {
 			return s.eph, true
 		}
 	}

@@ -247,3 +247,39 @@ func FuzzKeyShareHandshake(f *testing.F) {
 		e.Shared(&share)
 	})
 }
+
+// TestEphemeralKeysRotateAndErase: one key per period, found again by a time inside it, and
+// erased once a handshake that used it can no longer complete.
+func TestEphemeralKeysRotateAndErase(t *testing.T) {
+	k := ephemeralKeys{keep: 10 * time.Second}
+	const t0 = 1_700_000_000_000
+	a, err := k.current(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := k.current(t0 + 999); b.Public != a.Public {
+		t.Fatal("a new key within the period")
+	}
+	c, _ := k.current(t0 + 1000)
+	if c.Public == a.Public {
+		t.Fatal("no new key after the period")
+	}
+	if got, ok := k.at(t0+500, t0+5000); !ok || got.Public != a.Public {
+		t.Fatal("the first period's key is not found by a time inside it")
+	}
+	if _, ok := k.at(t0+500, t0+1000+10_001); ok {
+		t.Fatal("a key is kept past its period and the keep time")
+	}
+	if len(k.slots) != 1 || k.slots[0].eph.Public != c.Public {
+		t.Fatalf("%d keys kept", len(k.slots))
+	}
+	// A clock stepping back does not make two keys for one instant.
+	d, _ := k.current(t0 + 200)
+	if e, _ := k.at(t0+200, t0+1500); d.Public != e.Public {
+		t.Fatal("the key given for a time is not the one found for it")
+	}
+	k.eraseAll()
+	if len(k.slots) != 0 {
+		t.Fatal("eraseAll kept keys")
+	}
+}
