@@ -1,7 +1,12 @@
 -- Wireshark dissector for STT, sttfast's encrypted peer-to-peer transport (docs/PROTOCOL.md).
 --
 --   wireshark -X lua_script:tools/wireshark/stt.lua capture.pcap
---   tshark -X lua_script:tools/wireshark/stt.lua -r capture.pcap -Y stt
+--   tshark -X lua_script:tools/wireshark/stt.lua -r capture.pcap -Y sttfast
+--
+-- Wireshark has a protocol named "stt" already (Stateless Transport Tunneling, packet-stt.c),
+-- and a Lua Proto cannot take a filter name that is taken: the protocol is "sttfast", its fields
+-- keep the "stt." prefix (stt.kind, stt.session_id, stt.pn, stt.key_phase, stt.frame.type, ...;
+-- none of them is one of the tunnel's).
 --
 -- A heuristic dissector on UDP and on WebSocket binary payloads (a ws:// capture dissects once
 -- Wireshark sees the HTTP upgrade: for a port other than 80, add -d tcp.port==PORT,http). It
@@ -20,7 +25,7 @@ local MIN_PACKET, MAC_SIZE, TAG_SIZE = 29, 32, 16
 local kinds = { [1] = "handshake", [2] = "protected", [13] = "decrypted" }
 local frame_names = {
   [0x00] = "PADDING", [0x01] = "HELLO", [0x02] = "CHALLENGE", [0x03] = "AUTH_PROOF",
-  [0x04] = "FINAL", [0x05] = "CLOCK", [0x10] = "DATA", [0x11] = "ACK", [0x12] = "NACK",
+  [0x04] = "FINAL", [0x05] = "CLOCK", [0x0a] = "KEY_SHARE", [0x0b] = "FS_REQUIRED", [0x10] = "DATA", [0x11] = "ACK", [0x12] = "NACK",
   [0x13] = "KEEP_ALIVE", [0x14] = "KEEP_ALIVE_ACK", [0x20] = "STREAM_OPEN",
   [0x21] = "STREAM_CLOSE", [0x22] = "STREAM_FIN", [0x30] = "SESSION_CLOSE",
   [0x40] = "MAX_DATA", [0x41] = "MAX_STREAM_DATA", [0x42] = "MAX_STREAMS",
@@ -60,6 +65,7 @@ local f = {
   gap         = ProtoField.uint64("stt.frame.ack.gap", "Gap"),
   range_len   = ProtoField.uint64("stt.frame.ack.range_length", "Range length"),
   padding     = ProtoField.uint32("stt.frame.padding", "Padding bytes"),
+  key_share   = ProtoField.bytes("stt.frame.key_share", "X25519 public key"),
 }
 stt.fields = {}
 for _, v in pairs(f) do table.insert(stt.fields, v) end
@@ -88,6 +94,8 @@ local layouts = {
   [0x03] = { { 32, f.nonce }, { "v", f.timestamp }, { 8, f.node_id }, { 32, f.resp_nonce }, { "v", f.resp_ts }, { 8, f.resp_node } },
   [0x04] = { { "v", f.code } },
   [0x05] = { { "v", f.timestamp } },
+  [0x0a] = { { 32, f.key_share } },
+  [0x0b] = {},
   [0x10] = { { "v", f.stream_id }, { "v", f.offset }, { "len", f.data } },
   [0x13] = { { "v", f.value } },
   [0x14] = { { "v", f.value } },
