@@ -254,14 +254,17 @@ func (w *hsWorker) onProof(dg *dataplane.Datagram) error {
 		w.sendRefusal(&keys, dg.Addr)
 		return errFull
 	}
+	// Counted before the session exists: its FINAL may reach the initiator, and a dial return,
+	// before this goroutine runs again, and a peer that has its session must find it in Stats.
+	n.stats.accepted.Add(1)
 	s, err := w.e.Install(dataplane.SessionParams{
 		ID: keys.ID, Initiator: false, ForwardSecret: m.hasShare, Peer: dg.Addr, PeerNodeID: m.nodeID, Handshake: tr,
 		Send: keys.R2I, Recv: keys.I2R, Final: true, KeyLog: n.keyLog,
 	})
 	if err != nil {
+		n.stats.accepted.Add(^uint64(0))
 		return errDuplicate
 	}
-	n.stats.accepted.Add(1)
 	if !n.cfg.DiscardAccepted {
 		select {
 		case n.acceptq <- s:
