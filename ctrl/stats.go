@@ -25,11 +25,14 @@ const (
 	RefusedFull
 	RefusedUnknown
 	RefusedRetransmit
+	// RefusedNoFS counts HELLOs (and AUTH_PROOFs) without forward secrecy sent to a node that
+	// requires it (Config.ForwardSecrecy).
+	RefusedNoFS
 	numRefusals
 )
 
 var refusalNames = [numRefusals]string{"malformed", "short", "bad_mac", "clock", "replay", "bad_proof",
-	"expired", "version", "duplicate", "full", "unknown_dial", "retransmit"}
+	"expired", "version", "duplicate", "full", "unknown_dial", "retransmit", "no_forward_secrecy"}
 
 // String returns the refusal's metric label.
 func (r HandshakeRefusal) String() string {
@@ -40,7 +43,7 @@ func (r HandshakeRefusal) String() string {
 }
 
 var refusalErrs = [numRefusals]error{errMalformed, errShort, errMAC, errClock, errReplay, errCookie,
-	errExpired, errVersion, errDuplicate, errFull, errUnknown, errRetransmit}
+	errExpired, errVersion, errDuplicate, errFull, errUnknown, errRetransmit, errNoFS}
 
 type nodeCounters struct {
 	dials, dialsOK, dialsFailed, challenges, accepted atomic.Uint64
