@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gobwas/ws"
+
 	"github.com/sttfast/sttfast/batchio"
 )
 
@@ -27,9 +29,21 @@ type Conn struct {
 	dropNoPeer   atomic.Uint64
 	dropOversize atomic.Uint64
 	dropBudget   atomic.Uint64 // outbound budget exceeded, summed over connections
+
+	// Why connections ended (see Stats).
+	connsClosed, peerCloses, idleClosed  atomic.Uint64
+	protocolErrs, textRefused, tooBigMsg atomic.Uint64
+
+	// onGone, when set, is told of every upgraded connection that ends (OnPeerGone); gone is
+	// ReadBatch's reused list of the notices it hands over.
+	onGone atomic.Pointer[func(batchio.PeerGone)]
+	gone   []batchio.PeerGone
 }
 
-var _ batchio.PacketConn = (*Conn)(nil)
+var (
+	_ batchio.PacketConn       = (*Conn)(nil)
+	_ batchio.PeerGoneNotifier = (*Conn)(nil)
+)
 
 func newConn(cfg Config) *Conn {
 	return &Conn{cfg: cfg, q: newReadQueue(cfg.ReadQueueBytes), done: make(chan struct{})}
@@ -53,7 +67,7 @@ func (c *Conn) ReadBatch(msgs []batchio.Message) (int, error) {
 		if c.closed.Load() {
 			return 0, net.ErrClosed
 		}
-		if n := c.q.pop(msgs); n > 0 {
+		if n, ok := c.popReport(msgs); ok {
 			return n, nil
 		}
 		select {
@@ -61,11 +75,61 @@ func (c *Conn) ReadBatch(msgs []batchio.Message) (int, error) {
 		case <-c.done:
 			return 0, net.ErrClosed
 		case <-ended:
-			if n := c.q.pop(msgs); n > 0 {
+			if n, ok := c.popReport(msgs); ok {
 				return n, nil
 			}
 			return 0, c.cli.err()
 		}
+	}
+}
+
+// popReport takes what the read queue holds into msgs and tells the OnPeerGone function of the
+// ended connections that came after those packets. ok reports that there was anything: a
+// ReadBatch that only reported ends returns 0 packets.
+func (c *Conn) popReport(msgs []batchio.Message) (n int, ok bool) {
+	n, c.gone = c.q.pop(msgs, c.gone[:0])
+	if f := c.onGone.Load(); f != nil {
+		for _, g := range c.gone {
+			(*f)(g)
+		}
+	}
+	clear(c.gone) // the texts
+	return n, n > 0 || len(c.gone) > 0
+}
+
+// OnPeerGone registers f, to be told of every connection of a Listener that ends after it was
+// upgraded (the client closed the TCP connection or sent a close frame, it broke the protocol,
+// it was idle too long, the Listener is closing) so that what ran over the connection can end
+// at once rather than wait for a timeout. f runs on the goroutine that calls ReadBatch, inside
+// the ReadBatch call that returns the last packets received before the end (or, when there are
+// none, in one that returns 0 packets and no error): a reader that acts on the notice after it
+// has handled the packets of that call handles each connection's packets before its end. f must
+// not call ReadBatch. Set it before the first ReadBatch; nil unregisters. A dialed Conn never
+// calls it: its one connection's end is ReadBatch's error.
+func (c *Conn) OnPeerGone(f func(batchio.PeerGone)) {
+	if f == nil {
+		c.onGone.Store(nil)
+		return
+	}
+	c.onGone.Store(&f)
+}
+
+// peerGone queues the notice that the connection to peer ended, if anyone listens for it.
+func (c *Conn) peerGone(peer netip.AddrPort, why string) {
+	if c.onGone.Load() != nil {
+		c.q.pushGone(peer, why)
+	}
+}
+
+// countRefusal counts a connection closed for breaking the path's rules, by the close code sent.
+func (c *Conn) countRefusal(ce *closeError) {
+	switch ce.code {
+	case ws.StatusUnsupportedData:
+		c.textRefused.Add(1)
+	case ws.StatusMessageTooBig:
+		c.tooBigMsg.Add(1)
+	default:
+		c.protocolErrs.Add(1)
 	}
 }
 
@@ -180,6 +244,31 @@ type Stats struct {
 	DropNoPeer, DropOversize, DropBudget uint64
 	// DropQueue counts received packets dropped because the read queue was full.
 	DropQueue uint64
+	// ConnsClosed counts upgraded connections that have ended, for any reason (Upgrades minus
+	// ConnsClosed is Conns). PeerCloses counts close frames received from peers; IdleClosed
+	// connections closed for sending nothing within Config.IdleTimeout.
+	ConnsClosed, PeerCloses, IdleClosed uint64
+	// The connections closed for breaking the path's rules, by the close code sent: a protocol
+	// error (1002: an unmasked client frame, reserved bits...), a text message (1003), a message
+	// over MaxMessage (1009).
+	ProtocolErrors, TextRefused, TooBig uint64
+}
+
+// Add accumulates o into s (for a node with several WebSocket listeners and dialed connections).
+func (s *Stats) Add(o *Stats) {
+	s.Conns += o.Conns
+	s.Upgrades += o.Upgrades
+	s.Refused += o.Refused
+	s.DropNoPeer += o.DropNoPeer
+	s.DropOversize += o.DropOversize
+	s.DropBudget += o.DropBudget
+	s.DropQueue += o.DropQueue
+	s.ConnsClosed += o.ConnsClosed
+	s.PeerCloses += o.PeerCloses
+	s.IdleClosed += o.IdleClosed
+	s.ProtocolErrors += o.ProtocolErrors
+	s.TextRefused += o.TextRefused
+	s.TooBig += o.TooBig
 }
 
 // Stats returns the Conn's counters.
@@ -189,16 +278,25 @@ func (c *Conn) Stats() Stats {
 		DropOversize: c.dropOversize.Load(),
 		DropBudget:   c.dropBudget.Load(),
 		DropQueue:    c.q.drops.Load(),
+
+		PeerCloses:     c.peerCloses.Load(),
+		IdleClosed:     c.idleClosed.Load(),
+		ProtocolErrors: c.protocolErrs.Load(),
+		TextRefused:    c.textRefused.Load(),
+		TooBig:         c.tooBigMsg.Load(),
 	}
 	if c.srv != nil {
 		c.srv.stats(&s)
-	} else if !c.closed.Load() {
-		select {
-		case <-c.cli.ended:
-		default:
-			s.Conns = 1
+		s.ConnsClosed = c.connsClosed.Load()
+		return s
+	}
+	s.Upgrades, s.ConnsClosed = 1, 1
+	select {
+	case <-c.cli.ended:
+	default:
+		if !c.closed.Load() {
+			s.Conns, s.ConnsClosed = 1, 0
 		}
-		s.Upgrades = 1
 	}
 	return s
 }

@@ -143,6 +143,7 @@ func (cl *client) readLoop() {
 			var ce *closeError
 			if errors.As(err, &ce) {
 				cl.sendClose(ce.code)
+				cl.c.countRefusal(ce)
 			}
 			cl.finish(fmt.Errorf("wspath: from %s: %w", cl.peer, err))
 			return
@@ -208,6 +209,7 @@ func (cl *client) ping(p []byte) {
 func (cl *client) peerClose(body []byte) {
 	code := closeCode(body)
 	cl.sendClose(code)
+	cl.c.peerCloses.Add(1)
 	cl.finish(fmt.Errorf("wspath: %s closed the connection (code %d): %w", cl.peer, code, ErrPeerClosed))
 }
 

@@ -6,6 +6,7 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -105,6 +106,7 @@ type server struct {
 	nconns   atomic.Int64 // connections counted against MaxConns
 	upgrades atomic.Uint64
 	refused  atomic.Uint64
+	stopping atomic.Bool // stop has begun: the connections end because the Listener does
 }
 
 // serverConn is one accepted TCP connection, the context of its gnet.Conn.
@@ -116,6 +118,7 @@ type serverConn struct {
 	born     time.Time
 	lastRead atomic.Int64 // unix nanoseconds of the last bytes received
 	closing  atomic.Bool  // the ticker asked gnet to close it
+	why      string       // why the event loop closed it, when it did (for OnPeerGone)
 	parser   frameParser
 	out      *outbox
 	waker    *loopWaker // this connection's event loop's waker, or nil
@@ -201,7 +204,7 @@ func (s *server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 }
 
 // OnClose forgets the connection.
-func (s *server) OnClose(gc gnet.Conn, _ error) gnet.Action {
+func (s *server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	sc, _ := gc.Context().(*serverConn)
 	if sc == nil {
 		return gnet.None
@@ -221,8 +224,26 @@ func (s *server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 		}
 		s.peersMu.Unlock()
 		sc.out.shut()
+		s.conn.connsClosed.Add(1)
+		s.conn.peerGone(sc.peer, sc.endReason(err))
 	}
 	return gnet.None
+}
+
+// endReason says why an upgraded connection ended, for OnPeerGone: what the event loop or the
+// ticker decided, else what gnet reports.
+func (sc *serverConn) endReason(err error) string {
+	switch {
+	case sc.s.stopping.Load():
+		return "the WebSocket listener is closing"
+	case sc.closing.Load():
+		return "the WebSocket connection was idle for " + sc.s.cfg.IdleTimeout.String()
+	case sc.why != "":
+		return sc.why
+	case err != nil && !errors.Is(err, io.EOF):
+		return "the WebSocket's TCP connection ended: " + err.Error()
+	}
+	return "the peer closed the WebSocket's TCP connection"
 }
 
 // OnTraffic parses what the connection has received: the upgrade request, then frames. It also
@@ -254,6 +275,8 @@ func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
 		var ce *closeError
 		if errors.As(err, &ce) {
 			sc.sendClose(ce.code)
+			s.conn.countRefusal(ce)
+			sc.why = "the WebSocket was closed for a protocol violation: " + ce.Error()
 		}
 		sc.flush()
 		return gnet.Close
@@ -333,7 +356,10 @@ func (sc *serverConn) ping(p []byte) {
 // peerClose answers the peer's close frame with one carrying the same code (frameSink); the
 // connection is then closed.
 func (sc *serverConn) peerClose(body []byte) {
-	sc.sendClose(closeCode(body))
+	code := closeCode(body)
+	sc.sendClose(code)
+	sc.s.conn.peerCloses.Add(1)
+	sc.why = fmt.Sprintf("the peer closed the WebSocket (close %d)", code)
 }
 
 // sendClose queues a close frame with code (none for 1005, no status).
@@ -395,6 +421,8 @@ func (s *server) OnTick() (time.Duration, gnet.Action) {
 		if expired && sc.closing.CompareAndSwap(false, true) {
 			if sc.state.Load() == stUpgrading {
 				s.refused.Add(1)
+			} else {
+				s.conn.idleClosed.Add(1)
 			}
 			_ = sc.gc.Close()
 		}
@@ -406,6 +434,7 @@ func (s *server) OnTick() (time.Duration, gnet.Action) {
 // stop says goodbye to the peers, closes the wakers and stops the engine, waiting for gnet.Run
 // to return.
 func (s *server) stop() error {
+	s.stopping.Store(true)
 	s.goingAway()
 	s.mu.Lock()
 	for _, w := range s.wakers {
