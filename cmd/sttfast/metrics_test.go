@@ -85,6 +85,10 @@ func TestMetricsFormat(t *testing.T) {
 	in.dialsOK = 1
 	in.node.Refused[ctrl.RefusedMAC] = 5
 	in.node.Sessions = 2
+	in.node.UDP = ctrl.PathStats{Sessions: 1, RxDatagrams: 4, TxDatagrams: 5, RxBytes: 400, TxBytes: 500}
+	in.node.WS = ctrl.PathStats{Sessions: 1, RxDatagrams: 6, TxDatagrams: 15, RxBytes: 600, TxBytes: 1500}
+	in.node.WebSocket.Conns, in.node.WebSocket.Refused, in.node.WebSocket.TooBig = 1, 2, 3
+	in.node.WebSocket.DropBudget = 12
 	in.retransmitted, in.packetsLost = 7, 8
 	in.rt = runtimeStats{gcCycles: 9, heapBytes: 1 << 40, goroutines: 11}
 	var buf bytes.Buffer
@@ -104,6 +108,17 @@ func TestMetricsFormat(t *testing.T) {
 		"sttfast_handshakes_ok_total":                       5,
 		`sttfast_handshakes_failed_total{reason="bad_mac"}`: 5,
 		"sttfast_sessions":                                  2,
+		`sttfast_sessions_by_path{path="udp"}`:              1,
+		`sttfast_sessions_by_path{path="ws"}`:               1,
+		`sttfast_path_packets_received_total{path="udp"}`:   4,
+		`sttfast_path_packets_sent_total{path="ws"}`:        15,
+		`sttfast_path_bytes_received_total{path="ws"}`:      600,
+		`sttfast_path_bytes_sent_total{path="udp"}`:         500,
+		"sttfast_ws_connections":                            1,
+		"sttfast_ws_upgrades_refused_total":                 2,
+		`sttfast_ws_refused_total{code="1009"}`:             3,
+		`sttfast_ws_refused_total{code="1002"}`:             0,
+		`sttfast_ws_drops_total{reason="budget"}`:           12,
 		"go_gc_cycles_total":                                9,
 		"go_heap_objects_bytes":                             1 << 40,
 		"go_goroutines":                                     11,

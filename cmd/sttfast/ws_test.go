@@ -142,6 +142,23 @@ func TestServeAdminPathKind(t *testing.T) {
 	if m[`sttfast_sessions_by_path{path="ws"}`] != 1 || m[`sttfast_sessions_by_path{path="udp"}`] != 1 {
 		t.Fatalf("sessions by path: udp %v, ws %v; want 1 and 1", m[`sttfast_sessions_by_path{path="udp"}`], m[`sttfast_sessions_by_path{path="ws"}`])
 	}
+	// Each path carried its own dialer's 1000 bytes (and more: headers, handshakes, ACKs).
+	for _, kind := range []string{"udp", "ws"} {
+		if got := m[`sttfast_path_bytes_received_total{path="`+kind+`"}`]; got < 1000 {
+			t.Errorf("%s bytes received %v; want >= 1000", kind, got)
+		}
+		if got := m[`sttfast_path_packets_sent_total{path="`+kind+`"}`]; got == 0 {
+			t.Errorf("%s packets sent 0", kind)
+		}
+	}
+	if m["sttfast_ws_connections"] != 1 || m["sttfast_ws_upgrades_total"] != 1 {
+		t.Errorf("ws connections %v, upgrades %v; want 1 and 1", m["sttfast_ws_connections"], m["sttfast_ws_upgrades_total"])
+	}
+	for _, s := range fetchSessions(t, admin) {
+		if s.PacketsReceived == 0 || s.PacketsSent == 0 || s.BytesReceived < 1000 {
+			t.Errorf("session over %s: %d packets in, %d out, %d bytes in; want them counted", s.Path, s.PacketsReceived, s.PacketsSent, s.BytesReceived)
+		}
+	}
 	for _, pw := range pipes {
 		pw.Close()
 	}
