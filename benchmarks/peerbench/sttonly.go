@@ -87,9 +87,17 @@ func (s *sttContender) handshakeDialer(ctx context.Context, e *Env) error {
 func (s *sttContender) idleListener(ctx context.Context, e *Env) error {
 	n := e.O.Sessions
 	maxSessions := max(10000, n+64)
+	if s.ws {
+		if err := wsIdleFiles(e, n); err != nil {
+			return err
+		}
+	}
 	node, err := s.listenNode(ctx, e, func(c *ctrl.Config) {
 		c.DiscardAccepted = true
 		c.MaxSessions = maxSessions
+		if s.ws {
+			tuneIdleWSListener(c, e, n)
+		}
 	})
 	if err != nil {
 		return err
@@ -97,7 +105,7 @@ func (s *sttContender) idleListener(ctx context.Context, e *Env) error {
 	defer node.Close()
 	before := takeMemSnapshot()
 	e.markStart()
-	e.Ready([]string{node.Addr().String()})
+	e.Ready([]string{sttListenAddr(node)})
 	// The dialer's Dial returns once the session is established, and the listener installs a
 	// session before it answers: when the dialer says "dialed", every session is live here.
 	select {
@@ -132,13 +140,20 @@ const idleSettle = 2 * time.Second
 // idleDialer establishes Sessions sessions with Concurrency dials in flight, keeps them, and
 // reports its own memory per session too (the initiator's side).
 func (s *sttContender) idleDialer(ctx context.Context, e *Env) error {
-	node, err := s.listenNode(ctx, e, nil)
+	n := e.O.Sessions
+	var tune func(*ctrl.Config)
+	if s.ws {
+		if err := wsIdleFiles(e, n); err != nil {
+			return err
+		}
+		tune = func(c *ctrl.Config) { tuneIdleWSDialer(c, n) }
+	}
+	node, err := s.listenNode(ctx, e, tune)
 	if err != nil {
 		return err
 	}
 	defer node.Close()
-	n := e.O.Sessions
-	addr := "udp://" + e.O.Addrs[0]
+	addr := sttDialAddr(e.O.Addrs[0])
 	before := takeMemSnapshot()
 	sessions := make([]*ctrl.Session, n)
 	var next atomic.Int64
