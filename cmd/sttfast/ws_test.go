@@ -7,6 +7,7 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // wsListenAddr waits for "listening on ws://..." and returns the address.
@@ -161,6 +162,43 @@ func TestServeAdminPathKind(t *testing.T) {
 	}
 	for _, pw := range pipes {
 		pw.Close()
+	}
+	srv.signal(syscall.SIGTERM)
+	srv.expectExit(0)
+}
+
+// TestServeWSClientKilled: a dial over ws is killed (no SESSION_CLOSE, no close frame: its TCP
+// connection just ends); serve drops the session rather than keep it to its 10-minute idle
+// timeout, and /metrics counts the closed connection.
+func TestServeWSClientKilled(t *testing.T) {
+	seed := writeSeed(t, "stt.seed")
+	srv := startProc(t, "serve", nil, nil, "serve", "--addr", "ws://127.0.0.1:0/stt", "--seed", seed,
+		"--admin", "127.0.0.1:0", "--idle-timeout", "10m")
+	admin := srv.waitLine(`^admin on (http://\S+)$`)
+	addr := srv.wsListenAddr()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	dial := startProc(t, "dial", pr, nil, "dial", "--addr", addr, "--seed", seed, "--idle-timeout", "10m")
+	pr.Close()
+	pw.Write(make([]byte, 1000))
+	waitSession(t, admin, func(s sessionInfo) bool { return s.Path == "ws" && s.StreamBytesRecv >= 1000 })
+	dial.signal(syscall.SIGKILL)
+	// The session goes when the connection's end is reported (ctrl's TestWSClientGone checks
+	// that it is that, by its close code); the guard only stops a hang.
+	deadline := time.Now().Add(guard)
+	for len(fetchSessions(t, admin)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the session of a killed ws client is still listed after %v", guard)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval of a bounded wait
+	}
+	m := fetchMetrics(t, admin)
+	if m["sttfast_ws_connections_closed_total"] != 1 || m["sttfast_ws_connections"] != 0 || m[`sttfast_sessions_by_path{path="ws"}`] != 0 {
+		t.Fatalf("after the kill: ws connections closed %v, open %v, ws sessions %v; want 1, 0, 0",
+			m["sttfast_ws_connections_closed_total"], m["sttfast_ws_connections"], m[`sttfast_sessions_by_path{path="ws"}`])
 	}
 	srv.signal(syscall.SIGTERM)
 	srv.expectExit(0)
