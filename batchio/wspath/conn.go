@@ -237,8 +237,10 @@ type Stats struct {
 	// Conns is the number of open WebSocket connections (upgraded, not yet closed).
 	Conns int
 	// Upgrades counts upgrades completed; Refused counts connections turned away before one (a bad
-	// or incomplete request, a wrong path or origin, the connection cap).
+	// or incomplete request, a wrong path or origin, the connection cap), the sum of RefusedBy,
+	// which counts them by reason in the order of UpgradeRefusals.
 	Upgrades, Refused uint64
+	RefusedBy         [numRefusals]uint64
 	// DropNoPeer counts datagrams written to an address with no connection; DropOversize those
 	// larger than MaxMessage; DropBudget those over their connection's outbound budget.
 	DropNoPeer, DropOversize, DropBudget uint64
@@ -259,6 +261,9 @@ func (s *Stats) Add(o *Stats) {
 	s.Conns += o.Conns
 	s.Upgrades += o.Upgrades
 	s.Refused += o.Refused
+	for i := range s.RefusedBy {
+		s.RefusedBy[i] += o.RefusedBy[i]
+	}
 	s.DropNoPeer += o.DropNoPeer
 	s.DropOversize += o.DropOversize
 	s.DropBudget += o.DropBudget

@@ -80,7 +80,7 @@
 // queue's order: from within the ReadBatch call that returns that connection's last packets, so
 // a reader that handles those first never ends a session before its last packets. A notice that
 // finds the queue full waits aside until the queue has drained: none is dropped. [Conn.Stats]
-// counts upgrades and refusals, open and closed connections, close frames received, idle
+// counts upgrades and refusals (by reason: UpgradeRefusals), open and closed connections, close frames received, idle
 // closes, the connections refused by close code (1002, 1003, 1009) and every drop.
 //
 // # Memory and allocation

@@ -3,6 +3,7 @@ package wspath
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -128,6 +129,15 @@ func TestRefusedUpgrades(t *testing.T) {
 	if st.Upgrades != 0 || st.Refused != uint64(len(cases)) {
 		t.Fatalf("stats %+v, want 0 upgrades and %d refused", st, len(cases))
 	}
+	byStatus := map[string]uint64{}
+	for _, c := range cases {
+		byStatus[strconv.Itoa(c.status)]++
+	}
+	for i, why := range UpgradeRefusals {
+		if st.RefusedBy[i] != byStatus[why] {
+			t.Errorf("refused for %s: %d, want %d", why, st.RefusedBy[i], byStatus[why])
+		}
+	}
 	r := rawDial(t, srv)
 	if resp := r.request(upgradeRequest("/stt?x=1", "Origin: https://ok.example\r\n")); resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("allowed origin: status %d", resp.StatusCode)
@@ -138,8 +148,10 @@ func TestRefusedUpgrades(t *testing.T) {
 func TestUpgradeDeadline(t *testing.T) {
 	const deadline = 300 * time.Millisecond
 	srv := listenT(t, Config{UpgradeTimeout: deadline})
-	r := rawDial(t, srv)
+	// Before the dial: the server starts the deadline when it accepts, which a descheduled
+	// client can see happen before its own dial returns.
 	start := time.Now()
+	r := rawDial(t, srv)
 	if _, err := r.nc.Write([]byte("GET /stt HTTP/1.1\r\nHost: slow\r\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -147,8 +159,8 @@ func TestUpgradeDeadline(t *testing.T) {
 	if el := time.Since(start); el < deadline {
 		t.Fatalf("closed after %v, before the %v deadline", el, deadline)
 	}
-	if st := srv.Stats(); st.Refused != 1 {
-		t.Fatalf("stats %+v, want 1 refused", st)
+	if st := srv.Stats(); st.Refused != 1 || st.RefusedBy[refusedTimeout] != 1 {
+		t.Fatalf("stats %+v, want 1 refused, for the timeout", st)
 	}
 }
 
@@ -168,6 +180,9 @@ func TestMaxConns(t *testing.T) {
 	b.upgrade("/stt")
 	c := rawDial(t, srv)
 	c.expectEOF()
+	if st := srv.Stats(); st.RefusedBy[refusedFull] != 1 {
+		t.Fatalf("stats %+v, want 1 refused as full", st)
+	}
 	a.writeFrame(true, ws.OpPing, []byte("a"), true)
 	if h, _, err := a.readFrame(); err != nil || h.OpCode != ws.OpPong {
 		t.Fatalf("first connection: %+v %v", h, err)

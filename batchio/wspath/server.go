@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,8 +106,8 @@ type server struct {
 
 	nconns   atomic.Int64 // connections counted against MaxConns
 	upgrades atomic.Uint64
-	refused  atomic.Uint64
-	stopping atomic.Bool // stop has begun: the connections end because the Listener does
+	refused  [numRefusals]atomic.Uint64 // by UpgradeRefusals index
+	stopping atomic.Bool                // stop has begun: the connections end because the Listener does
 }
 
 // serverConn is one accepted TCP connection, the context of its gnet.Conn.
@@ -188,7 +189,7 @@ func (s *server) startWakers() error {
 func (s *server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.nconns.Add(1) > int64(s.cfg.MaxConns) {
 		s.nconns.Add(-1)
-		s.refused.Add(1)
+		s.refused[refusedFull].Add(1)
 		gc.SetContext(nil)
 		return nil, gnet.Close
 	}
@@ -303,7 +304,7 @@ func (sc *serverConn) upgrade() (act gnet.Action, done bool) {
 	}
 	res := parseUpgrade(b, s.cfg.Path, s.cfg.AllowedOrigins, s.cfg.MaxRequestBytes)
 	if res.status != 0 {
-		s.refused.Add(1)
+		s.refused[refusalOf(res.status)].Add(1)
 		_, _ = gc.Write(refusalResponse(res.status))
 		return gnet.Close, false
 	}
@@ -420,7 +421,7 @@ func (s *server) OnTick() (time.Duration, gnet.Action) {
 		}
 		if expired && sc.closing.CompareAndSwap(false, true) {
 			if sc.state.Load() == stUpgrading {
-				s.refused.Add(1)
+				s.refused[refusedTimeout].Add(1)
 			} else {
 				s.conn.idleClosed.Add(1)
 			}
@@ -488,7 +489,33 @@ func (s *server) stats(st *Stats) {
 	st.Conns = len(s.peers)
 	s.peersMu.RUnlock()
 	st.Upgrades = s.upgrades.Load()
-	st.Refused = s.refused.Load()
+	for i := range s.refused {
+		st.RefusedBy[i] = s.refused[i].Load()
+		st.Refused += st.RefusedBy[i]
+	}
+}
+
+// UpgradeRefusals names the reasons a Listener turns a TCP connection away before an upgrade,
+// in the order of Stats.RefusedBy: the HTTP status it answered (400 a bad or garbage request,
+// 403 an Origin not allowed, 404 another path, 405 another method, 426 not a WebSocket 13
+// upgrade, 431 a request over MaxRequestBytes, 505 not HTTP/1.1), "full" (over MaxConns,
+// closed without an answer) and "timeout" (no complete request within UpgradeTimeout).
+var UpgradeRefusals = [numRefusals]string{"400", "403", "404", "405", "426", "431", "505", "full", "timeout"}
+
+const (
+	refusedFull    = 7
+	refusedTimeout = 8
+	numRefusals    = 9
+)
+
+// refusalOf is the UpgradeRefusals index of an HTTP status parseUpgrade refused with.
+func refusalOf(status int) int {
+	for i, s := range UpgradeRefusals[:refusedFull] {
+		if s == strconv.Itoa(status) {
+			return i
+		}
+	}
+	return 0 // parseUpgrade answers no other status; a new one counts as a bad request
 }
 
 // addrPortOf converts a net.Addr from gnet or net to a netip.AddrPort, IPv4-mapped unmapped.

@@ -28,8 +28,8 @@ Prints "admin on http://HOST:PORT" on stderr once ready.
   GET    /metrics        Prometheus text format 0.0.4: packets and bytes rx/tx (in all and by
                          path: udp, ws), retransmitted bytes, drops by reason, handshakes ok and
                          failed by reason, sessions (in all and by path), the WebSocket path's
-                         connections, upgrades (completed, refused), closes (by peers, idle,
-                         refused by close code 1002/1003/1009) and drops by reason,
+                         connections, upgrades (completed, refused by reason), closes (by
+                         peers, idle, refused by close code 1002/1003/1009), drops by reason,
                          Go GC cycles, heap bytes, goroutines
   GET    /debug/pprof/   the runtime profiles (net/http/pprof)`
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sttfast/sttfast/batchio/wspath"
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
 )
@@ -108,7 +109,10 @@ func writePathMetrics(p *promWriter, n *ctrl.NodeStats) {
 	ws := &n.WebSocket
 	p.gauge("sttfast_ws_connections", "Open WebSocket connections (upgraded, listened and dialed).", float64(ws.Conns))
 	p.counter("sttfast_ws_upgrades_total", "WebSocket upgrades completed (listened and dialed).", ws.Upgrades)
-	p.counter("sttfast_ws_upgrades_refused_total", "TCP connections turned away before an upgrade: a bad request, path or origin, the connection cap, the upgrade deadline.", ws.Refused)
+	p.family("sttfast_ws_upgrades_refused_total", "counter", "TCP connections turned away before a WebSocket upgrade, by reason: the HTTP status answered (400 bad request, 403 origin, 404 path, 405 method, 426 not a WebSocket 13 upgrade, 431 too large, 505 not HTTP/1.1), full (the connection cap), timeout (no complete request in time).")
+	for i, why := range wspath.UpgradeRefusals {
+		p.sample("sttfast_ws_upgrades_refused_total", "reason", why, float64(ws.RefusedBy[i]))
+	}
 	p.counter("sttfast_ws_connections_closed_total", "Upgraded WebSocket connections that ended, for any reason.", ws.ConnsClosed)
 	p.counter("sttfast_ws_peer_closes_total", "WebSocket close frames received from peers.", ws.PeerCloses)
 	p.counter("sttfast_ws_idle_closed_total", "WebSocket connections closed for sending nothing within the idle timeout.", ws.IdleClosed)

@@ -88,6 +88,7 @@ func TestMetricsFormat(t *testing.T) {
 	in.node.UDP = ctrl.PathStats{Sessions: 1, RxDatagrams: 4, TxDatagrams: 5, RxBytes: 400, TxBytes: 500}
 	in.node.WS = ctrl.PathStats{Sessions: 1, RxDatagrams: 6, TxDatagrams: 15, RxBytes: 600, TxBytes: 1500}
 	in.node.WebSocket.Conns, in.node.WebSocket.Refused, in.node.WebSocket.TooBig = 1, 2, 3
+	in.node.WebSocket.RefusedBy[2] = 2 // 404
 	in.node.WebSocket.DropBudget = 12
 	in.retransmitted, in.packetsLost = 7, 8
 	in.rt = runtimeStats{gcCycles: 9, heapBytes: 1 << 40, goroutines: 11}
@@ -115,7 +116,8 @@ func TestMetricsFormat(t *testing.T) {
 		`sttfast_path_bytes_received_total{path="ws"}`:      600,
 		`sttfast_path_bytes_sent_total{path="udp"}`:         500,
 		"sttfast_ws_connections":                            1,
-		"sttfast_ws_upgrades_refused_total":                 2,
+		`sttfast_ws_upgrades_refused_total{reason="404"}`:   2,
+		`sttfast_ws_upgrades_refused_total{reason="full"}`:  0,
 		`sttfast_ws_refused_total{code="1009"}`:             3,
 		`sttfast_ws_refused_total{code="1002"}`:             0,
 		`sttfast_ws_drops_total{reason="budget"}`:           12,
