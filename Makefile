@@ -76,7 +76,7 @@ bench-stt:
 	cd benchmarks && $(GO) build -o $(abspath $(PEERBENCH)) ./cmd/peerbench
 	./$(PEERBENCH) run --suite stt --out $(RESULTS) --date $(DATE) $(PEERBENCH_FLAGS)
 
-# Everything: sttfast, quic-go, kcp-go, SRT and the ceilings, interleaved rounds, about 7 minutes
+# Everything: sttfast, quic-go, kcp-go, SRT and the ceilings, interleaved rounds, about 8 minutes
 # on 2 cores: writes $(RESULTS)/peers-$(DATE).{md,svg,json} and stt-$(DATE).md.
 bench-peers:
 	cd benchmarks && $(GO) build -o $(abspath $(PEERBENCH)) ./cmd/peerbench

@@ -13,3 +13,20 @@ type PacketConn interface {
 }
 
 var _ PacketConn = (*Conn)(nil)
+
+// PeerGone says that the connection to a peer has ended, on a path made of connections (the
+// WebSocket path): its remote address and why it ended, in words for a log or a close reason.
+type PeerGone struct {
+	Peer netip.AddrPort
+	Why  string
+}
+
+// PeerGoneNotifier is implemented by a PacketConn that learns when the connection to a peer
+// ends (a WebSocket server whose client closed its TCP connection), so that the sessions it
+// carried can end at once rather than at their idle timeout. f is called on the goroutine that
+// calls ReadBatch, from within the ReadBatch call that returns the last packets received from
+// that peer (or from one that returns 0 packets and no error): a reader that acts on the notice
+// once it has handled that call's packets handles the peer's packets before its end.
+type PeerGoneNotifier interface {
+	OnPeerGone(f func(PeerGone))
+}

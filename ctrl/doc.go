@@ -36,7 +36,9 @@
 // session (and end it at once if the connection dies). Over either, the engine runs in
 // reliable-path mode: no loss timers or congestion window over TCP's own (dataplane.ReliableConn).
 // DialAny mixes the transports: list the UDP address first and the ws one after, and a network
-// that blocks UDP costs one stagger delay.
+// that blocks UDP costs one stagger delay. When a client's connection to a ws listener ends, its
+// session ends at once too (dataplane.CodePathClosed). NodeStats splits the data plane's
+// counters by path kind (UDP, WS) and carries the WebSocket path's own (WebSocket).
 //
 // Invariants kept here:
 //   - A responder does one HMAC before refusing a HELLO, keeps no state for it but its nonce,

@@ -94,6 +94,7 @@ type Node struct {
 	// engine gets, which a new one is given when it starts.
 	pathMu        sync.Mutex
 	paths         map[*pathEngine]struct{}
+	endedPaths    pathTotals // what the dialed connections that have ended carried
 	frameHandlers [128]FrameHandler
 
 	acceptq chan *Session

@@ -75,9 +75,45 @@ type NodeStats struct {
 	Refused            [numRefusals]uint64
 	RecvBuffer         int // effective SO_RCVBUF of the first socket
 	SendBuffer         int
-	// WebSocket sums the counters of the node's ws:// listeners (refused upgrades by reason,
-	// closes by code, drops): what hostile WebSocket clients cost it.
+	// UDP and WS split the data-plane counters by the kind of path they moved over, so that a
+	// node serving both can tell how much goes over WebSocket (a firewall blocking UDP shows as
+	// a WS share). Dialed WebSocket connections that have ended stay counted.
+	UDP, WS PathStats
+	// WebSocket sums the WebSocket path's own counters (connections, refused upgrades, drops,
+	// connections closed by close code) over the node's ws listeners and dialed connections,
+	// ended ones included; Conns counts the open ones.
 	WebSocket wspath.Stats
+}
+
+// Path kinds, as NodeStats and the admin views name them.
+const (
+	PathUDP = "udp"
+	PathWS  = "ws"
+)
+
+// PathStats is what one kind of path carried for a node: every engine of that kind summed.
+type PathStats struct {
+	// Sessions is the number of live sessions over this kind of path.
+	Sessions int
+	// Packets and bytes received and sent: whole STT packets (UDP payloads, WebSocket message
+	// payloads), handshakes included; bytes count the packets, not the path's own framing.
+	RxDatagrams, RxBytes, TxDatagrams, TxBytes uint64
+}
+
+// add accumulates an engine's counters.
+func (p *PathStats) add(es *dataplane.EngineStats) {
+	p.Sessions += es.Sessions
+	p.RxDatagrams += es.RxDatagrams
+	p.RxBytes += es.RxBytes
+	p.TxDatagrams += es.TxDatagrams
+	p.TxBytes += es.TxBytes
+}
+
+// pathTotals is what the dialed WebSocket connections that have ended carried, kept so that
+// the node's counters never go down when one ends.
+type pathTotals struct {
+	engine dataplane.EngineStats
+	ws     wspath.Stats
 }
 
 // HandshakesFailed sums every refusal.
@@ -101,15 +137,29 @@ func Refusals() []HandshakeRefusal {
 // Stats returns a snapshot of the node's counters.
 func (n *Node) Stats() NodeStats {
 	var st NodeStats
-	for _, e := range n.engines {
-		es := e.Stats()
-		st.EngineStats.Add(&es)
+	for _, l := range n.listeners {
+		kind := &st.UDP
+		if l.ws != nil {
+			kind = &st.WS
+			ws := l.ws.Stats()
+			st.WebSocket.Add(&ws)
+		}
+		for _, e := range l.engines {
+			es := e.Stats()
+			st.EngineStats.Add(&es)
+			kind.add(&es)
+		}
 	}
 	n.pathMu.Lock()
 	for p := range n.paths { // dialed WebSocket connections, while they last
-		es := p.e.Stats()
+		es, ws := p.e.Stats(), p.conn.Stats()
 		st.EngineStats.Add(&es)
+		st.WS.add(&es)
+		st.WebSocket.Add(&ws)
 	}
+	st.EngineStats.Add(&n.endedPaths.engine)
+	st.WS.add(&n.endedPaths.engine)
+	st.WebSocket.Add(&n.endedPaths.ws)
 	n.pathMu.Unlock()
 	st.Sessions = n.table.Len()
 	st.Dials = n.stats.dials.Load()
@@ -123,12 +173,6 @@ func (n *Node) Stats() NodeStats {
 	}
 	if len(n.conns) > 0 {
 		st.RecvBuffer, st.SendBuffer = n.conns[0].Buffers()
-	}
-	for _, l := range n.listeners {
-		if l.ws != nil {
-			ws := l.ws.Stats()
-			st.WebSocket.Add(&ws)
-		}
 	}
 	return st
 }

@@ -150,8 +150,8 @@ func (n *Node) watchPath(p *pathEngine) {
 		case <-s.Done():
 		case <-p.e.Done():
 		case <-p.conn.ended:
-			// Nothing more can come or go: say why, and let the session's drain run out.
-			s.CloseWithError(dataplane.CodeInternal, "the WebSocket connection ended: "+p.conn.why())
+			// Nothing more can come or go: the session ends at once, saying why.
+			p.e.PeerGone(p.conn.Peer(), "the WebSocket connection ended: "+p.conn.why())
 			select {
 			case <-s.Done():
 			case <-p.e.Done():
@@ -162,10 +162,17 @@ func (n *Node) watchPath(p *pathEngine) {
 }
 
 // stopPathEngine closes p's engine, and with it its connection; the engine's goroutines end.
+// What they carried stays in the node's counters (Stats), which never go down.
 func (n *Node) stopPathEngine(p *pathEngine) {
 	p.e.Close()
+	es, ws := p.e.Stats(), p.conn.Stats()
+	es.Sessions = 0
 	n.pathMu.Lock()
-	delete(n.paths, p)
+	if _, ok := n.paths[p]; ok {
+		delete(n.paths, p)
+		n.endedPaths.engine.Add(&es)
+		n.endedPaths.ws.Add(&ws)
+	}
 	n.pathMu.Unlock()
 }
 

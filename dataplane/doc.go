@@ -19,6 +19,11 @@
 //   - Nothing on the data path blocks on the control plane: handshake packets and events go
 //     through bounded rings, and when a ring is full the item is counted and dropped.
 //
+// A path may say more about itself through optional interfaces, found when an engine is made:
+// GSO and GRO support, ReliableConn (reliable.go: a TCP path, no loss timers or congestion
+// window), and batchio.PeerGoneNotifier (pathgone.go: a path of connections that reports the
+// end of one, whose sessions then end at once with CodePathClosed).
+//
 // The package knows nothing of the handshake policy (package ctrl installs sessions with their
 // keys) nor of the command.
 package dataplane

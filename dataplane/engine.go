@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sttfast/sttfast/batchio"
 	"github.com/sttfast/sttfast/frame"
 	"github.com/sttfast/sttfast/ring"
 )
@@ -45,6 +46,9 @@ type Engine struct {
 	lastInline     atomic.Int64 // when the last inline send finished (recovery.Time)
 	tx             *txLoop
 	started        atomic.Bool
+
+	// gone holds the peers the path reported gone during a ReadBatch (pathgone.go); RX loop only.
+	gone []batchio.PeerGone
 
 	closing   chan struct{} // closed by Close: the TX loop flushes and exits
 	txDone    chan struct{}
@@ -85,6 +89,7 @@ func NewEngine(conn PacketConn, cfg Config, t *Table) *Engine {
 		e.gso = 1
 		e.relSize = reliablePacketSize(&e.cfg, e.rel)
 	}
+	e.watchPeerGone()
 	return e
 }
 

@@ -73,6 +73,7 @@ const (
 	CodeShutdown          = 8
 	CodeWriteAbandoned    = 9  // STREAM_CLOSE: a write larger than the send buffer timed out part way
 	CodePathTooNarrow     = 10 // the route to the peer carries fewer bytes than frame.PayloadFloor
+	CodePathClosed        = 11 // local only: the connection that carried the session ended (PeerGone)
 	CodeApplicationMin    = 0x100
 )
 
@@ -101,6 +102,8 @@ func CodeName(c uint64) string {
 		return "write abandoned mid-message"
 	case CodePathTooNarrow:
 		return "path too narrow"
+	case CodePathClosed:
+		return "path closed"
 	}
 	if c >= CodeApplicationMin {
 		return "application"

@@ -31,6 +31,7 @@ type rxLoop struct {
 	wakes   []*ring.Waker
 	touched []*Session
 	later   []*Session // sessions that need the TX loop by a deadline, not now
+	scratch []*Session // table snapshots for ending the sessions of gone peers
 	stamp   uint64     // batch number, to de-duplicate touched sessions
 
 	datagrams, bytes uint64 // per-batch counters, flushed with one atomic add
@@ -54,6 +55,12 @@ func (rx *rxLoop) run() {
 	var fails int
 	for {
 		n, err := e.conn.ReadBatch(rx.msgs)
+		if err == nil {
+			rx.batch(rx.msgs[:n])
+		}
+		if len(e.gone) > 0 { // after the packets received before the ends
+			rx.endGonePeers()
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -73,7 +80,6 @@ func (rx *rxLoop) run() {
 			continue
 		}
 		fails = 0
-		rx.batch(rx.msgs[:n])
 	}
 }
 

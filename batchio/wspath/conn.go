@@ -32,21 +32,32 @@ type Conn struct {
 	dropPong     atomic.Uint64 // the pongs among dropBudget
 	// closes counts the close frames sent to refuse a peer's frames: 1002, 1003, 1009.
 	closedProtocol, closedText, closedTooBig atomic.Uint64
+
+	// Why connections ended (see Stats).
+	connsClosed, peerCloses atomic.Uint64
+
+	// onGone, when set, is told of every upgraded connection that ends (OnPeerGone); gone is
+	// ReadBatch's reused list of the notices it hands over.
+	onGone atomic.Pointer[func(batchio.PeerGone)]
+	gone   []batchio.PeerGone
 }
 
 // countClose counts a close frame sent with code because of the peer's frames.
 func (c *Conn) countClose(code ws.StatusCode) {
 	switch code {
-	case ws.StatusProtocolError:
-		c.closedProtocol.Add(1)
 	case ws.StatusUnsupportedData:
 		c.closedText.Add(1)
 	case ws.StatusMessageTooBig:
 		c.closedTooBig.Add(1)
+	default: // 1002 and any other refusal of the peer's frames
+		c.closedProtocol.Add(1)
 	}
 }
 
-var _ batchio.PacketConn = (*Conn)(nil)
+var (
+	_ batchio.PacketConn       = (*Conn)(nil)
+	_ batchio.PeerGoneNotifier = (*Conn)(nil)
+)
 
 func newConn(cfg Config) *Conn {
 	return &Conn{cfg: cfg, q: newReadQueue(cfg.ReadQueueBytes), done: make(chan struct{})}
@@ -70,7 +81,7 @@ func (c *Conn) ReadBatch(msgs []batchio.Message) (int, error) {
 		if c.closed.Load() {
 			return 0, net.ErrClosed
 		}
-		if n := c.q.pop(msgs); n > 0 {
+		if n, ok := c.popReport(msgs); ok {
 			return n, nil
 		}
 		select {
@@ -78,11 +89,49 @@ func (c *Conn) ReadBatch(msgs []batchio.Message) (int, error) {
 		case <-c.done:
 			return 0, net.ErrClosed
 		case <-ended:
-			if n := c.q.pop(msgs); n > 0 {
+			if n, ok := c.popReport(msgs); ok {
 				return n, nil
 			}
 			return 0, c.cli.err()
 		}
+	}
+}
+
+// popReport takes what the read queue holds into msgs and tells the OnPeerGone function of the
+// ended connections that came after those packets. ok reports that there was anything: a
+// ReadBatch that only reported ends returns 0 packets.
+func (c *Conn) popReport(msgs []batchio.Message) (n int, ok bool) {
+	n, c.gone = c.q.pop(msgs, c.gone[:0])
+	if f := c.onGone.Load(); f != nil {
+		for _, g := range c.gone {
+			(*f)(g)
+		}
+	}
+	clear(c.gone) // the texts
+	return n, n > 0 || len(c.gone) > 0
+}
+
+// OnPeerGone registers f, to be told of every connection of a Listener that ends after it was
+// upgraded (the client closed the TCP connection or sent a close frame, it broke the protocol,
+// it was idle too long, the Listener is closing) so that what ran over the connection can end
+// at once rather than wait for a timeout. f runs on the goroutine that calls ReadBatch, inside
+// the ReadBatch call that returns the last packets received before the end (or, when there are
+// none, in one that returns 0 packets and no error): a reader that acts on the notice after it
+// has handled the packets of that call handles each connection's packets before its end. f must
+// not call ReadBatch. Set it before the first ReadBatch; nil unregisters. A dialed Conn never
+// calls it: its one connection's end is ReadBatch's error.
+func (c *Conn) OnPeerGone(f func(batchio.PeerGone)) {
+	if f == nil {
+		c.onGone.Store(nil)
+		return
+	}
+	c.onGone.Store(&f)
+}
+
+// peerGone queues the notice that the connection to peer ended, if anyone listens for it.
+func (c *Conn) peerGone(peer netip.AddrPort, why string) {
+	if c.onGone.Load() != nil {
+		c.q.pushGone(peer, why)
 	}
 }
 
@@ -243,6 +292,9 @@ type Stats struct {
 	DropNoPeer, DropOversize, DropBudget, DropPong uint64
 	// DropQueue counts received packets dropped because the read queue was full.
 	DropQueue uint64
+	// ConnsClosed counts upgraded connections that have ended, for any reason (Upgrades minus
+	// ConnsClosed is Conns); PeerCloses the close frames received from peers.
+	ConnsClosed, PeerCloses uint64
 }
 
 // Add adds o's counters and gauges to s (a node sums its listeners).
@@ -263,6 +315,8 @@ func (s *Stats) Add(o *Stats) {
 	s.DropBudget += o.DropBudget
 	s.DropPong += o.DropPong
 	s.DropQueue += o.DropQueue
+	s.ConnsClosed += o.ConnsClosed
+	s.PeerCloses += o.PeerCloses
 }
 
 // Stats returns the Conn's counters.
@@ -276,16 +330,20 @@ func (c *Conn) Stats() Stats {
 		DropBudget:     c.dropBudget.Load(),
 		DropPong:       c.dropPong.Load(),
 		DropQueue:      c.q.drops.Load(),
+		PeerCloses:     c.peerCloses.Load(),
 	}
 	if c.srv != nil {
 		c.srv.stats(&s)
-	} else if !c.closed.Load() {
-		select {
-		case <-c.cli.ended:
-		default:
-			s.Conns = 1
+		s.ConnsClosed = c.connsClosed.Load()
+		return s
+	}
+	s.Upgrades, s.ConnsClosed = 1, 1
+	select {
+	case <-c.cli.ended:
+	default:
+		if !c.closed.Load() {
+			s.Conns, s.ConnsClosed = 1, 0
 		}
-		s.Upgrades = 1
 	}
 	return s
 }

@@ -213,6 +213,7 @@ func (cl *client) ping(p []byte) {
 func (cl *client) peerClose(body []byte) {
 	code := closeCode(body)
 	cl.sendClose(code)
+	cl.c.peerCloses.Add(1)
 	cl.finish(fmt.Errorf("wspath: %s closed the connection (code %d): %w", cl.peer, code, ErrPeerClosed))
 }
 

@@ -87,6 +87,18 @@
 // parser (server frames must not be masked), and a writer that sends what WriteBatch buffered,
 // masked with a fresh key per frame. A dialed Conn has exactly one peer, the server.
 //
+// # Ends of connections and counters
+//
+// A connection that ends after its upgrade (the client closed it or sent a close frame, it broke
+// a rule, it idled out, the Listener closes) is reported to the function registered with
+// [Conn.OnPeerGone] (the engine's, through batchio.PeerGoneNotifier), with why, in the read
+// queue's order: from within the ReadBatch call that returns that connection's last packets, so
+// a reader that handles those first never ends a session before its last packets. A notice that
+// finds the queue full waits aside until the queue has drained: none is dropped. [Conn.Stats]
+// counts upgrades and refusals (by [Refusal]), open, pending and closed connections, close
+// frames received, idle closes, the connections closed by close code (1002, 1003, 1009) and
+// every drop.
+//
 // # Memory and allocation
 //
 // Packets are copied once on each side: from gnet's (or the dialer's) read buffer into the read

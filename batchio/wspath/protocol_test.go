@@ -148,8 +148,10 @@ func TestRefusedUpgrades(t *testing.T) {
 func TestUpgradeDeadline(t *testing.T) {
 	const deadline = 300 * time.Millisecond
 	srv := listenT(t, Config{UpgradeTimeout: deadline})
-	r := rawDial(t, srv)
+	// Before the dial: the server starts the deadline when it accepts, which a descheduled
+	// client can see happen before its own dial returns.
 	start := time.Now()
+	r := rawDial(t, srv)
 	if _, err := r.nc.Write([]byte("GET /stt HTTP/1.1\r\nHost: slow\r\n")); err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,16 @@ import (
 	"github.com/sttfast/sttfast/batchio"
 )
 
-// recordHeader is the size of a packet record's header in the read queue: the payload length
-// (4 bytes), the peer's address as 16 bytes and its port (2), and 2 bytes of padding.
+// recordHeader is the size of a record's header in the read queue: the payload length (4
+// bytes), the peer's address as 16 bytes and its port (2), the address family (1) and the
+// record's kind (1).
 const recordHeader = 24
+
+// Record kinds (header byte 23).
+const (
+	recPacket   = 0 // a received packet
+	recPeerGone = 1 // the peer's connection ended; the payload says why
+)
 
 // readQueue is the bounded queue between the connections (gnet event loops, a dialer's reader
 // goroutine) and ReadBatch: one byte ring of records, so that memory is fixed at construction
@@ -25,6 +32,9 @@ type readQueue struct {
 	// ready holds a token whenever records may be waiting; ReadBatch waits on it.
 	ready chan struct{}
 	drops atomic.Uint64
+	// gone holds the end notices that found no room in the ring; pop hands them over once the
+	// ring is empty, i.e. after every packet received before them.
+	gone []batchio.PeerGone
 }
 
 func newReadQueue(size int) *readQueue {
@@ -33,6 +43,28 @@ func newReadQueue(size int) *readQueue {
 
 // push appends one packet from peer, or drops it (false) when the queue lacks room.
 func (q *readQueue) push(peer netip.AddrPort, p []byte) bool {
+	if !q.pushRecord(recPacket, peer, p) {
+		q.drops.Add(1)
+		return false
+	}
+	return true
+}
+
+// pushGone queues the notice that peer's connection ended, behind every packet received from it:
+// in the ring when it has room, else aside until the ring has drained. It never drops one, and
+// holds at most one per connection that ended.
+func (q *readQueue) pushGone(peer netip.AddrPort, why string) {
+	if q.pushRecord(recPeerGone, peer, []byte(why)) {
+		return
+	}
+	q.mu.Lock()
+	q.gone = append(q.gone, batchio.PeerGone{Peer: peer, Why: why})
+	q.mu.Unlock()
+	q.signal()
+}
+
+// pushRecord appends one record of kind, or reports false when the ring lacks room for it.
+func (q *readQueue) pushRecord(kind byte, peer netip.AddrPort, p []byte) bool {
 	var hdr [recordHeader]byte
 	binary.LittleEndian.PutUint32(hdr[0:4], uint32(len(p)))
 	a16 := peer.Addr().As16()
@@ -41,11 +73,11 @@ func (q *readQueue) push(peer netip.AddrPort, p []byte) bool {
 	if peer.Addr().Is4() {
 		hdr[22] = 4
 	}
+	hdr[23] = kind
 	need := recordHeader + len(p)
 	q.mu.Lock()
 	if q.used+need > len(q.buf) {
 		q.mu.Unlock()
-		q.drops.Add(1)
 		return false
 	}
 	tail := (q.head + q.used) % len(q.buf)
@@ -53,11 +85,16 @@ func (q *readQueue) push(peer netip.AddrPort, p []byte) bool {
 	q.put(tail, p)
 	q.used += need
 	q.mu.Unlock()
+	q.signal()
+	return true
+}
+
+// signal leaves a token for a ReadBatch waiting on ready.
+func (q *readQueue) signal() {
 	select {
 	case q.ready <- struct{}{}:
 	default:
 	}
-	return true
 }
 
 // put copies b into the ring at off, wrapping at the end, and returns the offset after it.
@@ -84,12 +121,15 @@ func (q *readQueue) get(off int, b []byte) int {
 func (q *readQueue) skip(off, n int) int { return (off + n) % len(q.buf) }
 
 // pop moves as many packets as there are Messages into msgs without blocking and returns how
-// many. A packet longer than its Buf is truncated, as a UDP read would.
-func (q *readQueue) pop(msgs []batchio.Message) int {
+// many. A packet longer than its Buf is truncated, as a UDP read would. End notices that follow
+// those packets are appended to gone, and pop stops after them: a packet queued behind a notice
+// is left for the next call, so whoever acts on the notices after handling the packets acts in
+// the order things happened. pop allocates only for a notice's text.
+func (q *readQueue) pop(msgs []batchio.Message, gone []batchio.PeerGone) (int, []batchio.PeerGone) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	i := 0
-	for ; i < len(msgs) && q.used > 0; i++ {
+	for q.used > 0 {
 		var hdr [recordHeader]byte
 		off := q.get(q.head, hdr[:])
 		n := int(binary.LittleEndian.Uint32(hdr[0:4]))
@@ -99,16 +139,32 @@ func (q *readQueue) pop(msgs []batchio.Message) int {
 		if hdr[22] == 4 {
 			addr = addr.Unmap()
 		}
-		m := &msgs[i]
-		m.Addr = netip.AddrPortFrom(addr, binary.LittleEndian.Uint16(hdr[20:22]))
-		m.Seg = 0
-		m.N = min(n, len(m.Buf))
-		q.get(off, m.Buf[:m.N])
+		peer := netip.AddrPortFrom(addr, binary.LittleEndian.Uint16(hdr[20:22]))
+		if hdr[23] == recPeerGone {
+			why := make([]byte, n)
+			q.get(off, why)
+			gone = append(gone, batchio.PeerGone{Peer: peer, Why: string(why)})
+		} else {
+			if i == len(msgs) || len(gone) > 0 {
+				break
+			}
+			m := &msgs[i]
+			m.Addr = peer
+			m.Seg = 0
+			m.N = min(n, len(m.Buf))
+			q.get(off, m.Buf[:m.N])
+			i++
+		}
 		q.head = q.skip(off, n)
 		q.used -= recordHeader + n
 	}
 	if q.used == 0 {
 		q.head = 0
+		if len(q.gone) > 0 {
+			gone = append(gone, q.gone...)
+			clear(q.gone)
+			q.gone = q.gone[:0]
+		}
 	}
-	return i
+	return i, gone
 }

@@ -6,6 +6,7 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -109,6 +110,7 @@ type server struct {
 	upgrades atomic.Uint64
 	refusals [numRefusals]atomic.Uint64
 	idled    atomic.Uint64 // upgraded connections closed for IdleTimeout
+	stopping atomic.Bool   // stop has begun: the connections end because the Listener does
 }
 
 // serverConn is one accepted TCP connection, the context of its gnet.Conn.
@@ -128,6 +130,7 @@ type serverConn struct {
 	parser     frameParser
 	out        *outbox
 	waker      *loopWaker // this connection's event loop's waker, or nil
+	why        string     // why the event loop closed it, when it did (for OnPeerGone)
 }
 
 // OnBoot records the engine and reads the bound address from a duplicate of the listener.
@@ -251,7 +254,7 @@ func (sc *serverConn) uncount() {
 }
 
 // OnClose forgets the connection.
-func (s *server) OnClose(gc gnet.Conn, _ error) gnet.Action {
+func (s *server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	sc, _ := gc.Context().(*serverConn)
 	if sc == nil {
 		return gnet.None
@@ -272,8 +275,26 @@ func (s *server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 		}
 		s.peersMu.Unlock()
 		sc.out.shut()
+		s.conn.connsClosed.Add(1)
+		s.conn.peerGone(sc.peer, sc.endReason(err))
 	}
 	return gnet.None
+}
+
+// endReason says why an upgraded connection ended, for OnPeerGone: what the event loop or the
+// ticker decided, else what gnet reports.
+func (sc *serverConn) endReason(err error) string {
+	switch {
+	case sc.s.stopping.Load():
+		return "the WebSocket listener is closing"
+	case sc.closing.Load():
+		return "the WebSocket connection was idle for " + sc.s.cfg.IdleTimeout.String()
+	case sc.why != "":
+		return sc.why
+	case err != nil && !errors.Is(err, io.EOF):
+		return "the WebSocket's TCP connection ended: " + err.Error()
+	}
+	return "the peer closed the WebSocket's TCP connection"
 }
 
 // OnTraffic parses what the connection has received: the upgrade request, then frames. It also
@@ -306,6 +327,7 @@ func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
 		if errors.As(err, &ce) {
 			s.conn.countClose(ce.code)
 			sc.sendClose(ce.code)
+			sc.why = "the WebSocket was closed for a protocol violation: " + ce.Error()
 		}
 		sc.flush()
 		return gnet.Close
@@ -396,7 +418,10 @@ func (sc *serverConn) ping(p []byte) {
 // peerClose answers the peer's close frame with one carrying the same code (frameSink); the
 // connection is then closed.
 func (sc *serverConn) peerClose(body []byte) {
-	sc.sendClose(closeCode(body))
+	code := closeCode(body)
+	sc.sendClose(code)
+	sc.s.conn.peerCloses.Add(1)
+	sc.why = fmt.Sprintf("the peer closed the WebSocket (close %d)", code)
 }
 
 // sendClose queues a close frame with code (none for 1005, no status).
@@ -471,6 +496,7 @@ func (s *server) OnTick() (time.Duration, gnet.Action) {
 // stop says goodbye to the peers, closes the wakers and stops the engine, waiting for gnet.Run
 // to return.
 func (s *server) stop() error {
+	s.stopping.Store(true)
 	s.goingAway()
 	s.mu.Lock()
 	for _, w := range s.wakers {

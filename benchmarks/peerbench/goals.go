@@ -43,14 +43,19 @@ func goalMetric(wl Workload) func(*Sample) float64 {
 // how far sttfast is from it (the factor its median would have to improve by).
 func goalsSection(w io.Writer, rep *runReport) {
 	rows := 0
+	printed := false
+	header := func() { // once, before the first row
+		if !printed {
+			printed = true
+			fmt.Fprint(w, "## Goals\n\n| goal | measured (sttfast advantage, or the named contender's) | met |\n|---|---|---|\n")
+		}
+	}
 	for _, g := range peerGoals {
 		wl, ok := workloadNamed(rep, g.workload)
 		if !ok {
 			continue
 		}
-		if rows == 0 {
-			fmt.Fprint(w, "## Goals\n\n| goal | measured (sttfast advantage, or the named contender's) | met |\n|---|---|---|\n")
-		}
+		header()
 		rows++
 		f := goalMetric(wl)
 		stt := sttMedian(rep, wl, f)
@@ -79,6 +84,7 @@ func goalsSection(w io.Writer, rep *runReport) {
 			fmt.Fprintf(w, "| %s | %.2fx | **no**: short by %.2fx (%.0f%% of the goal) |\n", goal, adv, g.want/adv, 100*adv/g.want)
 		}
 	}
+	rows += contenderGoalRows(w, rep, header)
 	if rows > 0 {
 		fmt.Fprint(w, "\nWhere a goal is missed, benchmarks/README.md (\"Latest results\") and profiles/README.md say why.\n\n")
 	}

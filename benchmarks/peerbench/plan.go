@@ -26,6 +26,10 @@ var suites = map[string]suite{
 	"jitter": {name: "jitter",
 		contenders: []string{"sttfast", "sttfast-bbr", "quic-go"},
 		workloads:  []string{"jitter0", "jitter1", "jitter4"}},
+	// wsidle: issue 12's idle WebSocket sessions (memory per session), beside UDP's, alone.
+	"wsidle": {name: "wsidle",
+		contenders: []string{"sttfast-ws", "sttfast"},
+		workloads:  []string{"idle"}},
 	// netns: issue 10, a 64 MiB transfer between two network namespaces (tbf bottleneck,
 	// nftables random loss both ways); needs root. Links in order, so each is made once.
 	"netns": {name: "netns",

@@ -67,6 +67,8 @@ func writeReports(rc runConfig, rep *runReport, command string, log io.Writer) e
 		kind = "jitter"
 	case "netns":
 		kind = "netns"
+	case "wsidle":
+		kind = "ws-idle"
 	}
 	if err := write(reportPath(rc, kind, "json"), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
@@ -89,6 +91,11 @@ func writeReports(rc runConfig, rep *runReport, command string, log io.Writer) e
 	if kind == "netns" {
 		return write(reportPath(rc, "netns", "md"), func(w io.Writer) error {
 			return writeNetnsMarkdown(w, rep, filepath.Base(reportPath(rc, kind, "json")))
+		})
+	}
+	if kind == "ws-idle" {
+		return write(reportPath(rc, kind, "md"), func(w io.Writer) error {
+			return writeWSIdleMarkdown(w, rep, filepath.Base(reportPath(rc, kind, "json")))
 		})
 	}
 	if kind == "jitter" {

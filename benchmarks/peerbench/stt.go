@@ -64,7 +64,7 @@ func (s *sttContender) Describe() string {
 
 func (s *sttContender) Supports(w Workload) bool {
 	if s.ws {
-		return w.Kind == kindStream && w.Name != "bulk10s" || w.Kind == kindRTT
+		return w.Kind == kindStream && w.Name != "bulk10s" || w.Kind == kindRTT || w.Kind == kindIdle
 	}
 	if s.payload != 0 {
 		return w.Kind == kindStream && w.Name != "bulk10s"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -87,9 +88,19 @@ func (s *sttContender) handshakeDialer(ctx context.Context, e *Env) error {
 func (s *sttContender) idleListener(ctx context.Context, e *Env) error {
 	n := e.O.Sessions
 	maxSessions := max(10000, n+64)
+	if s.ws {
+		if err := wsIdleFiles(e, n); err != nil {
+			return err
+		}
+	}
+	var ends sessionEnds
 	node, err := s.listenNode(ctx, e, func(c *ctrl.Config) {
 		c.DiscardAccepted = true
 		c.MaxSessions = maxSessions
+		c.OnEvent = ends.record
+		if s.ws {
+			tuneIdleWSListener(c, e, n)
+		}
 	})
 	if err != nil {
 		return err
@@ -97,7 +108,7 @@ func (s *sttContender) idleListener(ctx context.Context, e *Env) error {
 	defer node.Close()
 	before := takeMemSnapshot()
 	e.markStart()
-	e.Ready([]string{node.Addr().String()})
+	e.Ready([]string{sttListenAddr(node)})
 	// The dialer's Dial returns once the session is established, and the listener installs a
 	// session before it answers: when the dialer says "dialed", every session is live here.
 	select {
@@ -116,13 +127,48 @@ func (s *sttContender) idleListener(ctx context.Context, e *Env) error {
 	live := node.NumSessions()
 	e.markEnd()
 	if live < n {
-		return fmt.Errorf("only %d of %d sessions are live at the listener", live, n)
+		st := node.Stats()
+		return fmt.Errorf("only %d of %d sessions are live at the listener; sessions ended: %s; ws path %+v",
+			live, n, ends.String(), st.WebSocket)
 	}
 	e.SetIdle(idleStats(before, after, live, maxSessions))
 	e.Info("note", "heap and RSS after runtime.GC and debug.FreeOSMemory, 2 s after the last handshake; includes the handshake replay caches' entries for these sessions (they expire after 11 s and 60 s)")
 	e.emit("%s %s", lineMark, markEnd)
 	e.WaitStop()
 	return nil
+}
+
+// sessionEnds counts the sessions that ended, by close code and first reason, so that an idle
+// run that loses sessions says why.
+type sessionEnds struct {
+	mu  sync.Mutex
+	why map[string]int
+}
+
+func (s *sessionEnds) record(ev ctrl.Event) {
+	if ev.Kind != ctrl.EventSessionClosed {
+		return
+	}
+	k := fmt.Sprintf("code %d (remote %v) %.80s", ev.Code, ev.Remote, ev.Reason)
+	s.mu.Lock()
+	if s.why == nil {
+		s.why = make(map[string]int)
+	}
+	s.why[k]++
+	s.mu.Unlock()
+}
+
+func (s *sessionEnds) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.why) == 0 {
+		return "none"
+	}
+	out := ""
+	for k, v := range s.why {
+		out += fmt.Sprintf("[%d x %s] ", v, k)
+	}
+	return out
 }
 
 // idleSettle is how long the listener waits after the last handshake before it measures: the
@@ -132,14 +178,33 @@ const idleSettle = 2 * time.Second
 // idleDialer establishes Sessions sessions with Concurrency dials in flight, keeps them, and
 // reports its own memory per session too (the initiator's side).
 func (s *sttContender) idleDialer(ctx context.Context, e *Env) error {
-	node, err := s.listenNode(ctx, e, nil)
+	n := e.O.Sessions
+	var tune func(*ctrl.Config)
+	if s.ws {
+		if err := wsIdleFiles(e, n); err != nil {
+			return err
+		}
+		tune = func(c *ctrl.Config) { tuneIdleWSDialer(c, n) }
+	}
+	node, err := s.listenNode(ctx, e, tune)
 	if err != nil {
 		return err
 	}
-	defer node.Close()
-	n := e.O.Sessions
-	addr := "udp://" + e.O.Addrs[0]
+	if !s.ws {
+		// Over ws the node is left to the process's exit: closing ten thousand engines one
+		// after the other outlasts the harness's 15 s between STOP and RESULT, and the
+		// listener sees the connections end either way.
+		defer node.Close()
+	}
+	addr := sttDialAddr(e.O.Addrs[0])
 	before := takeMemSnapshot()
+	if s.ws {
+		// The dialing node's heap grows by about 0.85 MB per session (an engine each): the
+		// collector's last cycles over gigabytes, on a busy 2-core machine, stalled its
+		// engines long enough for the listener to give up on some sessions as dead. Nothing
+		// here is garbage worth collecting until every session is up.
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	}
 	sessions := make([]*ctrl.Session, n)
 	var next atomic.Int64
 	var failed atomic.Uint64
@@ -170,12 +235,20 @@ func (s *sttContender) idleDialer(ctx context.Context, e *Env) error {
 	if p := firstErr.Load(); p != nil {
 		return fmt.Errorf("%d of %d dials failed, first: %w", failed.Load(), n, *p)
 	}
-	after := takeMemSnapshot()
+	var after memSnapshot
+	if s.ws {
+		e.Mark("dialed")
+		after = wsDialerMemSnapshot(e)
+	} else {
+		after = takeMemSnapshot()
+	}
 	st := idleStats(before, after, node.NumSessions(), 0)
 	st.EstablishSeconds = elapsed.Seconds()
 	st.HandshakesPerSec = float64(n) / elapsed.Seconds()
 	e.SetIdle(st)
-	e.Mark("dialed")
+	if !s.ws {
+		e.Mark("dialed")
+	}
 	e.WaitStop()
 	_ = sessions // held until here: the sessions stay referenced and idle
 	return nil

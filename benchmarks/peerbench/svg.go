@@ -14,10 +14,12 @@ import (
 var chartColors = map[string]string{
 	"sttfast":      "#1f5fa8",
 	"sttfast-9000": "#8fb5e0",
+	"sttfast-ws":   "#6a3d9a",
 	"quic-go":      "#e07b1f",
 	"kcp-go":       "#3a9a3a",
 	"srt":          "#c23b3b",
 	"udp-ceiling":  "#9a9a9a",
+	"tcp-ceiling":  "#5a5a5a",
 }
 
 type chartGroup struct {

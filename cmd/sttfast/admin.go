@@ -19,14 +19,17 @@ import (
 const adminHelp = `Admin HTTP endpoint (--admin HOST:PORT; off unless given). It has no authentication, so it binds
 loopback by default: a bare ":PORT" means 127.0.0.1:PORT; give 0.0.0.0:PORT to expose it.
 Prints "admin on http://HOST:PORT" on stderr once ready.
-  GET    /sessions       JSON array: id (hex), peer, path (udp or ws), age_s, bytes_sent, bytes_received
-                         (datagram bytes), stream_bytes_sent/received, rtt_us (smoothed),
-                         min_rtt_us, packets_lost, retransmitted_bytes, streams
+  GET    /sessions       JSON array: id (hex), peer, path (udp or ws), age_s, packets_sent,
+                         packets_received, bytes_sent, bytes_received (packet bytes),
+                         stream_bytes_sent/received, rtt_us (smoothed), min_rtt_us,
+                         packets_lost, retransmitted_bytes, streams
   DELETE /sessions/{id}  close that session at once (SESSION_CLOSE code 0x100, "closed by
                          admin"); 204, or 404 if there is no such session
-  GET    /metrics        Prometheus text format 0.0.4: packets and bytes rx/tx, retransmitted
-                         bytes, drops by reason, handshakes ok and failed by reason, sessions
-                         (and by path: udp, ws),
+  GET    /metrics        Prometheus text format 0.0.4: packets and bytes rx/tx (in all and by
+                         path: udp, ws), retransmitted bytes, drops by reason, handshakes ok and
+                         failed by reason, sessions (in all and by path), the WebSocket path's
+                         connections, upgrades (completed, refused by reason), closes (by
+                         peers, idle, refused by close code 1002/1003/1009), drops by reason,
                          Go GC cycles, heap bytes, goroutines
   GET    /debug/pprof/   the runtime profiles (net/http/pprof)`
 
@@ -97,6 +100,8 @@ type sessionInfo struct {
 	Peer            string  `json:"peer"`
 	Path            string  `json:"path"` // the path kind: "udp" or "ws"
 	AgeSeconds      float64 `json:"age_s"`
+	PacketsSent     uint64  `json:"packets_sent"`
+	PacketsReceived uint64  `json:"packets_received"`
 	BytesSent       uint64  `json:"bytes_sent"`
 	BytesReceived   uint64  `json:"bytes_received"`
 	StreamBytesSent uint64  `json:"stream_bytes_sent"`
@@ -130,11 +135,6 @@ func adminHandler(node *ctrl.Node, book *sessionBook) http.Handler {
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		in := metricsInput{node: node.Stats(), rt: readRuntimeStats()}
-		for _, s := range node.Sessions() {
-			if s.Reliable() {
-				in.wsSessions++
-			}
-		}
 		in.retransmitted, in.packetsLost = book.totals()
 		w.Header().Set("Content-Type", metricsContentType)
 		writeMetrics(w, &in)
@@ -158,8 +158,9 @@ func listSessions(node *ctrl.Node) []sessionInfo {
 		id := s.ID()
 		out = append(out, sessionInfo{
 			ID: hex.EncodeToString(id[:]), Peer: s.Peer().String(), Path: pathKind(s),
-			AgeSeconds: now.Sub(s.Created()).Seconds(),
-			BytesSent:  st.BytesSent, BytesReceived: st.BytesRecv,
+			AgeSeconds:  now.Sub(s.Created()).Seconds(),
+			PacketsSent: st.PacketsSent, PacketsReceived: st.PacketsRecv,
+			BytesSent: st.BytesSent, BytesReceived: st.BytesRecv,
 			StreamBytesSent: st.StreamBytesSent, StreamBytesRecv: st.StreamBytesRecv,
 			RTTus: float64(st.SmoothedRTT) / 1e3, MinRTTus: float64(st.MinRTT) / 1e3,
 			PacketsLost: st.PacketsLost, Retransmitted: st.RetransmittedBytes, Streams: st.Streams,
@@ -172,9 +173,9 @@ func listSessions(node *ctrl.Node) []sessionInfo {
 // path), else "udp".
 func pathKind(s *ctrl.Session) string {
 	if s.Reliable() {
-		return "ws"
+		return ctrl.PathWS
 	}
-	return "udp"
+	return ctrl.PathUDP
 }
 
 // parseSessionID reads the 16 hex characters of a session id.

@@ -144,6 +144,10 @@ func closeReason(ce *dataplane.CloseError) string {
 		return ce.Reason
 	case ce.Code == dataplane.CodeIdleTimeout:
 		b.WriteString("nothing heard from the peer within the idle timeout (it vanished or the path broke)")
+	case ce.Code == dataplane.CodePathClosed:
+		// Neither side chose it: the connection under the session ended, and the reason says how.
+		fmt.Fprintf(&b, "the connection carrying the session ended (code %d): %s", ce.Code, ce.Reason)
+		return b.String()
 	case ce.Code == dataplane.CodeNoError:
 		b.WriteString("closed by this side (code 0, done)")
 	case ce.Code >= dataplane.CodeApplicationMin && ce.Reason != "":

@@ -23,7 +23,6 @@ type metricsInput struct {
 	dialsOK       uint64 // sessions this node established as initiator
 	retransmitted uint64 // stream bytes retransmitted, over live and closed sessions
 	packetsLost   uint64 // packets declared lost, over live and closed sessions
-	wsSessions    int    // live sessions over the WebSocket path
 	rt            runtimeStats
 }
 
@@ -56,10 +55,10 @@ func readRuntimeStats() runtimeStats {
 func writeMetrics(w io.Writer, in *metricsInput) error {
 	p := &promWriter{w: bufio.NewWriter(w)}
 	n := &in.node
-	p.counter("sttfast_packets_received_total", "UDP datagrams received by the node.", n.RxDatagrams)
-	p.counter("sttfast_packets_sent_total", "UDP datagrams sent by the node.", n.TxDatagrams)
-	p.counter("sttfast_bytes_received_total", "UDP payload bytes received by the node.", n.RxBytes)
-	p.counter("sttfast_bytes_sent_total", "UDP payload bytes sent by the node.", n.TxBytes)
+	p.counter("sttfast_packets_received_total", "STT packets received by the node, over every path (UDP datagrams, WebSocket messages).", n.RxDatagrams)
+	p.counter("sttfast_packets_sent_total", "STT packets sent by the node, over every path.", n.TxDatagrams)
+	p.counter("sttfast_bytes_received_total", "STT packet bytes received by the node, over every path.", n.RxBytes)
+	p.counter("sttfast_bytes_sent_total", "STT packet bytes sent by the node, over every path.", n.TxBytes)
 	p.counter("sttfast_retransmitted_bytes_total", "Stream bytes sent again after a loss, over all sessions.", in.retransmitted)
 	p.counter("sttfast_packets_lost_total", "Packets declared lost by loss detection, over all sessions.", in.packetsLost)
 
@@ -76,10 +75,7 @@ func writeMetrics(w io.Writer, in *metricsInput) error {
 	p.counter("sttfast_sessions_closed_total", "Sessions that ended, for any reason.", n.SessionsClosed)
 	p.counter("sttfast_events_dropped_total", "Events dropped because the event consumer was slow.", n.EventsDropped)
 	p.gauge("sttfast_sessions", "Live sessions.", float64(n.Sessions))
-	p.family("sttfast_sessions_by_path", "gauge", "Live sessions, by the path they run over (udp, ws).")
-	p.sample("sttfast_sessions_by_path", "path", "udp", float64(max(n.Sessions-in.wsSessions, 0)))
-	p.sample("sttfast_sessions_by_path", "path", "ws", float64(in.wsSessions))
-	writeWSMetrics(p, &n.WebSocket)
+	writePathMetrics(p, n)
 
 	p.counter("go_gc_cycles_total", "Completed GC cycles.", in.rt.gcCycles)
 	p.gauge("go_heap_objects_bytes", "Bytes in live and unswept heap objects.", float64(in.rt.heapBytes))
@@ -87,11 +83,48 @@ func writeMetrics(w io.Writer, in *metricsInput) error {
 	return p.w.Flush()
 }
 
-// writeWSMetrics writes what the ws:// listeners refused, closed and dropped: what hostile
+// writePathMetrics writes the counters by path kind (udp, ws) and the WebSocket path's own.
+func writePathMetrics(p *promWriter, n *ctrl.NodeStats) {
+	kinds := []struct {
+		name string
+		st   *ctrl.PathStats
+	}{{ctrl.PathUDP, &n.UDP}, {ctrl.PathWS, &n.WS}}
+	byPath := func(name, typ, help string, v func(*ctrl.PathStats) float64) {
+		p.family(name, typ, help)
+		for _, k := range kinds {
+			p.sample(name, "path", k.name, v(k.st))
+		}
+	}
+	byPath("sttfast_sessions_by_path", "gauge", "Live sessions, by the path they run over (udp, ws).",
+		func(s *ctrl.PathStats) float64 { return float64(s.Sessions) })
+	byPath("sttfast_path_packets_received_total", "counter", "STT packets received, by path kind (UDP datagrams, WebSocket messages).",
+		func(s *ctrl.PathStats) float64 { return float64(s.RxDatagrams) })
+	byPath("sttfast_path_packets_sent_total", "counter", "STT packets sent, by path kind.",
+		func(s *ctrl.PathStats) float64 { return float64(s.TxDatagrams) })
+	byPath("sttfast_path_bytes_received_total", "counter", "STT packet bytes received, by path kind (without the path's own framing).",
+		func(s *ctrl.PathStats) float64 { return float64(s.RxBytes) })
+	byPath("sttfast_path_bytes_sent_total", "counter", "STT packet bytes sent, by path kind.",
+		func(s *ctrl.PathStats) float64 { return float64(s.TxBytes) })
+
+	ws := &n.WebSocket
+	p.gauge("sttfast_ws_connections", "Open WebSocket connections (upgraded, listened and dialed).", float64(ws.Conns))
+	p.counter("sttfast_ws_upgrades_total", "WebSocket upgrades completed (listened and dialed).", ws.Upgrades)
+	p.counter("sttfast_ws_connections_closed_total", "Upgraded WebSocket connections that ended, for any reason.", ws.ConnsClosed)
+	p.counter("sttfast_ws_peer_closes_total", "WebSocket close frames received from peers.", ws.PeerCloses)
+	writeWSRefusals(p, ws)
+	p.family("sttfast_ws_drops_total", "counter", "Packets the WebSocket path dropped, by reason: no_peer (no connection to that address), oversize, budget (the connection's outbound budget), queue (the read queue was full).")
+	p.sample("sttfast_ws_drops_total", "reason", "no_peer", float64(ws.DropNoPeer))
+	p.sample("sttfast_ws_drops_total", "reason", "oversize", float64(ws.DropOversize))
+	p.sample("sttfast_ws_drops_total", "reason", "budget", float64(ws.DropBudget))
+	p.sample("sttfast_ws_drops_total", "reason", "queue", float64(ws.DropQueue))
+}
+
+// writeWSRefusals writes what the ws:// listeners refused, closed and dropped: what hostile
 // WebSocket clients cost the node (zero on a node without one).
-func writeWSMetrics(p *promWriter, ws *wspath.Stats) {
+func writeWSRefusals(p *promWriter, ws *wspath.Stats) {
 	p.gauge("sttfast_ws_pending_upgrades", "WebSocket connections waiting for their upgrade request.", float64(ws.Pending))
-	p.family("sttfast_ws_refused_total", "counter", "WebSocket connections turned away before their upgrade, by reason.")
+	p.family("sttfast_ws_refused_total", "counter",
+		"TCP connections turned away before their WebSocket upgrade, by reason: request (answered with an HTTP error: not HTTP, wrong method, path or origin, too large), conn_cap (every connection upgraded and MaxConns reached), evicted (the oldest waiting for its upgrade, to make room), deadline (no complete request in time).")
 	for _, r := range wspath.Refusals() {
 		p.sample("sttfast_ws_refused_total", "reason", r.String(), float64(ws.RefusedBy[r]))
 	}
@@ -103,7 +136,7 @@ func writeWSMetrics(p *promWriter, ws *wspath.Stats) {
 	}{{"protocol", ws.ClosedProtocol}, {"text", ws.ClosedText}, {"too_big", ws.ClosedTooBig}, {"idle", ws.ClosedIdle}} {
 		p.sample("sttfast_ws_closed_total", "reason", c.reason, float64(c.n))
 	}
-	p.counter("sttfast_ws_pongs_dropped_total", "Pongs not sent because their connection's outbound budget was full (a ping flood from a peer that does not read).", ws.DropPong)
+	p.counter("sttfast_ws_pongs_dropped_total", "Pongs not sent because their connection's pong backlog was full (a ping flood from a peer that does not read).", ws.DropPong)
 }
 
 // promWriter writes the text format; write errors surface in Flush.

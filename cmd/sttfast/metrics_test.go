@@ -86,6 +86,11 @@ func TestMetricsFormat(t *testing.T) {
 	in.dialsOK = 1
 	in.node.Refused[ctrl.RefusedMAC] = 5
 	in.node.Sessions = 2
+	in.node.UDP = ctrl.PathStats{Sessions: 1, RxDatagrams: 4, TxDatagrams: 5, RxBytes: 400, TxBytes: 500}
+	in.node.WS = ctrl.PathStats{Sessions: 1, RxDatagrams: 6, TxDatagrams: 15, RxBytes: 600, TxBytes: 1500}
+	in.node.WebSocket.Conns, in.node.WebSocket.Refused, in.node.WebSocket.ClosedProtocol = 1, 2, 3
+	in.node.WebSocket.RefusedBy[wspath.RefusedRequest] = 2
+	in.node.WebSocket.DropBudget = 12
 	in.retransmitted, in.packetsLost = 7, 8
 	in.node.WebSocket.RefusedBy[wspath.RefusedEvicted] = 12
 	in.node.WebSocket.ClosedTooBig = 13
@@ -113,6 +118,18 @@ func TestMetricsFormat(t *testing.T) {
 		`sttfast_ws_closed_total{reason="too_big"}`:         13,
 		"sttfast_ws_pongs_dropped_total":                    14,
 		"sttfast_ws_pending_upgrades":                       15,
+		`sttfast_sessions_by_path{path="udp"}`:              1,
+		`sttfast_sessions_by_path{path="ws"}`:               1,
+		`sttfast_path_packets_received_total{path="udp"}`:   4,
+		`sttfast_path_packets_sent_total{path="ws"}`:        15,
+		`sttfast_path_bytes_received_total{path="ws"}`:      600,
+		`sttfast_path_bytes_sent_total{path="udp"}`:         500,
+		"sttfast_ws_connections":                            1,
+		`sttfast_ws_refused_total{reason="request"}`:        2,
+		`sttfast_ws_refused_total{reason="conn_cap"}`:       0,
+		`sttfast_ws_closed_total{reason="protocol"}`:        3,
+		`sttfast_ws_closed_total{reason="text"}`:            0,
+		`sttfast_ws_drops_total{reason="budget"}`:           12,
 		"go_gc_cycles_total":                                9,
 		"go_heap_objects_bytes":                             1 << 40,
 		"go_goroutines":                                     11,

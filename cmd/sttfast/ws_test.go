@@ -7,6 +7,7 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // wsListenAddr waits for "listening on ws://..." and returns the address.
@@ -142,8 +143,62 @@ func TestServeAdminPathKind(t *testing.T) {
 	if m[`sttfast_sessions_by_path{path="ws"}`] != 1 || m[`sttfast_sessions_by_path{path="udp"}`] != 1 {
 		t.Fatalf("sessions by path: udp %v, ws %v; want 1 and 1", m[`sttfast_sessions_by_path{path="udp"}`], m[`sttfast_sessions_by_path{path="ws"}`])
 	}
+	// Each path carried its own dialer's 1000 bytes (and more: headers, handshakes, ACKs).
+	for _, kind := range []string{"udp", "ws"} {
+		if got := m[`sttfast_path_bytes_received_total{path="`+kind+`"}`]; got < 1000 {
+			t.Errorf("%s bytes received %v; want >= 1000", kind, got)
+		}
+		if got := m[`sttfast_path_packets_sent_total{path="`+kind+`"}`]; got == 0 {
+			t.Errorf("%s packets sent 0", kind)
+		}
+	}
+	if m["sttfast_ws_connections"] != 1 || m["sttfast_ws_upgrades_total"] != 1 {
+		t.Errorf("ws connections %v, upgrades %v; want 1 and 1", m["sttfast_ws_connections"], m["sttfast_ws_upgrades_total"])
+	}
+	for _, s := range fetchSessions(t, admin) {
+		if s.PacketsReceived == 0 || s.PacketsSent == 0 || s.BytesReceived < 1000 {
+			t.Errorf("session over %s: %d packets in, %d out, %d bytes in; want them counted", s.Path, s.PacketsReceived, s.PacketsSent, s.BytesReceived)
+		}
+	}
 	for _, pw := range pipes {
 		pw.Close()
+	}
+	srv.signal(syscall.SIGTERM)
+	srv.expectExit(0)
+}
+
+// TestServeWSClientKilled: a dial over ws is killed (no SESSION_CLOSE, no close frame: its TCP
+// connection just ends); serve drops the session rather than keep it to its 10-minute idle
+// timeout, and /metrics counts the closed connection.
+func TestServeWSClientKilled(t *testing.T) {
+	seed := writeSeed(t, "stt.seed")
+	srv := startProc(t, "serve", nil, nil, "serve", "--addr", "ws://127.0.0.1:0/stt", "--seed", seed,
+		"--admin", "127.0.0.1:0", "--idle-timeout", "10m")
+	admin := srv.waitLine(`^admin on (http://\S+)$`)
+	addr := srv.wsListenAddr()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	dial := startProc(t, "dial", pr, nil, "dial", "--addr", addr, "--seed", seed, "--idle-timeout", "10m")
+	pr.Close()
+	pw.Write(make([]byte, 1000))
+	waitSession(t, admin, func(s sessionInfo) bool { return s.Path == "ws" && s.StreamBytesRecv >= 1000 })
+	dial.signal(syscall.SIGKILL)
+	// The session goes when the connection's end is reported (ctrl's TestWSClientGone checks
+	// that it is that, by its close code); the guard only stops a hang.
+	deadline := time.Now().Add(guard)
+	for len(fetchSessions(t, admin)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the session of a killed ws client is still listed after %v", guard)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval of a bounded wait
+	}
+	m := fetchMetrics(t, admin)
+	if m["sttfast_ws_connections_closed_total"] != 1 || m["sttfast_ws_connections"] != 0 || m[`sttfast_sessions_by_path{path="ws"}`] != 0 {
+		t.Fatalf("after the kill: ws connections closed %v, open %v, ws sessions %v; want 1, 0, 0",
+			m["sttfast_ws_connections_closed_total"], m["sttfast_ws_connections"], m[`sttfast_sessions_by_path{path="ws"}`])
 	}
 	srv.signal(syscall.SIGTERM)
 	srv.expectExit(0)
