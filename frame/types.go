@@ -12,6 +12,9 @@ const (
 	TypeAuthProof     Type = 0x03
 	TypeFinal         Type = 0x04
 	TypeClock         Type = 0x05
+	TypeResume        Type = 0x06
+	TypeResumeAccept  Type = 0x07
+	TypeResumeRefused Type = 0x08
 	TypeData          Type = 0x10
 	TypeAck           Type = 0x11
 	TypeNack          Type = 0x12
@@ -58,6 +61,9 @@ var typeNames = [TypeAppMin]string{
 	TypeAuthProof:     "AUTH_PROOF",
 	TypeFinal:         "FINAL",
 	TypeClock:         "CLOCK",
+	TypeResume:        "RESUME",
+	TypeResumeAccept:  "RESUME_ACCEPT",
+	TypeResumeRefused: "RESUME_REFUSED",
 	TypeData:          "DATA",
 	TypeAck:           "ACK",
 	TypeNack:          "NACK",
