@@ -66,6 +66,10 @@ type Session struct {
 	lastSent     recovery.Time
 	drainAt      recovery.Time
 	established  bool
+	resumption   stc.Secret    // the session's resumption secret (PROTOCOL.md §4)
+	resumeEpoch  uint64        // the last resume epoch accepted or resumed from
+	resumeWindow time.Duration // silence kept resumable beyond the idle timeout (0: none)
+	resumeTx     *stc.KeyChain // send keys of a resumption, for the TX loop to adopt
 
 	streams        map[uint64]*Stream
 	nextLocal      uint64 // next stream id this side opens
@@ -99,13 +103,15 @@ type Session struct {
 	closeResendAt recovery.Time
 
 	// --- owned by the engine's TX loop ---
-	txKeys      *stc.KeyChain
-	txGenStart  recovery.Time
-	txPrevFlush uint64 // erase the previous send key after this flush
-	heapIdx     int
-	deadline    recovery.Time
-	readyNextTx *Session
-	inReadyTx   bool
+	txKeys         *stc.KeyChain
+	txGenStart     recovery.Time
+	txPrevFlush    uint64        // erase the previous send key after this flush
+	txRetired      *stc.KeyChain // send keys a resumption replaced, erased after txRetiredFlush
+	txRetiredFlush uint64
+	heapIdx        int
+	deadline       recovery.Time
+	readyNextTx    *Session
+	inReadyTx      bool
 	// pathWait is the current wait for room on a reliable path in microseconds (reliable.go);
 	// small, so that it fits the padding after inReadyTx and costs an idle session nothing.
 	pathWait   uint16
@@ -185,6 +191,16 @@ type SessionParams struct {
 	Handshake  [32]byte   // digest of the handshake nonces
 	Send, Recv stc.Secret // traffic secrets for this side's send and receive directions
 	Final      bool       // responder: queue FINAL(0) as the first frame
+	// Resumption is the session's resumption secret, kept so that the session can be resumed
+	// (exported by Snapshot, checked by the peer against a RESUME).
+	Resumption stc.Secret
+	// ResumeWindow keeps a silent session alive, and resumable, this long even when the idle
+	// timeout or the dead-peer detector would end it sooner (0: no longer than they allow).
+	ResumeWindow time.Duration
+	// Resumed, when set, makes the session continue a snapshot taken on another device:
+	// its streams, credits and epoch, packet numbers from FirstPN. It is open at once.
+	Resumed *Snapshot
+	FirstPN uint64
 }
 
 // Install creates a session from handshake results and puts it in the table. It fails with
@@ -207,7 +223,7 @@ func (e *Engine) Install(p SessionParams) (*Session, error) {
 		s.releaseKeys()
 		return e.table.Lookup(p.ID), ErrDuplicateSession
 	}
-	if !p.Initiator {
+	if !p.Initiator || p.Resumed != nil {
 		s.mu.Lock()
 		s.becomeOpen()
 		s.mu.Unlock()
@@ -267,6 +283,10 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 	s.receiver.Init(ackDelay, ackEvery)
 	if p.Final {
 		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeFinal})
+	}
+	s.resumption, s.resumeWindow = p.Resumption, p.ResumeWindow
+	if p.Resumed != nil {
+		s.installResumed(p.Resumed, p.FirstPN)
 	}
 	s.state.Store(uint32(stateHandshake))
 	return s, nil
@@ -398,6 +418,7 @@ func (s *Session) Stats() SessionStats {
 		StreamBytesRecv:    s.ctr.streamBytesRecv.Load(),
 		RetransmittedBytes: s.ctr.retransmits.Load(),
 		KeyUpdates:         s.ctr.keyUpdates.Load(),
+		Resumes:            s.ctr.resumes.Load(),
 		AppFramesSent:      s.ctr.appFramesSent.Load(),
 		AppFramesRecv:      s.ctr.appFramesIn.Load(),
 		SendBudget:         int64(s.e.cfg.SessionSendBuffer),
@@ -687,6 +708,11 @@ func (s *Session) terminate(err *CloseError) {
 func (s *Session) releaseKeys() {
 	if s.rxKeys != nil {
 		s.rxKeys.Erase()
+	}
+	s.resumption.Erase()
+	if s.resumeTx != nil {
+		s.resumeTx.Erase()
+		s.resumeTx = nil
 	}
 	// txKeys belong to the TX loop; it stops using them once the session is closed, and erasing
 	// them here would race with a seal in progress. They are erased when the TX loop drops the

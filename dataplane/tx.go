@@ -297,6 +297,11 @@ func (t *txLoop) forget(s *Session) {
 		s.txKeys.Erase()
 		s.txKeys = nil
 	}
+	if s.txRetired != nil {
+		t.send() // a seal job of the batch may still name it
+		s.txRetired.Erase()
+		s.txRetired = nil
+	}
 }
 
 // hasRoom reports whether the batch can take another full packet.
