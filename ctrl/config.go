@@ -55,6 +55,11 @@ type Config struct {
 	// A HELLO outside it that proves the seed is answered with our time (a CLOCK), with which the
 	// initiator tries again; a dialing node does that by itself.
 	ClockWindow time.Duration
+	// ResumeWindow is how long a session this node accepted stays alive, and resumable, after
+	// its peer went silent (default 60 s; negative: no longer than the idle timeout and the
+	// dead-peer detector allow). Within it the peer, or another device holding the same seed
+	// and the session's exported state, can resume it (Node.Resume).
+	ResumeWindow time.Duration
 	// NonceCache bounds how many HELLO nonces are remembered for replay detection (default 32768).
 	NonceCache int
 	// RecvBuffer and SendBuffer size the socket buffers in bytes (default 8 MiB each; the
@@ -103,6 +108,11 @@ func (c *Config) setDefaults() {
 	}
 	if c.ClockWindow <= 0 {
 		c.ClockWindow = 30 * time.Second
+	}
+	if c.ResumeWindow == 0 {
+		c.ResumeWindow = 60 * time.Second
+	} else if c.ResumeWindow < 0 {
+		c.ResumeWindow = 0
 	}
 	if c.NonceCache <= 0 {
 		c.NonceCache = 32768

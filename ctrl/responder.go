@@ -56,6 +56,10 @@ func (w *hsWorker) handle(dg *dataplane.Datagram) {
 		err = w.onProof(dg)
 	case frame.TypeClock:
 		err = w.onClock(dg)
+	case frame.TypeResume:
+		err = w.onResume(dg)
+	case frame.TypeResumeAccept, frame.TypeResumeRefused:
+		err = w.onResumeAnswer(dg)
 	default:
 		err = errMalformed
 	}
@@ -237,6 +241,7 @@ func (w *hsWorker) onProof(dg *dataplane.Datagram) error {
 	s, err := w.e.Install(dataplane.SessionParams{
 		ID: keys.ID, Initiator: false, Peer: dg.Addr, PeerNodeID: m.nodeID, Handshake: tr,
 		Send: keys.R2I, Recv: keys.I2R, Final: true,
+		Resumption: keys.Resumption, ResumeWindow: n.cfg.ResumeWindow,
 	})
 	if err != nil {
 		return errDuplicate

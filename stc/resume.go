@@ -37,6 +37,21 @@ func ResumeBinderKey(resumption *Secret) MACKey {
 	return k
 }
 
+// ResumeBinder is a RESUME's binder: HMAC-SHA256(K_bind, session id ‖ BE64(epoch) ‖ nonce_i ‖
+// BE64(ts)), which only a holder of the session's resumption secret can compute, bound to one
+// RESUME's epoch, nonce and time.
+func ResumeBinder(resumption *Secret, id *[8]byte, epoch uint64, nonce *[32]byte, ts uint64) (b [MACSize]byte) {
+	k := ResumeBinderKey(resumption)
+	defer k.Erase()
+	var in [8 + 8 + 32 + 8]byte
+	copy(in[:8], id[:])
+	binary.BigEndian.PutUint64(in[8:16], epoch)
+	copy(in[16:48], nonce[:])
+	binary.BigEndian.PutUint64(in[48:], ts)
+	k.Sum(b[:0], in[:])
+	return b
+}
+
 // DeriveResume derives the traffic secrets of one resumption of a session:
 //
 //	PRK_r      = HKDF-Extract(salt = nonce_i ‖ nonce_r ‖ BE64(epoch), IKM = resumption)
