@@ -56,9 +56,11 @@ type Config struct {
 	// initiator tries again; a dialing node does that by itself.
 	ClockWindow time.Duration
 	// ResumeWindow is how long a session this node accepted stays alive, and resumable, after
-	// its peer went silent (default 60 s; negative: no longer than the idle timeout and the
-	// dead-peer detector allow). Within it the peer, or another device holding the same seed
-	// and the session's exported state, can resume it (Node.Resume).
+	// its peer went silent. Within it the peer, or another device holding the same seed and the
+	// session's exported state, can resume it (Node.Resume). Default 60 s, unless
+	// Transport.IdleTimeout is set: then the idle timeout the application chose rules, as does
+	// a negative ResumeWindow (a silent session ends by the idle timeout or the dead-peer
+	// detector, whichever comes first, as without resumption).
 	ResumeWindow time.Duration
 	// NonceCache bounds how many HELLO nonces are remembered for replay detection (default 32768).
 	NonceCache int
@@ -109,9 +111,10 @@ func (c *Config) setDefaults() {
 	if c.ClockWindow <= 0 {
 		c.ClockWindow = 30 * time.Second
 	}
-	if c.ResumeWindow == 0 {
+	switch {
+	case c.ResumeWindow == 0 && c.Transport.IdleTimeout == 0:
 		c.ResumeWindow = 60 * time.Second
-	} else if c.ResumeWindow < 0 {
+	case c.ResumeWindow < 0:
 		c.ResumeWindow = 0
 	}
 	if c.NonceCache <= 0 {

@@ -52,17 +52,17 @@ type ResumeError struct {
 func (e *ResumeError) Error() string {
 	switch e.Reason {
 	case ResumeExpired:
-		return "resume refused: expired: the peer no longer has this session (it ended, or was silent longer than the peer keeps it)"
+		return "expired: the peer no longer has this session (it ended, or was silent longer than the peer keeps it)"
 	case ResumeSuperseded:
-		return fmt.Sprintf("resume refused: superseded: a later resume of this session took over (this state proposes epoch %d)", e.Epoch)
+		return fmt.Sprintf("superseded: a later resume of this session took over (this state proposes epoch %d)", e.Epoch)
 	case ResumeMismatch:
-		return "resume refused: the peer's session of this id has another secret"
+		return "refused: the peer's session of this id has another secret"
 	case ResumeTransport:
-		return "resume refused: the session is on another kind of path (udp versus ws)"
+		return "refused: the session is on another kind of path (udp versus ws); resume over the same kind"
 	case ResumeWrongSeed:
-		return "resume refused: wrong seed: the state was not sealed with this seed"
+		return "wrong seed: the state was not sealed with this seed"
 	}
-	return fmt.Sprintf("resume refused: reason %d", uint64(e.Reason))
+	return fmt.Sprintf("refused (reason %d)", uint64(e.Reason))
 }
 
 // Is makes errors.Is(err, ErrResumeRefused) hold.
