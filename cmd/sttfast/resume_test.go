@@ -1,0 +1,192 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestResumeAfterSIGKILL runs issue 13's scenario with the built binaries (another process on
+// this host; hardening/netem has the network-namespace variant): dial --state sends a 64 MiB
+// file to listen --once and is killed with SIGKILL at half of it; dial --resume, given the same
+// input, finishes it, and the listener's output has the input's sha256. While that resume is
+// still sending, resuming a copy of the state as it was at the kill is refused as superseded,
+// and after the session has ended it is refused again, each with one "sttfast: resume:" line.
+//
+// The "early" case resumes from a copy of the state taken at an eighth of the input instead:
+// the listener then has far more than the state says, and the resumed sender's rewrite of
+// those bytes must be identical to what the old sender sent.
+func TestResumeAfterSIGKILL(t *testing.T) {
+	for _, early := range []bool{false, true} {
+		name := "latest"
+		if early {
+			name = "early"
+		}
+		t.Run(name, func(t *testing.T) { testResumeAfterSIGKILL(t, early) })
+	}
+}
+
+func testResumeAfterSIGKILL(t *testing.T, early bool) {
+	size := 64 << 20
+	if raceEnabled {
+		size = 16 << 20 // the race detector's binaries are several times slower
+	}
+	seed := writeSeed(t, "stt.seed")
+	in, inHash := randomFile(t, size, 13)
+	dir := t.TempDir()
+	state, stale := filepath.Join(dir, "dial.state"), filepath.Join(dir, "stale.state")
+
+	l := startProc(t, "listen", nil, nil, "listen", "--addr", "udp://127.0.0.1:0", "--seed", seed, "--once")
+	addr := l.listenAddr()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	d := startProc(t, "dial --state", pr, nil, "dial", "--addr", addr, "--seed", seed, "--state", state, "--quiet")
+	pr.Close()
+	src := openFile(t, in)
+	first := int64(size / 2)
+	if early {
+		first = int64(size / 8)
+	}
+	if _, err := io.CopyN(pw, src, first); err != nil {
+		t.Fatal(err)
+	}
+	if early {
+		l.waitOutput(first)
+		waitReplaced(t, state, 2)
+		copyFile(t, state, filepath.Join(dir, "early.state"))
+		if _, err := io.CopyN(pw, src, int64(size/2)-first); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.waitOutput(int64(size / 2)) // the first half is at the listener
+	waitReplaced(t, state, 2)     // and acknowledged, in a state written since
+	d.signal(syscall.SIGKILL)
+	d.wait()
+	fi, err := os.Stat(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("state file mode %v, want 0600", fi.Mode().Perm())
+	}
+	if early {
+		state = filepath.Join(dir, "early.state")
+	}
+	copyFile(t, state, stale)
+
+	// The resume gets all of the input but its last MiB until the stale state has been tried,
+	// so that the session is still live (and at epoch 1) when it is.
+	rr, rw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	r := startProc(t, "dial --resume", rr, nil, "dial", "--resume", state, "--seed", seed)
+	rr.Close()
+	full := openFile(t, in)
+	copied := make(chan error, 1)
+	go func() {
+		_, err := io.CopyN(rw, full, int64(size-1<<20))
+		copied <- err
+	}()
+	had := r.waitLine(`^resumed session [0-9a-f]{16} with ` + regexp.QuoteMeta(addr) + `: the peer has the first (\d+) bytes$`)
+	if n, _ := strconv.Atoi(had); (!early && n < size/4) || (early && n > size/8) || n > size/2 {
+		t.Fatalf("the state says the peer has %s bytes; it had %d at the kill", had, size/2)
+	}
+	t.Logf("killed at %d of %d bytes; the state file says the peer had %s", size/2, size, had)
+
+	s := startProc(t, "dial --resume (stale)", openFile(t, in), nil, "dial", "--resume", stale, "--seed", seed, "--quiet")
+	s.expectExit(1)
+	expectOneLine(t, s, `^sttfast: resume: superseded: a later resume of this session took over \(this state proposes epoch 1\)$`)
+
+	if err := <-copied; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(rw, full); err != nil {
+		t.Fatal(err)
+	}
+	rw.Close()
+	r.expectExit(0)
+	l.expectExit(0)
+	if got := l.outHash(); got != inHash {
+		t.Fatalf("listener output sha256 %s, input %s", got, inHash)
+	}
+
+	// The session is over and its listener gone: the stale state cannot resume anything.
+	s2 := startProc(t, "dial --resume (after the end)", openFile(t, in), nil, "dial", "--resume", stale, "--seed", seed,
+		"--quiet", "--timeout", "1s")
+	s2.expectExit(1)
+	expectOneLine(t, s2, `^sttfast: resume: no answer from `+regexp.QuoteMeta(addr)+` \(the session ended with its peer, or the peer holds another seed\)$`)
+}
+
+// TestResumeStateOtherSeed: a state file opened with another seed is refused at once, locally.
+func TestResumeStateOtherSeed(t *testing.T) {
+	seed, other := writeSeed(t, "a.seed"), writeSeed(t, "b.seed")
+	l := startProc(t, "listen", nil, nil, "listen", "--addr", "udp://127.0.0.1:0", "--seed", seed)
+	addr := l.listenAddr()
+	state := filepath.Join(t.TempDir(), "s.state")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startProc(t, "dial --state", pr, nil, "dial", "--addr", addr, "--seed", seed, "--state", state, "--quiet")
+	pr.Close()
+	pw.Write([]byte("hello"))
+	pw.Close()
+	d.expectExit(0)
+	s := startProc(t, "dial --resume", nil, nil, "dial", "--resume", state, "--seed", other)
+	s.expectExit(1)
+	expectOneLine(t, s, `^sttfast: resume: wrong seed: the state was not sealed with this seed$`)
+}
+
+// waitReplaced waits until the file at path has been replaced n times (a new inode each time:
+// written elsewhere and renamed over it).
+func waitReplaced(t *testing.T, path string, n int) {
+	t.Helper()
+	inode := func() uint64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return 0
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	deadline := time.Now().Add(guard)
+	for last, seen := inode(), 0; seen < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not replaced %d times within %v", path, n, guard)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a file the process replaces, not synchronising
+		if ino := inode(); ino != last {
+			last, seen = ino, seen+1
+		}
+	}
+}
+
+// expectOneLine checks that p's stderr is exactly one line matching re.
+func expectOneLine(t *testing.T, p *proc, re string) {
+	t.Helper()
+	lines := p.stderr()
+	if len(lines) != 1 || !regexp.MustCompile(re).MatchString(lines[0]) {
+		t.Fatalf("%s stderr %q; want one line matching %s", p.name, lines, re)
+	}
+}
+
+// copyFile copies src to dst.
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
