@@ -5,6 +5,8 @@ An independent implementation of docs/PROTOCOL.md §4 "Resumption", written from
 HKDF-SHA256 by hand (RFC 5869) over Python's hmac/hashlib, AES-256-GCM from pyca `cryptography`.
 The Go test stc/resume_test.go loads the JSON and checks every value against package stc.
 
+It also pins the RESUME exchange's packets (PROTOCOL.md §3), checked by ctrl/resume_kat_test.go.
+
 Usage:  python3 stc/testdata/gen_resume_kat.py > stc/testdata/resume_kat.json
 """
 import hashlib
@@ -56,6 +58,47 @@ for epoch in (1, 2, 1 << 40):
         "binder": binder.hex(),
     })
 
+# --- the RESUME exchange's packets (PROTOCOL.md §3 "Resumption"): built by hand here too -------
+
+def varint(v: int) -> bytes:
+    if v < 1 << 6:
+        return bytes([v])
+    if v < 1 << 14:
+        return struct.pack(">H", v | 0x4000)
+    if v < 1 << 30:
+        return struct.pack(">I", v | 0x80000000)
+    return struct.pack(">Q", v | 0xC000000000000000)
+
+
+assert varint(15293) == bytes.fromhex("7bbd") and varint(494878333) == bytes.fromhex("9d7f3e7d")
+
+
+def hs_header(tag: bytes, attempt: int) -> bytes:
+    return bytes([0x53, 0x11, 0x00]) + tag + bytes([attempt])
+
+
+k_hs = hkdf_expand(prk_seed, b"stt1 handshake mac", 32)
+node_i, node_r = bytes([0x11] * 8), bytes([0x22] * 8)
+attempt, epoch = 2, 1
+binder = hmac.new(k_bind, session_id + struct.pack(">Q", epoch) + nonce_i + struct.pack(">Q", ts),
+                  hashlib.sha256).digest()
+hdr = hs_header(nonce_i[:8], attempt)
+body = bytes([0x06]) + session_id + varint(epoch) + nonce_i + node_i + varint(ts) + binder
+body += bytes(1200 - 32 - len(hdr) - len(body))
+resume_pkt = hdr + body + hmac.new(k_hs, hdr + body, hashlib.sha256).digest()
+assert len(resume_pkt) == 1200
+resume_mac = resume_pkt[-32:]
+first_pn = 70000
+abody = bytes([0x07]) + varint(epoch) + nonce_r + node_r + varint(first_pn)
+accept_pkt = hdr + abody + hmac.new(k_hs, hdr + abody + resume_mac, hashlib.sha256).digest()
+rbody = bytes([0x08]) + varint(epoch) + varint(2)
+refused_pkt = hdr + rbody + hmac.new(k_hs, hdr + rbody + resume_mac, hashlib.sha256).digest()
+packets = {
+    "handshake_key": k_hs.hex(), "node_i": node_i.hex(), "node_r": node_r.hex(), "attempt": attempt,
+    "epoch": epoch, "first_pn": first_pn, "refused_reason": 2,
+    "resume": resume_pkt.hex(), "accept": accept_pkt.hex(), "refused": refused_pkt.hex(),
+}
+
 state_nonce = bytes(range(0xd0, 0xdc))
 state_plain = b"STR1 example state"
 sealed = state_nonce + AESGCM(k_state).encrypt(state_nonce, state_plain, b"stt1 resumable state")
@@ -74,4 +117,5 @@ print(json.dumps({
     "ts": ts,
     "resumes": resumes,
     "state": {"plaintext": state_plain.hex(), "sealed": sealed.hex()},
+    "packets": packets,
 }, indent=1))
