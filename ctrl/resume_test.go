@@ -165,7 +165,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 		}
 	}
 	pollUntil(t, "old device's packets refused", func() bool { return refused() > before })
-	if n := ss.Stats().Resumes; n != 1 {
+	if n := ss.Resumes(); n != 1 {
 		t.Fatalf("server session counted %d resumes, want 1", n)
 	}
 

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"errors"
 	"net/netip"
+	"time"
 
 	"github.com/sttfast/sttfast/dataplane/recovery"
 	"github.com/sttfast/sttfast/stc"
@@ -23,6 +24,20 @@ type ResumedStream struct {
 	ID       uint64
 	SendBase uint64
 	PeerMax  uint64
+}
+
+// sessionResume is a session's resumption state, allocated for sessions that have a resumption
+// secret (every session the control plane makes), apart from Session so that a session without
+// one costs a pointer. Guarded by the session's mutex; retired and retiredFlush belong to the
+// TX loop.
+type sessionResume struct {
+	secret       stc.Secret    // the session's resumption secret (PROTOCOL.md §4)
+	epoch        uint64        // the last resume epoch accepted or resumed from
+	window       time.Duration // silence kept resumable beyond the idle timeout (0: none)
+	tx           *stc.KeyChain // send keys of a resumption, for the TX loop to adopt
+	retired      *stc.KeyChain // send keys a resumption replaced, erased after retiredFlush
+	retiredFlush uint64
+	accepted     uint64 // resumptions accepted (Session.Resume)
 }
 
 // Snapshot is a session's resumable state: never a traffic key, only the resumption secret from
@@ -50,7 +65,11 @@ func (sn *Snapshot) Erase() { sn.Resumption.Erase() }
 func (s *Session) Snapshot(base func(id, acked uint64) uint64) Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sn := Snapshot{ID: s.id, PeerNodeID: s.peerNode, Epoch: s.resumeEpoch, Resumption: s.resumption,
+	var r sessionResume
+	if s.res != nil {
+		r = *s.res
+	}
+	sn := Snapshot{ID: s.id, PeerNodeID: s.peerNode, Epoch: r.epoch, Resumption: r.secret,
 		NextLocal: s.nextLocal, LocalOpened: s.localOpened, PeerMaxData: s.peerMaxData, PeerMaxStrs: s.peerMaxStreams}
 	for id, st := range s.streams {
 		if id&1 != s.localParity() || st.removed {
@@ -72,7 +91,20 @@ func (s *Session) Snapshot(base func(id, acked uint64) uint64) Snapshot {
 func (s *Session) ResumeSecret() (stc.Secret, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.resumption, s.resumeEpoch
+	if s.res == nil {
+		return stc.Secret{}, 0
+	}
+	return s.res.secret, s.res.epoch
+}
+
+// Resumes returns how many resumptions this side of the session accepted (Session.Resume).
+func (s *Session) Resumes() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.res == nil {
+		return 0
+	}
+	return s.res.accepted
 }
 
 // Resume switches a live session to the keys of resumption epoch (peer side): from now on it
@@ -98,19 +130,24 @@ func (s *Session) Resume(epoch uint64, send, recv stc.Secret, peer netip.AddrPor
 		rx.Erase()
 		return 0, ErrSessionClosed
 	}
-	if epoch <= s.resumeEpoch {
+	if s.res == nil {
+		s.res = new(sessionResume)
+	}
+	r := s.res
+	if epoch <= r.epoch {
 		s.mu.Unlock()
 		tx.Erase()
 		rx.Erase()
 		return 0, ErrResumeStale
 	}
-	s.resumeEpoch = epoch
+	r.epoch = epoch
 	s.rxKeys.Erase()
 	s.rxKeys, s.rxPrevDrop = rx, 0
-	if s.resumeTx != nil {
-		s.resumeTx.Erase() // a resume the TX loop had not yet adopted: superseded
+	if r.tx != nil {
+		r.tx.Erase() // a resume the TX loop had not yet adopted: superseded
 	}
-	s.resumeTx = tx
+	r.tx = tx
+	r.accepted++
 	if largest, ok := s.replay.Largest(); ok {
 		firstPN = largest + 1
 	}
@@ -123,7 +160,6 @@ func (s *Session) Resume(epoch uint64, send, recv stc.Secret, peer netip.AddrPor
 			s.creditq = append(s.creditq, st)
 		}
 	}
-	s.ctr.resumes.Add(1)
 	s.mu.Unlock()
 	s.e.notify(s)
 	return firstPN, nil
@@ -133,25 +169,29 @@ func (s *Session) Resume(epoch uint64, send, recv stc.Secret, peer netip.AddrPor
 // chain may still be named by seal jobs of the batch being built, so it is erased only after
 // that batch is flushed (eraseRetiredKeys). TX loop only; mu held.
 func (t *txLoop) adoptResumedKeys(s *Session) {
-	if s.txRetired != nil && t.flush <= s.txRetiredFlush {
-		t.send() // seal what still names the older retired chain before it is erased
-	}
-	t.eraseRetiredKeys(s)
-	if s.resumeTx == nil {
+	r := s.res
+	if r == nil {
 		return
 	}
-	s.txRetired, s.txRetiredFlush = s.txKeys, t.flush
-	s.txKeys, s.resumeTx = s.resumeTx, nil
+	if r.retired != nil && r.tx != nil && t.flush <= r.retiredFlush {
+		t.send() // seal what still names the older retired chain before it is erased
+	}
+	t.eraseRetiredKeys(r)
+	if r.tx == nil {
+		return
+	}
+	r.retired, r.retiredFlush = s.txKeys, t.flush
+	s.txKeys, r.tx = r.tx, nil
 	s.txPrevFlush = 0
 	s.txGenStart = t.now
 }
 
 // eraseRetiredKeys erases the send chain a resumption replaced once the batch that may have
 // used it has left. TX loop only; mu held.
-func (t *txLoop) eraseRetiredKeys(s *Session) {
-	if s.txRetired != nil && t.flush > s.txRetiredFlush {
-		s.txRetired.Erase()
-		s.txRetired = nil
+func (t *txLoop) eraseRetiredKeys(r *sessionResume) {
+	if r.retired != nil && t.flush > r.retiredFlush {
+		r.retired.Erase()
+		r.retired = nil
 	}
 }
 
@@ -160,7 +200,7 @@ func (t *txLoop) eraseRetiredKeys(s *Session) {
 // Called by newSession before the session is visible; no lock needed.
 func (s *Session) installResumed(sn *Snapshot, firstPN uint64) {
 	cfg := &s.e.cfg
-	s.resumeEpoch = sn.Epoch
+	s.res.epoch = sn.Epoch
 	s.nextLocal, s.localOpened = sn.NextLocal, sn.LocalOpened
 	s.peerMaxData, s.peerMaxStreams = max(sn.PeerMaxData, InitialMaxData), max(sn.PeerMaxStrs, InitialMaxStreams)
 	s.sender.StartAt(firstPN)
@@ -188,5 +228,8 @@ func (st *Stream) SendAcked() uint64 { return st.send.Acked() }
 // idleLimit is how long a silent session lives: the idle timeout, or the resume window when the
 // session is kept resumable longer.
 func (s *Session) idleLimit(cfg *Config) recovery.Time {
-	return recovery.Time(max(cfg.IdleTimeout, s.resumeWindow))
+	if s.res == nil {
+		return recovery.Time(cfg.IdleTimeout)
+	}
+	return recovery.Time(max(cfg.IdleTimeout, s.res.window))
 }

@@ -66,10 +66,7 @@ type Session struct {
 	lastSent     recovery.Time
 	drainAt      recovery.Time
 	established  bool
-	resumption   stc.Secret    // the session's resumption secret (PROTOCOL.md §4)
-	resumeEpoch  uint64        // the last resume epoch accepted or resumed from
-	resumeWindow time.Duration // silence kept resumable beyond the idle timeout (0: none)
-	resumeTx     *stc.KeyChain // send keys of a resumption, for the TX loop to adopt
+	res          *sessionResume // resumption state (resume.go); nil for a session without it
 
 	streams        map[uint64]*Stream
 	nextLocal      uint64 // next stream id this side opens
@@ -96,22 +93,20 @@ type Session struct {
 	recvData    uint64 // sum over streams of the highest offset received
 	flushAt     recovery.Time
 	flushNow    bool
+	closeSent   bool // beside flushNow: one padding hole instead of two
 
 	closeErr      *CloseError
-	closeSent     bool
 	closeCopies   int
 	closeResendAt recovery.Time
 
 	// --- owned by the engine's TX loop ---
-	txKeys         *stc.KeyChain
-	txGenStart     recovery.Time
-	txPrevFlush    uint64        // erase the previous send key after this flush
-	txRetired      *stc.KeyChain // send keys a resumption replaced, erased after txRetiredFlush
-	txRetiredFlush uint64
-	heapIdx        int
-	deadline       recovery.Time
-	readyNextTx    *Session
-	inReadyTx      bool
+	txKeys      *stc.KeyChain
+	txGenStart  recovery.Time
+	txPrevFlush uint64 // erase the previous send key after this flush
+	heapIdx     int
+	deadline    recovery.Time
+	readyNextTx *Session
+	inReadyTx   bool
 	// pathWait is the current wait for room on a reliable path in microseconds (reliable.go);
 	// small, so that it fits the padding after inReadyTx and costs an idle session nothing.
 	pathWait   uint16
@@ -284,7 +279,9 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 	if p.Final {
 		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeFinal})
 	}
-	s.resumption, s.resumeWindow = p.Resumption, p.ResumeWindow
+	if p.Resumption != (stc.Secret{}) || p.Resumed != nil {
+		s.res = &sessionResume{secret: p.Resumption, window: p.ResumeWindow}
+	}
 	if p.Resumed != nil {
 		s.installResumed(p.Resumed, p.FirstPN)
 	}
@@ -418,7 +415,6 @@ func (s *Session) Stats() SessionStats {
 		StreamBytesRecv:    s.ctr.streamBytesRecv.Load(),
 		RetransmittedBytes: s.ctr.retransmits.Load(),
 		KeyUpdates:         s.ctr.keyUpdates.Load(),
-		Resumes:            s.ctr.resumes.Load(),
 		AppFramesSent:      s.ctr.appFramesSent.Load(),
 		AppFramesRecv:      s.ctr.appFramesIn.Load(),
 		SendBudget:         int64(s.e.cfg.SessionSendBuffer),
@@ -709,10 +705,12 @@ func (s *Session) releaseKeys() {
 	if s.rxKeys != nil {
 		s.rxKeys.Erase()
 	}
-	s.resumption.Erase()
-	if s.resumeTx != nil {
-		s.resumeTx.Erase()
-		s.resumeTx = nil
+	if r := s.res; r != nil {
+		r.secret.Erase()
+		if r.tx != nil {
+			r.tx.Erase()
+			r.tx = nil
+		}
 	}
 	// txKeys belong to the TX loop; it stops using them once the session is closed, and erasing
 	// them here would race with a seal in progress. They are erased when the TX loop drops the

@@ -120,7 +120,6 @@ type sessionCounters struct {
 	streamBytesRecv            atomic.Uint64 // new in-order payload bytes delivered
 	retransmits                atomic.Uint64 // stream bytes sent again
 	keyUpdates                 atomic.Uint64
-	resumes                    atomic.Uint64 // resumptions this side accepted (Session.Resume)
 	appFramesSent, appFramesIn atomic.Uint64
 }
 

@@ -67,10 +67,10 @@ func (t *txLoop) timers(s *Session, now recovery.Time) *CloseError {
 // held.
 func (s *Session) unresponsiveAt() recovery.Time {
 	d := s.sender.UnresponsiveAt(s.lastRecv)
-	if d == 0 || s.resumeWindow == 0 {
+	if d == 0 || s.res == nil || s.res.window == 0 {
 		return d
 	}
-	return max(d, s.lastRecv+recovery.Time(s.resumeWindow))
+	return max(d, s.lastRecv+recovery.Time(s.res.window))
 }
 
 // unresponsive is the close error of a session whose peer answered none of the last

@@ -297,10 +297,10 @@ func (t *txLoop) forget(s *Session) {
 		s.txKeys.Erase()
 		s.txKeys = nil
 	}
-	if s.txRetired != nil {
+	if r := s.res; r != nil && r.retired != nil {
 		t.send() // a seal job of the batch may still name it
-		s.txRetired.Erase()
-		s.txRetired = nil
+		r.retired.Erase()
+		r.retired = nil
 	}
 }
 
