@@ -126,10 +126,12 @@ func TestResumeOnAnotherNode(t *testing.T) {
 		return st.Drops[dataplane.DropAuth] + st.Drops[dataplane.DropReplay]
 	}
 	before := refused()
+	began := time.Now()
 	s2, err := newDev.Resume(ctx, rs, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("RESUME to session: %v (loopback)", time.Since(began).Round(time.Microsecond))
 	if s2.ID() != s.ID() {
 		t.Fatalf("resumed session %x, want %x", s2.ID(), s.ID())
 	}

@@ -97,6 +97,7 @@ func testResumeAfterSIGKILL(t *testing.T, early bool) {
 		_, err := io.CopyN(rw, full, int64(size-1<<20))
 		copied <- err
 	}()
+	resumed := time.Now()
 	had := r.waitLine(`^resumed session [0-9a-f]{16} with ` + regexp.QuoteMeta(addr) + `: the peer has the first (\d+) bytes$`)
 	if n, _ := strconv.Atoi(had); (!early && n < size/4) || (early && n > size/8) || n > size/2 {
 		t.Fatalf("the state says the peer has %s bytes; it had %d at the kill", had, size/2)
@@ -115,6 +116,7 @@ func testResumeAfterSIGKILL(t *testing.T, early bool) {
 	}
 	rw.Close()
 	r.expectExit(0)
+	t.Logf("resume: the second half (and the %s the state lagged) sent in %v", lagOf(had, size/2), time.Since(resumed).Round(time.Millisecond))
 	l.expectExit(0)
 	if got := l.outHash(); got != inHash {
 		t.Fatalf("listener output sha256 %s, input %s", got, inHash)
@@ -145,6 +147,12 @@ func TestResumeStateOtherSeed(t *testing.T) {
 	s := startProc(t, "dial --resume", nil, nil, "dial", "--resume", state, "--seed", other)
 	s.expectExit(1)
 	expectOneLine(t, s, `^sttfast: resume: wrong seed: the state was not sealed with this seed$`)
+}
+
+// lagOf says how many bytes the listener had beyond what the state said.
+func lagOf(had string, atKill int) string {
+	n, _ := strconv.Atoi(had)
+	return strconv.Itoa(atKill-n) + " bytes"
 }
 
 // waitReplaced waits until the file at path has been replaced n times (a new inode each time:
