@@ -86,6 +86,8 @@ type Node struct {
 	clockNonces *expiringSet[[32]byte] // HELLOs answered with a CLOCK
 	clockLimit  rateLimiter
 	resumeLimit rateLimiter // RESUME_REFUSED answers (resume.go)
+	acceptMu    sync.Mutex
+	accepts     map[[8]byte]acceptRecord // the last RESUME_ACCEPT of each session resumed lately
 
 	dialMu sync.Mutex
 	dials  map[[8]byte]*dialState
@@ -131,6 +133,7 @@ func Listen(ctx context.Context, cfg Config) (*Node, error) {
 		clockNonces: newExpiringSet[[32]byte](4096),
 		dials:       make(map[[8]byte]*dialState),
 		resumes:     make(map[[8]byte]*resumeDial),
+		accepts:     make(map[[8]byte]acceptRecord),
 		acceptq:     make(chan *Session, cfg.AcceptQueue),
 		closed:      make(chan struct{}),
 	}

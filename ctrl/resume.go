@@ -1,6 +1,7 @@
 package ctrl
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -69,8 +70,10 @@ func (e *ResumeError) Error() string {
 func (e *ResumeError) Is(target error) bool { return target == ErrResumeRefused }
 
 var (
-	errResume       = errors.New("handshake: RESUME refused")
-	errResumeBinder = fmt.Errorf("%w: binder does not match the session's secret", errResume)
+	// counted as a retransmission, like a retransmitted AUTH_PROOF
+	errResumeRetransmit = fmt.Errorf("%w (a RESUME, answered with the same RESUME_ACCEPT)", errRetransmit)
+	errResume           = errors.New("handshake: RESUME refused")
+	errResumeBinder     = fmt.Errorf("%w: binder does not match the session's secret", errResume)
 )
 
 // buildResume appends a RESUME packet padded to HelloMinSize, like a HELLO: its answer is
@@ -143,6 +146,9 @@ func (w *hsWorker) onResume(dg *dataplane.Datagram) error {
 		return errResumeBinder
 	}
 	if m.epoch <= epoch {
+		if n.resendAccept(m, dg.Addr, w.e) {
+			return errResumeRetransmit
+		}
 		return w.refuseResume(dg, m, ResumeSuperseded)
 	}
 	var nonceR [32]byte
@@ -161,10 +167,61 @@ func (w *hsWorker) onResume(dg *dataplane.Datagram) error {
 	b := buildResumeAccept(out.Buffer(), &n.hsKey, m.tag, m.attempt, m.epoch, &nonceR, &n.nodeID, firstPN, m.mac[:])
 	out.N = len(b)
 	out.Addr = dg.Addr
+	n.rememberAccept(m, b, now)
 	n.stats.resumes.Add(1)
 	n.cfg.Logger.Info("sttfast: session resumed", "session", fmt.Sprintf("%x", m.resumeID), "epoch", m.epoch, "peer", dg.Addr)
 	w.e.SendDatagram(out)
 	return nil
+}
+
+// acceptRecord is the last RESUME_ACCEPT of a session, kept for the handshake timeout: a
+// resuming device whose ACCEPT was lost retransmits its RESUME (a new nonce and tag, the same
+// epoch), which the epoch rule alone would refuse as superseded. It gets the very same ACCEPT
+// again instead (bound to its first RESUME's tag and MAC, which it still knows), so that both
+// sides keep the keys of that one exchange: re-keying for the retransmission could leave them
+// with different ones if the first ACCEPT was only late.
+type acceptRecord struct {
+	epoch uint64
+	node  [8]byte // the resuming node's id: a stale state on another node is not it
+	pkt   []byte
+	at    time.Time
+}
+
+// maxAcceptRecords bounds the kept ACCEPTs (one per session resumed within the handshake
+// timeout; sessions are bounded by MaxSessions anyway).
+const maxAcceptRecords = 4096
+
+// rememberAccept keeps the ACCEPT pkt answering m, forgetting records older than the handshake
+// timeout.
+func (n *Node) rememberAccept(m *hsMsg, pkt []byte, now time.Time) {
+	n.acceptMu.Lock()
+	defer n.acceptMu.Unlock()
+	for id, r := range n.accepts {
+		if now.Sub(r.at) > n.cfg.HandshakeTimeout {
+			delete(n.accepts, id)
+		}
+	}
+	if len(n.accepts) >= maxAcceptRecords {
+		return // the retransmission, if any, is then refused as superseded: still safe
+	}
+	n.accepts[m.resumeID] = acceptRecord{epoch: m.epoch, node: m.nodeID, pkt: bytes.Clone(pkt), at: now}
+}
+
+// resendAccept answers m, a RESUME of an epoch already accepted, with the ACCEPT of that epoch
+// when m comes from the same node within the handshake timeout (a retransmission); it reports
+// whether it did.
+func (n *Node) resendAccept(m *hsMsg, to netip.AddrPort, e *dataplane.Engine) bool {
+	n.acceptMu.Lock()
+	r, ok := n.accepts[m.resumeID]
+	n.acceptMu.Unlock()
+	if !ok || r.epoch != m.epoch || r.node != m.nodeID || time.Since(r.at) > n.cfg.HandshakeTimeout {
+		return false
+	}
+	out := dataplane.NewDatagram()
+	out.N = copy(out.Buffer()[:len(r.pkt)], r.pkt)
+	out.Addr = to
+	e.SendDatagram(out)
+	return true
 }
 
 // refuseResume answers a RESUME that proved the seed with RESUME_REFUSED (rate-limited) and

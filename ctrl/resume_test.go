@@ -7,9 +7,11 @@ import (
 	"errors"
 	"io"
 	mrand "math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sttfast/sttfast/batchio"
 	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/frame"
 	"github.com/sttfast/sttfast/stc"
@@ -323,4 +325,66 @@ func TestResumeFloodBounded(t *testing.T) {
 	}
 	t.Logf("%d RESUMEs in %v: %d bad MAC, %d without a session (%d answered), %d dropped at the queue",
 		flood, elapsed, st.Refused[RefusedMAC], st.Refused[RefusedResume], st.ResumeRefusals, st.Drops[dataplane.DropHandshakeQueue])
+}
+
+// dropFirstConn drops the first datagram it is asked to send whose first frame is of type typ
+// (a handshake packet's frame starts after its 12-byte header): a lost answer.
+type dropFirstConn struct {
+	dataplane.PacketConn
+	typ     frame.Type
+	dropped atomic.Bool
+}
+
+// WriteBatch drops the first matching datagram of the batch, claiming it sent.
+func (c *dropFirstConn) WriteBatch(msgs []batchio.Message) (int, error) {
+	for i := range msgs {
+		m := &msgs[i]
+		if m.N > 12 && m.Buf[0] == 0x53 && frame.Type(m.Buf[12]) == c.typ && c.dropped.CompareAndSwap(false, true) {
+			n, err := c.PacketConn.WriteBatch(msgs[:i])
+			if err != nil || n < i {
+				return n, err
+			}
+			rest, err := c.WriteBatch(msgs[i+1:])
+			return i + 1 + rest, err
+		}
+	}
+	return c.PacketConn.WriteBatch(msgs)
+}
+
+// TestResumeAcceptLost: the peer's first RESUME_ACCEPT is lost. The resuming node retransmits
+// its RESUME (new nonce, same epoch), which would be superseded by the epoch rule alone; the peer
+// recognises its node and answers with the same ACCEPT, bound to the first RESUME, so both sides
+// keep that exchange's keys and the session carries data.
+func TestResumeAcceptLost(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	drop := &dropFirstConn{typ: frame.TypeResumeAccept}
+	srv := testNode(t, Config{WrapConn: func(pc dataplane.PacketConn) dataplane.PacketConn { drop.PacketConn = pc; return drop }})
+	addr := "udp://" + loopbackOf(srv).String()
+	cli := testNode(t, Config{})
+	s, err := cli.Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := srv.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := cli.ExportState(s, addr, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := testNode(t, Config{})
+	rs, err := other.OpenState(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := other.Resume(ctx, rs, "")
+	if err != nil {
+		t.Fatalf("resume with the first ACCEPT lost: %v", err)
+	}
+	if !drop.dropped.Load() || srv.Stats().Refused[RefusedRetransmit] == 0 {
+		t.Fatalf("no ACCEPT dropped (%v) or no retransmission answered (%d)", drop.dropped.Load(), srv.Stats().Refused[RefusedRetransmit])
+	}
+	streamPairSaying(t, s2, ss, "after a lost RESUME_ACCEPT")
 }
