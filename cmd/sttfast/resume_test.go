@@ -198,3 +198,55 @@ func copyFile(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestResumeTwice: a resumed dial that keeps its state (--resume FILE --state FILE) is killed in
+// turn, and resumed again from the state it left (epoch 2): the listener's output is still the
+// input, byte for byte.
+func TestResumeTwice(t *testing.T) {
+	size := 32 << 20
+	if raceEnabled {
+		size = 8 << 20
+	}
+	seed := writeSeed(t, "stt.seed")
+	in, inHash := randomFile(t, size, 17)
+	state := filepath.Join(t.TempDir(), "dial.state")
+	l := startProc(t, "listen", nil, nil, "listen", "--addr", "udp://127.0.0.1:0", "--seed", seed, "--once")
+	addr := l.listenAddr()
+	src := openFile(t, in)
+	sent := int64(0)
+	// killAfter runs dial with args and the input up to upTo bytes in total (the input from 0:
+	// a resume skips what the peer has), waits until the listener has them and a state written
+	// since, and kills it.
+	killAfter := func(name string, upTo int64, args ...string) {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pw.Close()
+		d := startProc(t, name, pr, nil, args...)
+		pr.Close()
+		if _, err := src.Seek(0, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.CopyN(pw, src, upTo); err != nil {
+			t.Fatal(err)
+		}
+		l.waitOutput(upTo)
+		waitReplaced(t, state, 2)
+		d.signal(syscall.SIGKILL)
+		d.wait()
+		sent = upTo
+	}
+	killAfter("dial --state", int64(size/4), "dial", "--addr", addr, "--seed", seed, "--state", state, "--quiet")
+	killAfter("dial --resume --state", int64(size/2), "dial", "--resume", state, "--state", state, "--seed", seed, "--quiet")
+	r := startProc(t, "dial --resume", openFile(t, in), nil, "dial", "--resume", state, "--seed", seed)
+	had := r.waitLine(`^resumed session [0-9a-f]{16} with ` + regexp.QuoteMeta(addr) + `: the peer has the first (\d+) bytes$`)
+	if n, _ := strconv.Atoi(had); int64(n) != sent {
+		t.Fatalf("second resume: the state says the peer has %s bytes, it had %d", had, sent)
+	}
+	r.expectExit(0)
+	l.expectExit(0)
+	if got := l.outHash(); got != inHash {
+		t.Fatalf("listener output sha256 %s, input %s", got, inHash)
+	}
+}
