@@ -53,7 +53,9 @@ dies (a crash, SIGKILL, a machine that goes away), dial --resume FILE continues 
 from this machine or another holding the same seed, given the same input on stdin: the bytes the
 peer already has are skipped, the rest is sent, and the peer's output holds every byte once and
 in order. --addr is optional with --resume (the state's address by default). A listener keeps a
-silent session resumable for 60 s. A state that can no longer resume (the session ended or
+silent session resumable for 60 s (listen --resume-window). SIGINT and SIGTERM still end the
+session (the peer is told, code 8): a state is for a dial that died without a word. A state that
+can no longer resume (the session ended or
 expired, a later resume superseded it, another seed) exits 1 with one "sttfast: resume:" line.
 
 ` + orderedHelp + `
