@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sttfast/sttfast/batchio"
 	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/frame"
 	"github.com/sttfast/sttfast/stc"
@@ -241,11 +242,33 @@ func (w *hsWorker) refuseResume(dg *dataplane.Datagram, m *hsMsg, why ResumeRefu
 
 // resumeDial is one Node.Resume in progress; each RESUME attempt has a fresh nonce and tag.
 type resumeDial struct {
+	local    netip.AddrPort // the sending socket's address, to explain a send it refuses
 	mu       sync.Mutex
 	attempts []resumeAttempt
 	answer   chan hsMsg // the first verified answer (buffered)
 	answered bool
 	from     netip.AddrPort
+	hard     error         // what the network said about one of our RESUMEs, when it ends the resume
+	netErr   chan struct{} // hard was set (buffered, never closed)
+}
+
+// report records a network report quoting one of our RESUMEs (Node.onPeerError): nothing
+// listening at the peer's port, or a send this host refused, ends the resume at once, as it ends
+// a dial.
+func (r *resumeDial) report(pe *batchio.PeerError) {
+	err, hard := classify(pe, r.local)
+	if !hard {
+		return
+	}
+	r.mu.Lock()
+	if r.hard == nil {
+		r.hard = err
+	}
+	r.mu.Unlock()
+	select {
+	case r.netErr <- struct{}{}:
+	default:
+	}
 }
 
 type resumeAttempt struct {
@@ -293,8 +316,9 @@ func (w *hsWorker) onResumeAnswer(dg *dataplane.Datagram) error {
 // epoch st.Epoch()+1, and on RESUME_ACCEPT installs a session that carries on the state's
 // streams under fresh keys (stc.DeriveResume). The peer then refuses packets of the device the
 // state came from. It fails with a *ResumeError (errors.Is ErrResumeRefused) when the peer
-// refuses (expired, superseded, mismatch), with ErrNoAnswer when nothing answered within the
-// handshake timeout, or with ctx's error. The session's streams are found with Session.Stream.
+// refuses (expired, superseded, mismatch), at once with ErrNothingListening or ErrSendFailed when
+// the network says so about a RESUME (as for a dial), with ErrNoAnswer when nothing answered
+// within the handshake timeout, or with ctx's error. The session's streams are found with Session.Stream.
 // Resume works over UDP: a resumption does not cross from one path kind to another.
 func (n *Node) Resume(ctx context.Context, st *ResumeState, addr string) (*Session, error) {
 	if addr == "" {
@@ -307,11 +331,11 @@ func (n *Node) Resume(ctx context.Context, st *ResumeState, addr string) (*Sessi
 	if err != nil {
 		return nil, err
 	}
-	e, _ := n.engineFor(peer)
+	e, local := n.engineFor(peer)
 	if e == nil {
 		return nil, fmt.Errorf("%w: the node listens on no udp address to send from", ErrSendFailed)
 	}
-	r := &resumeDial{answer: make(chan hsMsg, 1)}
+	r := &resumeDial{local: local, answer: make(chan hsMsg, 1), netErr: make(chan struct{}, 1)}
 	defer n.unregisterResume(r)
 	epoch := st.snap.Epoch + 1
 	timeout := time.NewTimer(n.cfg.HandshakeTimeout)
@@ -329,6 +353,11 @@ func (n *Node) Resume(ctx context.Context, st *ResumeState, addr string) (*Sessi
 		case <-retry.C:
 			rto = min(2*rto, hsMaxRTO)
 			retry.Reset(rto)
+		case <-r.netErr:
+			r.mu.Lock()
+			err := r.hard
+			r.mu.Unlock()
+			return nil, err
 		case <-timeout.C:
 			return nil, ErrNoAnswer
 		case <-ctx.Done():

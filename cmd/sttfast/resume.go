@@ -224,6 +224,8 @@ func resumeSession(ctx context.Context, node *ctrl.Node, path string, o *dialOpt
 			err = se
 		} else if errors.Is(err, ctrl.ErrNoAnswer) {
 			err = fmt.Errorf("no answer from %s (the session ended with its peer, or the peer holds another seed)", o.addr)
+		} else if errors.Is(err, ctrl.ErrNothingListening) {
+			err = fmt.Errorf("nothing listens at %s any more (its host answered: port unreachable): the session ended with its peer", o.addr)
 		}
 		return nil, nil, none, failf(err, "resume")
 	}

@@ -126,7 +126,7 @@ func testResumeAfterSIGKILL(t *testing.T, early bool) {
 	s2 := startProc(t, "dial --resume (after the end)", openFile(t, in), nil, "dial", "--resume", stale, "--seed", seed,
 		"--quiet", "--timeout", "1s")
 	s2.expectExit(1)
-	expectOneLine(t, s2, `^sttfast: resume: no answer from `+regexp.QuoteMeta(addr)+` \(the session ended with its peer, or the peer holds another seed\)$`)
+	expectOneLine(t, s2, `^sttfast: resume: nothing listens at `+regexp.QuoteMeta(addr)+` any more \(its host answered: port unreachable\): the session ended with its peer$`)
 }
 
 // TestResumeStateOtherSeed: a state file opened with another seed is refused at once, locally.
