@@ -19,6 +19,11 @@ import (
 // atomically while it runs, and a later dial that continues the session from it, here or on
 // another machine holding the same seed.
 
+// noResume is the ctrl.ResumeWindow of serve and relay: their peers (bench, dial --recv
+// subscribers) never resume, and a relay's dead subscriber kept for a minute would hold up to a
+// session's send buffer of undeliverable data all that time.
+const noResume = -1
+
 // stateInterval is how often dial --state replaces the state file (the issue asks for at least
 // once a second; twice leaves room for a slow disk).
 const stateInterval = 500 * time.Millisecond
