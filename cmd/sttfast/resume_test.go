@@ -241,8 +241,10 @@ func TestResumeTwice(t *testing.T) {
 	killAfter("dial --resume --state", int64(size/2), "dial", "--resume", state, "--state", state, "--seed", seed, "--quiet")
 	r := startProc(t, "dial --resume", openFile(t, in), nil, "dial", "--resume", state, "--seed", seed)
 	had := r.waitLine(`^resumed session [0-9a-f]{16} with ` + regexp.QuoteMeta(addr) + `: the peer has the first (\d+) bytes$`)
-	if n, _ := strconv.Atoi(had); int64(n) != sent {
-		t.Fatalf("second resume: the state says the peer has %s bytes, it had %d", had, sent)
+	// The state is at most half a second old: at or below what the peer had at the kill, and
+	// past the first kill's (the resumed dial kept it up to date).
+	if n, _ := strconv.Atoi(had); int64(n) > sent || n <= size/4 {
+		t.Fatalf("second resume: the state says the peer has %s bytes; it had %d, and %d at the first kill", had, sent, size/4)
 	}
 	r.expectExit(0)
 	l.expectExit(0)
