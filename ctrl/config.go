@@ -56,6 +56,13 @@ type Config struct {
 	// A HELLO outside it that proves the seed is answered with our time (a CLOCK), with which the
 	// initiator tries again; a dialing node does that by itself.
 	ClockWindow time.Duration
+	// ResumeWindow is how long a session this node accepted stays alive, and resumable, after
+	// its peer went silent. Within it the peer, or another device holding the same seed and the
+	// session's exported state, can resume it (Node.Resume). Default 60 s, unless
+	// Transport.IdleTimeout is set: then the idle timeout the application chose rules, as does
+	// a negative ResumeWindow (a silent session ends by the idle timeout or the dead-peer
+	// detector, whichever comes first, as without resumption).
+	ResumeWindow time.Duration
 	// NonceCache bounds how many HELLO nonces are remembered for replay detection (default 32768).
 	NonceCache int
 	// RecvBuffer and SendBuffer size the socket buffers in bytes (default 8 MiB each; the
@@ -118,6 +125,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ClockWindow <= 0 {
 		c.ClockWindow = 30 * time.Second
+	}
+	switch {
+	case c.ResumeWindow == 0 && c.Transport.IdleTimeout == 0:
+		c.ResumeWindow = 60 * time.Second
+	case c.ResumeWindow < 0:
+		c.ResumeWindow = 0
 	}
 	if c.NonceCache <= 0 {
 		c.NonceCache = 32768

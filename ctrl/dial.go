@@ -443,6 +443,7 @@ func (w *hsWorker) onChallenge(dg *dataplane.Datagram) error {
 	s, err := d.e.Install(dataplane.SessionParams{
 		ID: keys.ID, Initiator: true, Peer: dg.Addr, PeerNodeID: m.respNodeID, ForwardSecret: a.fs,
 		Handshake: transcript(&a.nonce, &m.respNonce), Send: keys.I2R, Recv: keys.R2I, KeyLog: n.keyLog,
+		Resumption: keys.Resumption,
 	})
 	if err != nil {
 		return errDuplicate

@@ -40,6 +40,14 @@
 // session ends at once too (dataplane.CodePathClosed). NodeStats splits the data plane's
 // counters by path kind (UDP, WS) and carries the WebSocket path's own (WebSocket).
 //
+// Resumption: the side that dialed a session can export its resumable state (ExportState:
+// sealed under the seed, never a traffic key), and any node holding the seed can continue the
+// session from it (OpenState, Resume): a RESUME proves the seed and the session's resumption
+// secret, the peer switches the session to keys derived from that secret, fresh nonces of both
+// sides and an epoch that only grows, and the streams go on. A state that cannot resume is a
+// *ResumeError (ErrResumeRefused: expired, superseded, wrong seed). A node keeps a session it
+// accepted alive through Config.ResumeWindow of silence (60 s by default) so that it can be.
+//
 // Invariants kept here:
 //   - A responder does one HMAC before refusing a HELLO, keeps no state for it but its nonce,
 //     and never sends more bytes than it received before the initiator proves the seed. It
@@ -50,6 +58,9 @@
 //     after the handshake timeout: a responder is silent to a wrong seed by design.
 //   - A session id, once created, is remembered until its AUTH_PROOF could no longer be
 //     accepted, so a replayed proof can never re-create a session (which would reuse nonces).
+//   - A RESUME is refused after one HMAC without the seed, and costs a bounded nonce-cache entry
+//     and at most a rate-limited answer without the session's secret; only a RESUME proving
+//     both derives keys, and only for an epoch above every epoch the session accepted.
 //   - Secrets are compared in constant time.
 //   - With Config.ForwardSecrecy, no session is made from the seed alone: a dial fails rather
 //     than fall back, and a HELLO or AUTH_PROOF without KEY_SHARE is refused. X25519 work

@@ -22,7 +22,8 @@ var (
 	errVersion   = errors.New("handshake: unsupported version")
 )
 
-// hsMsg is a parsed HELLO, CHALLENGE, AUTH_PROOF or CLOCK; arrays, so it owns its bytes.
+// hsMsg is a parsed handshake message (HELLO, CHALLENGE, AUTH_PROOF, CLOCK, or one of the
+// resumption's); arrays, so it owns its bytes.
 type hsMsg struct {
 	typ        frame.Type
 	tag        [8]byte
@@ -38,6 +39,15 @@ type hsMsg struct {
 	// initiator's X25519 key after HELLO and AUTH_PROOF, the responder's after CHALLENGE.
 	share    [frame.KeyShareSize]byte
 	hasShare bool
+
+	// RESUME, RESUME_ACCEPT and RESUME_REFUSED (resume.go); a RESUME's nonce, nodeID and ts
+	// are the initiator's fields above, a RESUME_ACCEPT's nonce and node id are in respNonce
+	// and respNodeID.
+	resumeID [8]byte
+	epoch    uint64
+	binder   [32]byte
+	firstPN  uint64
+	reason   uint64
 }
 
 // hsHeader appends the plaintext header of a handshake packet.
@@ -156,6 +166,21 @@ func parseHandshake(d []byte, mac *stc.MAC, extra []byte, m *hsMsg) error {
 	case frame.TypeClock:
 		m.respTS = f.Timestamp
 	case frame.TypeFSRequired:
+	case frame.TypeResume:
+		copy(m.resumeID[:], f.Data)
+		m.epoch = f.Value
+		copy(m.nonce[:], f.Nonce)
+		copy(m.nodeID[:], f.NodeID)
+		m.ts = f.Timestamp
+		copy(m.binder[:], f.RespNonce)
+	case frame.TypeResumeAccept:
+		m.epoch = f.Value
+		copy(m.respNonce[:], f.Nonce)
+		copy(m.respNodeID[:], f.NodeID)
+		m.firstPN = f.Offset
+	case frame.TypeResumeRefused:
+		m.epoch = f.Value
+		m.reason = f.Code
 	default:
 		return errMalformed
 	}

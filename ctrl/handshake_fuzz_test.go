@@ -50,6 +50,12 @@ func reencodeMessage(m *hsMsg) []byte {
 		return frame.AppendAuthProof(b, &m.nonce, m.ts, &m.nodeID, &m.respNonce, m.respTS, &m.respNodeID)
 	case frame.TypeClock:
 		return frame.AppendClock(b, m.respTS)
+	case frame.TypeResume:
+		return frame.AppendResume(b, &m.resumeID, m.epoch, &m.nonce, &m.nodeID, m.ts, &m.binder)
+	case frame.TypeResumeAccept:
+		return frame.AppendResumeAccept(b, m.epoch, &m.respNonce, &m.respNodeID, m.firstPN)
+	case frame.TypeResumeRefused:
+		return frame.AppendResumeRefused(b, m.epoch, m.reason)
 	}
 	return nil
 }

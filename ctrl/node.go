@@ -86,9 +86,14 @@ type Node struct {
 	recent      *expiringSet[[8]byte]
 	clockNonces *expiringSet[[32]byte] // HELLOs answered with a CLOCK
 	clockLimit  rateLimiter
+	resumeLimit rateLimiter // RESUME_REFUSED answers (resume.go)
+	acceptMu    sync.Mutex
+	accepts     map[[8]byte]acceptRecord // the last RESUME_ACCEPT of each session resumed lately
 
 	dialMu sync.Mutex
 	dials  map[[8]byte]*dialState
+	// resumes maps the tag of each RESUME sent to its Node.Resume (under dialMu).
+	resumes map[[8]byte]*resumeDial
 
 	// The engines of dialed WebSocket connections (wsdial.go), and the frame handlers every
 	// engine gets, which a new one is given when it starts.
@@ -141,6 +146,8 @@ func Listen(ctx context.Context, cfg Config) (*Node, error) {
 		recent:      newExpiringSet[[8]byte](1 << 20),
 		clockNonces: newExpiringSet[[32]byte](4096),
 		dials:       make(map[[8]byte]*dialState),
+		resumes:     make(map[[8]byte]*resumeDial),
+		accepts:     make(map[[8]byte]acceptRecord),
 		acceptq:     make(chan *Session, cfg.AcceptQueue),
 		closed:      make(chan struct{}),
 	}

@@ -23,11 +23,13 @@ func (n *Node) onPeerError(pe *batchio.PeerError) {
 	tagged := frame.ParseHeader(pe.Packet, &h) == nil && h.Kind == frame.KindHandshake
 	var found [8]*dialState
 	k := 0
+	var resume *resumeDial
 	n.dialMu.Lock()
 	if tagged {
 		if d := n.dials[h.SessionID]; d != nil {
 			found[0], k = d, 1
 		}
+		resume = n.resumes[h.SessionID] // a RESUME of Node.Resume is tagged the same way
 	} else {
 	scan:
 		for _, d := range n.dials {
@@ -48,6 +50,9 @@ func (n *Node) onPeerError(pe *batchio.PeerError) {
 	n.dialMu.Unlock()
 	for _, d := range found[:k] {
 		d.report(pe, tagged)
+	}
+	if resume != nil {
+		resume.report(pe)
 	}
 }
 

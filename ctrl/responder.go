@@ -56,6 +56,10 @@ func (w *hsWorker) handle(dg *dataplane.Datagram) {
 		err = w.onProof(dg)
 	case frame.TypeClock, frame.TypeFSRequired:
 		err = w.onClock(dg)
+	case frame.TypeResume:
+		err = w.onResume(dg)
+	case frame.TypeResumeAccept, frame.TypeResumeRefused:
+		err = w.onResumeAnswer(dg)
 	default:
 		err = errMalformed
 	}
@@ -260,6 +264,7 @@ func (w *hsWorker) onProof(dg *dataplane.Datagram) error {
 	s, err := w.e.Install(dataplane.SessionParams{
 		ID: keys.ID, Initiator: false, ForwardSecret: m.hasShare, Peer: dg.Addr, PeerNodeID: m.nodeID, Handshake: tr,
 		Send: keys.R2I, Recv: keys.I2R, Final: true, KeyLog: n.keyLog,
+		Resumption: keys.Resumption, ResumeWindow: n.cfg.ResumeWindow,
 	})
 	if err != nil {
 		n.stats.accepted.Add(^uint64(0))

@@ -28,11 +28,12 @@ const (
 	// RefusedNoFS counts HELLOs (and AUTH_PROOFs) without forward secrecy sent to a node that
 	// requires it (Config.ForwardSecrecy).
 	RefusedNoFS
+	RefusedResume // a RESUME for a session we do not have, a stale epoch, or a wrong binder
 	numRefusals
 )
 
 var refusalNames = [numRefusals]string{"malformed", "short", "bad_mac", "clock", "replay", "bad_proof",
-	"expired", "version", "duplicate", "full", "unknown_dial", "retransmit", "no_forward_secrecy"}
+	"expired", "version", "duplicate", "full", "unknown_dial", "retransmit", "no_forward_secrecy", "resume"}
 
 // String returns the refusal's metric label.
 func (r HandshakeRefusal) String() string {
@@ -43,11 +44,12 @@ func (r HandshakeRefusal) String() string {
 }
 
 var refusalErrs = [numRefusals]error{errMalformed, errShort, errMAC, errClock, errReplay, errCookie,
-	errExpired, errVersion, errDuplicate, errFull, errUnknown, errRetransmit, errNoFS}
+	errExpired, errVersion, errDuplicate, errFull, errUnknown, errRetransmit, errNoFS, errResume}
 
 type nodeCounters struct {
 	dials, dialsOK, dialsFailed, challenges, accepted atomic.Uint64
 	clockAnswers                                      atomic.Uint64
+	resumes, resumeRefusals                           atomic.Uint64
 	refused                                           [numRefusals]atomic.Uint64
 }
 
@@ -72,6 +74,8 @@ type NodeStats struct {
 	Challenges         uint64 // CHALLENGEs sent (valid HELLOs)
 	ClockAnswers       uint64 // CLOCKs sent (HELLOs with our seed but outside our clock window)
 	Accepted           uint64 // sessions created as responder
+	Resumes            uint64 // RESUMEs accepted: sessions moved to a resuming device
+	ResumeRefusals     uint64 // RESUME_REFUSED answers sent (expired, superseded, mismatch)
 	Refused            [numRefusals]uint64
 	RecvBuffer         int // effective SO_RCVBUF of the first socket
 	SendBuffer         int
@@ -168,6 +172,8 @@ func (n *Node) Stats() NodeStats {
 	st.Challenges = n.stats.challenges.Load()
 	st.ClockAnswers = n.stats.clockAnswers.Load()
 	st.Accepted = n.stats.accepted.Load()
+	st.Resumes = n.stats.resumes.Load()
+	st.ResumeRefusals = n.stats.resumeRefusals.Load()
 	for i := range st.Refused {
 		st.Refused[i] = n.stats.refused[i].Load()
 	}

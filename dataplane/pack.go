@@ -49,6 +49,7 @@ func (t *txLoop) serve(s *Session) bool {
 		}
 	case stateDraining:
 	default:
+		t.adoptResumedKeys(s)
 		t.maybeRotate(s, now)
 		t.packPath(s, now)
 		if t.e.rel != nil {

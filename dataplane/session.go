@@ -66,6 +66,7 @@ type Session struct {
 	lastRecv     recovery.Time
 	lastSent     recovery.Time
 	drainAt      recovery.Time
+	res          *sessionResume // resumption state (resume.go); nil for a session without it
 
 	streams        map[uint64]*Stream
 	nextLocal      uint64 // next stream id this side opens
@@ -78,13 +79,9 @@ type Session struct {
 	readyTail      *Stream
 	creditq        []*Stream // streams owing a MAX_STREAM_DATA
 
-	ctrlq          []ctrlFrame
-	app            *appState // application frames, allocated on first use
-	needMaxData    bool
-	needMaxStreams bool
-	needPing       bool
-	idleProbe      bool // the KEEP_ALIVE in flight was sent because the session was idle
-	probes         int  // ack-eliciting packets owed after a PTO
+	ctrlq  []ctrlFrame
+	app    *appState // application frames, allocated on first use
+	probes int       // ack-eliciting packets owed after a PTO
 
 	peerMaxData uint64 // session send credit (peer's MAX_DATA)
 	sentData    uint64 // new stream bytes sent on all streams
@@ -97,6 +94,11 @@ type Session struct {
 	// size class), or an idle session costs 256 bytes more.
 	closeSent   bool
 	established bool
+	// The control flags share the same word (before probes they cost 8 bytes of padding).
+	needMaxData    bool
+	needMaxStreams bool
+	needPing       bool
+	idleProbe      bool // the KEEP_ALIVE in flight was sent because the session was idle
 
 	closeErr      *CloseError
 	closeCopies   int
@@ -195,6 +197,16 @@ type SessionParams struct {
 	// KeyLog, when set, is told both directions' traffic secrets now and each later
 	// generation's when a key update installs it (docs/PROTOCOL.md §4, "Key log").
 	KeyLog *stc.KeyLog
+	// Resumption is the session's resumption secret, kept so that the session can be resumed
+	// (exported by Snapshot, checked by the peer against a RESUME).
+	Resumption stc.Secret
+	// ResumeWindow keeps a silent session alive, and resumable, this long even when the idle
+	// timeout or the dead-peer detector would end it sooner (0: no longer than they allow).
+	ResumeWindow time.Duration
+	// Resumed, when set, makes the session continue a snapshot taken on another device:
+	// its streams, credits and epoch, packet numbers from FirstPN. It is open at once.
+	Resumed *Snapshot
+	FirstPN uint64
 }
 
 // Install creates a session from handshake results and puts it in the table. It fails with
@@ -217,7 +229,7 @@ func (e *Engine) Install(p SessionParams) (*Session, error) {
 		s.releaseKeys()
 		return e.table.Lookup(p.ID), ErrDuplicateSession
 	}
-	if !p.Initiator {
+	if !p.Initiator || p.Resumed != nil {
 		s.mu.Lock()
 		s.becomeOpen()
 		s.mu.Unlock()
@@ -281,6 +293,12 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 	s.receiver.Init(ackDelay, ackEvery)
 	if p.Final {
 		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeFinal})
+	}
+	if p.Resumption != (stc.Secret{}) || p.Resumed != nil {
+		s.res = &sessionResume{secret: p.Resumption, window: p.ResumeWindow}
+	}
+	if p.Resumed != nil {
+		s.installResumed(p.Resumed, p.FirstPN)
 	}
 	s.state.Store(uint32(stateHandshake))
 	return s, nil
@@ -729,6 +747,13 @@ func (s *Session) terminate(err *CloseError) {
 func (s *Session) releaseKeys() {
 	if s.rxKeys != nil {
 		s.rxKeys.Erase()
+	}
+	if r := s.res; r != nil {
+		r.secret.Erase()
+		if r.tx != nil {
+			r.tx.Erase()
+			r.tx = nil
+		}
 	}
 	// txKeys belong to the TX loop; it stops using them once the session is closed, and erasing
 	// them here would race with a seal in progress. They are erased when the TX loop drops the

@@ -146,10 +146,13 @@ type SessionStats struct {
 	ReorderWindow                int64 // nanoseconds
 	// CongestionEvents counts window reductions; Congestion names the controller, and BtlBw
 	// is BBR's bottleneck bandwidth estimate in bytes per second (0 for the others).
-	CongestionEvents             uint64
-	Congestion                   string
-	BtlBw                        float64
-	KeyUpdates                   uint64
+	CongestionEvents uint64
+	Congestion       string
+	BtlBw            float64
+	KeyUpdates       uint64
+	// Resumes counts the resumptions this side accepted: each moved the session to the keys of
+	// a new epoch and to the resuming device (PROTOCOL.md §4).
+	Resumes                      uint64
 	AppFramesSent, AppFramesRecv uint64
 	// DataFramesSent and AckFramesSent count the DATA frames (retransmissions included) and ACK
 	// frames this side put in packets: what a decrypted capture of the session shows

@@ -34,14 +34,14 @@ func (t *txLoop) timers(s *Session, now recovery.Time) *CloseError {
 	if s.drainAt != 0 && now >= s.drainAt {
 		return &CloseError{Code: CodeIdleTimeout} // not used: the drain set the session's error
 	}
-	if s.drainAt == 0 && now-s.lastRecv >= recovery.Time(cfg.IdleTimeout) {
+	if s.drainAt == 0 && now-s.lastRecv >= s.idleLimit(cfg) {
 		// No reason phrase: the code says it all ("nothing heard within the idle timeout").
 		return &CloseError{Code: CodeIdleTimeout}
 	}
 	if d := s.sender.Deadline(); d != 0 && now >= d {
 		s.probes += s.sender.OnTimeout(now, s.losses())
 	}
-	if d := s.sender.UnresponsiveAt(s.lastRecv); d != 0 && now >= d && s.drainAt == 0 {
+	if d := s.unresponsiveAt(); d != 0 && now >= d && s.drainAt == 0 {
 		return s.unresponsive(now)
 	}
 	if now-s.lastSent >= recovery.Time(idleTrim) {
@@ -60,6 +60,17 @@ func (t *txLoop) timers(s *Session, now recovery.Time) *CloseError {
 		s.rxPrevDrop = 0
 	}
 	return nil
+}
+
+// unresponsiveAt is when the dead-peer detector ends the session: never before the resume
+// window has passed in silence, so that a peer that moves to another device can resume it. mu
+// held.
+func (s *Session) unresponsiveAt() recovery.Time {
+	d := s.sender.UnresponsiveAt(s.lastRecv)
+	if d == 0 || s.res == nil || s.res.window == 0 {
+		return d
+	}
+	return max(d, s.lastRecv+recovery.Time(s.res.window))
 }
 
 // unresponsive is the close error of a session whose peer answered none of the last
@@ -91,8 +102,8 @@ func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
 	if s.receiver.AckPending() {
 		earliest(s.receiver.AckDeadline())
 	}
-	earliest(s.lastRecv + recovery.Time(cfg.IdleTimeout))
-	earliest(s.sender.UnresponsiveAt(s.lastRecv))
+	earliest(s.lastRecv + s.idleLimit(cfg))
+	earliest(s.unresponsiveAt())
 	if s.established {
 		earliest(s.lastSent + recovery.Time(cfg.KeepAlive))
 	}

@@ -297,6 +297,11 @@ func (t *txLoop) forget(s *Session) {
 		s.txKeys.Erase()
 		s.txKeys = nil
 	}
+	if r := s.res; r != nil && r.retired != nil {
+		t.send() // a seal job of the batch may still name it
+		r.retired.Erase()
+		r.retired = nil
+	}
 }
 
 // hasRoom reports whether the batch can take another full packet.

@@ -57,7 +57,7 @@ func TestParseAllocs(t *testing.T) {
 }
 
 func TestParseErrorAllocs(t *testing.T) {
-	bad := [][]byte{{0x06}, {0x13, 0x40, 0x01}, {0x10, 0, 0, 5}, {0x11, 5, 0, 0, 6}, {0x12, 0}}
+	bad := [][]byte{{0x09}, {0x13, 0x40, 0x01}, {0x10, 0, 0, 5}, {0x11, 5, 0, 0, 6}, {0x12, 0}}
 	var f Frame
 	var h Header
 	allocs := testing.AllocsPerRun(100, func() {

@@ -65,6 +65,34 @@ func AppendKeyShare(b []byte, pub *[KeyShareSize]byte) []byte {
 // HELLO it answers offered none.
 func AppendFSRequired(b []byte) []byte { return append(b, byte(TypeFSRequired)) }
 
+// AppendResume appends a RESUME frame: the session to resume, the epoch proposed (larger than
+// every earlier one of the session), the initiator's fresh nonce, node id and clock (Unix ms),
+// and the binder that proves the session's resumption secret.
+func AppendResume(b []byte, id *[SessionIDSize]byte, epoch uint64, nonce *[NonceSize]byte,
+	nodeID *[NodeIDSize]byte, ts uint64, binder *[BinderSize]byte) []byte {
+	b = append(b, byte(TypeResume))
+	b = append(b, id[:]...)
+	b = AppendVarint(b, epoch)
+	b = appendHelloFields(b, nonce, nodeID, ts)
+	return append(b, binder[:]...)
+}
+
+// AppendResumeAccept appends a RESUME_ACCEPT frame: the epoch accepted, the responder's fresh
+// nonce and node id, and the packet number the initiator's first packet must carry.
+func AppendResumeAccept(b []byte, epoch uint64, nonce *[NonceSize]byte, nodeID *[NodeIDSize]byte, firstPN uint64) []byte {
+	b = append(b, byte(TypeResumeAccept))
+	b = AppendVarint(b, epoch)
+	b = append(b, nonce[:]...)
+	b = append(b, nodeID[:]...)
+	return AppendVarint(b, firstPN)
+}
+
+// AppendResumeRefused appends a RESUME_REFUSED frame: the epoch refused and why (a
+// ResumeRefusal code of package ctrl).
+func AppendResumeRefused(b []byte, epoch, reason uint64) []byte {
+	return appendVarintPairFrame(b, TypeResumeRefused, epoch, reason)
+}
+
 // AppendFinal appends a FINAL frame: status 0 accepts the session, anything else is the close
 // code of the refusal.
 func AppendFinal(b []byte, status uint64) []byte {
@@ -246,6 +274,13 @@ func AppendFrame(b []byte, f *Frame) []byte {
 		return AppendKeyShare(b, (*[KeyShareSize]byte)(f.Data))
 	case TypeFSRequired:
 		return AppendFSRequired(b)
+	case TypeResume:
+		return AppendResume(b, (*[SessionIDSize]byte)(f.Data), f.Value, nonce(f.Nonce), nodeID(f.NodeID),
+			f.Timestamp, (*[BinderSize]byte)(f.RespNonce))
+	case TypeResumeAccept:
+		return AppendResumeAccept(b, f.Value, nonce(f.Nonce), nodeID(f.NodeID), f.Offset)
+	case TypeResumeRefused:
+		return AppendResumeRefused(b, f.Value, f.Code)
 	case TypeSessionClose:
 		return AppendSessionClose(b, f.Code, f.Data)
 	case TypePathChallenge, TypePathResponse:

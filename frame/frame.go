@@ -26,6 +26,11 @@ type Frame struct {
 	Nonce     []byte
 	NodeID    []byte
 	Timestamp uint64
+	// RESUME carries the session id in Data, the proposed epoch in Value, the initiator's Nonce,
+	// NodeID and Timestamp, and its binder in RespNonce. RESUME_ACCEPT carries the epoch in
+	// Value, the responder's Nonce and NodeID, and in Offset the packet number the initiator's
+	// first packet must carry. RESUME_REFUSED carries the epoch in Value and the reason in Code.
+	//
 	// RespNonce, RespNodeID and RespTimestamp are the responder's in AUTH_PROOF.
 	RespNonce     []byte
 	RespNodeID    []byte
@@ -84,6 +89,16 @@ func ParseFrame(b []byte, f *Frame) (n int, err error) {
 	case TypeKeyShare:
 		f.Data, i = bytesAt(b, i, KeyShareSize)
 	case TypeFSRequired:
+	case TypeResume:
+		i = parseResume(b, i, f)
+	case TypeResumeAccept:
+		f.Value, i = varintAt(b, i)
+		f.Nonce, i = bytesAt(b, i, NonceSize)
+		f.NodeID, i = bytesAt(b, i, NodeIDSize)
+		f.Offset, i = varintAt(b, i)
+	case TypeResumeRefused:
+		f.Value, i = varintAt(b, i)
+		f.Code, i = varintAt(b, i)
 	default:
 		if !t.IsApplication() {
 			return 0, ErrUnknownFrame
@@ -131,6 +146,18 @@ func parseHello(b []byte, i int, f *Frame) int {
 	f.Nonce, i = bytesAt(b, i, NonceSize)
 	f.NodeID, i = bytesAt(b, i, NodeIDSize)
 	f.Timestamp, i = varintAt(b, i)
+	return i
+}
+
+// parseResume reads a RESUME: session id (in Data), epoch (Value), nonce, node id, timestamp and
+// binder (in RespNonce).
+func parseResume(b []byte, i int, f *Frame) int {
+	f.Data, i = bytesAt(b, i, SessionIDSize)
+	f.Value, i = varintAt(b, i)
+	f.Nonce, i = bytesAt(b, i, NonceSize)
+	f.NodeID, i = bytesAt(b, i, NodeIDSize)
+	f.Timestamp, i = varintAt(b, i)
+	f.RespNonce, i = bytesAt(b, i, BinderSize)
 	return i
 }
 

@@ -14,6 +14,7 @@ var (
 	nonceR    = seq32(0x20)
 	nodeI     = [NodeIDSize]byte{0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7}
 	nodeR     = [NodeIDSize]byte{0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7}
+	resumeID  = [SessionIDSize]byte{0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7}
 	pathBytes = [PathDataSize]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77}
 )
 
@@ -51,6 +52,13 @@ func describe(f *Frame) string {
 		return fmt.Sprintf("KEY_SHARE pub=%x", f.Data)
 	case TypeFSRequired:
 		return "FS_REQUIRED"
+	case TypeResume:
+		return fmt.Sprintf("RESUME id=%x epoch=%d nonce=%x node=%x ts=%d binder=%x",
+			f.Data, f.Value, f.Nonce, f.NodeID, f.Timestamp, f.RespNonce)
+	case TypeResumeAccept:
+		return fmt.Sprintf("RESUME_ACCEPT epoch=%d nonce=%x node=%x first_pn=%d", f.Value, f.Nonce, f.NodeID, f.Offset)
+	case TypeResumeRefused:
+		return fmt.Sprintf("RESUME_REFUSED epoch=%d reason=%d", f.Value, f.Code)
 	case TypeData:
 		return fmt.Sprintf("DATA stream=%d offset=%d data=%q", f.StreamID, f.Offset, f.Data)
 	case TypeAck:
@@ -112,6 +120,12 @@ var frameCases = []frameCase{
 	{"clock/zero", AppendClock(nil, 0), "CLOCK ts=0"},
 	{"key-share", AppendKeyShare(nil, seq32(0x40)), "KEY_SHARE pub=404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"},
 	{"fs-required", AppendFSRequired(nil), "FS_REQUIRED"},
+	{"resume", AppendResume(nil, &resumeID, 1, nonceI, &nodeI, tsI, nonceR),
+		"RESUME id=c0c1c2c3c4c5c6c7 epoch=1 nonce=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f node=a0a1a2a3a4a5a6a7 " +
+			"ts=1700000000000 binder=202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"},
+	{"resume-accept", AppendResumeAccept(nil, 1, nonceR, &nodeR, 70000),
+		"RESUME_ACCEPT epoch=1 nonce=202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f node=b0b1b2b3b4b5b6b7 first_pn=70000"},
+	{"resume-refused", AppendResumeRefused(nil, 2, 2), "RESUME_REFUSED epoch=2 reason=2"},
 	{"final/accepted", AppendFinal(nil, 0), "FINAL status=0"},
 	{"final/refused", AppendFinal(nil, 6), "FINAL status=6"},
 	{"data/hello", AppendData(nil, 4, 0, []byte("hello")), `DATA stream=4 offset=0 data="hello"`},
@@ -348,7 +362,7 @@ func TestWalker(t *testing.T) {
 	}
 
 	// A malformed frame stops the walk for good and reports where it starts.
-	bad := append(AppendMaxData(nil, 5), 0x06, 0x13, 0x01)
+	bad := append(AppendMaxData(nil, 5), 0x09, 0x13, 0x01)
 	w.Reset(bad)
 	if ok, err := w.Next(&f); !ok || err != nil {
 		t.Fatalf("first frame: %v %v", ok, err)
@@ -382,7 +396,7 @@ func TestTypes(t *testing.T) {
 		{TypeMaxStreamData, "MAX_STREAM_DATA", true, false},
 		{TypePathResponse, "PATH_RESPONSE", true, false},
 		{TypeClock, "CLOCK", true, false},
-		{0x06, "UNKNOWN(0x06)", true, false},
+		{0x09, "UNKNOWN(0x09)", true, false},
 		{0x80, "APPLICATION(0x80)", true, true},
 		{0xfe, "APPLICATION(0xfe)", true, true},
 	} {
@@ -406,7 +420,7 @@ func TestEncoderPanics(t *testing.T) {
 		"ack adjacent":          func() { AppendAck(nil, []Range{{5, 10}, {1, 4}}, 0, 100) },
 		"ack lo above hi":       func() { AppendAck(nil, []Range{{10, 5}}, 0, 100) },
 		"nack lo above hi":      func() { AppendNack(nil, []Range{{10, 5}}) },
-		"frame unknown type":    func() { AppendFrame(nil, &Frame{Type: 0x06}) },
+		"frame unknown type":    func() { AppendFrame(nil, &Frame{Type: 0x09}) },
 		"frame ack not parsed":  func() { AppendFrame(nil, &Frame{Type: TypeAck}) },
 		"frame short nonce":     func() { AppendFrame(nil, &Frame{Type: TypeChallenge, Nonce: []byte{1}}) },
 		"frame short path data": func() { AppendFrame(nil, &Frame{Type: TypePathChallenge}) },

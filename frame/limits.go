@@ -45,6 +45,8 @@ const (
 	NonceSize = 32
 	// NodeIDSize is the size of a node id.
 	NodeIDSize = 8
+	// BinderSize is the size of a RESUME's binder, an HMAC-SHA256.
+	BinderSize = 32
 	// SessionIDSize is the size of the session id field of the header.
 	SessionIDSize = 8
 	// PathDataSize is the size of the PATH_CHALLENGE and PATH_RESPONSE payload.

@@ -14,6 +14,9 @@ const (
 	TypeClock         Type = 0x05
 	TypeKeyShare      Type = 0x0a // an X25519 public key: forward secrecy (PROTOCOL.md §3)
 	TypeFSRequired    Type = 0x0b // a responder's refusal of a HELLO without KEY_SHARE
+	TypeResume        Type = 0x06
+	TypeResumeAccept  Type = 0x07
+	TypeResumeRefused Type = 0x08
 	TypeData          Type = 0x10
 	TypeAck           Type = 0x11
 	TypeNack          Type = 0x12
@@ -62,6 +65,9 @@ var typeNames = [TypeAppMin]string{
 	TypeClock:         "CLOCK",
 	TypeKeyShare:      "KEY_SHARE",
 	TypeFSRequired:    "FS_REQUIRED",
+	TypeResume:        "RESUME",
+	TypeResumeAccept:  "RESUME_ACCEPT",
+	TypeResumeRefused: "RESUME_REFUSED",
 	TypeData:          "DATA",
 	TypeAck:           "ACK",
 	TypeNack:          "NACK",

@@ -17,6 +17,7 @@ import (
 
 // dialUsage is dial's --help text.
 const dialUsage = `Usage: sttfast dial --addr udp://HOST:PORT [--addr ...] (--seed FILE | --passphrase-file FILE | STT_SEED) [--recv]
+       [--state FILE] [--resume FILE]
 
 Send (default): opens one stream and sends stdin on it, read in chunks (--chunk, each chunk one
 message), then ends the stream (FIN). It then waits until the peer has ended its own half of the
@@ -43,6 +44,20 @@ there), the next is dialed as well, and so on; the first handshake to complete w
 others are abandoned. Unless --quiet, dial then says which on stderr: "connected via ADDR".
 When every address fails, the line gives each address and its reason.
 
+Resume (--state, --resume): dial --state FILE keeps the session's resumable state in FILE while
+it sends (mode 0600, replaced atomically twice a second and at exit): the session, the offset of
+the stream the peer has acknowledged, and a resumption secret, sealed with the seed (each
+message is then exactly --chunk bytes of input but the last, so input that trickles in is sent
+a whole chunk at a time). If the dial
+dies (a crash, SIGKILL, a machine that goes away), dial --resume FILE continues the same session,
+from this machine or another holding the same seed, given the same input on stdin: the bytes the
+peer already has are skipped, the rest is sent, and the peer's output holds every byte once and
+in order. --addr is optional with --resume (the state's address by default). A listener keeps a
+silent session resumable for 60 s (listen --resume-window). SIGINT and SIGTERM still end the
+session (the peer is told, code 8): a state is for a dial that died without a word. A state that
+can no longer resume (the session ended or
+expired, a later resume superseded it, another seed) exits 1 with one "sttfast: resume:" line.
+
 ` + orderedHelp + `
 
 Exit status: 0 when the transfer completed (send), or (--recv) when the peer closed the session
@@ -60,7 +75,9 @@ failure; --quiet drops that one).
 Examples:
   sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed < backup.tar
   sttfast dial --addr udp://10.0.0.2:9000 --addr udp://203.0.113.7:9000 --seed stt.seed < backup.tar
-  sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed --recv > feed.bin`
+  sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed --recv > feed.bin
+  sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed --state backup.state < backup.tar
+  sttfast dial --resume backup.state --seed stt.seed < backup.tar`
 
 // dialOpts are dial's parsed flags.
 type dialOpts struct {
@@ -73,6 +90,9 @@ type dialOpts struct {
 	timeout  time.Duration
 	bind     string
 	ca       string // --ca: PEM roots for wss://
+	state    string // --state: keep the resumable state in this file
+	resume   string // --resume: continue the session of this state file
+	node     *ctrl.Node
 }
 
 // runDial is the dial command.
@@ -95,15 +115,27 @@ func runDial(c *cli, args []string) error {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up connecting to an address after this long")
 	fs.StringVar(&o.bind, "bind", "", "local `udp://HOST:PORT` to dial from (default: any interface, a free port)")
 	fs.StringVar(&o.ca, "ca", "", caHelp)
+	fs.StringVar(&o.state, "state", "", "keep the session's resumable state in `FILE` (mode 0600, replaced twice a second and at exit)")
+	fs.StringVar(&o.resume, "resume", "", "continue the session of the state `FILE` (same seed, same stdin): the bytes the peer has are skipped")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var err error
-	if o.addrs, err = checkAddrs("--addr", addrFlag); err != nil {
+	if (o.state != "" || o.resume != "") && o.recv {
+		return usagef("--state and --resume keep a sender's state: not with --recv")
+	}
+	if o.resume != "" && len(addrFlag) == 0 {
+		o.addrs = []string{""} // the state file's address
+	} else if o.addrs, err = checkAddrs("--addr", addrFlag); err != nil {
 		return err
 	}
+	if o.resume != "" && len(o.addrs) > 1 {
+		return usagef("--resume takes at most one --addr (the peer's, if it moved)")
+	}
 	o.addr = o.addrs[0]
-	if o.bind == "" {
+	if o.bind == "" && o.addr == "" {
+		o.bind = "udp://:0"
+	} else if o.bind == "" {
 		o.bind = bindForAll(o.addrs)
 	} else if o.bind, err = checkAddr("--bind", o.bind); err != nil {
 		return err
@@ -134,6 +166,21 @@ func runDial(c *cli, args []string) error {
 		return failf(err, "dial %s: bind %s", strings.Join(o.addrs, " "), o.bind)
 	}
 	defer stopNode(node) // an interrupted send still tells the peer, even over loss
+	o.node = node
+	if o.resume != "" {
+		s, st, mark, err := resumeSession(ctx, node, o.resume, &o)
+		if err != nil {
+			return err
+		}
+		if err := skipInput(c.stdin, mark.input); err != nil {
+			s.CloseWithError(0, "resume abandoned")
+			return failf(err, "resume")
+		}
+		if !o.quiet {
+			fmt.Fprintf(c.stderr, "resumed session %x with %s: the peer has the first %d bytes\n", idOf(s), o.addr, mark.input)
+		}
+		return sendOn(ctx, c, s, st, &o, mark)
+	}
 	s, i, err := node.DialAnyIndex(ctx, o.addrs...)
 	if err != nil {
 		if se, ok := interrupted(ctx); ok {
@@ -163,17 +210,34 @@ func dialSend(ctx context.Context, c *cli, node *ctrl.Node, s *ctrl.Session, o *
 	if show {
 		fmt.Fprintf(c.stderr, "connected to %s (session %x)\n", o.addr, idOf(s))
 	}
-	go discardIncoming(s)
 	st, err := s.OpenStream(ctx)
 	if err != nil {
 		return dialFailure(ctx, s, o, err, "open a stream")
+	}
+	return sendOn(ctx, c, s, st, o, inputMark{})
+}
+
+// sendOn sends stdin on st, from the input mark it starts at, keeping the resumable state in
+// o.state when asked, and closes the session once the peer has it all.
+func sendOn(ctx context.Context, c *cli, s *ctrl.Session, st *ctrl.Stream, o *dialOpts, start inputMark) (err error) {
+	show := !o.quiet && (o.progress || isTerminal(c.stderr))
+	go discardIncoming(s)
+	var keeper *stateKeeper
+	if o.state != "" {
+		keeper = newStateKeeper(o.node, s, st, o.state, o.addr, o.chunk, start)
+		defer func() {
+			if kerr := keeper.close(); kerr != nil && err == nil {
+				err = failf(kerr, "dial %s: write the state file %s", o.addr, o.state)
+			}
+		}()
 	}
 	peerDone := make(chan error, 1)
 	go func() { peerDone <- drain(st) }()
 	var sent atomic.Uint64
 	prog := startProgress(c.stderr, show, inputSize(c.stdin), &sent)
 	sendDone := make(chan error, 1)
-	go func() { sendDone <- sendInput(c.stdin, st, o.chunk, &sent) }()
+	whole := o.state != "" || o.resume != "" // resumable: message boundaries fixed by the input
+	go func() { sendDone <- sendInput(c.stdin, st, o.chunk, whole, &sent, keeper) }()
 
 	select {
 	case err = <-sendDone:
@@ -259,15 +323,28 @@ func dialRecv(ctx context.Context, c *cli, node *ctrl.Node, s *ctrl.Session, o *
 	return nil
 }
 
-// sendInput copies r to st, one message per read of up to chunk bytes, counting into sent.
-func sendInput(r io.Reader, st *ctrl.Stream, chunk int, sent *atomic.Uint64) error {
+// sendInput copies r to st, one message per read of up to chunk bytes, counting into sent and
+// telling keeper (when there is one) where each message ends. With whole, every message is
+// exactly chunk bytes but the last: the stream's bytes are then a function of the input alone,
+// which is what lets a resumed sender rewrite them identically from any message boundary.
+func sendInput(r io.Reader, st *ctrl.Stream, chunk int, whole bool, sent *atomic.Uint64, keeper *stateKeeper) error {
 	buf := make([]byte, chunk)
 	for {
-		n, err := r.Read(buf)
+		var n int
+		var err error
+		if whole {
+			n, err = io.ReadFull(r, buf)
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = io.EOF
+			}
+		} else {
+			n, err = r.Read(buf)
+		}
 		if n > 0 {
 			if werr := st.WriteMessage(buf[:n]); werr != nil {
 				return werr
 			}
+			keeper.record(n)
 			sent.Add(uint64(n))
 		}
 		if errors.Is(err, io.EOF) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
@@ -26,6 +27,10 @@ when a handshake is refused (a peer with another seed, or whose clock is off): t
 once, then at most one every 10 s with the count since the last.
 
 ` + orderedHelp + `
+
+A session whose dialer went silent stays open, and resumable (dial --resume), for
+--resume-window (60 s by default; 0 ends it as soon as --idle-timeout or the dead-peer rule
+would), then ends.
 
 With --once, listen serves the first session only (later ones are refused) and exits once it has
 ended and every byte is on stdout: status 0 if the peer closed it cleanly (SESSION_CLOSE code 0,
@@ -55,8 +60,16 @@ func runListen(c *cli, args []string) error {
 	idle.register(fs)
 	once := fs.Bool("once", false, "serve one session, exit when it closes (0 if closed cleanly)")
 	quiet := fs.Bool("quiet", false, "no session lines on stderr (the \"listening on\" line stays)")
+	resumeWindow := fs.Duration("resume-window", 60*time.Second, "keep a silent session resumable this long (dial --resume; 0: no longer than --idle-timeout)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *resumeWindow < 0 {
+		return usagef("--resume-window %v: must not be negative", *resumeWindow)
+	}
+	window := *resumeWindow
+	if window == 0 {
+		window = -1 // ctrl's "off"
 	}
 	addrs, err := checkListenAddrs("--addr", addrFlag)
 	if err != nil {
@@ -72,7 +85,7 @@ func runListen(c *cli, args []string) error {
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
 	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
-	node, err := listenNode("listen", ctrl.Config{Seed: seed, ForwardSecrecy: sf.forwardSecrecy, OnEvent: nodeEvents(c.stderr, refusals),
+	node, err := listenNode("listen", ctrl.Config{Seed: seed, ForwardSecrecy: sf.forwardSecrecy, OnEvent: nodeEvents(c.stderr, refusals), ResumeWindow: window,
 		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}}, addrs)
 	if err != nil {
 		return err

@@ -114,6 +114,11 @@ func (s *Sender) Init(cfg Config) {
 	s.initialized = true
 }
 
+// StartAt makes pn the first packet number of a Sender just initialised (before any packet is
+// sent): a resumed session's new device continues the direction's numbering at the number the
+// peer named, so that the peer's replay window and ACK state go on as they were.
+func (s *Sender) StartAt(pn uint64) { s.nextPN, s.histBase, s.scanFrom = pn, pn, pn }
+
 // NextPacketNumber returns the number the next packet must carry. It does
 // not consume it: OnPacketSent does.
 func (s *Sender) NextPacketNumber() uint64 { return s.nextPN }

@@ -62,6 +62,14 @@ func (b *SendBuffer) Init(capacity int) {
 	b.resv = 0
 }
 
+// InitAt is Init for a stream whose first base bytes are already acknowledged (a resumed
+// stream: the device that wrote them is gone, the peer has them): offsets start at base.
+func (b *SendBuffer) InitAt(capacity int, base uint64) {
+	b.Init(capacity)
+	b.end.Store(base)
+	b.acked.Store(base)
+}
+
 // Capacity is the rounded capacity given to Init.
 func (b *SendBuffer) Capacity() int { return int(b.cap) }
 

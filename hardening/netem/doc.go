@@ -14,6 +14,9 @@
 //   - TestJitterTransfer (issue 10): two in-process ctrl nodes joined through a userspace delay
 //     line on 127.0.0.1 (package delayline): 5 ms each way with ±1 ms and ±4 ms uniform jitter in
 //     both directions, for CUBIC and BBR. Byte-exact, and no 10 s without a new byte (a stall).
+//   - TestResumeFromAnotherHost (root, issue 13): dial --state killed with SIGKILL on host a at
+//     half of 64 MiB; dial --resume on a third host c (netns.sh third), on another link, finishes
+//     the session byte-exact, and the stale state is refused afterwards.
 //   - shutdown_test.go (root): a graceful stop reaches the peer even when the link loses the first
 //     SESSION_CLOSE (a bug these tests found in the command, now fixed).
 //

@@ -12,6 +12,9 @@
 #   netns.sh up ID RATE            create ID-a and ID-b joined by a RATE link (100mbit, 1gbit...)
 #   netns.sh loss ID PATTERN       set the loss of both directions (see "Loss patterns")
 #   netns.sh mtu ID BYTES          set the MTU of the link (both ends of stt0; default 1500)
+#   netns.sh third ID              add a third host ID-c (198.18.0.5), joined to ID-b (198.18.0.6)
+#                                  by a second veth pair (stt1, no bottleneck, no loss): another
+#                                  machine on another network, for tests where a session moves
 #   netns.sh stats ID              print counters: qdisc (tc -s), nft, UDP receive errors
 #   netns.sh down ID               kill what runs inside ID-a and ID-b and delete them
 #   netns.sh clean-stale           delete sttnm-PID-* namespaces whose owner PID is gone
@@ -51,6 +54,8 @@ set -eu
 PREFIX=sttnm
 ADDR_A=198.18.0.1
 ADDR_B=198.18.0.2
+ADDR_C=198.18.0.5
+ADDR_BC=198.18.0.6
 
 die() { echo "netns.sh: $*" >&2; exit 1; }
 
@@ -119,6 +124,20 @@ cmd_up() {
 	done
 	cmd_loss "$id" none
 	trap - EXIT INT TERM
+}
+
+cmd_third() {
+	[ $# -eq 1 ] || die "usage: netns.sh third ID"
+	id=$1
+	ip netns list | awk '{print $1}' | grep -qx "$id-b" || die "namespace $id-b does not exist"
+	ip netns list | awk '{print $1}' | grep -qx "$id-c" && die "namespace $id-c exists already"
+	ip netns add "$id-c"
+	ip link add stt1 netns "$id-c" type veth peer name stt1 netns "$id-b"
+	ip -n "$id-c" link set lo up
+	ip -n "$id-c" addr add "$ADDR_C/30" dev stt1
+	ip -n "$id-c" link set stt1 up
+	ip -n "$id-b" addr add "$ADDR_BC/30" dev stt1
+	ip -n "$id-b" link set stt1 up
 }
 
 # rules PATTERN: the nftables rules of one receiving side.
@@ -213,7 +232,7 @@ cmd_stats() {
 
 cmd_down() {
 	[ $# -eq 1 ] || die "usage: netns.sh down ID"
-	for ns in "$1-a" "$1-b"; do
+	for ns in "$1-a" "$1-b" "$1-c"; do
 		ip netns list | awk '{print $1}' | grep -qx "$ns" || continue
 		# Processes the tests started inside the namespace, by PID.
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
@@ -229,12 +248,12 @@ cmd_clean_stale() {
 		owner=${owner%%-*}
 		if [ ! -d "/proc/$owner" ]; then
 			echo "netns.sh: removing stale $ns (owner $owner is gone)" >&2
-			cmd_down "${ns%-[ab]}"
+			cmd_down "${ns%-[abc]}"
 		fi
 	done
 }
 
-[ $# -ge 1 ] || die "usage: netns.sh check|deps|up|loss|mtu|stats|down|clean-stale ..."
+[ $# -ge 1 ] || die "usage: netns.sh check|deps|up|loss|mtu|third|stats|down|clean-stale ..."
 verb=$1
 shift
 case "$verb" in
@@ -243,6 +262,7 @@ deps) cmd_deps ;;
 up) cmd_up "$@" ;;
 loss) cmd_loss "$@" ;;
 mtu) cmd_mtu "$@" ;;
+third) cmd_third "$@" ;;
 stats) cmd_stats "$@" ;;
 down) cmd_down "$@" ;;
 clean-stale) cmd_clean_stale ;;
