@@ -181,6 +181,11 @@ function handshake(ws, url, seed, mac, opts) {
         if (++clocks <= CLOCK_RETRIES) { await sendHello(); retry = RETRY_FIRST_MS; armRetry(); }
         return;
       }
+      if (m.frame.type === T.FS_REQUIRED) {
+        // Authenticated by the HELLO's MAC: the node knows our seed and requires forward secrecy.
+        finish(new ConnectError(url, "the node requires forward secrecy (X25519 KEY_SHARE), which this client does not offer"));
+        return;
+      }
       if (m.frame.type !== T.CHALLENGE) return;
       challenged = true;
       const f = m.frame;

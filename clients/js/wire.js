@@ -28,6 +28,7 @@ export const MAX_SAFE_VARINT = Number.MAX_SAFE_INTEGER;
 /** Frame types of docs/PROTOCOL.md §2. */
 export const T = Object.freeze({
   PADDING: 0x00, HELLO: 0x01, CHALLENGE: 0x02, AUTH_PROOF: 0x03, FINAL: 0x04, CLOCK: 0x05,
+  RESUME: 0x06, RESUME_ACCEPT: 0x07, RESUME_REFUSED: 0x08, KEY_SHARE: 0x0a, FS_REQUIRED: 0x0b,
   DATA: 0x10, ACK: 0x11, NACK: 0x12, KEEP_ALIVE: 0x13, KEEP_ALIVE_ACK: 0x14,
   STREAM_OPEN: 0x20, STREAM_CLOSE: 0x21, STREAM_FIN: 0x22, SESSION_CLOSE: 0x30,
   MAX_DATA: 0x40, MAX_STREAM_DATA: 0x41, MAX_STREAMS: 0x42, KEY_UPDATE: 0x50,
@@ -263,6 +264,18 @@ export function readFrame(r) {
       return { type, code: r.varint() };
     case T.CLOCK:
       return { type, ts: r.varint() };
+    // Resumption and forward secrecy (PROTOCOL.md §3): parsed so that a handshake packet
+    // carrying them is understood; this client neither resumes nor offers KEY_SHARE.
+    case T.RESUME:
+      return { type, sessionId: r.bytes(8), value: r.varint(), nonce: r.bytes(32), nodeId: r.bytes(8), ts: r.varint(), binder: r.bytes(32) };
+    case T.RESUME_ACCEPT:
+      return { type, value: r.varint(), nonce: r.bytes(32), nodeId: r.bytes(8), firstPn: r.varint() };
+    case T.RESUME_REFUSED:
+      return { type, value: r.varint(), code: r.varint() };
+    case T.KEY_SHARE:
+      return { type, data: r.bytes(32) };
+    case T.FS_REQUIRED:
+      return { type };
     case T.DATA: {
       const streamId = r.varint(), offset = r.varint(), n = r.varint();
       if (n > MAX_PACKET_SIZE) throw new WireError("oversize", "DATA longer than MaxPacketSize");

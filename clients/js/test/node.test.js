@@ -103,6 +103,20 @@ test("nothing listening is a connect error, not a seed refusal", { skip, timeout
   await assert.rejects(connect(serve.url, { seed: "not hex", WebSocket }), TypeError);
 });
 
+test("a node requiring forward secrecy refuses the client at once, and says why", { skip, timeout: 30000 }, async () => {
+  const [s2, p2] = newSeed();
+  const node = await startNode("serve", p2, ["--forward-secrecy"]);
+  try {
+    await assert.rejects(connect(node.url, { seed: s2, WebSocket, handshakeTimeout: 20000 }), (err) => {
+      assert.ok(err instanceof ConnectError, String(err));
+      assert.match(err.message, /forward secrecy/);
+      return true;
+    });
+  } finally {
+    await node.stop();
+  }
+});
+
 test("the server going away closes the session cleanly", { skip, timeout: 60000 }, async () => {
   const [s2, p2] = newSeed();
   const node = await startNode("serve", p2);
