@@ -166,6 +166,11 @@ the machine's packet path and AES budget a transport uses. See benchmarks/README
 	return nil
 }
 
+// hasContender reports whether the run had the named contender in it.
+func hasContender(rep *runReport, name string) bool {
+	return slices.ContainsFunc(rep.contenders, func(c Contender) bool { return c.Name() == name })
+}
+
 func hasWorkload(rep *runReport, name string) bool {
 	_, ok := workloadNamed(rep, name)
 	return ok
@@ -430,6 +435,7 @@ func writeSTTMarkdown(w io.Writer, rep *runReport, jsonName string) error {
 		}
 		fmt.Fprintf(w, "| %s | %s | **%s** | %s - %s | %s | %s |\n", g.metric, g.target, g.format(st.Med), g.format(st.Min), g.format(st.Max), runsCell(st.N, failed), met)
 	}
+	fsSTTRow(w, rep) // before the GC row, which ends the table with a note
 	ok, failed := collect(rep.Samples, "bulk10s", "sttfast")
 	if st := summarize(ok, func(s *Sample) float64 { return float64(s.RecvGC) }); st.N > 0 {
 		ss := summarize(ok, func(s *Sample) float64 { return float64(s.SendGC) })
@@ -444,6 +450,9 @@ func writeSTTMarkdown(w io.Writer, rep *runReport, jsonName string) error {
 	fmt.Fprintln(w)
 	if b, ok := rep.Budgets["handshake"]; ok {
 		fmt.Fprintf(w, "Handshakes: one dialing node in its own process keeps %d dials in flight to a listener in another; each completed Dial (session established on both sides) counts, and the session is closed at once.\n\n", b.Concurrency)
+		if hasContender(rep, "sttfast-fs") {
+			fmt.Fprint(w, "sttfast-fs is the same with Config.ForwardSecrecy on both nodes (an ephemeral X25519 exchange in every handshake), interleaved with sttfast in the same rounds; every session it counted was checked to be forward-secret.\n\n")
+		}
 	}
 	if b, ok := rep.Budgets["idle"]; ok {
 		fmt.Fprintf(w, "Idle sessions: the listener process (DiscardAccepted, MaxSessions raised to fit) holds %d sessions dialed from another process; (HeapInuse after - before) / sessions and (RSS after - before) / sessions, each after runtime.GC and debug.FreeOSMemory. The handshake replay caches hold an entry per session while its proof could still be replayed, and that is counted.\n\n", b.Sessions)
