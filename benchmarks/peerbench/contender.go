@@ -125,6 +125,7 @@ func contenders() []Contender {
 		&sttContender{payload: 9000},
 		&sttContender{cc: recovery.BBR},
 		&sttContender{ws: true},
+		&sttContender{fs: true},
 		&quicContender{},
 		&kcpContender{},
 		&srtContender{},

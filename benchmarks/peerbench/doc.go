@@ -31,5 +31,7 @@
 // One file per contender (stt.go, quicgo.go, kcp.go, srt.go, udpceiling.go, aesceiling.go), the
 // workloads that are shared by every stream transport (workload.go), the child process runtime
 // (child.go, control.go), the orchestrator (orchestrator.go, plan.go), and the reports
-// (report.go, svg.go).
+// (report.go, svg.go). Goals judged from two medians of one run are in goals.go; issue 16's
+// handshake rate with forward secrecy (the sttfast-fs variant) against the seed-only one is in
+// fsgoal.go.
 package peerbench

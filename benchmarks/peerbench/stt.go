@@ -19,11 +19,14 @@ import (
 // larger packets, which only a loopback or jumbo-frame path carries; cc != Cubic is the variant
 // with another congestion controller (issue 10 compares CUBIC and BBR through a delay line); ws
 // is sttfast over its WebSocket path (issue 12): the receivers listen on ws://HOST:0/stt and the
-// sender"s node (on UDP, unused) dials those addresses, one TCP connection per session.
+// sender"s node (on UDP, unused) dials those addresses, one TCP connection per session. fs is
+// sttfast with Config.ForwardSecrecy on both nodes (issue 16): it runs the handshake workload only,
+// the one its ephemeral X25519 exchange changes, beside the seed-only rate of the same run.
 type sttContender struct {
 	payload int
 	cc      recovery.Algorithm
 	ws      bool
+	fs      bool
 }
 
 // sttWSPath is the request path the ws variant"s receivers listen on.
@@ -33,6 +36,8 @@ func (s *sttContender) Name() string {
 	switch {
 	case s.ws:
 		return "sttfast-ws"
+	case s.fs:
+		return "sttfast-fs"
 	case s.payload != 0:
 		return "sttfast-" + strconv.Itoa(s.payload)
 	case s.cc != recovery.Cubic:
@@ -42,7 +47,7 @@ func (s *sttContender) Name() string {
 }
 
 func (s *sttContender) Class() Class {
-	if s.payload != 0 || s.cc != recovery.Cubic || s.ws {
+	if s.payload != 0 || s.cc != recovery.Cubic || s.ws || s.fs {
 		return classVariant
 	}
 	return classSTT
@@ -59,10 +64,16 @@ func (s *sttContender) Describe() string {
 	if s.ws {
 		d = "as sttfast but over the WebSocket path: each receiver node listens on ws://127.0.0.1:0/stt (Config.Addr), the sender's node dials those ws:// addresses (one TCP connection and engine per session, packets sized for the path, paced by its byte budget); same AES-256-GCM, windows and ReadMessage"
 	}
+	if s.fs {
+		d = "as sttfast but Config.ForwardSecrecy on both nodes: every handshake adds an ephemeral X25519 exchange (a key pair per dial and per answer, two scalar multiplications a side) to the seed authentication; handshake workload only, and every dialed session is checked to be forward-secret"
+	}
 	return d
 }
 
 func (s *sttContender) Supports(w Workload) bool {
+	if s.fs {
+		return w.Kind == kindHandshake
+	}
 	if s.ws {
 		return w.Kind == kindStream && w.Name != "bulk10s" || w.Kind == kindRTT || w.Kind == kindIdle
 	}
@@ -84,7 +95,8 @@ func (s *sttContender) config(e *Env) (ctrl.Config, error) {
 	if err != nil {
 		return ctrl.Config{}, err
 	}
-	return ctrl.Config{Seed: seed, Addr: "udp://" + e.O.bindAddr(), Transport: dataplane.Config{PayloadSize: s.payload, Congestion: s.cc}}, nil
+	return ctrl.Config{Seed: seed, Addr: "udp://" + e.O.bindAddr(), ForwardSecrecy: s.fs,
+		Transport: dataplane.Config{PayloadSize: s.payload, Congestion: s.cc}}, nil
 }
 
 // listenNode starts a node with the contender's configuration, adjusted by tune (nil: none).
@@ -118,6 +130,7 @@ func (s *sttContender) info(e *Env, n *ctrl.Node) {
 	}
 	e.Info("udp_payload", strconv.Itoa(p))
 	e.Info("congestion", s.cc.String())
+	e.Info("forward_secrecy", strconv.FormatBool(s.fs))
 }
 
 // Listen starts n nodes: each receiver is a distinct peer with its own socket, as n machines

@@ -35,12 +35,15 @@ func (s *sttContender) handshakeListener(ctx context.Context, e *Env) error {
 	e.Info("accepted", strconv.FormatUint(st.Accepted, 10))
 	e.Info("refused", strconv.FormatUint(st.HandshakesFailed(), 10))
 	e.Info("handshake_queue_drops", strconv.FormatUint(st.Drops[dataplane.DropHandshakeQueue], 10))
+	e.Info("forward_secrecy", strconv.FormatBool(s.fs))
 	return nil
 }
 
 // handshakeDialer runs Concurrency dial loops from one node: each completed Dial (the session is
 // established on both sides) counts one handshake, and the session is closed at once so that the
-// listener's table stays small and the run can last.
+// listener's table stays small and the run can last. A session whose keys are not of the kind
+// configured (forward-secret for sttfast-fs, seed-only for sttfast) fails the run: a rate of the
+// wrong handshake would be a wrong number.
 func (s *sttContender) handshakeDialer(ctx context.Context, e *Env) error {
 	node, err := s.listenNode(ctx, e, nil)
 	if err != nil {
@@ -51,6 +54,7 @@ func (s *sttContender) handshakeDialer(ctx context.Context, e *Env) error {
 	var (
 		wg       sync.WaitGroup
 		failed   atomic.Uint64
+		wrongFS  atomic.Uint64 // sessions whose ForwardSecret() is not s.fs
 		firstErr atomic.Pointer[error]
 	)
 	for i := 0; i < max(1, e.O.Concurrency); i++ {
@@ -68,6 +72,9 @@ func (s *sttContender) handshakeDialer(ctx context.Context, e *Env) error {
 					firstErr.CompareAndSwap(nil, &err)
 					continue
 				}
+				if sess.ForwardSecret() != s.fs {
+					wrongFS.Add(1)
+				}
 				sess.CloseWithError(dataplane.CodeNoError, "")
 				e.M.Add(0, 1)
 			}
@@ -76,8 +83,12 @@ func (s *sttContender) handshakeDialer(ctx context.Context, e *Env) error {
 	wg.Wait()
 	e.Info("concurrency", strconv.Itoa(e.O.Concurrency))
 	e.Info("failed_dials", strconv.FormatUint(failed.Load(), 10))
+	e.Info("forward_secrecy", strconv.FormatBool(s.fs))
 	if p := firstErr.Load(); p != nil {
 		e.Info("first_dial_error", (*p).Error())
+	}
+	if n := wrongFS.Load(); n > 0 {
+		return fmt.Errorf("%d sessions with ForwardSecret() = %t, want %t", n, !s.fs, s.fs)
 	}
 	return nil
 }
