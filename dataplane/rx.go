@@ -26,6 +26,9 @@ type rxLoop struct {
 	f      frame.Frame
 	ranges []recovery.Range
 	now    recovery.Time
+	// probing: the packet being processed carries only probing frames (PADDING, PATH_*), which
+	// never make its source a path candidate (migrate.go)
+	probing bool
 
 	cur     *Session // session whose lock is held across consecutive datagrams
 	wakes   []*ring.Waker

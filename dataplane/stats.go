@@ -59,6 +59,9 @@ type engineCounters struct {
 	pathHeld                        atomic.Uint64
 	// Totals of sessions that have ended, so that engine-wide counters never go down.
 	closedRetx, closedLost, closedSessions atomic.Uint64
+	// migrations counts sessions' moves to another path; pathResponsesDropped the
+	// PATH_CHALLENGEs left unanswered because a session had maxPathResponses answers queued.
+	migrations, pathResponsesDropped atomic.Uint64
 }
 
 // EngineStats is a snapshot of an engine's counters.
@@ -80,6 +83,10 @@ type EngineStats struct {
 	// the path no room for it: the data waited in the send buffers instead of being dropped.
 	Reliable bool
 	PathHeld uint64
+	// Migrations counts moves of sessions to another path (docs/PROTOCOL.md §9), and
+	// PathResponsesDropped the PATH_CHALLENGEs not answered because a session already had
+	// maxPathResponses answers queued (a flood of challenges stays bounded).
+	Migrations, PathResponsesDropped uint64
 }
 
 // DropsTotal sums the drops of every reason.
@@ -111,6 +118,8 @@ func (s *EngineStats) Add(o *EngineStats) {
 	s.GRO = s.GRO || o.GRO
 	s.Reliable = s.Reliable || o.Reliable
 	s.PathHeld += o.PathHeld
+	s.Migrations += o.Migrations
+	s.PathResponsesDropped += o.PathResponsesDropped
 }
 
 // sessionCounters are the per-session numbers that applications and the admin API read.

@@ -79,6 +79,19 @@ func (r *Receiver) Init(maxAckDelay time.Duration, ackEveryN int) {
 	*r = Receiver{maxAckDelay: maxAckDelay, ackEveryN: int32(ackEveryN)}
 }
 
+// SetAckRate changes the max ACK delay and the ACK-every count (as Init takes them) without
+// touching what was received: a session that moved to a path of another kind acknowledges at
+// that path's rate from now on.
+func (r *Receiver) SetAckRate(maxAckDelay time.Duration, ackEveryN int) {
+	if maxAckDelay <= 0 {
+		maxAckDelay = DefaultMaxAckDelay
+	}
+	if ackEveryN <= 0 {
+		ackEveryN = DefaultAckEveryN
+	}
+	r.maxAckDelay, r.ackEveryN = maxAckDelay, int32(min(ackEveryN, 1<<30))
+}
+
 var largeRangesPool = sync.Pool{New: func() any { return new([MaxRanges]Range) }}
 
 // buf returns the array the ranges live in.

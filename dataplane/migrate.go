@@ -1,0 +1,272 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/sttfast/sttfast/dataplane/recovery"
+)
+
+// Sessions that move (docs/PROTOCOL.md §9, "Migration"). A session is bound to its keys, not to
+// an address: it moves to another address or transport once that path is validated, i.e. once
+// the peer echoed, from that address, a fresh unpredictable PATH_CHALLENGE sent to it. Nothing
+// else moves it: a replayed packet fails the replay window, a forged one fails authentication,
+// and an authentic packet from a new address only makes the address a candidate.
+//
+// The roles are those of RFC 9000 §9: the dialer (initiator) chooses its path (by hand with
+// Migrate; on its own when the active path goes silent, failover, and when a path it prefers
+// answers again, return), and the responder follows: it validates the address the dialer's
+// newest non-probing packet came from and moves there. A side that chooses never follows
+// packets from elsewhere, so the two cannot chase each other between paths.
+//
+// On a move the session resends, over the new path, whatever the old one left unacknowledged
+// (recovery.Sender.ChangePath) and restarts its RTT and congestion state, except on a NAT
+// rebinding (same host, new port, same kind of path), which keeps them; a move to a path of the
+// other kind (UDP and WebSocket) also changes the packet size and ACK rate (reliable.go).
+
+// moveReason says why a path is being validated.
+type moveReason uint8
+
+const (
+	movePeer     moveReason = iota // the responder follows the dialer's packets
+	moveFailover                   // the active path went silent
+	moveReturn                     // probing the preferred path while on another
+	moveManual                     // Migrate
+)
+
+var moveNames = [...]string{"peer moved", "failover", "return", "migrate"}
+
+const (
+	// failoverPTOs: the active path is silent when nothing authentic has been heard for this many
+	// PTOs while ack-eliciting packets are in flight ("about three PTOs", RFC 9000 §9.3's
+	// three times the PTO for a path validation), and at least failoverFloor: a loaded host's
+	// scheduling pauses must not look like a dead path.
+	failoverPTOs  = 3
+	failoverFloor = 100 * time.Millisecond
+	// returnProbeMin and returnProbeMax bound the interval between challenges to the preferred
+	// path while the session is on another: three PTOs of the current path. One small packet
+	// per interval to a path that may be black-holed costs nothing; the interval bounds how long
+	// the return takes once the path works again.
+	returnProbeMin = 50 * time.Millisecond
+	returnProbeMax = time.Second
+	// maxPathResponses bounds the PATH_RESPONSEs queued between two TX passes of a session: a
+	// flood of challenges gets at most that many answers per pass, the rest are counted.
+	maxPathResponses = 8
+)
+
+// ErrPathValidation is returned by Migrate when the new address did not echo the challenge
+// (three tries, PTO, 2 PTO and 4 PTO apart), or another validation replaced it.
+var ErrPathValidation = errors.New("sttfast: path validation failed: no answer from the new address")
+
+// SetPaths gives the session the peer's addresses in order of preference, the active one
+// among them (on an engine over a MultiConn, tagged with TagAddr): the dialer's failover and
+// return move only between these. With fewer than two it neither fails over nor returns.
+func (s *Session) SetPaths(addrs ...netip.AddrPort) {
+	s.mu.Lock()
+	p := s.pathSt()
+	p.known = append(p.known[:0], addrs...)
+	if !slices.Contains(p.known, s.peer) {
+		p.known = append(p.known, s.peer)
+	}
+	s.mu.Unlock()
+	s.e.notify(s)
+}
+
+// Paths returns the peer's known addresses in order of preference (SetPaths; just the active
+// one if none were set).
+func (s *Session) Paths() []netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.path == nil || len(s.path.known) == 0 {
+		return []netip.AddrPort{s.peer}
+	}
+	return slices.Clone(s.path.known)
+}
+
+// ActivePath is the address the session sends to now (Peer).
+func (s *Session) ActivePath() netip.AddrPort { return s.Peer() }
+
+// Migrations counts the session's moves to another path.
+func (s *Session) Migrations() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.path == nil {
+		return 0
+	}
+	return s.path.migrations
+}
+
+// Migrate moves the session to addr (on an engine over a MultiConn, tagged with TagAddr): it
+// challenges addr and moves once the peer answers from there, then resends what the old path
+// left unacknowledged. It returns nil once moved, ErrPathValidation when addr does not answer,
+// ctx's error, or the session's close error. The peer follows when it sees the dialer's packets
+// come from the new address, so Migrate belongs to the dialer; on the responder it moves only
+// this side's sending until the dialer's next packets bring it back.
+func (s *Session) Migrate(ctx context.Context, addr netip.AddrPort) error {
+	s.mu.Lock()
+	if s.closeErr != nil {
+		err := s.closeErr
+		s.mu.Unlock()
+		return err
+	}
+	if addr == s.peer {
+		s.mu.Unlock()
+		return nil
+	}
+	ch := make(chan error, 1)
+	s.validate(addr, moveManual)
+	p := s.path
+	p.waiters = append(p.waiters, ch)
+	s.mu.Unlock()
+	s.e.notify(s)
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return s.Err()
+	}
+}
+
+// validate starts validating addr: a fresh challenge, sent by the TX loop's next pass. A
+// validation under way is replaced (its Migrate callers get ErrPathValidation). mu held.
+func (s *Session) validate(addr netip.AddrPort, why moveReason) {
+	p := s.pathSt()
+	if p.chalN && p.candidate != addr {
+		p.settle(ErrPathValidation)
+	}
+	p.candidate = addr
+	p.chal = s.e.pathToken()
+	p.chalN = true
+	p.chalAt = 0
+	p.chalTries = 0
+	p.chalWhy = why
+}
+
+// settle answers the Migrate callers waiting on the current validation.
+func (p *pathState) settle(err error) {
+	for _, ch := range p.waiters {
+		ch <- err
+	}
+	p.waiters = p.waiters[:0]
+}
+
+// validated moves the session to the candidate whose challenge was just echoed. mu held.
+func (s *Session) validated() {
+	p := s.path
+	p.chalN = false
+	s.moveTo(p.candidate, p.chalWhy)
+	p.settle(nil)
+}
+
+// moveTo makes addr the session's path: outstanding frames are resent over it and, unless it is
+// the same host and kind of path (a NAT rebinding), RTT and congestion state start again; the
+// packet size and ACK rate follow its kind. mu held.
+func (s *Session) moveTo(addr netip.AddrPort, why moveReason) {
+	old := s.peer
+	if addr == old {
+		return
+	}
+	rel := s.e.pathReliable(addr)
+	rebinding := old.Addr() == addr.Addr() && rel == s.rel.Load()
+	payload, ackDelay, ackEvery := s.e.pathParams(rel)
+	s.peer = addr
+	s.rel.Store(rel)
+	s.payload.Store(int32(payload))
+	s.sender.ChangePath(s.e.senderConfig(rel), rebinding, s.losses())
+	s.receiver.SetAckRate(ackDelay, ackEvery)
+	s.probes = 0
+	s.pacedUntil, s.pathWait = 0, 0
+	p := s.path
+	p.migrations++
+	p.probeAt, p.altTries = 0, 0
+	p.movedAt = recovery.Now()
+	s.e.ctr.migrations.Add(1)
+	s.e.emit(Event{Kind: EventPathMigrated, Session: s, Code: uint64(why),
+		Reason: moveNames[why] + ": " + s.e.pathName(old) + " -> " + s.e.pathName(addr)})
+}
+
+// pathName names addr with its kind of path, for events and logs ("udp 192.0.2.1:9000",
+// "ws 192.0.2.1:9080" for an address tagged "ws" on a MultiConn).
+func (e *Engine) pathName(addr netip.AddrPort) string {
+	kind := "udp"
+	if tag := AddrTag(addr); tag != "" {
+		kind = tag
+	} else if e.pathReliable(addr) {
+		kind = "ws"
+	}
+	return kind + " " + UntagAddr(addr).String()
+}
+
+// watchPaths is the dialer's failover and return, run with its timers: when the active path has
+// been silent for failoverPTOs PTOs with packets in flight, validate the next known path; while
+// on a path other than the preferred one, challenge the preferred one every few PTOs. One
+// validation at a time; a failover replaces a return probe. mu held.
+func (s *Session) watchPaths(now recovery.Time) {
+	p := s.path
+	if p == nil || len(p.known) < 2 || !s.initiator || !s.established {
+		return
+	}
+	if at := s.silentAt(); at != 0 && now >= at {
+		s.validate(p.nextKnown(s.peer), moveFailover)
+		p.altTries++
+		return
+	}
+	if p.chalN || p.known[0] == s.peer {
+		return
+	}
+	if p.probeAt == 0 {
+		p.probeAt = now + s.returnInterval()
+	}
+	if now >= p.probeAt {
+		s.validate(p.known[0], moveReturn)
+		p.probeAt = now + s.returnInterval()
+	}
+}
+
+// silentAt is when the active path counts as silent (0: not while nothing is in flight, or
+// while a failover validation is under way). mu held.
+func (s *Session) silentAt() recovery.Time {
+	p := s.path
+	if s.sender.InFlightPackets() == 0 || (p.chalN && p.chalWhy == moveFailover) {
+		return 0
+	}
+	wait := max(failoverPTOs*s.sender.PTO(), failoverFloor)
+	return max(s.lastRecv, p.movedAt) + recovery.Time(wait)
+}
+
+// returnInterval is the wait between challenges to the preferred path. mu held.
+func (s *Session) returnInterval() recovery.Time {
+	return recovery.Time(min(max(3*s.sender.PTO(), returnProbeMin), returnProbeMax))
+}
+
+// nextKnown is the known path a failover tries: the ones after the active path in order of
+// preference, wrapping around, one further on each attempt since the last move.
+func (p *pathState) nextKnown(active netip.AddrPort) netip.AddrPort {
+	i := slices.Index(p.known, active)
+	n := len(p.known)
+	for k := 0; k < n; k++ {
+		a := p.known[(i+1+p.altTries+k)%n]
+		if a != active {
+			return a
+		}
+	}
+	return active
+}
+
+// pathDeadline is when watchPaths must run next (0: no need). mu held.
+func (s *Session) pathDeadline() recovery.Time {
+	p := s.path
+	if p == nil || len(p.known) < 2 || !s.initiator {
+		return 0
+	}
+	d := s.silentAt()
+	if !p.chalN && p.probeAt != 0 && (d == 0 || p.probeAt < d) {
+		d = p.probeAt
+	}
+	return d
+}
