@@ -40,12 +40,16 @@ const (
 var moveNames = [...]string{"peer moved", "failover", "return", "migrate"}
 
 const (
-	// failoverPTOs: the active path is silent when nothing authentic has been heard for this many
-	// PTOs while ack-eliciting packets are in flight ("about three PTOs", RFC 9000 §9.3's
-	// three times the PTO for a path validation), and at least failoverFloor: a loaded host's
-	// scheduling pauses must not look like a dead path.
-	failoverPTOs  = 3
-	failoverFloor = 100 * time.Millisecond
+	// The active path is silent when, with ack-eliciting packets in flight, nothing authentic
+	// has been heard for failoverPTOs PTOs (and at least failoverFloor) and failoverProbes
+	// consecutive PTOs have fired unanswered. Two PTOs, the second after a doubled wait, are
+	// the three PTOs of silence the issue asks for; counting fired PTOs rather than only time
+	// keeps a pause of this host (a loaded machine's scheduler, a GC) from looking like a dead
+	// path: after a pause the TX loop fires at most one PTO before the RX loop has read the
+	// ACKs that waited meanwhile. The floor does the same for pauses of the peer.
+	failoverPTOs   = 3
+	failoverProbes = 2
+	failoverFloor  = 100 * time.Millisecond
 	// returnProbeMin and returnProbeMax bound the interval between challenges to the preferred
 	// path while the session is on another: three PTOs of the current path. One small packet
 	// per interval to a path that may be black-holed costs nothing; the interval bounds how long
@@ -183,7 +187,7 @@ func (s *Session) moveTo(addr netip.AddrPort, why moveReason) {
 	s.pacedUntil, s.pathWait = 0, 0
 	p := s.path
 	p.migrations++
-	p.probeAt, p.altTries = 0, 0
+	p.altTries = 0
 	p.movedAt = recovery.Now()
 	s.e.ctr.migrations.Add(1)
 	s.e.emit(Event{Kind: EventPathMigrated, Session: s, Code: uint64(why),
@@ -211,7 +215,7 @@ func (s *Session) watchPaths(now recovery.Time) {
 	if p == nil || len(p.known) < 2 || !s.initiator || !s.established {
 		return
 	}
-	if at := s.silentAt(); at != 0 && now >= at {
+	if at := s.silentAt(); at != 0 && now >= at && s.sender.PTOCount() >= failoverProbes {
 		s.validate(p.nextKnown(s.peer), moveFailover)
 		p.altTries++
 		return
@@ -219,13 +223,18 @@ func (s *Session) watchPaths(now recovery.Time) {
 	if p.chalN || p.known[0] == s.peer {
 		return
 	}
-	if p.probeAt == 0 {
-		p.probeAt = now + s.returnInterval()
-	}
-	if now >= p.probeAt {
+	if now >= s.returnAt() {
 		s.validate(p.known[0], moveReturn)
-		p.probeAt = now + s.returnInterval()
+		p.probedAt = now
 	}
+}
+
+// returnAt is when the preferred path is challenged next: a return interval after the last
+// challenge to it or the last move, whichever is later. The interval is computed afresh, so the
+// first one after a move follows the new path's RTT as soon as it has samples. mu held.
+func (s *Session) returnAt() recovery.Time {
+	p := s.path
+	return max(p.probedAt, p.movedAt) + s.returnInterval()
 }
 
 // silentAt is when the active path counts as silent (0: not while nothing is in flight, or
@@ -265,8 +274,8 @@ func (s *Session) pathDeadline() recovery.Time {
 		return 0
 	}
 	d := s.silentAt()
-	if !p.chalN && p.probeAt != 0 && (d == 0 || p.probeAt < d) {
-		d = p.probeAt
+	if r := s.returnAt(); !p.chalN && p.known[0] != s.peer && (d == 0 || r < d) {
+		d = r
 	}
 	return d
 }

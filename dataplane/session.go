@@ -139,7 +139,7 @@ type pathState struct {
 	resp      []pathResponse // PATH_RESPONSEs to send
 
 	known      []netip.AddrPort // the peer's addresses in order of preference (SetPaths)
-	probeAt    recovery.Time    // next challenge to the preferred path while on another
+	probedAt   recovery.Time    // last challenge to the preferred path while on another
 	movedAt    recovery.Time    // last move: a new path is not silent before it had its chance
 	altTries   int              // failover validations since the last move
 	migrations uint64
