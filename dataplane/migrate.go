@@ -194,13 +194,11 @@ func (s *Session) moveTo(addr netip.AddrPort, why moveReason) {
 		Reason: moveNames[why] + ": " + s.e.pathName(old) + " -> " + s.e.pathName(addr)})
 }
 
-// pathName names addr with its kind of path, for events and logs ("udp 192.0.2.1:9000",
-// "ws 192.0.2.1:9080" for an address tagged "ws" on a MultiConn).
+// pathName names addr with its kind of path, for events and logs: "udp 192.0.2.1:9000", or
+// "ws 192.0.2.1:9080" for a reliable (WebSocket) path, without its MultiConn tag.
 func (e *Engine) pathName(addr netip.AddrPort) string {
 	kind := "udp"
-	if tag := AddrTag(addr); tag != "" {
-		kind = tag
-	} else if e.pathReliable(addr) {
+	if e.pathReliable(addr) {
 		kind = "ws"
 	}
 	return kind + " " + UntagAddr(addr).String()
