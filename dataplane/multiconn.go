@@ -73,6 +73,8 @@ const multiReadBatch = 16
 type multiPath interface {
 	// PathReliable reports whether the path to addr is reliable and ordered.
 	PathReliable(addr netip.AddrPort) bool
+	// Routes reports whether addr belongs to one of its paths (its tag is known).
+	Routes(addr netip.AddrPort) bool
 }
 
 // ErrPathTag reports a MultiConn tag that is empty or already in use.
@@ -284,6 +286,9 @@ func (m *MultiConn) PathReliable(addr netip.AddrPort) bool {
 	p := pathOf(*m.paths.Load(), addr)
 	return p != nil && p.rel != nil
 }
+
+// Routes reports whether addr's tag names one of the paths (an untagged address always does).
+func (m *MultiConn) Routes(addr netip.AddrPort) bool { return pathOf(*m.paths.Load(), addr) != nil }
 
 // Reliable reports false: the union is not one reliable path; the engine asks PathReliable.
 func (m *MultiConn) Reliable() bool { return false }

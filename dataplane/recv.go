@@ -109,6 +109,9 @@ func (s *Session) onNewAddress(rx *rxLoop, from netip.AddrPort, pn uint64) {
 	if largest, ok := s.receiver.Largest(); ok && pn < largest {
 		return
 	}
+	if !s.e.canSendTo(from) {
+		return // another engine's path: this session's engine cannot send there
+	}
 	if p := s.path; p != nil && p.candidate == from && p.chalN {
 		return
 	}

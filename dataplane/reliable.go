@@ -105,6 +105,17 @@ func (e *Engine) pathReliable(addr netip.AddrPort) bool {
 	return e.rel != nil
 }
 
+// canSendTo reports whether the engine's conn can send to addr: a MultiConn to the addresses of
+// its paths, any other conn to untagged addresses only. A session of a node's other engine can
+// see a packet from a path of the MultiConn engine (the engines share the session table), and
+// must not try to follow it there.
+func (e *Engine) canSendTo(addr netip.AddrPort) bool {
+	if e.multi != nil {
+		return e.multi.Routes(addr)
+	}
+	return AddrTag(addr) == ""
+}
+
 // pathParams are the packet size and ACK rate of a session on a path of the given kind: over
 // a reliable path, larger packets and fewer ACKs (see above).
 func (e *Engine) pathParams(reliable bool) (payload int, ackDelay time.Duration, ackEvery int) {
