@@ -178,7 +178,9 @@ func (t *txLoop) packOne(s *Session, now recovery.Time) (sent, more bool) {
 		}
 		s.lastSent = now
 	}
-	t.commit(n, hdrLen, pn, s.txKeys.Current(), n == size)
+	// Over a reliable path each packet is a message of its own, as on an engine without GSO: the
+	// path's budget (pathRoom) is charged per message.
+	t.commit(n, hdrLen, pn, s.txKeys.Current(), n == size && !rel)
 	if rel {
 		t.room -= n + reliableFraming
 		s.pathWait = 0
