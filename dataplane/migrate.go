@@ -183,6 +183,9 @@ func (s *Session) moveTo(addr netip.AddrPort, why moveReason) {
 	s.payload.Store(int32(payload))
 	s.sender.ChangePath(s.e.senderConfig(rel), rebinding, s.losses())
 	s.receiver.SetAckRate(ackDelay, ackEvery)
+	// The ACKs sent since the peer moved went to the old path: acknowledge everything again
+	// over the new one at once, so the peer's window opens within a round trip.
+	s.receiver.RequestAck(recovery.Now())
 	s.probes = 0
 	s.pacedUntil, s.pathWait = 0, 0
 	p := s.path

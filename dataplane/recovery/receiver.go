@@ -248,6 +248,20 @@ func (r *Receiver) insertRange(pos int, pn uint64) bool {
 	return true
 }
 
+// RequestAck makes an ACK of everything received due now, if anything was: for a session that
+// moved to a new path, whose ACKs since the peer's move went to the old one and were lost, so
+// that the peer's window opens again one round trip after the move rather than after its PTO.
+func (r *Receiver) RequestAck(now Time) {
+	if r.n == 0 {
+		return
+	}
+	if !r.pending {
+		r.pending = true
+		r.firstPending = now
+	}
+	r.pendingCount = max(r.pendingCount, r.ackEveryN)
+}
+
 // AckPending reports whether an ack-eliciting packet arrived since the
 // last ACK was sent, i.e. an ACK is owed (now or at AckDeadline).
 func (r *Receiver) AckPending() bool { return r.pending }
