@@ -56,3 +56,34 @@ func TestChangePathResendsAndResets(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestAck: after a move the receiver owes an ACK of everything it has, at once; with
+// nothing received it owes none.
+func TestRequestAck(t *testing.T) {
+	var r Receiver
+	r.Init(25*time.Millisecond, 16)
+	r.RequestAck(t0)
+	if r.AckPending() {
+		t.Fatal("an ACK owed with nothing received")
+	}
+	r.OnPacket(t0, 0, true)
+	r.OnPacket(t0, 1, true)
+	r.OnAckSent(t0)
+	r.RequestAck(t0 + ms)
+	if !r.AckPending() || !r.AckNow() {
+		t.Fatal("no ACK due at once after RequestAck")
+	}
+	if got := r.AppendRanges(nil); len(got) != 1 || got[0] != (Range{Lo: 0, Hi: 1}) {
+		t.Fatalf("ranges %v", got)
+	}
+	r.SetAckRate(time.Millisecond, 2)
+	r.OnAckSent(t0 + ms)
+	r.OnPacket(t0+2*ms, 2, true)
+	if r.AckNow() || r.AckDeadline() != t0+3*ms {
+		t.Fatalf("ACK rate not changed: now %v, deadline %v", r.AckNow(), r.AckDeadline())
+	}
+	r.OnPacket(t0+2*ms, 3, true)
+	if !r.AckNow() {
+		t.Fatal("two packets with AckEvery 2 do not make an ACK due")
+	}
+}
