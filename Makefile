@@ -7,7 +7,7 @@ FUZZTIME  ?= 10s
 DATE      := $(shell date -u +%Y-%m-%d)
 RESULTS   := benchmarks/results
 
-.PHONY: all build test lint run bench fuzz profile clean
+.PHONY: all build test test-js lint run bench fuzz profile clean
 
 all: lint build test
 
@@ -24,6 +24,14 @@ test:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -run 'Alloc|Footprint' $(ALLOC_PKGS)
 	cd benchmarks && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+	$(MAKE) test-js
+
+# The JavaScript client (clients/js): its known-answer vectors shared with Go, then the client
+# against the freshly built binary over ws:// in Node and, where .ci/setup-chromium installed
+# them, in headless Chromium. Skipped, saying so, where node is absent.
+test-js: build
+	@if command -v node >/dev/null 2>&1; then node --test clients/js/test/; \
+	else echo "test-js: skipped: node is not installed (.ci/setup-node installs it)"; fi
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -76,11 +84,12 @@ bench-peers:
 
 # Issue 6, hostile-network tests (hardening/attack, docs/RELIABILITY.md). The fast versions run in
 # "make test"; test-hard runs the long ones (60 s of hostile input, 1e6 replays, a 30 s handshake
-# flood) without the race detector, one after the other, and prints their figures.
+# flood, the WebSocket attacks beside a 128 MiB echo) without the race detector, one after the
+# other, and prints their figures.
 .PHONY: test-hard fuzz-long
 
 test-hard:
-	STT_HARD_LONG=1 $(GO) test -count=1 -timeout 60m -v -run 'TestHostileInput|TestReplayCaptured|TestHandshakeFlood' ./hardening/attack/
+	STT_HARD_LONG=1 $(GO) test -count=1 -timeout 60m -v -run 'TestHostileInput|TestReplayCaptured|TestHandshakeFlood|TestWSHostile' ./hardening/attack/
 
 # Every fuzz target of the module, one at a time, FUZZTIME each (3m unless given on the command
 # line: "make fuzz-long FUZZTIME=10m"), 2 workers; logs and a summary in FUZZLOG. A failing input

@@ -1,6 +1,7 @@
 package ctrl
 
 import (
+	"io"
 	"log/slog"
 	"time"
 
@@ -78,6 +79,20 @@ type Config struct {
 	// path; events that arrive while it is slow queue up to a bound and are then counted and
 	// dropped.
 	OnEvent func(Event)
+	// ForwardSecrecy makes every session of the node forward-secret: its dials offer an
+	// ephemeral X25519 exchange inside the seed-authenticated handshake and fail
+	// (ErrNoForwardSecrecy) if the peer does not take it up, and it refuses handshakes that do
+	// not offer one (answering FS_REQUIRED, so the dialer fails with ErrPeerRequiresFS). The
+	// seed then authenticates but no longer decrypts: a capture and the seed, even both,
+	// do not give the session keys (docs/PROTOCOL.md §3). A node without it still agrees to
+	// forward secrecy when a dialer asks. It costs two X25519 operations per side and handshake.
+	ForwardSecrecy bool
+	// KeyLog, when set, receives one line per traffic secret the node installs (each session's
+	// two directions, and each key update's new generation), so that captures of its traffic
+	// can be decrypted (sttfast pcap decrypt --keylog). For debugging only: whoever reads it
+	// reads the traffic. When nil, the environment variable STTKEYLOGFILE (KeyLogEnv) names a
+	// file to append to instead. Either way the node warns on stderr.
+	KeyLog io.Writer
 	// Logger receives events at debug level and failures at warn (default: discard).
 	Logger *slog.Logger
 }

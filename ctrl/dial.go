@@ -11,6 +11,7 @@ import (
 
 	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/frame"
+	"github.com/sttfast/sttfast/stc"
 )
 
 // Handshake retransmission: the first retry after 200 ms, doubling, at most 2 s apart.
@@ -57,9 +58,11 @@ type helloAttempt struct {
 	nonce   [32]byte
 	ts      uint64
 	mac     [32]byte
-	sent    time.Time // when it was built (monotonic), to measure the round trip
-	local   time.Time // our clock then (the wall clock, but for tests), to measure the peer's
-	clocked bool      // a CLOCK answered it
+	sent    time.Time     // when it was built (monotonic), to measure the round trip
+	local   time.Time     // our clock then (the wall clock, but for tests), to measure the peer's
+	clocked bool          // a CLOCK answered it
+	fs      bool          // it offered forward secrecy with eph's public key
+	eph     stc.Ephemeral // erased once the CHALLENGE is handled or the dial ends
 }
 
 // Dial establishes a session with the node at addr ("udp://HOST:PORT" or "HOST:PORT", or
@@ -262,9 +265,21 @@ func (d *dialState) sendHello() error {
 	a.sent, a.local = time.Now(), n.wallClock()
 	// Our clock, corrected by the peer's CLOCK answers if any (never below the epoch).
 	a.ts = uint64(max(0, a.local.Add(d.offset).UnixMilli()))
-	b := buildHello(out.Buffer(), &n.hsKey, &a.nonce, &n.nodeID, a.ts, uint64(len(d.attempts)))
+	var share *[frame.KeyShareSize]byte
+	if n.cfg.ForwardSecrecy {
+		eph, err := n.dialEphemeral.current(a.local.UnixMilli())
+		if err != nil {
+			d.mu.Unlock()
+			out.Free()
+			return err
+		}
+		a.fs, a.eph = true, eph
+		share = &a.eph.Public
+	}
+	b := buildHelloShare(out.Buffer(), &n.hsKey, &a.nonce, &n.nodeID, a.ts, uint64(len(d.attempts)), share)
 	copy(a.mac[:], b[len(b)-frame.MACSize:])
 	d.attempts = append(d.attempts, a)
+	a.eph.Erase() // this copy; the attempt's own is erased with the dial
 	d.mu.Unlock()
 	out.N = len(b)
 	out.Addr = d.peer
@@ -297,13 +312,41 @@ func (d *dialState) unregister() *Session {
 	defer d.mu.Unlock()
 	d.abandoned = true
 	d.n.dialMu.Lock()
-	for _, a := range d.attempts {
+	for i, a := range d.attempts {
 		if d.n.dials[a.tag] == d {
 			delete(d.n.dials, a.tag)
 		}
+		d.attempts[i].eph.Erase()
 	}
 	d.n.dialMu.Unlock()
 	return d.sess
+}
+
+// sessionKeys derives the keys of the session a verified CHALLENGE to attempt a completes
+// (d.mu held): forward-secret with the responder's KEY_SHARE when a offered it, its private key
+// erased right after the exchange, else from the seed and the nonces.
+func (d *dialState) sessionKeys(a *helloAttempt, m *hsMsg) (stc.SessionKeys, error) {
+	n := d.n
+	if !a.fs {
+		return n.seed.DeriveSession(&a.nonce, &m.respNonce), nil
+	}
+	defer a.eph.Erase()
+	keys, err := n.deriveFS(&a.eph, &m.share, true, &a.nonce, &m.respNonce, m.respNodeID)
+	if err != nil {
+		return stc.SessionKeys{}, errMalformed
+	}
+	return keys, nil
+}
+
+// fail ends the dial at once with err, as a hard network error does (d.mu held).
+func (d *dialState) fail(err error) {
+	if d.hard == nil {
+		d.hard = err
+		select {
+		case d.netErr <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // onClock handles a CLOCK: like a CHALLENGE, it answers one of our HELLOs and is verified
@@ -376,24 +419,41 @@ func (w *hsWorker) onChallenge(dg *dataplane.Datagram) error {
 	if m.typ == frame.TypeClock {
 		return d.onClock(a, &m)
 	}
+	if m.typ == frame.TypeFSRequired {
+		d.fail(ErrPeerRequiresFS)
+		return nil
+	}
 	if m.typ != frame.TypeChallenge {
 		return errMalformed
 	}
 	if d.sess != nil || d.abandoned {
 		return nil // a later attempt's answer, a duplicate, or too late: nothing to install
 	}
-	keys := n.seed.DeriveSession(&a.nonce, &m.respNonce)
+	if a.fs && !m.hasShare {
+		// A peer that does not know KEY_SHARE would have dropped the HELLO; one that answers
+		// without it does not agree, and a seed-only session is what we must never make.
+		d.fail(ErrNoForwardSecrecy)
+		return nil
+	}
+	keys, err := d.sessionKeys(a, &m)
+	if err != nil {
+		return err
+	}
 	defer keys.Erase()
 	s, err := d.e.Install(dataplane.SessionParams{
-		ID: keys.ID, Initiator: true, Peer: dg.Addr, PeerNodeID: m.respNodeID,
-		Handshake: transcript(&a.nonce, &m.respNonce), Send: keys.I2R, Recv: keys.R2I,
+		ID: keys.ID, Initiator: true, Peer: dg.Addr, PeerNodeID: m.respNodeID, ForwardSecret: a.fs,
+		Handshake: transcript(&a.nonce, &m.respNonce), Send: keys.I2R, Recv: keys.R2I, KeyLog: n.keyLog,
 	})
 	if err != nil {
 		return errDuplicate
 	}
 	m.nonce, m.ts = a.nonce, a.ts
 	out := dataplane.NewDatagram()
-	b := buildProof(out.Buffer(), &n.hsKey, a.tag, m.attempt, &m, &n.nodeID)
+	var share *[frame.KeyShareSize]byte
+	if a.fs {
+		share = &a.eph.Public // public: kept for the AUTH_PROOF after the private key is erased
+	}
+	b := buildProofShare(out.Buffer(), &n.hsKey, a.tag, m.attempt, &m, &n.nodeID, share)
 	out.N = len(b)
 	out.Addr = dg.Addr
 	d.proof = append([]byte(nil), b...)

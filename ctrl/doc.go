@@ -56,4 +56,8 @@
 //   - A session id, once created, is remembered until its AUTH_PROOF could no longer be
 //     accepted, so a replayed proof can never re-create a session (which would reuse nonces).
 //   - Secrets are compared in constant time.
+//   - With Config.ForwardSecrecy, no session is made from the seed alone: a dial fails rather
+//     than fall back, and a HELLO or AUTH_PROOF without KEY_SHARE is refused. X25519 work
+//     starts only after the MAC (and, for AUTH_PROOF, the cookie) verified; ephemeral keys are
+//     erased a handshake timeout after their second ends (fs.go).
 package ctrl

@@ -77,3 +77,13 @@ func (e *ClockSkewError) Error() string {
 
 // Is makes errors.Is(err, ErrClockSkew) hold.
 func (e *ClockSkewError) Is(target error) bool { return target == ErrClockSkew }
+
+// Forward secrecy refusals (Config.ForwardSecrecy).
+var (
+	// ErrPeerRequiresFS is returned by Dial when the peer requires forward secrecy and this node
+	// did not offer it: set Config.ForwardSecrecy (--forward-secrecy) to dial it.
+	ErrPeerRequiresFS = errors.New("the peer requires forward secrecy (set ForwardSecrecy, --forward-secrecy)")
+	// ErrNoForwardSecrecy is returned by Dial when this node requires forward secrecy and the
+	// peer answered without it (a node that does not implement it).
+	ErrNoForwardSecrecy = errors.New("the peer did not agree to forward secrecy, which this node requires")
+)

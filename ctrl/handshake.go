@@ -34,6 +34,10 @@ type hsMsg struct {
 	respNodeID [8]byte
 	respTS     uint64
 	mac        [32]byte
+	// share is the KEY_SHARE that followed the message (forward secrecy, fs.go): the
+	// initiator's X25519 key after HELLO and AUTH_PROOF, the responder's after CHALLENGE.
+	share    [frame.KeyShareSize]byte
+	hasShare bool
 }
 
 // hsHeader appends the plaintext header of a handshake packet.
@@ -44,11 +48,17 @@ func hsHeader(b []byte, tag [8]byte, attempt uint64) []byte {
 
 // buildHello appends a HELLO packet padded to HelloMinSize and returns it with its MAC.
 func buildHello(b []byte, k *stc.MACKey, nonce *[32]byte, node *[8]byte, ts uint64, attempt uint64) []byte {
+	return buildHelloShare(b, k, nonce, node, ts, attempt, nil)
+}
+
+// buildHelloShare is buildHello with, when share is not nil, a KEY_SHARE after the HELLO frame.
+func buildHelloShare(b []byte, k *stc.MACKey, nonce *[32]byte, node *[8]byte, ts uint64, attempt uint64, share *[frame.KeyShareSize]byte) []byte {
 	var tag [8]byte
 	copy(tag[:], nonce[:8])
 	start := len(b)
 	b = hsHeader(b, tag, attempt)
 	b = frame.AppendHello(b, frame.Version, nonce, node, ts)
+	b = appendShare(b, share)
 	if pad := frame.HelloMinSize - frame.MACSize - (len(b) - start); pad > 0 {
 		b = frame.AppendPadding(b, pad)
 	}
@@ -57,9 +67,15 @@ func buildHello(b []byte, k *stc.MACKey, nonce *[32]byte, node *[8]byte, ts uint
 
 // buildChallenge appends a CHALLENGE packet answering the HELLO whose MAC is helloMAC.
 func buildChallenge(b []byte, k *stc.MACKey, tag [8]byte, attempt uint64, nonceR *[32]byte, node *[8]byte, ts uint64, helloMAC []byte) []byte {
+	return buildChallengeShare(b, k, tag, attempt, nonceR, node, ts, helloMAC, nil)
+}
+
+// buildChallengeShare is buildChallenge with, when share is not nil, a KEY_SHARE after it.
+func buildChallengeShare(b []byte, k *stc.MACKey, tag [8]byte, attempt uint64, nonceR *[32]byte, node *[8]byte, ts uint64, helloMAC []byte, share *[frame.KeyShareSize]byte) []byte {
 	start := len(b)
 	b = hsHeader(b, tag, attempt)
 	b = frame.AppendChallenge(b, nonceR, node, ts)
+	b = appendShare(b, share)
 	return k.Sum(b, b[start:], helloMAC)
 }
 
@@ -75,9 +91,15 @@ func buildClock(b []byte, k *stc.MACKey, tag [8]byte, attempt uint64, ts uint64,
 
 // buildProof appends an AUTH_PROOF packet carrying the whole transcript.
 func buildProof(b []byte, k *stc.MACKey, tag [8]byte, attempt uint64, m *hsMsg, node *[8]byte) []byte {
+	return buildProofShare(b, k, tag, attempt, m, node, nil)
+}
+
+// buildProofShare is buildProof with, when share is not nil, a KEY_SHARE after it.
+func buildProofShare(b []byte, k *stc.MACKey, tag [8]byte, attempt uint64, m *hsMsg, node *[8]byte, share *[frame.KeyShareSize]byte) []byte {
 	start := len(b)
 	b = hsHeader(b, tag, attempt)
 	b = frame.AppendAuthProof(b, &m.nonce, m.ts, node, &m.respNonce, m.respTS, &m.respNodeID)
+	b = appendShare(b, share)
 	return k.Sum(b, b[start:])
 }
 
@@ -133,10 +155,13 @@ func parseHandshake(d []byte, mac *stc.MAC, extra []byte, m *hsMsg) error {
 		m.respTS = f.RespTimestamp
 	case frame.TypeClock:
 		m.respTS = f.Timestamp
+	case frame.TypeFSRequired:
 	default:
 		return errMalformed
 	}
-	// Only PADDING may follow the message.
+	// Only PADDING may follow the message, after one KEY_SHARE right behind it where one may
+	// come (fs.go): one encoding per message.
+	padded := false
 	for {
 		ok, err := w.Next(&f)
 		if err != nil {
@@ -145,9 +170,15 @@ func parseHandshake(d []byte, mac *stc.MAC, extra []byte, m *hsMsg) error {
 		if !ok {
 			return nil
 		}
+		if f.Type == frame.TypeKeyShare && !m.hasShare && !padded && sharesFollow(m.typ) {
+			copy(m.share[:], f.Data)
+			m.hasShare = true
+			continue
+		}
 		if f.Type != frame.TypePadding {
 			return errMalformed
 		}
+		padded = true
 	}
 }
 

@@ -30,8 +30,18 @@ func fuzzKey(t testing.TB) stc.MACKey {
 // message. Varints are minimal, so the encoding is unique; whatever follows it up to the MAC must
 // be PADDING (zero bytes).
 func reencode(m *hsMsg) []byte {
+	b := reencodeMessage(m)
+	if b != nil && m.hasShare {
+		b = frame.AppendKeyShare(b, &m.share)
+	}
+	return b
+}
+
+func reencodeMessage(m *hsMsg) []byte {
 	b := hsHeader(nil, m.tag, m.attempt)
 	switch m.typ {
+	case frame.TypeFSRequired:
+		return frame.AppendFSRequired(b)
 	case frame.TypeHello:
 		return frame.AppendHello(b, frame.Version, &m.nonce, &m.nodeID, m.ts)
 	case frame.TypeChallenge:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"sync"
@@ -105,6 +106,12 @@ type Node struct {
 	clockForTest     func() time.Time  // the dialer's clock when set (tests of a device's wrong clock)
 	dialTraceForTest func(step string) // told each step of a DialAny (tests of its order)
 
+	// The ephemeral X25519 keys of forward-secret handshakes (fs.go), as dialer and responder.
+	dialEphemeral, respEphemeral ephemeralKeys
+
+	keyLog      *stc.KeyLog // nil unless keys are logged (keylog.go)
+	keyLogClose io.Closer   // the STTKEYLOGFILE file, closed with the node
+
 	stats     nodeCounters
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -119,7 +126,13 @@ func Listen(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, ErrNoSeed
 	}
 	cfg.setDefaults()
+	keyLog, keyLogClose, err := openKeyLog(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	n := &Node{
+		keyLog:      keyLog,
+		keyLogClose: keyLogClose,
 		cfg:         cfg,
 		seed:        cfg.Seed,
 		hsKey:       cfg.Seed.HandshakeKey(),
@@ -134,9 +147,16 @@ func Listen(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if err := n.bind(); err != nil {
 		n.hsKey.Erase()
+		if keyLogClose != nil {
+			keyLogClose.Close()
+		}
 		return nil, err
 	}
 	rand.Read(n.cookieKey[:])
+	// A key is kept as long as a handshake that used it may take: the dial's timeout, and as
+	// long as the responder honours a CHALLENGE; a second more for the clocks' rounding.
+	n.dialEphemeral.keep = cfg.HandshakeTimeout + time.Second
+	n.respEphemeral.keep = cfg.HandshakeTimeout + time.Second
 	if n.nodeID == ([8]byte{}) {
 		rand.Read(n.nodeID[:])
 	}
@@ -282,6 +302,11 @@ func (n *Node) Close() error {
 		n.seed = nil
 		n.hsKey.Erase()
 		n.cookieKey.Erase()
+		n.dialEphemeral.eraseAll()
+		n.respEphemeral.eraseAll()
+		if n.keyLogClose != nil {
+			n.keyLogClose.Close()
+		}
 	})
 	return err
 }

@@ -54,7 +54,7 @@ func (w *hsWorker) handle(dg *dataplane.Datagram) {
 		err = w.onChallenge(dg)
 	case frame.TypeAuthProof:
 		err = w.onProof(dg)
-	case frame.TypeClock:
+	case frame.TypeClock, frame.TypeFSRequired:
 		err = w.onClock(dg)
 	default:
 		err = errMalformed
@@ -69,7 +69,7 @@ func (w *hsWorker) handle(dg *dataplane.Datagram) {
 func (w *hsWorker) refuse(err error, from netip.AddrPort) {
 	w.n.stats.refuse(err)
 	w.e.CountDrop(dataplane.DropHandshake)
-	if errors.Is(err, errMAC) || errors.Is(err, errCookie) || errors.Is(err, errClock) {
+	if errors.Is(err, errMAC) || errors.Is(err, errCookie) || errors.Is(err, errClock) || errors.Is(err, errNoFS) {
 		// At most one event a second: a flood of bogus HELLOs must cost the application one
 		// callback a second, not one per packet (the counters have the exact numbers).
 		now := time.Now()
@@ -88,6 +88,8 @@ func (w *hsWorker) refuse(err error, from netip.AddrPort) {
 			}
 			reason = fmt.Sprintf("refused a HELLO from %s: its clock is %v %s ours (answered with our time)",
 				from, d.Round(time.Millisecond), way)
+		case errors.Is(err, errNoFS):
+			reason = "refused a handshake from " + from.String() + ": it does not offer forward secrecy, which this node requires (the peer needs --forward-secrecy too)"
 		default:
 			reason = "refused an AUTH_PROOF from " + from.String() + ": it does not answer our challenge"
 		}
@@ -126,10 +128,25 @@ func (w *hsWorker) onHello(dg *dataplane.Datagram) error {
 	if !n.nonces.add(m.nonce, ns, ns+int64(2*n.cfg.ClockWindow)) {
 		return errReplay
 	}
+	if !m.hasShare && n.cfg.ForwardSecrecy {
+		w.answerFSRequired(dg, m)
+		return errNoFS
+	}
 	tsR := uint64(now.UnixMilli())
 	nonceR := cookieNonce(w.cookie, &m.nonce, tsR, dg.Addr)
+	var share *[frame.KeyShareSize]byte
+	if m.hasShare {
+		// The initiator asks for forward secrecy: agree, with this period's key, which the
+		// AUTH_PROOF finds again by tsR.
+		eph, err := n.respEphemeral.current(int64(tsR))
+		if err != nil {
+			return errMalformed
+		}
+		eph.Erase() // our copy of the reference; the key stays in n.respEphemeral
+		share = &eph.Public
+	}
 	out := dataplane.NewDatagram()
-	b := buildChallenge(out.Buffer(), &n.hsKey, m.tag, m.attempt, &nonceR, &n.nodeID, tsR, m.mac[:])
+	b := buildChallengeShare(out.Buffer(), &n.hsKey, m.tag, m.attempt, &nonceR, &n.nodeID, tsR, m.mac[:], share)
 	// Anti-amplification: the CHALLENGE (about 100 bytes) is far below the HELLO's 1200.
 	out.N = len(b)
 	out.Addr = dg.Addr
@@ -212,7 +229,10 @@ func (w *hsWorker) onProof(dg *dataplane.Datagram) error {
 	if !stc.Equal(expect[:], m.respNonce[:]) || m.respNodeID != n.nodeID {
 		return errCookie
 	}
-	keys := n.seed.DeriveSession(&m.nonce, &m.respNonce)
+	keys, err := w.sessionKeys(m, dg.Addr)
+	if err != nil {
+		return err
+	}
 	defer keys.Erase()
 	tr := transcript(&m.nonce, &m.respNonce)
 	if s := n.table.Lookup(keys.ID); s != nil {
@@ -234,14 +254,17 @@ func (w *hsWorker) onProof(dg *dataplane.Datagram) error {
 		w.sendRefusal(&keys, dg.Addr)
 		return errFull
 	}
+	// Counted before the session exists: its FINAL may reach the initiator, and a dial return,
+	// before this goroutine runs again, and a peer that has its session must find it in Stats.
+	n.stats.accepted.Add(1)
 	s, err := w.e.Install(dataplane.SessionParams{
-		ID: keys.ID, Initiator: false, Peer: dg.Addr, PeerNodeID: m.nodeID, Handshake: tr,
-		Send: keys.R2I, Recv: keys.I2R, Final: true,
+		ID: keys.ID, Initiator: false, ForwardSecret: m.hasShare, Peer: dg.Addr, PeerNodeID: m.nodeID, Handshake: tr,
+		Send: keys.R2I, Recv: keys.I2R, Final: true, KeyLog: n.keyLog,
 	})
 	if err != nil {
+		n.stats.accepted.Add(^uint64(0))
 		return errDuplicate
 	}
-	n.stats.accepted.Add(1)
 	if !n.cfg.DiscardAccepted {
 		select {
 		case n.acceptq <- s:
@@ -250,6 +273,45 @@ func (w *hsWorker) onProof(dg *dataplane.Datagram) error {
 		}
 	}
 	return nil
+}
+
+// sessionKeys derives the keys of the session a verified AUTH_PROOF makes: forward-secret when
+// it carries the initiator's KEY_SHARE (with our key of the CHALLENGE's period), from the seed
+// alone otherwise, which a node requiring forward secrecy refuses.
+func (w *hsWorker) sessionKeys(m *hsMsg, from netip.AddrPort) (stc.SessionKeys, error) {
+	n := w.n
+	if !m.hasShare {
+		if n.cfg.ForwardSecrecy {
+			return stc.SessionKeys{}, errNoFS
+		}
+		return n.seed.DeriveSession(&m.nonce, &m.respNonce), nil
+	}
+	eph, ok := n.respEphemeral.at(int64(m.respTS), time.Now().UnixMilli())
+	if !ok {
+		return stc.SessionKeys{}, errExpired
+	}
+	defer eph.Erase()
+	keys, err := n.deriveFS(&eph, &m.share, false, &m.nonce, &m.respNonce, m.nodeID)
+	if err != nil {
+		return stc.SessionKeys{}, errMalformed
+	}
+	return keys, nil
+}
+
+// answerFSRequired tells the initiator of a HELLO without KEY_SHARE that this node requires
+// forward secrecy, so that its dial fails at once with ErrPeerRequiresFS instead of timing out.
+// Bounded like a CLOCK: the nonce was just added to the replay cache (one answer per HELLO), the
+// node-wide rate limit applies, and the answer is far smaller than the HELLO.
+func (w *hsWorker) answerFSRequired(dg *dataplane.Datagram, m *hsMsg) {
+	n := w.n
+	if !n.clockLimit.allow(time.Now()) {
+		return
+	}
+	out := dataplane.NewDatagram()
+	b := buildFSRequired(out.Buffer(), &n.hsKey, m.tag, m.attempt, m.mac[:])
+	out.N = len(b)
+	out.Addr = dg.Addr
+	w.e.SendDatagram(out)
 }
 
 // sendRefusal answers a proven initiator with FINAL(refused) sealed under the session's keys,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"github.com/sttfast/sttfast/batchio/wspath"
 	"github.com/sttfast/sttfast/dataplane"
 )
 
@@ -24,11 +25,14 @@ const (
 	RefusedFull
 	RefusedUnknown
 	RefusedRetransmit
+	// RefusedNoFS counts HELLOs (and AUTH_PROOFs) without forward secrecy sent to a node that
+	// requires it (Config.ForwardSecrecy).
+	RefusedNoFS
 	numRefusals
 )
 
 var refusalNames = [numRefusals]string{"malformed", "short", "bad_mac", "clock", "replay", "bad_proof",
-	"expired", "version", "duplicate", "full", "unknown_dial", "retransmit"}
+	"expired", "version", "duplicate", "full", "unknown_dial", "retransmit", "no_forward_secrecy"}
 
 // String returns the refusal's metric label.
 func (r HandshakeRefusal) String() string {
@@ -39,7 +43,7 @@ func (r HandshakeRefusal) String() string {
 }
 
 var refusalErrs = [numRefusals]error{errMalformed, errShort, errMAC, errClock, errReplay, errCookie,
-	errExpired, errVersion, errDuplicate, errFull, errUnknown, errRetransmit}
+	errExpired, errVersion, errDuplicate, errFull, errUnknown, errRetransmit, errNoFS}
 
 type nodeCounters struct {
 	dials, dialsOK, dialsFailed, challenges, accepted atomic.Uint64
@@ -71,6 +75,9 @@ type NodeStats struct {
 	Refused            [numRefusals]uint64
 	RecvBuffer         int // effective SO_RCVBUF of the first socket
 	SendBuffer         int
+	// WebSocket sums the counters of the node's ws:// listeners (refused upgrades by reason,
+	// closes by code, drops): what hostile WebSocket clients cost it.
+	WebSocket wspath.Stats
 }
 
 // HandshakesFailed sums every refusal.
@@ -116,6 +123,12 @@ func (n *Node) Stats() NodeStats {
 	}
 	if len(n.conns) > 0 {
 		st.RecvBuffer, st.SendBuffer = n.conns[0].Buffers()
+	}
+	for _, l := range n.listeners {
+		if l.ws != nil {
+			ws := l.ws.Stats()
+			st.WebSocket.Add(&ws)
+		}
 	}
 	return st
 }

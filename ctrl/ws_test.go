@@ -1,6 +1,7 @@
 package ctrl
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
@@ -338,5 +339,30 @@ func TestDialWSSThroughTLSProxy(t *testing.T) {
 	got, err := pst.ReadMessage(nil)
 	if err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("over wss: %d bytes, %v; want %d", len(got), err, len(msg))
+	}
+}
+
+// TestWSStatsSummed: NodeStats.WebSocket sums the counters of every ws listener of the node, so
+// that what hostile clients cost it is visible without reaching into wspath.
+func TestWSStatsSummed(t *testing.T) {
+	srv := testNode(t, Config{Addr: "ws://127.0.0.1:0/a", Addrs: []string{"ws://127.0.0.1:0/b"}})
+	for _, b := range srv.Addrs() {
+		nc, err := net.Dial("tcp", b.Addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second)) // a hang guard
+		if _, err := nc.Write([]byte("\x16\x03\x01 not HTTP\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil) // counted before it is sent
+		nc.Close()
+		if err != nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s answered %v, %v; want 400", b, resp, err)
+		}
+	}
+	ws := srv.Stats().WebSocket
+	if ws.RefusedBy[wspath.RefusedRequest] != 2 || ws.Refused != 2 || ws.Upgrades != 0 {
+		t.Fatalf("NodeStats.WebSocket %+v; want the two listeners' refusals summed", ws)
 	}
 }

@@ -25,6 +25,7 @@ func (t *txLoop) appendAck(s *Session, b []byte, limit int, now recovery.Time) [
 	nb := frame.AppendAck(b, fr, delay, limit-len(b))
 	if len(nb) > len(b) {
 		s.receiver.OnAckSent(now)
+		s.ctr.acksSent.Add(1)
 	}
 	return nb
 }
@@ -214,6 +215,7 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 		b = b[:len(b)+got]
 		refs = append(refs, recovery.FrameRef{Type: uint8(frame.TypeData), StreamID: st.id, Offset: lo, Length: uint64(n)})
 		s.ctr.retransmits.Add(uint64(n))
+		s.ctr.dataFramesSent.Add(1)
 		wrote = true
 	}
 	// New data within stream and session credit.
@@ -235,6 +237,7 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 		refs = append(refs, recovery.FrameRef{Type: uint8(frame.TypeData), StreamID: st.id, Offset: off, Length: uint64(n)})
 		st.nextOff += uint64(n)
 		s.sentData += uint64(n)
+		s.ctr.dataFramesSent.Add(1)
 		wrote = true
 	}
 	if st.finDue() && st.lost.empty() {

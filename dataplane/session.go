@@ -37,12 +37,13 @@ const (
 // Session is one encrypted association with a peer: its keys, packet-number spaces, recovery,
 // flow control and streams. The engine's RX and TX loops drive it; applications use its streams.
 type Session struct {
-	id        [8]byte
-	e         *Engine
-	initiator bool
-	created   int64 // Unix nanoseconds
-	peerNode  [8]byte
-	handshake [32]byte // identifies the handshake that made the session (duplicate detection)
+	id            [8]byte
+	e             *Engine
+	initiator     bool
+	forwardSecret bool  // keys from an ephemeral exchange (SessionParams.ForwardSecret)
+	created       int64 // Unix nanoseconds
+	peerNode      [8]byte
+	handshake     [32]byte // identifies the handshake that made the session (duplicate detection)
 
 	txQueued atomic.Bool // queued on e.active, cleared by the TX loop
 	state    atomic.Uint32
@@ -68,7 +69,6 @@ type Session struct {
 	lastRecv     recovery.Time
 	lastSent     recovery.Time
 	drainAt      recovery.Time
-	established  bool
 
 	streams        map[uint64]*Stream
 	nextLocal      uint64 // next stream id this side opens
@@ -95,9 +95,13 @@ type Session struct {
 	recvData    uint64 // sum over streams of the highest offset received
 	flushAt     recovery.Time
 	flushNow    bool
+	// closeSent and established sit beside flushNow, in the padding before closeErr: the
+	// struct must stay within 1784 bytes (with the allocator's 8-byte header, the 1792-byte
+	// size class), or an idle session costs 256 bytes more.
+	closeSent   bool
+	established bool
 
 	closeErr      *CloseError
-	closeSent     bool
 	closeCopies   int
 	closeResendAt recovery.Time
 
@@ -197,6 +201,12 @@ type SessionParams struct {
 	Handshake  [32]byte   // digest of the handshake nonces
 	Send, Recv stc.Secret // traffic secrets for this side's send and receive directions
 	Final      bool       // responder: queue FINAL(0) as the first frame
+	// ForwardSecret records that the keys came from an ephemeral exchange (ctrl's
+	// Config.ForwardSecrecy), not from the seed and the nonces alone.
+	ForwardSecret bool
+	// KeyLog, when set, is told both directions' traffic secrets now and each later
+	// generation's when a key update installs it (docs/PROTOCOL.md §4, "Key log").
+	KeyLog *stc.KeyLog
 }
 
 // Install creates a session from handshake results and puts it in the table. It fails with
@@ -238,6 +248,9 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.KeyLog != nil {
+		logKeys(&p, tx, rx)
+	}
 	now := recovery.Now()
 	s := &Session{
 		id:             p.ID,
@@ -246,6 +259,7 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 		created:        time.Now().UnixNano(),
 		peerNode:       p.PeerNodeID,
 		handshake:      p.Handshake,
+		forwardSecret:  p.ForwardSecret,
 		peer:           p.Peer,
 		rxKeys:         rx,
 		txKeys:         tx,
@@ -277,6 +291,28 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 	return s, nil
 }
 
+// logKeys writes generation 0 of both directions to p.KeyLog and hooks both chains so that every
+// later generation is written when it is installed: once per key update, never per packet. The
+// hooks hold the session id and the log, not p, whose secrets must not outlive the handshake.
+func logKeys(p *SessionParams, tx, rx *stc.KeyChain) {
+	sendDir, recvDir := stc.ResponderToInitiator, stc.InitiatorToResponder
+	if p.Initiator {
+		sendDir, recvDir = recvDir, sendDir
+	}
+	id, log := p.ID, p.KeyLog
+	hook := func(dir stc.Direction) func(uint64, *stc.Secret) {
+		return func(gen uint64, s *stc.Secret) {
+			e := stc.KeyLogEntry{SessionID: id, Dir: dir, Generation: gen, Secret: *s}
+			log.Log(&e)
+			e.Secret.Erase()
+		}
+	}
+	hook(sendDir)(0, &p.Send)
+	hook(recvDir)(0, &p.Recv)
+	tx.OnAdvance(hook(sendDir))
+	rx.OnAdvance(hook(recvDir))
+}
+
 // becomeOpen marks the session established and advertises this side's limits. mu held.
 func (s *Session) becomeOpen() {
 	if s.established {
@@ -299,6 +335,10 @@ func (s *Session) Initiator() bool { return s.initiator }
 
 // PeerNodeID is the node id the peer announced in the handshake.
 func (s *Session) PeerNodeID() [8]byte { return s.peerNode }
+
+// ForwardSecret reports whether the session's keys came from an ephemeral X25519 exchange, so
+// that the seed and a capture of the handshake do not recover them.
+func (s *Session) ForwardSecret() bool { return s.forwardSecret }
 
 // Handshake returns the digest of the handshake that made the session.
 func (s *Session) Handshake() [32]byte { return s.handshake }
@@ -404,6 +444,8 @@ func (s *Session) Stats() SessionStats {
 		StreamBytesRecv:    s.ctr.streamBytesRecv.Load(),
 		RetransmittedBytes: s.ctr.retransmits.Load(),
 		KeyUpdates:         s.ctr.keyUpdates.Load(),
+		DataFramesSent:     s.ctr.dataFramesSent.Load(),
+		AckFramesSent:      s.ctr.acksSent.Load(),
 		AppFramesSent:      s.ctr.appFramesSent.Load(),
 		AppFramesRecv:      s.ctr.appFramesIn.Load(),
 		SendBudget:         int64(s.e.cfg.SessionSendBuffer),

@@ -130,6 +130,7 @@ type sessionCounters struct {
 	retransmits                atomic.Uint64 // stream bytes sent again
 	keyUpdates                 atomic.Uint64
 	appFramesSent, appFramesIn atomic.Uint64
+	dataFramesSent, acksSent   atomic.Uint64
 }
 
 // SessionStats is a snapshot of one session.
@@ -159,9 +160,13 @@ type SessionStats struct {
 	BtlBw                        float64
 	KeyUpdates                   uint64
 	AppFramesSent, AppFramesRecv uint64
-	SmoothedRTT, MinRTT          int64 // nanoseconds
-	Window, BytesInFlight        int
-	Streams                      int
+	// DataFramesSent and AckFramesSent count the DATA frames (retransmissions included) and ACK
+	// frames this side put in packets: what a decrypted capture of the session shows
+	// (sttfast pcap decrypt), so a capture can be checked against the node.
+	DataFramesSent, AckFramesSent uint64
+	SmoothedRTT, MinRTT           int64 // nanoseconds
+	Window, BytesInFlight         int
+	Streams                       int
 	// SendBuffered is what the session's streams hold for sending now (written, not yet
 	// acknowledged), SendBufferedPeak the most they ever held; neither exceeds SendBudget
 	// (Config.SessionSendBuffer).

@@ -53,6 +53,18 @@ func AppendClock(b []byte, ts uint64) []byte {
 	return appendVarintFrame(b, TypeClock, ts)
 }
 
+// AppendKeyShare appends a KEY_SHARE frame: an ephemeral X25519 public key, after a HELLO (the
+// initiator asks for forward secrecy), a CHALLENGE (the responder agrees) or an AUTH_PROOF (the
+// initiator's key again, for the stateless responder).
+func AppendKeyShare(b []byte, pub *[KeyShareSize]byte) []byte {
+	b = append(b, byte(TypeKeyShare))
+	return append(b, pub[:]...)
+}
+
+// AppendFSRequired appends an FS_REQUIRED frame: the responder requires forward secrecy and the
+// HELLO it answers offered none.
+func AppendFSRequired(b []byte) []byte { return append(b, byte(TypeFSRequired)) }
+
 // AppendFinal appends a FINAL frame: status 0 accepts the session, anything else is the close
 // code of the refusal.
 func AppendFinal(b []byte, status uint64) []byte {
@@ -227,6 +239,13 @@ func AppendFrame(b []byte, f *Frame) []byte {
 		return AppendFinal(b, f.Code)
 	case TypeClock:
 		return AppendClock(b, f.Timestamp)
+	case TypeKeyShare:
+		if len(f.Data) != KeyShareSize {
+			panic("frame: AppendFrame: key share is not 32 bytes")
+		}
+		return AppendKeyShare(b, (*[KeyShareSize]byte)(f.Data))
+	case TypeFSRequired:
+		return AppendFSRequired(b)
 	case TypeSessionClose:
 		return AppendSessionClose(b, f.Code, f.Data)
 	case TypePathChallenge, TypePathResponse:

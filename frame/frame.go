@@ -81,6 +81,9 @@ func ParseFrame(b []byte, f *Frame) (n int, err error) {
 		i = parseAuthProof(b, i, f)
 	case TypeClock:
 		f.Timestamp, i = varintAt(b, i)
+	case TypeKeyShare:
+		f.Data, i = bytesAt(b, i, KeyShareSize)
+	case TypeFSRequired:
 	default:
 		if !t.IsApplication() {
 			return 0, ErrUnknownFrame

@@ -47,6 +47,10 @@ func describe(f *Frame) string {
 		return fmt.Sprintf("FINAL status=%d", f.Code)
 	case TypeClock:
 		return fmt.Sprintf("CLOCK ts=%d", f.Timestamp)
+	case TypeKeyShare:
+		return fmt.Sprintf("KEY_SHARE pub=%x", f.Data)
+	case TypeFSRequired:
+		return "FS_REQUIRED"
 	case TypeData:
 		return fmt.Sprintf("DATA stream=%d offset=%d data=%q", f.StreamID, f.Offset, f.Data)
 	case TypeAck:
@@ -106,6 +110,8 @@ var frameCases = []frameCase{
 			"resp_nonce=202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f resp_ts=1700000000123 resp_node=b0b1b2b3b4b5b6b7"},
 	{"clock", AppendClock(nil, tsR), "CLOCK ts=1700000000123"},
 	{"clock/zero", AppendClock(nil, 0), "CLOCK ts=0"},
+	{"key-share", AppendKeyShare(nil, seq32(0x40)), "KEY_SHARE pub=404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"},
+	{"fs-required", AppendFSRequired(nil), "FS_REQUIRED"},
 	{"final/accepted", AppendFinal(nil, 0), "FINAL status=0"},
 	{"final/refused", AppendFinal(nil, 6), "FINAL status=6"},
 	{"data/hello", AppendData(nil, 4, 0, []byte("hello")), `DATA stream=4 offset=0 data="hello"`},

@@ -90,7 +90,7 @@ func FuzzWalk(f *testing.F) {
 
 // fuzzTypes are the frame types FuzzRoundTrip builds, selected by its first argument.
 var fuzzTypes = []Type{
-	TypePadding, TypeHello, TypeChallenge, TypeAuthProof, TypeClock, TypeFinal, TypeData, TypeAck, TypeNack,
+	TypePadding, TypeHello, TypeChallenge, TypeAuthProof, TypeClock, TypeKeyShare, TypeFSRequired, TypeFinal, TypeData, TypeAck, TypeNack,
 	TypeKeepAlive, TypeKeepAliveAck, TypeStreamOpen, TypeStreamClose, TypeStreamFin,
 	TypeSessionClose, TypeMaxData, TypeMaxStreamData, TypeMaxStreams, TypeKeyUpdate,
 	TypePathChallenge, TypePathResponse, TypeAppMin,
@@ -179,6 +179,9 @@ func fuzzFrame(typ Type, sel uint8, a, b, c uint64, data []byte) Frame {
 		fr.Data = fill(PathDataSize, data, 5)
 	case TypeClock:
 		fr.Timestamp = a
+	case TypeKeyShare:
+		fr.Data = fill(KeyShareSize, data, 6)
+	case TypeFSRequired:
 	case TypeAppMin:
 		fr.Type, fr.Value, fr.Data = TypeAppMin|Type(sel), a, data
 	default: // the varint frames

@@ -39,6 +39,8 @@ const (
 	TagSize = 16
 	// MACSize is the HMAC-SHA256 tag that ends a handshake packet.
 	MACSize = 32
+	// KeyShareSize is the size of a KEY_SHARE frame's X25519 public key.
+	KeyShareSize = 32
 	// NonceSize is the size of the HELLO and CHALLENGE nonces.
 	NonceSize = 32
 	// NodeIDSize is the size of a node id.

@@ -12,6 +12,8 @@ const (
 	TypeAuthProof     Type = 0x03
 	TypeFinal         Type = 0x04
 	TypeClock         Type = 0x05
+	TypeKeyShare      Type = 0x0a // an X25519 public key: forward secrecy (PROTOCOL.md §3)
+	TypeFSRequired    Type = 0x0b // a responder's refusal of a HELLO without KEY_SHARE
 	TypeData          Type = 0x10
 	TypeAck           Type = 0x11
 	TypeNack          Type = 0x12
@@ -58,6 +60,8 @@ var typeNames = [TypeAppMin]string{
 	TypeAuthProof:     "AUTH_PROOF",
 	TypeFinal:         "FINAL",
 	TypeClock:         "CLOCK",
+	TypeKeyShare:      "KEY_SHARE",
+	TypeFSRequired:    "FS_REQUIRED",
 	TypeData:          "DATA",
 	TypeAck:           "ACK",
 	TypeNack:          "NACK",

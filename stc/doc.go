@@ -13,6 +13,9 @@
 //	node id    = Expand(PRK_seed, "stt1 node id" ‖ instance, 8)  Seed.NodeID
 //	PRK_s      = HKDF-Extract(salt=nonce_i ‖ nonce_r, IKM=seed)  Seed.DeriveSession
 //	  id, i2r, r2i, resumption = Expand(PRK_s, "stt1 session id"/"stt1 traffic i2r"/...)
+//	with forward secrecy (opt-in): dh = X25519(e_i, E_r), th = SHA-256(roles, node ids, keys)
+//	PRK_fs     = HKDF-Extract(salt=nonce_i ‖ nonce_r ‖ th, IKM=seed ‖ dh)  Seed.DeriveSessionFS
+//	  id, i2r, r2i, resumption = Expand(PRK_fs, "stt1 fs session id"/"stt1 fs traffic i2r"/...)
 //	traffic secret S: key = Expand(S,"stt1 key",32), salt = Expand(S,"stt1 iv",12)   NewAEAD
 //	                  next generation = Expand(S,"stt1 key update",32)              KeyChain
 //
@@ -53,6 +56,9 @@
 //
 // Treat erasure as damage limitation (a later memory disclosure finds fewer keys), not as a
 // forward-secrecy mechanism. STT's base model has no forward secrecy: anyone who obtains the seed
-// and recorded handshakes can derive every session key. A passphrase seed is only as strong as
+// and recorded handshakes can derive every session key. Sessions made with DeriveSessionFS (an
+// Ephemeral X25519 exchange, PROTOCOL.md §3) are the exception: once both ephemeral keys are
+// gone, the seed and the handshake no longer give their keys. The same limit applies to those
+// private keys, which crypto/ecdh holds: Ephemeral.Erase drops the reference. A passphrase seed is only as strong as
 // the passphrase: its Argon2id salt is fixed so that peers agree on the seed.
 package stc

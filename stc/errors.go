@@ -19,3 +19,12 @@ var (
 	// not seal another packet under it and has to update the key (or close the session).
 	ErrKeyExhausted = errors.New("stc: key usage limit reached")
 )
+
+// Key log errors (ParseKeyLogLine).
+var (
+	// ErrKeyLogFormat reports a key log line with the STT label that is not well formed.
+	ErrKeyLogFormat = errors.New("stc: malformed key log line")
+	// ErrKeyLogOtherLabel reports a key log line that is not an STT line (blank, a comment, or
+	// another protocol's): a reader skips it.
+	ErrKeyLogOtherLabel = errors.New("stc: not an STT key log line")
+)

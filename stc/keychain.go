@@ -48,6 +48,8 @@ type KeyChain struct {
 
 	packets, bytes uint64    // sealed under the current generation (sender side)
 	since          time.Time // when the current generation was installed
+
+	onAdvance func(gen uint64, s *Secret) // told each new generation's secret (key log)
 }
 
 // NewKeyChain starts a chain at generation 0 with traffic secret s (for instance SessionKeys.I2R).
@@ -126,6 +128,9 @@ func (k *KeyChain) Advance() { k.AdvanceAt(0) }
 // route reordered packets of the old generation to Previous.
 func (k *KeyChain) AdvanceAt(firstPN uint64) {
 	next := k.mustNext()
+	if k.onAdvance != nil {
+		k.onAdvance(k.gen+1, &k.nextSecret)
+	}
 	newSecret := nextSecret(&k.nextSecret)
 	k.prev.Erase()
 	k.prev, k.cur, k.next = k.cur, next, nil
@@ -137,6 +142,12 @@ func (k *KeyChain) AdvanceAt(firstPN uint64) {
 	k.packets, k.bytes = 0, 0
 	k.since = time.Now()
 }
+
+// OnAdvance registers f to be called, on every Advance or AdvanceAt, with the new generation
+// and its traffic secret, before that secret is erased: the hook of a key log. f runs on the
+// goroutine that advances the chain (a TX or RX loop) and must not keep s. Generation 0 is the
+// caller's to report, since NewKeyChain erases its secret before a hook can be set.
+func (k *KeyChain) OnAdvance(f func(gen uint64, s *Secret)) { k.onAdvance = f }
 
 // DropPrevious erases the previous generation's key at the end of the grace period.
 func (k *KeyChain) DropPrevious() {

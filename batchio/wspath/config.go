@@ -21,6 +21,10 @@ const (
 	DefaultReadQueueBytes = 4 << 20
 	// DefaultMaxConns caps the connections of a Listener (upgraded or not).
 	DefaultMaxConns = 10000
+	// DefaultMaxPendingUpgrades caps the connections still waiting for their upgrade request
+	// (see Config.MaxPendingUpgrades): a tenth of DefaultMaxConns, so that half-open connections
+	// cannot take the room of upgraded ones.
+	DefaultMaxPendingUpgrades = DefaultMaxConns / 10
 	// DefaultUpgradeTimeout bounds the time a client has to send a complete upgrade request.
 	DefaultUpgradeTimeout = 5 * time.Second
 	// DefaultIdleTimeout closes a connection that sent nothing for this long.
@@ -47,6 +51,14 @@ type Config struct {
 	ReadQueueBytes int
 	// MaxConns caps a Listener's connections. Default DefaultMaxConns.
 	MaxConns int
+	// MaxPendingUpgrades caps a Listener's connections that have not finished their upgrade
+	// request, apart from (and below) MaxConns, so that half-open connections (slowloris, a
+	// SYN-and-hold flood) cannot starve upgraded ones. A new connection beyond it, or beyond
+	// MaxConns while some are pending, evicts the oldest pending one instead of being refused:
+	// the flood then cannot lock new clients out either, since a client that sends its request
+	// at once is evicted only if MaxPendingUpgrades newer connections arrive before it does.
+	// Default min(DefaultMaxPendingUpgrades, MaxConns).
+	MaxPendingUpgrades int
 	// UpgradeTimeout bounds the upgrade request on a server and the whole handshake on Dial.
 	// Default DefaultUpgradeTimeout.
 	UpgradeTimeout time.Duration
@@ -75,6 +87,7 @@ func (c Config) withDefaults() (Config, error) {
 	orDefault(&c.OutboundBudget, DefaultOutboundBudget)
 	orDefault(&c.ReadQueueBytes, DefaultReadQueueBytes)
 	orDefault(&c.MaxConns, DefaultMaxConns)
+	orDefault(&c.MaxPendingUpgrades, min(DefaultMaxPendingUpgrades, c.MaxConns))
 	orDefault(&c.UpgradeTimeout, DefaultUpgradeTimeout)
 	orDefault(&c.IdleTimeout, DefaultIdleTimeout)
 	orDefault(&c.MaxRequestBytes, DefaultMaxRequestBytes)
@@ -86,7 +99,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("wspath: Config.OutboundBudget %d below one largest message: %w", c.OutboundBudget, ErrConfig)
 	case c.ReadQueueBytes < c.MaxMessage+recordHeader:
 		return c, fmt.Errorf("wspath: Config.ReadQueueBytes %d below one largest message: %w", c.ReadQueueBytes, ErrConfig)
-	case c.MaxConns < 0, c.EventLoops < 0, c.MaxRequestBytes < 256, c.UpgradeTimeout < 0:
+	case c.MaxPendingUpgrades > c.MaxConns:
+		return c, fmt.Errorf("wspath: Config.MaxPendingUpgrades %d over MaxConns %d: %w", c.MaxPendingUpgrades, c.MaxConns, ErrConfig)
+	case c.MaxConns < 0, c.MaxPendingUpgrades < 0, c.EventLoops < 0, c.MaxRequestBytes < 256, c.UpgradeTimeout < 0:
 		return c, fmt.Errorf("wspath: Config has a negative or too small limit: %w", ErrConfig)
 	}
 	return c, nil

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gobwas/ws"
+
 	"github.com/sttfast/sttfast/batchio"
 )
 
@@ -27,6 +29,21 @@ type Conn struct {
 	dropNoPeer   atomic.Uint64
 	dropOversize atomic.Uint64
 	dropBudget   atomic.Uint64 // outbound budget exceeded, summed over connections
+	dropPong     atomic.Uint64 // the pongs among dropBudget
+	// closes counts the close frames sent to refuse a peer's frames: 1002, 1003, 1009.
+	closedProtocol, closedText, closedTooBig atomic.Uint64
+}
+
+// countClose counts a close frame sent with code because of the peer's frames.
+func (c *Conn) countClose(code ws.StatusCode) {
+	switch code {
+	case ws.StatusProtocolError:
+		c.closedProtocol.Add(1)
+	case ws.StatusUnsupportedData:
+		c.closedText.Add(1)
+	case ws.StatusMessageTooBig:
+		c.closedTooBig.Add(1)
+	}
 }
 
 var _ batchio.PacketConn = (*Conn)(nil)
@@ -168,27 +185,97 @@ func (c *Conn) Close() error {
 	return c.cli.stop()
 }
 
+// Refusal names why a Listener turned a connection away before its upgrade, as counted in
+// Stats.RefusedBy.
+type Refusal uint8
+
+// The reasons a connection is refused before its upgrade.
+const (
+	// RefusedRequest: its request was answered with an HTTP error (not HTTP at all, another
+	// method, malformed, too large, a wrong path or origin).
+	RefusedRequest Refusal = iota
+	// RefusedConnCap: MaxConns connections were open and all had upgraded.
+	RefusedConnCap
+	// RefusedEvicted: it was the oldest still waiting for its upgrade when a new connection
+	// needed the room (MaxPendingUpgrades or MaxConns reached).
+	RefusedEvicted
+	// RefusedDeadline: it had not finished its upgrade request within UpgradeTimeout.
+	RefusedDeadline
+	numRefusals
+)
+
+var refusalNames = [numRefusals]string{"request", "conn_cap", "evicted", "deadline"}
+
+// String is the refusal's metric label.
+func (r Refusal) String() string {
+	if r < numRefusals {
+		return refusalNames[r]
+	}
+	return "unknown"
+}
+
+// Refusals lists every refusal reason, for exporters.
+func Refusals() []Refusal {
+	rs := make([]Refusal, numRefusals)
+	for i := range rs {
+		rs[i] = Refusal(i)
+	}
+	return rs
+}
+
 // Stats counts what a Conn did and dropped, for metrics and tests.
 type Stats struct {
-	// Conns is the number of open WebSocket connections (upgraded, not yet closed).
-	Conns int
-	// Upgrades counts upgrades completed; Refused counts connections turned away before one (a bad
-	// or incomplete request, a wrong path or origin, the connection cap).
+	// Conns is the number of open WebSocket connections (upgraded, not yet closed); Pending the
+	// connections of a Listener still waiting for their upgrade request.
+	Conns, Pending int
+	// Upgrades counts upgrades completed; Refused counts connections turned away before one,
+	// RefusedBy the same by reason.
 	Upgrades, Refused uint64
+	RefusedBy         [numRefusals]uint64
+	// ClosedProtocol, ClosedText and ClosedTooBig count the connections closed for the peer's
+	// frames, by the close code sent: 1002 (protocol error: unmasked, reserved bits...), 1003 (a
+	// text message), 1009 (a message over MaxMessage). ClosedIdle counts a Listener's upgraded
+	// connections closed for IdleTimeout.
+	ClosedProtocol, ClosedText, ClosedTooBig, ClosedIdle uint64
 	// DropNoPeer counts datagrams written to an address with no connection; DropOversize those
-	// larger than MaxMessage; DropBudget those over their connection's outbound budget.
-	DropNoPeer, DropOversize, DropBudget uint64
+	// larger than MaxMessage; DropBudget those over their connection's outbound budget, and
+	// DropPong the pongs among them (a ping flood from a peer that does not read).
+	DropNoPeer, DropOversize, DropBudget, DropPong uint64
 	// DropQueue counts received packets dropped because the read queue was full.
 	DropQueue uint64
+}
+
+// Add adds o's counters and gauges to s (a node sums its listeners).
+func (s *Stats) Add(o *Stats) {
+	s.Conns += o.Conns
+	s.Pending += o.Pending
+	s.Upgrades += o.Upgrades
+	s.Refused += o.Refused
+	for i := range s.RefusedBy {
+		s.RefusedBy[i] += o.RefusedBy[i]
+	}
+	s.ClosedProtocol += o.ClosedProtocol
+	s.ClosedText += o.ClosedText
+	s.ClosedTooBig += o.ClosedTooBig
+	s.ClosedIdle += o.ClosedIdle
+	s.DropNoPeer += o.DropNoPeer
+	s.DropOversize += o.DropOversize
+	s.DropBudget += o.DropBudget
+	s.DropPong += o.DropPong
+	s.DropQueue += o.DropQueue
 }
 
 // Stats returns the Conn's counters.
 func (c *Conn) Stats() Stats {
 	s := Stats{
-		DropNoPeer:   c.dropNoPeer.Load(),
-		DropOversize: c.dropOversize.Load(),
-		DropBudget:   c.dropBudget.Load(),
-		DropQueue:    c.q.drops.Load(),
+		ClosedProtocol: c.closedProtocol.Load(),
+		ClosedText:     c.closedText.Load(),
+		ClosedTooBig:   c.closedTooBig.Load(),
+		DropNoPeer:     c.dropNoPeer.Load(),
+		DropOversize:   c.dropOversize.Load(),
+		DropBudget:     c.dropBudget.Load(),
+		DropPong:       c.dropPong.Load(),
+		DropQueue:      c.q.drops.Load(),
 	}
 	if c.srv != nil {
 		c.srv.stats(&s)

@@ -142,6 +142,7 @@ func (cl *client) readLoop() {
 		if err != nil {
 			var ce *closeError
 			if errors.As(err, &ce) {
+				cl.c.countClose(ce.code)
 				cl.sendClose(ce.code)
 			}
 			cl.finish(fmt.Errorf("wspath: from %s: %w", cl.peer, err))
@@ -199,7 +200,11 @@ func (cl *client) message(p []byte) { cl.c.q.push(cl.peer, p) }
 
 // ping answers with a pong (frameSink).
 func (cl *client) ping(p []byte) {
-	if _, kick := cl.out.frame(ws.OpPong, p, false); kick {
+	queued, kick := cl.out.pong(p)
+	if !queued {
+		cl.c.dropPong.Add(1)
+	}
+	if kick {
 		cl.kick()
 	}
 }

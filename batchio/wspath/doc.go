@@ -49,9 +49,24 @@
 //   - Outbound: each connection has a budget (Config.OutboundBudget). A datagram that would take the
 //     bytes waiting in our buffer plus those gnet still holds (OutboundBuffered, read in the event
 //     loop after each flush) over the budget is dropped and counted. TCP_NOTSENT_LOWAT keeps the
-//     kernel's unsent queue near the same size, so the budget is what a slow peer can pin.
+//     kernel's unsent queue near the same size, so the budget is what a slow peer can pin. Pongs,
+//     which answer anyone who pings, get MaxPongBacklog instead: a pong is dropped (and counted)
+//     when that much already waits, so a ping flood from a peer that never reads pins 4 KiB.
 //   - Connections: at most Config.MaxConns; an upgrade not finished within
 //     Config.UpgradeTimeout (slowloris) and a connection silent for Config.IdleTimeout are closed.
+//   - Half-open connections: at most Config.MaxPendingUpgrades may wait for their upgrade request,
+//     below MaxConns, so that they cannot take the room of upgraded ones. A new connection beyond
+//     that cap (or beyond MaxConns while some wait) evicts the oldest waiting one rather than
+//     being refused: refusing it would let a flood of held connections lock every new client out
+//     until the upgrade deadline, whereas with eviction a client that sends its request at once is
+//     lost only if MaxPendingUpgrades newer connections arrive before its request does. The
+//     waiting connections are kept in a list in order of arrival, so finding the oldest and the
+//     expired costs nothing per connection. Only when every connection has upgraded is a new one
+//     refused.
+//
+// Every refusal and close is counted in Stats (RefusedBy: request, conn_cap, evicted, deadline;
+// ClosedProtocol, ClosedText, ClosedTooBig by the close code sent; ClosedIdle; DropPong), for
+// metrics and for hardening/attack's hostile-input tests.
 //
 // # Writing without blocking and without allocating
 //

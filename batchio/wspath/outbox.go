@@ -13,6 +13,14 @@ import (
 // maxFrameHeader is the largest frame header: 2 bytes, an 8-byte length and a 4-byte mask key.
 const maxFrameHeader = ws.MaxHeaderSize
 
+// MaxPongBacklog is how many bytes a connection may hold waiting to be sent when a pong is
+// queued (4 KiB): a pong is dropped unless what waits, the pong included, fits in it. Pongs answer
+// whoever pings, authenticated or not, so they must not have the data's OutboundBudget: a peer
+// that floods pings and never reads would pin a whole budget of pongs (512 KiB, times MaxConns
+// connections). RFC 6455 §5.5.3 lets an endpoint answer only the latest of several pings; a
+// connection with this much unsent has not read the previous pongs yet.
+const MaxPongBacklog = 4 << 10
+
 // outbox holds the frames written to one connection until they are handed to the socket (by the
 // event loop on a server, by the writer goroutine on a dialed Conn). It is double-buffered: the
 // flusher takes pend and leaves spare in its place, so steady-state writing reuses two buffers.
@@ -54,6 +62,22 @@ func (o *outbox) Write(b []byte) (int, error) {
 // the frame was queued and whether the caller must request a flush (the first frame since the
 // last one).
 func (o *outbox) frame(op ws.OpCode, p []byte, force bool) (queued, kick bool) {
+	limit := o.budget
+	if force {
+		limit = -1
+	}
+	return o.frameWithin(op, p, limit)
+}
+
+// pong queues a pong carrying p if the connection holds little enough (MaxPongBacklog, or the
+// budget if smaller); see frame for what it reports.
+func (o *outbox) pong(p []byte) (queued, kick bool) {
+	return o.frameWithin(ws.OpPong, p, min(o.budget, MaxPongBacklog))
+}
+
+// frameWithin is frame with the bytes waiting (pend and held, the frame included) limited to
+// limit; a negative limit is no limit.
+func (o *outbox) frameWithin(op ws.OpCode, p []byte, limit int) (queued, kick bool) {
 	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(p)), Masked: o.mask}
 	size := ws.HeaderSize(h) + len(p)
 	o.mu.Lock()
@@ -61,7 +85,7 @@ func (o *outbox) frame(op ws.OpCode, p []byte, force bool) (queued, kick bool) {
 		o.mu.Unlock()
 		return false, false
 	}
-	if !force && len(o.pend)+int(o.held.Load())+size > o.budget {
+	if limit >= 0 && len(o.pend)+int(o.held.Load())+size > limit {
 		// Dropped. Still ask for a flush if none is pending: held is refreshed only by a flush,
 		// and without one a connection whose socket has drained would stay "full" for ever.
 		kick = !o.queued

@@ -71,6 +71,16 @@ func TestRefusedFrames(t *testing.T) {
 			r.expectClose(c.code)
 		})
 	}
+	// Each close is counted by its code, before it is sent.
+	want := map[ws.StatusCode]uint64{}
+	for _, c := range cases {
+		want[c.code]++
+	}
+	st := srv.Stats()
+	if st.ClosedProtocol != want[ws.StatusProtocolError] || st.ClosedText != want[ws.StatusUnsupportedData] ||
+		st.ClosedTooBig != want[ws.StatusMessageTooBig] {
+		t.Fatalf("closes counted 1002 %d, 1003 %d, 1009 %d; want %v", st.ClosedProtocol, st.ClosedText, st.ClosedTooBig, want)
+	}
 	// The listener still serves a legitimate client after all that.
 	cli := dialT(t, srv, Config{MaxMessage: 1024})
 	go echo(srv)
@@ -125,7 +135,7 @@ func TestRefusedUpgrades(t *testing.T) {
 		})
 	}
 	st := srv.Stats()
-	if st.Upgrades != 0 || st.Refused != uint64(len(cases)) {
+	if st.Upgrades != 0 || st.Refused != uint64(len(cases)) || st.RefusedBy[RefusedRequest] != st.Refused {
 		t.Fatalf("stats %+v, want 0 upgrades and %d refused", st, len(cases))
 	}
 	r := rawDial(t, srv)
@@ -147,8 +157,8 @@ func TestUpgradeDeadline(t *testing.T) {
 	if el := time.Since(start); el < deadline {
 		t.Fatalf("closed after %v, before the %v deadline", el, deadline)
 	}
-	if st := srv.Stats(); st.Refused != 1 {
-		t.Fatalf("stats %+v, want 1 refused", st)
+	if st := srv.Stats(); st.Refused != 1 || st.RefusedBy[RefusedDeadline] != 1 || st.Pending != 0 {
+		t.Fatalf("stats %+v, want 1 refused for the deadline, none pending", st)
 	}
 }
 
@@ -158,6 +168,9 @@ func TestIdleTimeout(t *testing.T) {
 	r := rawDial(t, srv)
 	r.upgrade("/stt")
 	r.expectEOF()
+	if st := srv.Stats(); st.ClosedIdle != 1 {
+		t.Fatalf("stats %+v, want 1 closed idle", st)
+	}
 }
 
 // Connections over MaxConns are closed at once; the ones below it keep working.
@@ -168,6 +181,9 @@ func TestMaxConns(t *testing.T) {
 	b.upgrade("/stt")
 	c := rawDial(t, srv)
 	c.expectEOF()
+	if st := srv.Stats(); st.RefusedBy[RefusedConnCap] != 1 || st.Refused != 1 {
+		t.Fatalf("stats %+v, want 1 refused for the connection cap", st)
+	}
 	a.writeFrame(true, ws.OpPing, []byte("a"), true)
 	if h, _, err := a.readFrame(); err != nil || h.OpCode != ws.OpPong {
 		t.Fatalf("first connection: %+v %v", h, err)

@@ -92,19 +92,23 @@ type server struct {
 	tick    time.Duration
 	token   [16]byte
 
-	mu     sync.Mutex
-	all    map[*serverConn]struct{} // every connection but wakers, for the ticker
-	byLoop map[gnet.EventLoop]*loopWaker
-	wakers []*loopWaker
-	ready  chan struct{} // closed when every waker has reached its loop
-	nReady int
+	mu  sync.Mutex
+	all map[*serverConn]struct{} // every connection but wakers, for the ticker
+	// pending lists the connections waiting for their upgrade request, oldest first (the order
+	// OnOpen admitted them in), for eviction and the upgrade deadline.
+	pending pendingList
+	byLoop  map[gnet.EventLoop]*loopWaker
+	wakers  []*loopWaker
+	ready   chan struct{} // closed when every waker has reached its loop
+	nReady  int
 
 	peersMu sync.RWMutex
 	peers   map[netip.AddrPort]*serverConn // upgraded connections by remote address
 
 	nconns   atomic.Int64 // connections counted against MaxConns
 	upgrades atomic.Uint64
-	refused  atomic.Uint64
+	refusals [numRefusals]atomic.Uint64
+	idled    atomic.Uint64 // upgraded connections closed for IdleTimeout
 }
 
 // serverConn is one accepted TCP connection, the context of its gnet.Conn.
@@ -115,10 +119,15 @@ type serverConn struct {
 	state    atomic.Int32
 	born     time.Time
 	lastRead atomic.Int64 // unix nanoseconds of the last bytes received
-	closing  atomic.Bool  // the ticker asked gnet to close it
-	parser   frameParser
-	out      *outbox
-	waker    *loopWaker // this connection's event loop's waker, or nil
+	closing  atomic.Bool  // the ticker or an eviction asked gnet to close it
+	counted  atomic.Bool  // counted in nconns (until closed, evicted or found to be a waker)
+	// prev and next link the connection in server.pending while it waits for its upgrade
+	// request; listed says it is there. All three are guarded by server.mu.
+	prev, next *serverConn
+	listed     bool
+	parser     frameParser
+	out        *outbox
+	waker      *loopWaker // this connection's event loop's waker, or nil
 }
 
 // OnBoot records the engine and reads the bound address from a duplicate of the listener.
@@ -181,23 +190,64 @@ func (s *server) startWakers() error {
 	}
 }
 
-// OnOpen counts the connection against MaxConns and gives it its context.
+// OnOpen counts the connection against MaxConns and MaxPendingUpgrades and gives it its
+// context. When either cap is reached and some connection is still waiting for its upgrade, the
+// oldest such one is evicted to make room; only when every connection has upgraded is the new one
+// refused.
 func (s *server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	if s.nconns.Add(1) > int64(s.cfg.MaxConns) {
-		s.nconns.Add(-1)
-		s.refused.Add(1)
-		gc.SetContext(nil)
-		return nil, gnet.Close
-	}
-	sc := &serverConn{s: s, gc: gc, born: time.Now(), peer: addrPortOf(gc.RemoteAddr())}
-	sc.lastRead.Store(sc.born.UnixNano())
+	sc := &serverConn{s: s, gc: gc, peer: addrPortOf(gc.RemoteAddr())}
 	sc.parser = frameParser{max: s.cfg.MaxMessage, fromClient: true}
+	var victim *serverConn
 	s.mu.Lock()
+	full := s.nconns.Load() >= int64(s.cfg.MaxConns)
+	if full || s.pending.n >= s.cfg.MaxPendingUpgrades && s.wakersReady() {
+		// Until the wakers have said who they are, a pending connection may be one of them:
+		// only MaxConns applies, and nothing is evicted.
+		if s.wakersReady() {
+			victim = s.pending.head
+		}
+		if victim == nil {
+			s.mu.Unlock()
+			s.refusals[RefusedConnCap].Add(1)
+			gc.SetContext(nil)
+			return nil, gnet.Close
+		}
+		s.pending.remove(victim)
+		victim.closing.Store(true)
+		victim.uncount()
+	}
+	sc.born = time.Now() // under mu: the pending list stays in order of birth
+	sc.lastRead.Store(sc.born.UnixNano())
+	sc.counted.Store(true)
+	s.nconns.Add(1)
+	s.pending.push(sc)
 	sc.waker = s.byLoop[gc.EventLoop()]
 	s.all[sc] = struct{}{}
 	s.mu.Unlock()
 	gc.SetContext(sc)
+	if victim != nil {
+		s.refusals[RefusedEvicted].Add(1)
+		_ = victim.gc.Close() // asynchronous: gnet closes it on its own event loop
+	}
 	return nil, gnet.None
+}
+
+// wakersReady reports whether every event loop's waker has connected and said which it is.
+func (s *server) wakersReady() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// uncount takes the connection out of nconns, once: when it closes, is evicted, or turns out to
+// be a waker.
+func (sc *serverConn) uncount() {
+	if sc.counted.CompareAndSwap(true, false) {
+		sc.s.nconns.Add(-1)
+	}
 }
 
 // OnClose forgets the connection.
@@ -210,9 +260,10 @@ func (s *server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	if prev == stWaker {
 		return gnet.None
 	}
-	s.nconns.Add(-1)
+	sc.uncount()
 	s.mu.Lock()
 	delete(s.all, sc)
+	s.pending.remove(sc)
 	s.mu.Unlock()
 	if prev == stOpen {
 		s.peersMu.Lock()
@@ -253,6 +304,7 @@ func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
 	if err != nil {
 		var ce *closeError
 		if errors.As(err, &ce) {
+			s.conn.countClose(ce.code)
 			sc.sendClose(ce.code)
 		}
 		sc.flush()
@@ -280,7 +332,7 @@ func (sc *serverConn) upgrade() (act gnet.Action, done bool) {
 	}
 	res := parseUpgrade(b, s.cfg.Path, s.cfg.AllowedOrigins, s.cfg.MaxRequestBytes)
 	if res.status != 0 {
-		s.refused.Add(1)
+		s.refusals[RefusedRequest].Add(1)
 		_, _ = gc.Write(refusalResponse(res.status))
 		return gnet.Close, false
 	}
@@ -289,6 +341,13 @@ func (sc *serverConn) upgrade() (act gnet.Action, done bool) {
 	}
 	// The connection is counted and reachable before the 101 leaves: a client that has read it
 	// may look at Stats or send at once, and must find the upgrade done.
+	s.mu.Lock()
+	if sc.closing.Load() { // evicted or past its deadline while its request came in: too late
+		s.mu.Unlock()
+		return gnet.Close, false
+	}
+	s.pending.remove(sc)
+	s.mu.Unlock()
 	sc.out = newOutbox(s.cfg.OutboundBudget, false, &s.conn.dropBudget)
 	_ = setNotSentLowat(gc.Fd(), s.cfg.OutboundBudget) // best effort: the budget still holds
 	sc.state.Store(stOpen)
@@ -305,10 +364,11 @@ func (sc *serverConn) upgrade() (act gnet.Action, done bool) {
 func (sc *serverConn) becomeWaker(idx int) {
 	s := sc.s
 	sc.state.Store(stWaker)
-	s.nconns.Add(-1)
+	sc.uncount()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.all, sc)
+	s.pending.remove(sc)
 	w := s.wakers[idx]
 	sc.waker = w
 	loop := sc.gc.EventLoop()
@@ -324,10 +384,13 @@ func (sc *serverConn) becomeWaker(idx int) {
 // message delivers one received packet to the read queue (frameSink).
 func (sc *serverConn) message(p []byte) { sc.s.conn.q.push(sc.peer, p) }
 
-// ping answers a ping with a pong carrying the same payload (frameSink). Under budget pressure
-// the pong is dropped like any other frame: a ping flood cannot grow the outbox.
+// ping answers a ping with a pong carrying the same payload (frameSink). A pong is dropped
+// when the connection already holds MaxPongBacklog bytes unsent: a ping flood from a peer that
+// does not read pins that much, not its OutboundBudget.
 func (sc *serverConn) ping(p []byte) {
-	sc.out.frame(ws.OpPong, p, false)
+	if queued, _ := sc.out.pong(p); !queued {
+		sc.s.conn.dropPong.Add(1)
+	}
 }
 
 // peerClose answers the peer's close frame with one carrying the same code (frameSink); the
@@ -384,19 +447,21 @@ func (s *server) send(addr netip.AddrPort, it *batchio.DatagramIter) {
 func (s *server) OnTick() (time.Duration, gnet.Action) {
 	now := time.Now()
 	s.mu.Lock()
-	for sc := range s.all {
-		var expired bool
-		switch sc.state.Load() {
-		case stUpgrading:
-			expired = now.Sub(sc.born) > s.cfg.UpgradeTimeout
-		case stOpen:
-			expired = s.cfg.IdleTimeout > 0 && now.UnixNano()-sc.lastRead.Load() > int64(s.cfg.IdleTimeout)
-		}
-		if expired && sc.closing.CompareAndSwap(false, true) {
-			if sc.state.Load() == stUpgrading {
-				s.refused.Add(1)
-			}
+	// The pending list is in order of birth: its expired connections are at its head.
+	for sc := s.pending.head; sc != nil && now.Sub(sc.born) > s.cfg.UpgradeTimeout; sc = s.pending.head {
+		s.pending.remove(sc)
+		if sc.closing.CompareAndSwap(false, true) {
+			s.refusals[RefusedDeadline].Add(1)
 			_ = sc.gc.Close()
+		}
+	}
+	if s.cfg.IdleTimeout > 0 {
+		for sc := range s.all {
+			if sc.state.Load() == stOpen && now.UnixNano()-sc.lastRead.Load() > int64(s.cfg.IdleTimeout) &&
+				sc.closing.CompareAndSwap(false, true) {
+				s.idled.Add(1)
+				_ = sc.gc.Close()
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -458,8 +523,54 @@ func (s *server) stats(st *Stats) {
 	s.peersMu.RLock()
 	st.Conns = len(s.peers)
 	s.peersMu.RUnlock()
+	s.mu.Lock()
+	st.Pending = s.pending.n
+	s.mu.Unlock()
 	st.Upgrades = s.upgrades.Load()
-	st.Refused = s.refused.Load()
+	for r := range s.refusals {
+		st.RefusedBy[r] = s.refusals[r].Load()
+		st.Refused += st.RefusedBy[r]
+	}
+	st.ClosedIdle = s.idled.Load()
+}
+
+// pendingList is an intrusive doubly linked list of the connections waiting for their upgrade
+// request, in the order they were admitted: O(1) to add, remove and find the oldest, without a
+// node allocation per connection. It is guarded by server.mu.
+type pendingList struct {
+	head, tail *serverConn
+	n          int
+}
+
+// push appends sc (not listed) as the newest.
+func (l *pendingList) push(sc *serverConn) {
+	sc.prev, sc.next, sc.listed = l.tail, nil, true
+	if l.tail != nil {
+		l.tail.next = sc
+	} else {
+		l.head = sc
+	}
+	l.tail = sc
+	l.n++
+}
+
+// remove unlinks sc if it is listed.
+func (l *pendingList) remove(sc *serverConn) {
+	if !sc.listed {
+		return
+	}
+	if sc.prev != nil {
+		sc.prev.next = sc.next
+	} else {
+		l.head = sc.next
+	}
+	if sc.next != nil {
+		sc.next.prev = sc.prev
+	} else {
+		l.tail = sc.prev
+	}
+	sc.prev, sc.next, sc.listed = nil, nil, false
+	l.n--
 }
 
 // addrPortOf converts a net.Addr from gnet or net to a netip.AddrPort, IPv4-mapped unmapped.

@@ -71,6 +71,8 @@ type benchOpts struct {
 	interval  time.Duration
 	ca        string      // --ca: PEM roots for a wss:// --addr
 	tls       *tls.Config // loaded from ca (nil: the system roots)
+	// forwardSecrecy makes the nodes require forward secrecy (--forward-secrecy).
+	forwardSecrecy bool
 }
 
 // benchResult is the machine-readable summary (--json).
@@ -136,6 +138,7 @@ func runBench(c *cli, args []string) error {
 		return err
 	}
 	o.size = size.n
+	o.forwardSecrecy = sf.forwardSecrecy
 	if o.streams < 1 || o.sessions < 1 || o.duration <= 0 || o.interval <= 0 {
 		return usagef("--streams, --sessions, --duration and --interval must be positive")
 	}
@@ -269,12 +272,12 @@ func benchLoopback(ctx context.Context, o benchOpts, stderr io.Writer) (*benchRe
 	if o.transport == "ws" {
 		listenAt = "ws://127.0.0.1:0/stt"
 	}
-	srv, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: listenAt, Transport: tcfg})
+	srv, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: listenAt, Transport: tcfg, ForwardSecrecy: o.forwardSecrecy})
 	if err != nil {
 		return nil, failf(err, "bench: listen")
 	}
 	defer srv.Close()
-	cli, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: tcfg})
+	cli, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0", Transport: tcfg, ForwardSecrecy: o.forwardSecrecy})
 	if err != nil {
 		return nil, failf(err, "bench: listen")
 	}

@@ -37,7 +37,7 @@ func (l liveCounter) Write(p []byte) (int, error) {
 
 // benchRemote runs the benchmark against a sttfast serve: the server verifies and reports.
 func benchRemote(ctx context.Context, o benchOpts, seed *stc.Seed, stderr io.Writer) (*benchResult, error) {
-	cli, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: bindFor(o.addr), WebSocket: wspath.Config{TLS: o.tls},
+	cli, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, ForwardSecrecy: o.forwardSecrecy, Addr: bindFor(o.addr), WebSocket: wspath.Config{TLS: o.tls},
 		Transport: dataplane.Config{PayloadSize: o.payload, Congestion: o.cc.algo, IdleTimeout: o.idle.d}})
 	if err != nil {
 		return nil, failf(err, "bench: bind")

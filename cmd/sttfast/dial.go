@@ -128,7 +128,7 @@ func runDial(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: o.bind, HandshakeTimeout: o.timeout, OnEvent: pathNotices(c.stderr),
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, ForwardSecrecy: sf.forwardSecrecy, Addr: o.bind, HandshakeTimeout: o.timeout, OnEvent: pathNotices(c.stderr),
 		WebSocket: wspath.Config{TLS: tlsConf}, Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
 	if err != nil {
 		return failf(err, "dial %s: bind %s", strings.Join(o.addrs, " "), o.bind)

@@ -71,6 +71,10 @@ func explain(err error) string {
 		// listens; what the system refused; by how much the clocks differ): keep them, without
 		// the "dial ADDR" the failure line starts with anyway.
 		return dialReason(err)
+	case errors.Is(err, ctrl.ErrPeerRequiresFS):
+		return "the peer requires forward secrecy: dial it with --forward-secrecy"
+	case errors.Is(err, ctrl.ErrNoForwardSecrecy):
+		return "the peer did not agree to forward secrecy, which --forward-secrecy requires"
 	case errors.Is(err, ctrl.ErrHandshakeTimeout):
 		return "the peer accepted our seed but the handshake did not complete in time"
 	case errors.Is(err, ctrl.ErrSessionLimit):

@@ -56,6 +56,7 @@ func commands() []command {
 		{"dial", "send stdin to a node (or, with --recv, write what it sends to stdout)", runDial},
 		{"relay", "fan-out node: forward every message to every other session", runRelay},
 		{"serve", "long-running node: echo, bench target, admin HTTP (sessions, metrics, pprof)", runServe},
+		{"pcap", "pcap decrypt: open the STT packets of a capture with a key log or the seed", runPcap},
 		{"version", "print the version", runVersion},
 	}
 }

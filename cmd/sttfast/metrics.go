@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sttfast/sttfast/batchio/wspath"
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
 )
@@ -78,11 +79,31 @@ func writeMetrics(w io.Writer, in *metricsInput) error {
 	p.family("sttfast_sessions_by_path", "gauge", "Live sessions, by the path they run over (udp, ws).")
 	p.sample("sttfast_sessions_by_path", "path", "udp", float64(max(n.Sessions-in.wsSessions, 0)))
 	p.sample("sttfast_sessions_by_path", "path", "ws", float64(in.wsSessions))
+	writeWSMetrics(p, &n.WebSocket)
 
 	p.counter("go_gc_cycles_total", "Completed GC cycles.", in.rt.gcCycles)
 	p.gauge("go_heap_objects_bytes", "Bytes in live and unswept heap objects.", float64(in.rt.heapBytes))
 	p.gauge("go_goroutines", "Goroutines that currently exist.", float64(in.rt.goroutines))
 	return p.w.Flush()
+}
+
+// writeWSMetrics writes what the ws:// listeners refused, closed and dropped: what hostile
+// WebSocket clients cost the node (zero on a node without one).
+func writeWSMetrics(p *promWriter, ws *wspath.Stats) {
+	p.gauge("sttfast_ws_pending_upgrades", "WebSocket connections waiting for their upgrade request.", float64(ws.Pending))
+	p.family("sttfast_ws_refused_total", "counter", "WebSocket connections turned away before their upgrade, by reason.")
+	for _, r := range wspath.Refusals() {
+		p.sample("sttfast_ws_refused_total", "reason", r.String(), float64(ws.RefusedBy[r]))
+	}
+	p.family("sttfast_ws_closed_total", "counter",
+		"Upgraded WebSocket connections closed by the node, by reason: protocol (close 1002), text (1003), too_big (1009), idle.")
+	for _, c := range []struct {
+		reason string
+		n      uint64
+	}{{"protocol", ws.ClosedProtocol}, {"text", ws.ClosedText}, {"too_big", ws.ClosedTooBig}, {"idle", ws.ClosedIdle}} {
+		p.sample("sttfast_ws_closed_total", "reason", c.reason, float64(c.n))
+	}
+	p.counter("sttfast_ws_pongs_dropped_total", "Pongs not sent because their connection's outbound budget was full (a ping flood from a peer that does not read).", ws.DropPong)
 }
 
 // promWriter writes the text format; write errors surface in Flush.

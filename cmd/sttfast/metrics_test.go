@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sttfast/sttfast/batchio/wspath"
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
 )
@@ -86,6 +87,10 @@ func TestMetricsFormat(t *testing.T) {
 	in.node.Refused[ctrl.RefusedMAC] = 5
 	in.node.Sessions = 2
 	in.retransmitted, in.packetsLost = 7, 8
+	in.node.WebSocket.RefusedBy[wspath.RefusedEvicted] = 12
+	in.node.WebSocket.ClosedTooBig = 13
+	in.node.WebSocket.DropPong = 14
+	in.node.WebSocket.Pending = 15
 	in.rt = runtimeStats{gcCycles: 9, heapBytes: 1 << 40, goroutines: 11}
 	var buf bytes.Buffer
 	if err := writeMetrics(&buf, &in); err != nil {
@@ -104,6 +109,10 @@ func TestMetricsFormat(t *testing.T) {
 		"sttfast_handshakes_ok_total":                       5,
 		`sttfast_handshakes_failed_total{reason="bad_mac"}`: 5,
 		"sttfast_sessions":                                  2,
+		`sttfast_ws_refused_total{reason="evicted"}`:        12,
+		`sttfast_ws_closed_total{reason="too_big"}`:         13,
+		"sttfast_ws_pongs_dropped_total":                    14,
+		"sttfast_ws_pending_upgrades":                       15,
 		"go_gc_cycles_total":                                9,
 		"go_heap_objects_bytes":                             1 << 40,
 		"go_goroutines":                                     11,
@@ -121,6 +130,11 @@ func TestMetricsFormat(t *testing.T) {
 	for _, r := range ctrl.Refusals() {
 		if _, ok := s[`sttfast_handshakes_failed_total{reason="`+r.String()+`"}`]; !ok {
 			t.Errorf("refusal reason %s missing", r)
+		}
+	}
+	for _, r := range wspath.Refusals() {
+		if _, ok := s[`sttfast_ws_refused_total{reason="`+r.String()+`"}`]; !ok {
+			t.Errorf("ws refusal reason %s missing", r)
 		}
 	}
 	if strings.Contains(buf.String(), "e+") {

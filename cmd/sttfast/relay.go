@@ -82,7 +82,7 @@ func runRelay(c *cli, args []string) error {
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
 	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
-	node, err := listenNode("relay", ctrl.Config{Seed: seed, OnEvent: nodeEvents(c.stderr, refusals),
+	node, err := listenNode("relay", ctrl.Config{Seed: seed, ForwardSecrecy: sf.forwardSecrecy, OnEvent: nodeEvents(c.stderr, refusals),
 		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}}, addrs)
 	if err != nil {
 		return err

@@ -25,13 +25,18 @@ const seedHelp = `Seed (exactly one source): --seed FILE (64+ hex characters, as
 STT_SEED (hex). A flag wins over STT_SEED; giving both flags is a usage error. Both peers need
 the same seed.`
 
-// seedFlags are the seed sources every connecting command accepts.
-type seedFlags struct{ file, passFile string }
+// seedFlags are the seed sources every connecting command accepts, and whether the seed alone
+// may make session keys (--forward-secrecy says no).
+type seedFlags struct {
+	file, passFile string
+	forwardSecrecy bool
+}
 
-// register adds --seed and --passphrase-file to fs.
+// register adds --seed, --passphrase-file and --forward-secrecy to fs.
 func (f *seedFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.file, "seed", "", "read the seed (hex) from `FILE`")
 	fs.StringVar(&f.passFile, "passphrase-file", "", "derive the seed from the passphrase in `FILE` (Argon2id)")
+	fs.BoolVar(&f.forwardSecrecy, "forward-secrecy", false, "require forward secrecy: an ephemeral X25519 exchange in every handshake, so that the seed and a capture do not give the session keys (both peers need it; a node with it refuses peers without)")
 }
 
 // load returns the seed from exactly one source: a flag, else STT_SEED. Every problem (no

@@ -75,7 +75,7 @@ func runServe(c *cli, args []string) error {
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
 	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
-	node, err := listenNode("serve", ctrl.Config{Seed: seed, Sockets: *sockets, OnEvent: nodeEvents(c.stderr, refusals),
+	node, err := listenNode("serve", ctrl.Config{Seed: seed, ForwardSecrecy: sf.forwardSecrecy, Sockets: *sockets, OnEvent: nodeEvents(c.stderr, refusals),
 		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}}, addrs)
 	if err != nil {
 		return err

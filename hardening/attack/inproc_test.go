@@ -30,7 +30,13 @@ func testSeed(t testing.TB) *stc.Seed {
 // echoNode starts an in-process listener that echoes every stream like sttfast serve.
 func echoNode(t testing.TB, seed *stc.Seed) *ctrl.Node {
 	t.Helper()
-	n, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0"})
+	return echoNodeConfig(t, ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0"})
+}
+
+// echoNodeConfig starts an in-process listener configured by cfg that echoes every stream.
+func echoNodeConfig(t testing.TB, cfg ctrl.Config) *ctrl.Node {
+	t.Helper()
+	n, err := ctrl.Listen(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
