@@ -33,9 +33,9 @@ func TestNetemFailover(t *testing.T) {
 	seed := writeSeed(t)
 	guard := guardFor(size)
 	l := startProc(t, "listen", stdoutHash, nil, tp.in("b", sttfastBin, "listen", "--addr", "udp://"+addrB+":"+listenPort,
-		// On the wildcard: a wspath listener bound to a specific non-loopback address does not
-		// recognise its own event-loop wakers (they come from that address, not loopback).
-		"--addr", "ws://0.0.0.0:"+wsPort+"/stt", "--seed", seed, "--once", "--quiet")...)
+		// A specific non-loopback address: a wspath listener bound to one must recognise its
+		// event-loop wakers, which come from that address rather than loopback.
+		"--addr", "ws://"+addrB+":"+wsPort+"/stt", "--seed", seed, "--once", "--quiet")...)
 	l.waitLine(`^listening on ws://`, guard)
 	start := time.Now()
 	s := startProc(t, "send", stdoutEvents, nil, tp.in("a", sttpeerBin, "send", "--addr", "udp://"+addrB+":"+listenPort,
