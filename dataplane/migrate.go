@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -67,11 +68,17 @@ var ErrPathValidation = errors.New("sttfast: path validation failed: no answer f
 
 // SetPaths gives the session the peer's addresses in order of preference, the active one
 // among them (on an engine over a MultiConn, tagged with TagAddr): the dialer's failover and
-// return move only between these. With fewer than two it neither fails over nor returns.
+// return move only between these. An address on no path of the session's engine is left out.
+// With fewer than two it neither fails over nor returns.
 func (s *Session) SetPaths(addrs ...netip.AddrPort) {
 	s.mu.Lock()
 	p := s.pathSt()
-	p.known = append(p.known[:0], addrs...)
+	p.known = p.known[:0]
+	for _, a := range addrs {
+		if s.e.canSendTo(a) && !slices.Contains(p.known, a) {
+			p.known = append(p.known, a)
+		}
+	}
 	if !slices.Contains(p.known, s.peer) {
 		p.known = append(p.known, s.peer)
 	}
@@ -119,6 +126,10 @@ func (s *Session) Migrate(ctx context.Context, addr netip.AddrPort) error {
 	if addr == s.peer {
 		s.mu.Unlock()
 		return nil
+	}
+	if !s.e.canSendTo(addr) {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %v is on no path of the session's engine", ErrPathValidation, addr)
 	}
 	ch := make(chan error, 1)
 	s.validate(addr, moveManual)

@@ -310,4 +310,13 @@ func TestMigrateByHand(t *testing.T) {
 	}
 	p = transferWatched(ctx, cs, ss, data[:1<<20])
 	p.wait(ctx, t)
+
+	// An address on no path of the engine (a tag its conn does not have) is refused at once.
+	if err := cs.Migrate(ctx, TagAddr(srvB.LocalAddr(), "nowhere")); !errors.Is(err, ErrPathValidation) {
+		t.Fatalf("Migrate to an address on no path: %v", err)
+	}
+	cs.SetPaths(srvB.LocalAddr(), TagAddr(srvA.LocalAddr(), "nowhere"))
+	if got := cs.Paths(); len(got) != 1 {
+		t.Fatalf("SetPaths kept %v", got)
+	}
 }
