@@ -58,7 +58,7 @@ func (l *moveLog) list() []Event {
 }
 
 // waitUntil polls cond; ctx only guards against a hang.
-func waitUntil(ctx context.Context, t *testing.T, what string, cond func() bool) {
+var waitUntil = func(ctx context.Context, t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for !cond() {
 		select {
@@ -138,6 +138,19 @@ func TestDialPathsFailoverAndReturn(t *testing.T) {
 	onWS := func() bool { return cs.ActivePath() == paths[1] && cs.Reliable() && ss.Reliable() }
 	onUDP := func() bool { return cs.ActivePath() == paths[0] && !cs.Reliable() && !ss.Reliable() }
 
+	waitUntil = func(ctx context.Context, t *testing.T, what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			select {
+			case <-ctx.Done():
+				cst, sst := cs.Stats(), ss.Stats()
+				t.Fatalf("waiting for %s: %v; dialer on %v (reliable %v, %d in flight, %d PTOs, %d moves, err %v), listener on %v (reliable %v, %d in flight, %d PTOs, err %v); moves: dialer %v, listener %v; %d bytes received; dialer node %+v; listener node %+v",
+					what, ctx.Err(), cs.ActivePath(), cs.Reliable(), cst.BytesInFlight, cst.PTOs, cs.Migrations(), cs.Err(),
+					ss.ActivePath(), ss.Reliable(), sst.BytesInFlight, sst.PTOs, ss.Err(), cliMoves.list(), srvMoves.list(), got.Load(), cli.Stats(), srv.Stats())
+			case <-time.After(500 * time.Microsecond):
+			}
+		}
+	}
 	waitUntil(ctx, t, "a third of the file", func() bool { return got.Load() >= int64(size/3) })
 	cut := time.Now()
 	dark.Store(true)

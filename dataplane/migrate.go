@@ -232,6 +232,10 @@ func (s *Session) watchPaths(now recovery.Time) {
 		p.altTries++
 		return
 	}
+	if at := s.pingAt(); at != 0 && now >= at {
+		s.needPing = true
+		p.pingedAt = now
+	}
 	if p.chalN || p.known[0] == s.peer {
 		return
 	}
@@ -239,6 +243,24 @@ func (s *Session) watchPaths(now recovery.Time) {
 		s.validate(p.known[0], moveReturn)
 		p.probedAt = now
 	}
+}
+
+// pingAt is when a dialer with nothing in flight asks its peer for a sign of life (0: no need):
+// once the peer, which was talking (stream data, credit, application frames), has been silent
+// for the silence a failover waits for. Without it a dialer that waits for the peer's
+// flow-control credit with everything acknowledged, or only receives (when its own credit
+// updates are all acknowledged), would have nothing in flight to notice a dead path with, while
+// the responder, which does notice, does not choose paths: the session would end on the
+// dead-peer rule instead of failing over. The KEEP_ALIVE is in flight, so a dead path then shows
+// as unanswered PTOs (silentAt). One per burst of the peer's talk: an answered ping, or a peer
+// that merely paused, asks for nothing more until it talks again. mu held.
+func (s *Session) pingAt() recovery.Time {
+	p := s.path
+	if s.sender.InFlightPackets() > 0 || s.needPing || p.chalN || p.talkedAt <= p.pingedAt {
+		return 0
+	}
+	wait := recovery.Time(max(failoverPTOs*s.sender.PTO(), failoverFloor))
+	return max(s.lastRecv, p.movedAt) + wait
 }
 
 // returnAt is when the preferred path is challenged next: a return interval after the last
@@ -287,6 +309,9 @@ func (s *Session) pathDeadline() recovery.Time {
 	}
 	d := s.silentAt()
 	if r := s.returnAt(); !p.chalN && p.known[0] != s.peer && (d == 0 || r < d) {
+		d = r
+	}
+	if r := s.pingAt(); r != 0 && (d == 0 || r < d) {
 		d = r
 	}
 	return d

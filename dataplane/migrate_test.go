@@ -365,6 +365,13 @@ func TestNATRebinding(t *testing.T) {
 // back at two thirds: the dialer's probes of it are answered and both move back. The data
 // arrives byte-exact and each side reports every move as an event.
 func TestFailoverToWebSocketAndBack(t *testing.T) {
+	t.Run("dialer sends", func(t *testing.T) { failoverAndBack(t, false) })
+	// A dialer that only receives has nothing in flight of its own: it must still notice the
+	// silence (its liveness ping, pingAt) and fail over.
+	t.Run("dialer receives", func(t *testing.T) { failoverAndBack(t, true) })
+}
+
+func failoverAndBack(t *testing.T, dialerReceives bool) {
 	size := 64 << 20
 	if testing.Short() || raceEnabled {
 		size = 16 << 20
@@ -396,6 +403,9 @@ func TestFailoverToWebSocketAndBack(t *testing.T) {
 
 	data := randomBytes(size, 17)
 	p := transferWatched(ctx, cs, ss, data)
+	if dialerReceives {
+		p = transferWatched(ctx, ss, cs, data)
+	}
 	p.waitBytes(ctx, t, size/3)
 	rttUDP := time.Duration(cs.Stats().SmoothedRTT)
 	onWS := func() bool { return cs.ActivePath() == wsPath && ss.Reliable() && cs.Reliable() }

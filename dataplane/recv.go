@@ -55,7 +55,7 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 		rx.touch(s)
 		return DropClosed, false
 	}
-	rx.probing = true
+	rx.probing, rx.talking = true, false
 	ackEliciting, err := s.frames(rx, payload, from)
 	if err != nil {
 		if err == errDropPacket {
@@ -66,6 +66,9 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 	}
 	if from != s.peer && !rx.probing && !s.initiator {
 		s.onNewAddress(rx, from, pn)
+	}
+	if rx.talking && s.path != nil {
+		s.path.talkedAt = now
 	}
 	if !s.established && sessState(s.state.Load()) < stateClosing {
 		// The first authentic packet proves both sides hold the keys, unless it is a refusal
@@ -141,6 +144,12 @@ func (s *Session) frames(rx *rxLoop, payload []byte, from netip.AddrPort) (ackEl
 		case frame.TypePadding, frame.TypePathChallenge, frame.TypePathResponse:
 		default:
 			rx.probing = false // RFC 9000 §9.1: only a non-probing packet moves the peer
+		}
+		switch f.Type {
+		case frame.TypePadding, frame.TypeAck, frame.TypeNack, frame.TypeKeepAlive, frame.TypeKeepAliveAck,
+			frame.TypePathChallenge, frame.TypePathResponse:
+		default:
+			rx.talking = true
 		}
 		if err := s.frame(rx, f, from); err != nil {
 			return ackEliciting, err

@@ -145,6 +145,8 @@ type pathState struct {
 	known      []netip.AddrPort // the peer's addresses in order of preference (SetPaths)
 	probedAt   recovery.Time    // last challenge to the preferred path while on another
 	movedAt    recovery.Time    // last move: a new path is not silent before it had its chance
+	pingedAt   recovery.Time    // last sign of life asked for with nothing in flight (pingAt)
+	talkedAt   recovery.Time    // last packet from the peer with more than ACKs, keep-alives, probes
 	altTries   int              // failover validations since the last move
 	migrations uint64
 	waiters    []chan error // Migrate callers waiting on the validation under way
