@@ -280,7 +280,8 @@ func (d *dialState) sendHello() error {
 	copy(a.mac[:], b[len(b)-frame.MACSize:])
 	d.attempts = append(d.attempts, a)
 	a.eph.Erase() // this copy; the attempt's own is erased with the dial
-	out.Addr = d.peer // under mu: a CHALLENGE handled meanwhile sets it (onChallenge)
+	// Under mu: a CHALLENGE handled meanwhile sets the peer (onChallenge).
+	out.Addr = d.peer
 	d.mu.Unlock()
 	out.N = len(b)
 	n.dialMu.Lock()
