@@ -280,9 +280,10 @@ func (d *dialState) sendHello() error {
 	copy(a.mac[:], b[len(b)-frame.MACSize:])
 	d.attempts = append(d.attempts, a)
 	a.eph.Erase() // this copy; the attempt's own is erased with the dial
+	// Under mu: a CHALLENGE handled meanwhile sets the peer (onChallenge).
+	out.Addr = d.peer
 	d.mu.Unlock()
 	out.N = len(b)
-	out.Addr = d.peer
 	n.dialMu.Lock()
 	n.dials[a.tag] = d
 	n.dialMu.Unlock()
@@ -294,14 +295,14 @@ func (d *dialState) sendHello() error {
 
 func (d *dialState) resendProof() {
 	d.mu.Lock()
-	p := d.proof
+	p, peer := d.proof, d.peer
 	d.mu.Unlock()
 	if p == nil {
 		return
 	}
 	out := dataplane.NewDatagram()
 	out.N = copy(out.Buffer()[:len(p)], p)
-	out.Addr = d.peer
+	out.Addr = peer
 	d.e.SendDatagram(out)
 }
 

@@ -43,7 +43,7 @@ func (n *Node) DialAnyIndex(ctx context.Context, addrs ...string) (*Session, int
 	if n.isClosed() {
 		return nil, -1, ErrNodeClosed
 	}
-	return n.race(ctx, addrs)
+	return n.race(ctx, addrs, func(ctx context.Context, i int) (*Session, error) { return n.dialOne(ctx, addrs[i]) })
 }
 
 // dialResult is how one attempt of a DialAny ended.
@@ -53,9 +53,10 @@ type dialResult struct {
 	err error
 }
 
-// race runs DialAny's attempts over two or more addresses. It returns only once every attempt it
-// started has returned: none is left running, registered, or holding a session.
-func (n *Node) race(ctx context.Context, addrs []string) (*Session, int, error) {
+// race runs DialAny's attempts over two or more addresses, attempt(ctx, i) dialing addrs[i]. It
+// returns only once every attempt it started has returned: none is left running, registered, or
+// holding a session.
+func (n *Node) race(ctx context.Context, addrs []string, attempt func(ctx context.Context, i int) (*Session, error)) (*Session, int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan dialResult, len(addrs)) // never blocks an attempt
@@ -66,7 +67,7 @@ func (n *Node) race(ctx context.Context, addrs []string) (*Session, int, error) 
 		next, running = next+1, running+1
 		n.traceDial("start %d (%s)", i, why)
 		go func() {
-			s, err := n.dialOne(ctx, addrs[i])
+			s, err := attempt(ctx, i)
 			if err == nil {
 				n.traceDial("answered %d", i)
 			}

@@ -31,7 +31,8 @@
 // batchio/wspath). "ws://HOST:PORT/PATH" (PATH "/stt" when none is given, DefaultWSPath) can be
 // listened on, beside UDP addresses, and dialed; "wss://" can only be dialed (a node behind a
 // TLS-terminating reverse proxy): a node does not listen with TLS. A ws listener is one engine
-// over the WebSocket server on the node's table. A ws dial opens a TCP connection of its own and
+// over the WebSocket server on the node's table, or, when the node also listens on UDP, a path
+// of its first UDP engine, so that sessions can move between the two. A ws dial opens a TCP connection of its own and
 // runs the handshake through an engine over it; connection and engine last as long as the
 // session (and end it at once if the connection dies). Over either, the engine runs in
 // reliable-path mode: no loss timers or congestion window over TCP's own (dataplane.ReliableConn).
@@ -47,6 +48,12 @@
 // sides and an epoch that only grows, and the streams go on. A state that cannot resume is a
 // *ResumeError (ErrResumeRefused: expired, superseded, wrong seed). A node keeps a session it
 // accepted alive through Config.ResumeWindow of silence (60 s by default) so that it can be.
+//
+// Session continuity: Node.DialPaths dials the same list and keeps the one session across all
+// of it: when the path in use goes silent the session moves to the next (UDP to WebSocket), and
+// back when a preferred one answers again; Session.Migrate moves by hand. Each move is an
+// EventPathMigrated. A responder follows its dialer to a new address (NAT rebinding) once it
+// has validated it. docs/PROTOCOL.md §10 has the rules.
 //
 // Invariants kept here:
 //   - A responder does one HMAC before refusing a HELLO, keeps no state for it but its nonce,

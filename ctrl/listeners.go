@@ -48,8 +48,15 @@ type listener struct {
 	network string // "udp", "udp4" or "udp6": whether a wildcard IPv6 bind also reaches IPv4
 	conns   []*batchio.Conn
 	ws      *wspath.Conn // the ws listener; nil for udp
+	// tag is a ws listener's path tag on the MultiConn of the UDP engine it joined
+	// (uniteListeners), "" while it has an engine of its own.
+	tag     string
+	pcs     []dataplane.PacketConn // udp: what each engine runs over (conns, wrapped)
 	engines []*dataplane.Engine
 	rr      atomic.Uint32 // spreads dials over engines
+	// multi is the union the first engine runs over when ws listeners joined it
+	// (uniteListeners): its tagged paths' traffic is the node's WebSocket traffic.
+	multi *dataplane.MultiConn
 }
 
 // listenAddrs is every address the node listens on: Addr first, then Addrs, in order.
@@ -83,10 +90,48 @@ func (n *Node) bind() error {
 			return &ListenError{Addr: addr, Err: err}
 		}
 		n.listeners = append(n.listeners, l)
+	}
+	n.uniteListeners()
+	for _, l := range n.listeners {
 		n.engines = append(n.engines, l.engines...)
 	}
 	n.addr = n.listeners[0].bound.Addr
 	return nil
+}
+
+// uniteListeners makes the node's WebSocket listeners paths of its first UDP engine, so that a
+// session can move between UDP and WebSocket (a dialer's failover and return, docs/
+// ARCHITECTURE.md "Sessions that move"): that engine's conn becomes a dataplane.MultiConn of its
+// UDP socket and every ws listener (tagged "ws", "ws2"...), and the ws listeners get no engine
+// of their own. Without a UDP address nothing changes. With Config.Sockets > 1 only sessions of
+// the first socket's engine can move to WebSocket (the kernel spreads UDP peers over the
+// sockets), and a session of another socket stays where it is; the price of the union is a copy
+// of each packet the first engine reads.
+func (n *Node) uniteListeners() {
+	var udp *listener
+	var ws []*listener
+	for _, l := range n.listeners {
+		switch {
+		case l.ws != nil:
+			ws = append(ws, l)
+		case udp == nil:
+			udp = l
+		}
+	}
+	if udp == nil || len(ws) == 0 {
+		return
+	}
+	mc := dataplane.NewMultiConn(udp.pcs[0])
+	for i, l := range ws {
+		l.tag = "ws"
+		if i > 0 {
+			l.tag = fmt.Sprintf("ws%d", i+1)
+		}
+		mc.AddPath(l.ws, l.tag) // tags are distinct: it cannot fail
+		l.engines = nil
+	}
+	udp.engines[0] = dataplane.NewEngine(mc, n.cfg.Transport, n.table)
+	udp.multi = mc
 }
 
 // bindUDP opens Config.Sockets UDP sockets on hostport (all on the port the first one got) and
@@ -128,6 +173,7 @@ func (n *Node) bindUDP(network, hostport string) (*listener, error) {
 		if cfg.WrapConn != nil {
 			pc = cfg.WrapConn(pc)
 		}
+		l.pcs = append(l.pcs, pc)
 		l.engines = append(l.engines, dataplane.NewEngine(pc, cfg.Transport, n.table))
 	}
 	return l, nil

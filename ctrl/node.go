@@ -29,6 +29,8 @@ type (
 	//	Done() / Err()                       when and why it ended (a *dataplane.CloseError)
 	//	Stats()                              counters: bytes, losses, RTT, window, controller
 	//	ID() / Peer() / PeerNodeID()         who it is with; Peer is a netip.AddrPort
+	//	Paths() / ActivePath() / Migrate()   the peer's addresses, the one in use, a move by hand
+	//	Reliable()                           whether the path in use is a WebSocket (TCP) one
 	//	Established() / EstablishedC()       the handshake's outcome
 	//	MaxFrameSize()                       the largest SendFrame payload on the current path
 	Session = dataplane.Session

@@ -104,6 +104,23 @@ type PathStats struct {
 	RxDatagrams, RxBytes, TxDatagrams, TxBytes uint64
 }
 
+// splitUnited moves what the tagged (WebSocket) paths of a united engine carried from es, which
+// counts every path, into ws, so that es keeps only the UDP socket's share.
+func splitUnited(es *dataplane.EngineStats, mc *dataplane.MultiConn, ws *PathStats) {
+	rxP, rxB, txP, txB := mc.TaggedTraffic()
+	// The engine counts a packet once it has it, the MultiConn as its path reads it: clamp, so
+	// that a batch between the two never makes the UDP share wrap around.
+	rxP, rxB = min(rxP, es.RxDatagrams), min(rxB, es.RxBytes)
+	txP, txB = min(txP, es.TxDatagrams), min(txB, es.TxBytes)
+	tagged := dataplane.EngineStats{Sessions: es.TaggedSessions, RxDatagrams: rxP, RxBytes: rxB, TxDatagrams: txP, TxBytes: txB}
+	ws.add(&tagged)
+	es.Sessions -= es.TaggedSessions
+	es.RxDatagrams -= rxP
+	es.RxBytes -= rxB
+	es.TxDatagrams -= txP
+	es.TxBytes -= txB
+}
+
 // add accumulates an engine's counters.
 func (p *PathStats) add(es *dataplane.EngineStats) {
 	p.Sessions += es.Sessions
@@ -148,15 +165,18 @@ func (n *Node) Stats() NodeStats {
 			ws := l.ws.Stats()
 			st.WebSocket.Add(&ws)
 		}
-		for _, e := range l.engines {
+		for i, e := range l.engines {
 			es := e.Stats()
 			st.EngineStats.Add(&es)
+			if i == 0 && l.multi != nil {
+				splitUnited(&es, l.multi, &st.WS)
+			}
 			kind.add(&es)
 		}
 	}
 	n.pathMu.Lock()
 	for p := range n.paths { // dialed WebSocket connections, while they last
-		es, ws := p.e.Stats(), p.conn.Stats()
+		es, ws := p.e.Stats(), p.wsStats()
 		st.EngineStats.Add(&es)
 		st.WS.add(&es)
 		st.WebSocket.Add(&ws)

@@ -25,11 +25,20 @@ import (
 // stopped when the session ends, when the connection ends under it (the session is then closed
 // at once rather than after the idle timeout), when the dial fails, and when the node closes.
 
-// pathEngine is the engine of one dialed WebSocket connection.
+// pathEngine is the engine of one dialed WebSocket connection, or of a DialPaths session's paths.
 type pathEngine struct {
 	e    *dataplane.Engine
-	conn *dialedWS
+	conn *dialedWS     // the dialed WebSocket connection; nil for DialPaths (its paths come and go)
 	sess chan *Session // the session the dial installed, once it is established (buffered)
+}
+
+// wsStats is the WebSocket counters of p's dialed connection (none for DialPaths, whose
+// engine owns its paths' connections through a MultiConn).
+func (p *pathEngine) wsStats() wspath.Stats {
+	if p.conn == nil {
+		return wspath.Stats{}
+	}
+	return p.conn.Stats()
 }
 
 // dialWS dials the WebSocket address a and runs the handshake through an engine over the new
@@ -111,11 +120,20 @@ func (e *wsDialErr) Unwrap() error { return e.err }
 func (n *Node) startPathEngine(c *wspath.Conn) (*pathEngine, error) {
 	p := &pathEngine{conn: &dialedWS{Conn: c, ended: make(chan struct{})}, sess: make(chan *Session, 1)}
 	p.e = dataplane.NewEngine(p.conn, n.cfg.Transport, n.table)
+	if err := n.runPathEngine(p, func() { c.Close() }); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// runPathEngine gives p's engine the node's frame handlers, registers it, and starts it and the
+// goroutines that serve it; on a closed node it calls closeConn instead.
+func (n *Node) runPathEngine(p *pathEngine, closeConn func()) error {
 	n.pathMu.Lock()
 	if n.isClosed() {
 		n.pathMu.Unlock()
-		c.Close()
-		return nil, ErrNodeClosed
+		closeConn()
+		return ErrNodeClosed
 	}
 	for i, h := range n.frameHandlers {
 		if h != nil {
@@ -134,7 +152,7 @@ func (n *Node) startPathEngine(c *wspath.Conn) (*pathEngine, error) {
 	go n.handshakeLoop(p.e)
 	go n.eventLoop(p.e)
 	go n.watchPath(p)
-	return p, nil
+	return nil
 }
 
 // watchPath stops p's engine once its session is over, or its connection is.
@@ -145,11 +163,15 @@ func (n *Node) watchPath(p *pathEngine) {
 	case s = <-p.sess:
 	case <-p.e.Done(): // the dial failed, or the node closed
 	}
+	var ended chan struct{} // nil, never ready, for DialPaths: a path's end is not the session's
+	if p.conn != nil {
+		ended = p.conn.ended
+	}
 	if s != nil {
 		select {
 		case <-s.Done():
 		case <-p.e.Done():
-		case <-p.conn.ended:
+		case <-ended:
 			// Nothing more can come or go: the session ends at once, saying why.
 			p.e.PeerGone(p.conn.Peer(), "the WebSocket connection ended: "+p.conn.why())
 			select {
@@ -165,7 +187,7 @@ func (n *Node) watchPath(p *pathEngine) {
 // What they carried stays in the node's counters (Stats), which never go down.
 func (n *Node) stopPathEngine(p *pathEngine) {
 	p.e.Close()
-	es, ws := p.e.Stats(), p.conn.Stats()
+	es, ws := p.e.Stats(), p.wsStats()
 	es.Sessions = 0
 	n.pathMu.Lock()
 	if _, ok := n.paths[p]; ok {

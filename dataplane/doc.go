@@ -16,6 +16,9 @@
 //   - Protocol state of a session is guarded by its mutex, taken once per batch by each loop;
 //     application goroutines touch it only on slow paths (opening a stream, the first write to an
 //     idle stream, credit updates every half window).
+//   - A session moves to another address only once that address echoed a fresh PATH_CHALLENGE;
+//     the dialer chooses its path, the responder follows (migrate.go). The paths of one session
+//     share its engine, through a MultiConn when they are of several kinds.
 //   - Nothing on the data path blocks on the control plane: handshake packets and events go
 //     through bounded rings, and when a ring is full the item is counted and dropped.
 //

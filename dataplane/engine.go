@@ -29,6 +29,11 @@ type Engine struct {
 	// the size of its sessions' packets.
 	rel     ReliableConn
 	relSize int
+	// multi is conn when it carries paths of several kinds (MultiConn): whether a session's path
+	// is reliable is then asked per address, and budget is the conn's Writable for those that
+	// are. For a single-kind conn budget is rel.
+	multi  multiPath
+	budget ReliableConn
 
 	table *Table
 	ctr   engineCounters
@@ -85,8 +90,17 @@ func NewEngine(conn PacketConn, cfg Config, t *Table) *Engine {
 	if g, ok := conn.(gsoConn); ok && g.GSO() {
 		e.gso = g.MaxGSOSegments()
 	}
-	if e.rel = reliablePath(conn); e.rel != nil {
+	if mp, ok := conn.(multiPath); ok {
+		// Several paths, some reliable: GSO stays (the UDP path's), and the reliable ones get
+		// their packet size and byte budget from the conn, which routes by address.
+		e.multi = mp
+		if r, ok := conn.(ReliableConn); ok {
+			e.budget = r
+			e.relSize = reliablePacketSize(&e.cfg, r)
+		}
+	} else if e.rel = reliablePath(conn); e.rel != nil {
 		e.gso = 1
+		e.budget = e.rel
 		e.relSize = reliablePacketSize(&e.cfg, e.rel)
 	}
 	e.watchPeerGone()
@@ -184,6 +198,9 @@ func (e *Engine) Stats() EngineStats {
 		ss.mu.Lock()
 		if sessState(ss.state.Load()) != stateClosed {
 			s.Sessions++
+			if AddrTag(ss.peer) != "" {
+				s.TaggedSessions++
+			}
 			s.PacketsLost += ss.sender.Stats().PacketsLost
 			s.RetransmittedBytes += ss.ctr.retransmits.Load()
 		}
@@ -192,6 +209,8 @@ func (e *Engine) Stats() EngineStats {
 	s.GSO = e.gso > 1
 	s.Reliable = e.rel != nil
 	s.PathHeld = e.ctr.pathHeld.Load()
+	s.Migrations = e.ctr.migrations.Load()
+	s.PathResponsesDropped = e.ctr.pathResponsesDropped.Load()
 	if g, ok := e.conn.(groConn); ok {
 		s.GRO = g.GRO()
 	}

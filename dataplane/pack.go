@@ -52,7 +52,7 @@ func (t *txLoop) serve(s *Session) bool {
 		t.adoptResumedKeys(s)
 		t.maybeRotate(s, now)
 		t.packPath(s, now)
-		if t.e.rel != nil {
+		if s.rel.Load() {
 			t.room = t.pathRoom(s.peer)
 		}
 		more = t.packSession(s, now)
@@ -112,7 +112,8 @@ func (t *txLoop) packOne(s *Session, now recovery.Time) (sent, more bool) {
 	// An ACK goes out on its own only when due (two ack-eliciting packets, a gap, or the delayed
 	// ACK timer); otherwise it waits up to MaxAckDelay to ride on the next data packet.
 	ackDue := s.receiver.AckPending() && (s.receiver.AckNow() || now >= s.receiver.AckDeadline())
-	if t.e.rel != nil {
+	rel := s.rel.Load()
+	if rel {
 		// A reliable path: no window or pacer, but never more than the path takes whole. Data
 		// waits for room for a full packet; an ACK alone goes in what room there is.
 		s.pacedUntil = 0
@@ -178,8 +179,10 @@ func (t *txLoop) packOne(s *Session, now recovery.Time) (sent, more bool) {
 		}
 		s.lastSent = now
 	}
-	t.commit(n, hdrLen, pn, s.txKeys.Current(), n == size)
-	if t.e.rel != nil {
+	// Over a reliable path each packet is a message of its own, as on an engine without GSO: the
+	// path's budget (pathRoom) is charged per message.
+	t.commit(n, hdrLen, pn, s.txKeys.Current(), n == size && !rel)
+	if rel {
 		t.room -= n + reliableFraming
 		s.pathWait = 0
 	}
@@ -242,10 +245,15 @@ func (t *txLoop) packPath(s *Session, now recovery.Time) {
 		return
 	}
 	if p.chalN && (p.chalAt == 0 || now-p.chalAt >= p.chalWait(s)) {
-		if p.chalTries >= maxPathChallenges {
+		tries := maxPathChallenges
+		if p.chalWhy == moveReturn {
+			tries = 1 // the next probe of the preferred path comes at its own interval
+		}
+		if p.chalTries >= tries {
 			// RFC 9000 §8.2.4: give up on an address that does not answer. It may be a victim
 			// whose address an attacker put on one of our packets.
 			p.chalN = false
+			p.settle(ErrPathValidation)
 		} else {
 			t.packSingle(s, p.candidate, func(b []byte) []byte { return frame.AppendPathChallenge(b, &p.chal) })
 			p.chalAt = now

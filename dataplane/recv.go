@@ -55,9 +55,7 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 		rx.touch(s)
 		return DropClosed, false
 	}
-	if from != s.peer {
-		s.onNewAddress(rx, from, pn)
-	}
+	rx.probing, rx.talking = true, false
 	ackEliciting, err := s.frames(rx, payload, from)
 	if err != nil {
 		if err == errDropPacket {
@@ -65,6 +63,12 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 		}
 		rx.touch(s)
 		return DropFrame, false
+	}
+	if from != s.peer && !rx.probing && !s.initiator {
+		s.onNewAddress(rx, from, pn)
+	}
+	if rx.talking && s.path != nil {
+		s.path.talkedAt = now
 	}
 	if !s.established && sessState(s.state.Load()) < stateClosing {
 		// The first authentic packet proves both sides hold the keys, unless it is a refusal
@@ -98,22 +102,23 @@ func (s *Session) rotateRx(now recovery.Time, pn uint64) {
 	s.e.emit(Event{Kind: EventKeyRotated, Session: s, Code: s.rxKeys.Generation(), Remote: true})
 }
 
-// onNewAddress records an authenticated packet from a new source address as a path candidate and
-// challenges it; the session moves there only when the PATH_RESPONSE comes back (so an on-path
-// attacker rewriting source addresses cannot redirect it).
+// onNewAddress records the source of an authenticated, non-probing packet from a new address
+// as a path candidate and challenges it; the responder moves there only when the PATH_RESPONSE
+// comes back (so an on-path attacker rewriting source addresses cannot redirect it), and the
+// dialer never follows (migrate.go: it chooses its paths). Only the newest packet counts (RFC
+// 9000 §9.3): a reordered or delayed one says nothing about where the peer is now (the
+// receiver has not recorded pn yet, so Largest is the newest before it). mu held.
 func (s *Session) onNewAddress(rx *rxLoop, from netip.AddrPort, pn uint64) {
 	if largest, ok := s.receiver.Largest(); ok && pn < largest {
-		return // a reordered packet says nothing about where the peer is now
-	}
-	p := s.pathSt()
-	if p.candidate == from && p.chalN {
 		return
 	}
-	p.candidate = from
-	p.chal = rx.e.pathToken()
-	p.chalN = true
-	p.chalAt = 0
-	p.chalTries = 0
+	if !s.e.canSendTo(from) {
+		return // another engine's path: this session's engine cannot send there
+	}
+	if p := s.path; p != nil && p.candidate == from && p.chalN {
+		return
+	}
+	s.validate(from, movePeer)
 	s.e.emit(Event{Kind: EventPathCandidate, Session: s})
 	rx.touch(s)
 }
@@ -134,6 +139,17 @@ func (s *Session) frames(rx *rxLoop, payload []byte, from netip.AddrPort) (ackEl
 		}
 		if f.Type.AckEliciting() {
 			ackEliciting = true
+		}
+		switch f.Type {
+		case frame.TypePadding, frame.TypePathChallenge, frame.TypePathResponse:
+		default:
+			rx.probing = false // RFC 9000 §9.1: only a non-probing packet moves the peer
+		}
+		switch f.Type {
+		case frame.TypePadding, frame.TypeAck, frame.TypeNack, frame.TypeKeepAlive, frame.TypeKeepAliveAck,
+			frame.TypePathChallenge, frame.TypePathResponse:
+		default:
+			rx.talking = true
 		}
 		if err := s.frame(rx, f, from); err != nil {
 			return ackEliciting, err
@@ -185,11 +201,14 @@ func (s *Session) frame(rx *rxLoop, f *frame.Frame, from netip.AddrPort) error {
 		var r pathResponse
 		copy(r.data[:], f.Data)
 		r.to = from
-		if p := s.pathSt(); len(p.resp) < 8 {
+		if p := s.pathSt(); len(p.resp) < maxPathResponses {
 			p.resp = append(p.resp, r)
+			rx.touch(s)
+		} else {
+			s.e.ctr.pathResponsesDropped.Add(1)
 		}
 	case frame.TypePathResponse:
-		s.onPathResponse(f.Data, from)
+		s.onPathResponse(rx, f.Data, from)
 	case frame.TypeFinal:
 		if !s.initiator {
 			s.protocolError(CodeProtocolViolation, "FINAL from initiator")
@@ -395,14 +414,15 @@ func (s *Session) onMaxStreamData(rx *rxLoop, id, v uint64) {
 	}
 }
 
-func (s *Session) onPathResponse(data []byte, from netip.AddrPort) {
+// onPathResponse moves the session when the echo of the outstanding challenge comes back from
+// the address it was sent to. mu held.
+func (s *Session) onPathResponse(rx *rxLoop, data []byte, from netip.AddrPort) {
 	p := s.path
 	if p == nil || !p.chalN || from != p.candidate || !stc.Equal(data, p.chal[:]) {
 		return
 	}
-	p.chalN = false
-	s.peer = p.candidate
-	s.e.emit(Event{Kind: EventPathMigrated, Session: s})
+	s.validated()
+	rx.touch(s)
 }
 
 // onApp hands an application frame to its handler, outside the session lock so the handler may

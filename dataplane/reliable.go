@@ -93,13 +93,54 @@ func reliablePacketSize(cfg *Config, r ReliableConn) int {
 }
 
 // Reliable reports whether the engine's path is reliable and ordered (see ReliableConn): its
-// sessions then run without loss timers or congestion control.
+// sessions then run without loss timers or congestion control. An engine over a MultiConn is
+// not: each of its sessions follows the kind of the path it is on (Session.Reliable).
 func (e *Engine) Reliable() bool { return e.rel != nil }
+
+// pathReliable reports whether the path to addr is reliable and ordered.
+func (e *Engine) pathReliable(addr netip.AddrPort) bool {
+	if e.multi != nil {
+		return e.multi.PathReliable(addr)
+	}
+	return e.rel != nil
+}
+
+// canSendTo reports whether the engine's conn can send to addr: a MultiConn to the addresses of
+// its paths, any other conn to untagged addresses only. A session of a node's other engine can
+// see a packet from a path of the MultiConn engine (the engines share the session table), and
+// must not try to follow it there.
+func (e *Engine) canSendTo(addr netip.AddrPort) bool {
+	if e.multi != nil {
+		return e.multi.Routes(addr)
+	}
+	return AddrTag(addr) == ""
+}
+
+// pathParams are the packet size and ACK rate of a session on a path of the given kind: over
+// a reliable path, larger packets and fewer ACKs (see above).
+func (e *Engine) pathParams(reliable bool) (payload int, ackDelay time.Duration, ackEvery int) {
+	if reliable {
+		return e.relSize, reliableAckDelay, reliableAckEvery
+	}
+	return e.cfg.PayloadSize, e.cfg.MaxAckDelay, e.cfg.AckEvery
+}
+
+// senderConfig is the recovery configuration of a session on a path of the given kind.
+func (e *Engine) senderConfig(reliable bool) recovery.Config {
+	payload, ackDelay, _ := e.pathParams(reliable)
+	return recovery.Config{
+		MaxDatagramSize: payload,
+		Algorithm:       e.cfg.Congestion,
+		MaxAckDelay:     ackDelay,
+		DisablePacing:   e.cfg.DisablePacing,
+		Reliable:        reliable,
+	}
+}
 
 // pathRoom is how many bytes the reliable path takes for addr now, less what the batch being
 // built already holds for it. TX loop only.
 func (t *txLoop) pathRoom(addr netip.AddrPort) int {
-	r := t.e.rel.Writable(addr)
+	r := t.e.budget.Writable(addr)
 	for i := range t.msgs[:t.nmsg] {
 		if m := &t.msgs[i]; m.Addr == addr {
 			r -= m.N + reliableFraming

@@ -26,6 +26,12 @@ type rxLoop struct {
 	f      frame.Frame
 	ranges []recovery.Range
 	now    recovery.Time
+	// probing: the packet being processed carries only probing frames (PADDING, PATH_*), which
+	// never make its source a path candidate (migrate.go)
+	probing bool
+	// talking: it carries a frame that says the peer is at work (not PADDING, ACK, NACK,
+	// KEEP_ALIVE(_ACK) or PATH_*): what a dialer's liveness ping waits for (migrate.go)
+	talking bool
 
 	cur     *Session // session whose lock is held across consecutive datagrams
 	wakes   []*ring.Waker

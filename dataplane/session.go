@@ -48,6 +48,9 @@ type Session struct {
 	txQueued atomic.Bool // queued on e.active, cleared by the TX loop
 	state    atomic.Uint32
 	payload  atomic.Int32 // largest UDP payload of a packet (see payloadSize); written under mu
+	// rel: the session's current path is reliable and ordered (reliable.go); written under mu
+	// when the session moves (migrate.go), read by the TX loop and admin views.
+	rel atomic.Bool
 
 	mu sync.Mutex
 	// --- guarded by mu ---
@@ -129,15 +132,26 @@ type Session struct {
 	budget      atomic.Pointer[sendBudget] // made by the first write (see sendBudget)
 }
 
-// pathState is the path-validation state of a session whose peer has appeared at a new address
-// (the hook for continuity across addresses and transports).
+// pathState is the path state of a session that has seen or been given another address of its
+// peer (migrate.go): the validation under way, the known paths, the moves. Sessions that never
+// move never allocate it.
 type pathState struct {
-	candidate netip.AddrPort // new source address seen on an authentic packet, not yet validated
+	candidate netip.AddrPort // address being validated (not yet the session's path)
 	chal      [8]byte        // PATH_CHALLENGE data outstanding for candidate
 	chalN     bool
+	chalWhy   moveReason
 	chalAt    recovery.Time
 	chalTries int
 	resp      []pathResponse // PATH_RESPONSEs to send
+
+	known      []netip.AddrPort // the peer's addresses in order of preference (SetPaths)
+	probedAt   recovery.Time    // last challenge to the preferred path while on another
+	movedAt    recovery.Time    // last move: a new path is not silent before it had its chance
+	pingedAt   recovery.Time    // last sign of life asked for with nothing in flight (pingAt)
+	talkedAt   recovery.Time    // last packet from the peer with more than ACKs, keep-alives, probes
+	altTries   int              // failover validations since the last move
+	migrations uint64
+	waiters    []chan error // Migrate callers waiting on the validation under way
 }
 
 func (s *Session) pathSt() *pathState {
@@ -277,19 +291,12 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 	if !p.Initiator {
 		s.nextLocal = 1
 	}
-	payload, ackDelay, ackEvery := e.cfg.PayloadSize, e.cfg.MaxAckDelay, e.cfg.AckEvery
-	if e.rel != nil {
-		// A reliable path (reliable.go): larger packets, fewer ACKs, no loss timers or window.
-		payload, ackDelay, ackEvery = e.relSize, reliableAckDelay, reliableAckEvery
-	}
+	// A reliable path (reliable.go): larger packets, fewer ACKs, no loss timers or window.
+	rel := e.pathReliable(p.Peer)
+	s.rel.Store(rel)
+	payload, ackDelay, ackEvery := e.pathParams(rel)
 	s.payload.Store(int32(payload))
-	s.sender.Init(recovery.Config{
-		MaxDatagramSize: payload,
-		Algorithm:       e.cfg.Congestion,
-		MaxAckDelay:     ackDelay,
-		DisablePacing:   e.cfg.DisablePacing,
-		Reliable:        e.rel != nil,
-	})
+	s.sender.Init(e.senderConfig(rel))
 	s.receiver.Init(ackDelay, ackEvery)
 	if p.Final {
 		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeFinal})
@@ -361,8 +368,9 @@ func (s *Session) Created() time.Time { return time.Unix(0, s.created) }
 
 // Reliable reports whether the session runs over a reliable, ordered path (a WebSocket
 // connection, see ReliableConn) rather than UDP: then it has no loss timers or congestion
-// window of its own, and admin views name its path "ws".
-func (s *Session) Reliable() bool { return s.e.rel != nil }
+// window of its own, and admin views name its path "ws". It changes when the session moves to
+// a path of the other kind (migrate.go).
+func (s *Session) Reliable() bool { return s.rel.Load() }
 
 // Peer is the peer's current (validated) address.
 func (s *Session) Peer() netip.AddrPort {

@@ -59,6 +59,9 @@ type engineCounters struct {
 	pathHeld                        atomic.Uint64
 	// Totals of sessions that have ended, so that engine-wide counters never go down.
 	closedRetx, closedLost, closedSessions atomic.Uint64
+	// migrations counts sessions' moves to another path; pathResponsesDropped the
+	// PATH_CHALLENGEs left unanswered because a session had maxPathResponses answers queued.
+	migrations, pathResponsesDropped atomic.Uint64
 }
 
 // EngineStats is a snapshot of an engine's counters.
@@ -71,6 +74,9 @@ type EngineStats struct {
 	// are in TxDatagrams too, and their sessions' packets shrank or the sessions ended).
 	TxRefused          uint64
 	Sessions           int
+	// TaggedSessions counts the Sessions whose path is a MultiConn's tagged (non-primary) path,
+	// such as a WebSocket listener united with a UDP socket: what a node reports as ws sessions.
+	TaggedSessions int
 	SessionsClosed     uint64
 	RetransmittedBytes uint64 // stream bytes sent again, all sessions ever
 	PacketsLost        uint64 // packets declared lost, all sessions ever
@@ -80,6 +86,10 @@ type EngineStats struct {
 	// the path no room for it: the data waited in the send buffers instead of being dropped.
 	Reliable bool
 	PathHeld uint64
+	// Migrations counts moves of sessions to another path (docs/PROTOCOL.md §10), and
+	// PathResponsesDropped the PATH_CHALLENGEs not answered because a session already had
+	// maxPathResponses answers queued (a flood of challenges stays bounded).
+	Migrations, PathResponsesDropped uint64
 }
 
 // DropsTotal sums the drops of every reason.
@@ -104,6 +114,7 @@ func (s *EngineStats) Add(o *EngineStats) {
 	}
 	s.EventsDropped += o.EventsDropped
 	s.Sessions += o.Sessions
+	s.TaggedSessions += o.TaggedSessions
 	s.SessionsClosed += o.SessionsClosed
 	s.RetransmittedBytes += o.RetransmittedBytes
 	s.PacketsLost += o.PacketsLost
@@ -111,6 +122,8 @@ func (s *EngineStats) Add(o *EngineStats) {
 	s.GRO = s.GRO || o.GRO
 	s.Reliable = s.Reliable || o.Reliable
 	s.PathHeld += o.PathHeld
+	s.Migrations += o.Migrations
+	s.PathResponsesDropped += o.PathResponsesDropped
 }
 
 // sessionCounters are the per-session numbers that applications and the admin API read.

@@ -41,6 +41,9 @@ func (t *txLoop) timers(s *Session, now recovery.Time) *CloseError {
 	if d := s.sender.Deadline(); d != 0 && now >= d {
 		s.probes += s.sender.OnTimeout(now, s.losses())
 	}
+	if s.path != nil && s.drainAt == 0 {
+		s.watchPaths(now)
+	}
 	if d := s.unresponsiveAt(); d != 0 && now >= d && s.drainAt == 0 {
 		return s.unresponsive(now)
 	}
@@ -120,7 +123,8 @@ func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
 	if p := s.path; p != nil && p.chalN {
 		earliest(p.chalAt + p.chalWait(s))
 	}
-	if s.e.rel != nil && s.pacedUntil > now && d < s.pacedUntil {
+	earliest(s.pathDeadline())
+	if s.rel.Load() && s.pacedUntil > now && d < s.pacedUntil {
 		// Held back by a full reliable path: whatever else came due (a delayed ACK, a
 		// keep-alive) can only go when it has room, so look again then, not in a busy loop.
 		d = s.pacedUntil

@@ -336,12 +336,19 @@ func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
+// fromHost reports whether peer is this host: a loopback address, or the listener's own when it
+// is bound to a specific one (its wakers then connect to that address and come from it too). Only
+// such a connection may present the waker token.
+func (s *server) fromHost(peer netip.AddrPort) bool {
+	return peer.Addr().IsLoopback() || peer.Addr() == s.local.Addr()
+}
+
 // upgrade handles the bytes of a connection that has not upgraded yet. done reports that it has
 // now (the rest of the buffer is frames); otherwise act says what gnet is to do.
 func (sc *serverConn) upgrade() (act gnet.Action, done bool) {
 	s, gc := sc.s, sc.gc
 	b, _ := gc.Peek(-1)
-	if sc.peer.Addr().IsLoopback() && len(b) > 0 {
+	if s.fromHost(sc.peer) && len(b) > 0 {
 		tok := s.token[:]
 		if len(b) < wakerTokenLen && bytes.HasPrefix(tok, b[:min(len(b), len(tok))]) {
 			return gnet.None, false // perhaps a waker: wait for the whole token

@@ -79,6 +79,19 @@ func (r *Receiver) Init(maxAckDelay time.Duration, ackEveryN int) {
 	*r = Receiver{maxAckDelay: maxAckDelay, ackEveryN: int32(ackEveryN)}
 }
 
+// SetAckRate changes the max ACK delay and the ACK-every count (as Init takes them) without
+// touching what was received: a session that moved to a path of another kind acknowledges at
+// that path's rate from now on.
+func (r *Receiver) SetAckRate(maxAckDelay time.Duration, ackEveryN int) {
+	if maxAckDelay <= 0 {
+		maxAckDelay = DefaultMaxAckDelay
+	}
+	if ackEveryN <= 0 {
+		ackEveryN = DefaultAckEveryN
+	}
+	r.maxAckDelay, r.ackEveryN = maxAckDelay, int32(min(ackEveryN, 1<<30))
+}
+
 var largeRangesPool = sync.Pool{New: func() any { return new([MaxRanges]Range) }}
 
 // buf returns the array the ranges live in.
@@ -233,6 +246,20 @@ func (r *Receiver) insertRange(pos int, pn uint64) bool {
 	ranges[pos] = Range{pn, pn}
 	r.n++
 	return true
+}
+
+// RequestAck makes an ACK of everything received due now, if anything was: for a session that
+// moved to a new path, whose ACKs since the peer's move went to the old one and were lost, so
+// that the peer's window opens again one round trip after the move rather than after its PTO.
+func (r *Receiver) RequestAck(now Time) {
+	if r.n == 0 {
+		return
+	}
+	if !r.pending {
+		r.pending = true
+		r.firstPending = now
+	}
+	r.pendingCount = max(r.pendingCount, r.ackEveryN)
 }
 
 // AckPending reports whether an ack-eliciting packet arrived since the

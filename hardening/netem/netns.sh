@@ -33,6 +33,7 @@
 #
 # Loss patterns (applied to UDP packets arriving on stt0, independently in each direction):
 #   none          no loss
+#   all           every UDP packet dropped: a network that blocks UDP (TCP still passes)
 #   random:N      each packet dropped with probability N% (numgen random mod 100 < N)
 #   first:N       the next N packets after the rule is set are dropped, then none (numgen inc):
 #                 a deterministic loss of exactly the packet a test is about to cause
@@ -145,6 +146,7 @@ rules() {
 	m='iifname "stt0" meta l4proto udp'
 	case "$1" in
 	none) ;;
+	all) echo "$m counter name \"dropped\" drop" ;;
 	random:*)
 		n=${1#random:}
 		case "$n" in '' | *[!0-9]*) die "loss $1: N must be an integer percentage" ;; esac
@@ -165,7 +167,7 @@ rules() {
 		echo "$m numgen random mod 100 < 1 limit rate $n/second burst 1 packets add @outage { meta l4proto timeout ${t}ms }"
 		echo "$m meta l4proto @outage counter name \"dropped\" drop"
 		;;
-	*) die "loss pattern $1: want none, random:N, first:N or burst[:N:T]" ;;
+	*) die "loss pattern $1: want none, all, random:N, first:N or burst[:N:T]" ;;
 	esac
 }
 

@@ -91,7 +91,7 @@ func newTopo(t *testing.T, rate string) *topo {
 	return tp
 }
 
-// setLoss applies a loss pattern of netns.sh (none, random:N, burst) to both directions.
+// setLoss applies a loss pattern of netns.sh (none, all, random:N, burst) to both directions.
 func (tp *topo) setLoss(pattern string) {
 	tp.t.Helper()
 	if _, err := runScript(tp.t, "loss", tp.id, pattern); err != nil {

@@ -2,6 +2,7 @@
 // the sttfast command cannot be asked to do, and reports it as JSON lines on stdout.
 //
 //	sttpeer send  --addr udp://HOST:PORT --seed FILE --size N   bulk sender with end-of-transfer stats
+//	              [--paths ws://HOST:PORT/PATH]                 (one session over several paths)
 //	sttpeer sink  --addr udp://HOST:PORT --seed FILE            listener that reports how sessions end
 //	sttpeer soak  --addr udp://HOST:PORT --seed FILE            bulk + small-message client of sttfast serve
 //

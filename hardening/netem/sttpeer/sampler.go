@@ -45,6 +45,9 @@ func startSampler(s *ctrl.Session, interval time.Duration, trace bool) *sampler 
 			if st.BytesInFlight > 0 && st.MinRTT > 0 {
 				srtt = append(srtt, float64(st.SmoothedRTT)/1e6)
 			}
+			if st.MinRTT > 0 {
+				lastSRTT.Store(st.SmoothedRTT) // for the next "path" event (send --paths)
+			}
 			if trace {
 				fmt.Fprintf(os.Stderr, "trace %6d ms sent=%d inflight=%d window=%d srtt=%dus lost=%d retx=%d\n",
 					time.Since(start).Milliseconds(), st.StreamBytesSent, st.BytesInFlight, st.Window,

@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sttfast/sttfast/ctrl"
@@ -45,6 +47,7 @@ type sendOpts struct {
 	sample   time.Duration
 	trace    bool
 	verify   bool
+	paths    string
 }
 
 // runSend dials addr, sends size pattern bytes on one stream (chunk bytes per message), ends the
@@ -64,6 +67,7 @@ func runSend(args []string) error {
 	fs.DurationVar(&o.sample, "sample", 10*time.Millisecond, "how often to sample the session's RTT")
 	fs.BoolVar(&o.trace, "trace", false, "print every sample on stderr")
 	fs.BoolVar(&o.verify, "verify-echo", false, "the peer echoes (sttfast serve): check every byte that comes back")
+	fs.StringVar(&o.paths, "paths", "", "more addresses of the peer, comma-separated (ws://HOST:PORT/PATH): dial with DialPaths, keep the session across them, report each move as a \"path\" event")
 	parse(fs, args)
 	if o.chunk.n <= 0 || o.chunk.n > 64<<20 {
 		return fmt.Errorf("--chunk %d out of range", o.chunk.n)
@@ -72,6 +76,7 @@ func runSend(args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg.OnEvent = reportMoves
 	node, err := ctrl.Listen(context.Background(), cfg)
 	if err != nil {
 		return err
@@ -80,7 +85,12 @@ func runSend(args []string) error {
 
 	r := sendResult{Event: "result"}
 	t0 := time.Now()
-	s, err := node.Dial(context.Background(), o.addr)
+	var s *ctrl.Session
+	if o.paths == "" {
+		s, err = node.Dial(context.Background(), o.addr)
+	} else {
+		s, err = node.DialPaths(context.Background(), append([]string{o.addr}, strings.Split(o.paths, ",")...)...)
+	}
 	if err != nil {
 		r.Error = err.Error()
 		emit(r)
@@ -227,6 +237,27 @@ func discardIncoming(s *ctrl.Session) {
 			st.Close()
 		}()
 	}
+}
+
+// moveEvent is the stdout line of a session's move to another path (--paths).
+type moveEvent struct {
+	Event    string  `json:"event"` // "path"
+	UnixNs   int64   `json:"unix_ns"`
+	Reason   string  `json:"reason"`   // "failover: udp A -> ws B" and so on
+	Reliable bool    `json:"reliable"` // the new path is the WebSocket one
+	SRTTms   float64 `json:"srtt_ms"`  // the session's smoothed RTT just before the move
+}
+
+// lastSRTT is the session's smoothed RTT as last sampled before a move (a move restarts it).
+var lastSRTT atomic.Int64
+
+// reportMoves prints each EventPathMigrated as a moveEvent.
+func reportMoves(ev ctrl.Event) {
+	if ev.Kind != ctrl.EventPathMigrated || ev.Session == nil {
+		return
+	}
+	emit(moveEvent{Event: "path", UnixNs: ev.Time.UnixNano(), Reason: ev.Reason,
+		Reliable: ev.Session.Reliable(), SRTTms: float64(lastSRTT.Load()) / 1e6})
 }
 
 // ms converts a duration to fractional milliseconds.
