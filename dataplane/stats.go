@@ -72,11 +72,11 @@ type EngineStats struct {
 	EventsDropped                   uint64
 	// TxRefused counts datagrams the kernel refused as larger than their route carries (they
 	// are in TxDatagrams too, and their sessions' packets shrank or the sessions ended).
-	TxRefused          uint64
-	Sessions           int
+	TxRefused uint64
+	Sessions  int
 	// TaggedSessions counts the Sessions whose path is a MultiConn's tagged (non-primary) path,
 	// such as a WebSocket listener united with a UDP socket: what a node reports as ws sessions.
-	TaggedSessions int
+	TaggedSessions     int
 	SessionsClosed     uint64
 	RetransmittedBytes uint64 // stream bytes sent again, all sessions ever
 	PacketsLost        uint64 // packets declared lost, all sessions ever
