@@ -74,6 +74,22 @@ func (t *wsTally) ended(life time.Duration) {
 	t.mu.Unlock()
 }
 
+// writeUntilClosed writes chunk to nc again and again until ctx ends or the write fails,
+// counting the bytes, and records the connection's life when the node (not we) ended it.
+func (t *wsTally) writeUntilClosed(ctx context.Context, nc net.Conn, chunk []byte) {
+	born := time.Now()
+	for ctx.Err() == nil {
+		n, err := nc.Write(chunk)
+		t.bytes.Add(int64(n))
+		if err != nil {
+			if !isClosedByUs(err) {
+				t.ended(time.Since(born))
+			}
+			return
+		}
+	}
+}
+
 func (t *wsTally) report(start time.Time) WSAttackReport {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -312,17 +328,7 @@ func WSPingFlood(ctx context.Context, tg WSTarget, conns, rcvbuf int) WSAttackRe
 			return true
 		}
 		t.upgrades.Add(1)
-		born := time.Now()
-		for ctx.Err() == nil {
-			n, err := nc.Write(chunk)
-			t.bytes.Add(int64(n))
-			if err != nil {
-				if !isClosedByUs(err) {
-					t.ended(time.Since(born))
-				}
-				break
-			}
-		}
+		t.writeUntilClosed(ctx, nc, chunk)
 		return true
 	})
 }
@@ -462,17 +468,7 @@ func WSBinaryFlood(ctx context.Context, tg WSTarget, conns, size int, seed uint6
 			return ctx.Err() == nil
 		}
 		defer done()
-		born := time.Now()
-		for ctx.Err() == nil {
-			n, err := nc.Write(chunk)
-			t.bytes.Add(int64(n))
-			if err != nil {
-				if !isClosedByUs(err) {
-					t.ended(time.Since(born))
-				}
-				break
-			}
-		}
+		t.writeUntilClosed(ctx, nc, chunk)
 		return true
 	})
 }
