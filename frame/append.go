@@ -159,6 +159,20 @@ func AppendStreamFin(b []byte, id, finalSize uint64) []byte {
 	return appendVarintPairFrame(b, TypeStreamFin, id, finalSize)
 }
 
+// AppendStreamSkip appends a STREAM_SKIP frame: the sender abandoned the count messages numbered
+// first, first+1, … that occupy stream bytes [off, end), and the receiver's reassembly point moves
+// past them. It panics on fields ParseFrame would refuse (an empty range, a count of 0 or more
+// messages than bytes), which only a caller's bug can produce.
+func AppendStreamSkip(b []byte, id, off, end, first, count uint64) []byte {
+	if !validSkip(off, end, first, count) {
+		panic("frame: AppendStreamSkip: inconsistent fields")
+	}
+	b = appendVarintPairFrame(b, TypeStreamSkip, id, off)
+	b = AppendVarint(b, end)
+	b = AppendVarint(b, first)
+	return AppendVarint(b, count)
+}
+
 // AppendSessionClose appends a SESSION_CLOSE frame. A reason longer than MaxReasonLen is cut
 // at a UTF-8 character boundary at or below it.
 func AppendSessionClose(b []byte, code uint64, reason []byte) []byte {
@@ -261,6 +275,8 @@ func AppendFrame(b []byte, f *Frame) []byte {
 		return appendVarintPairFrame(b, t, f.StreamID, f.Value)
 	case TypeStreamOpen:
 		return AppendStreamOpen(b, f.StreamID)
+	case TypeStreamSkip:
+		return AppendStreamSkip(b, f.StreamID, f.Offset, f.Value, f.FirstMessage, f.Messages)
 	case TypeStreamClose:
 		return AppendStreamClose(b, f.StreamID, f.Code)
 	case TypeFinal:
