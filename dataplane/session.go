@@ -485,6 +485,12 @@ func (s *Session) Stats() SessionStats {
 
 // OpenStream opens a new stream, waiting while the peer's stream limit is reached.
 func (s *Session) OpenStream(ctx context.Context) (*Stream, error) {
+	return s.OpenStreamWith(ctx, OpenStreamOptions{})
+}
+
+// OpenStreamWith opens a new stream of the kind opts asks for (a probabilistic one, see
+// OpenStreamOptions), waiting while the peer's stream limit is reached.
+func (s *Session) OpenStreamWith(ctx context.Context, opts OpenStreamOptions) (*Stream, error) {
 	for {
 		s.mu.Lock()
 		if s.closeErr != nil {
@@ -494,6 +500,9 @@ func (s *Session) OpenStream(ctx context.Context) (*Stream, error) {
 		}
 		if s.localOpened < s.peerMaxStreams {
 			st := s.newStream(s.nextLocal)
+			if opts.Probabilistic {
+				st.prob = newProbSender(opts.Deadline)
+			}
 			s.nextLocal += 2
 			s.localOpened++
 			s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamOpen, id: st.id})

@@ -73,3 +73,12 @@ func (s *Sender) Stats() SenderStats {
 	}
 	return st
 }
+
+// LossCounters returns the packets sent and the packets declared lost so far, the two counters
+// a loss-rate estimate divides, without building a whole SenderStats.
+func (s *Sender) LossCounters() (sent, lost uint64) {
+	return s.stats.packetsSent, s.stats.packetsLost
+}
+
+// SmoothedRTT is the smoothed round-trip time, without building a whole SenderStats.
+func (s *Sender) SmoothedRTT() time.Duration { return s.rtt.Smoothed() }
