@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/sttfast/sttfast/dataplane/streambuf"
 	"github.com/sttfast/sttfast/frame"
@@ -55,22 +56,31 @@ func (s *Session) onSkip(f *frame.Frame) error {
 		st.skipped = new(skipState)
 	}
 	ss := st.skipped
+	// Merge with every recorded skip it overlaps or touches: a sender that lost a STREAM_SKIP
+	// may announce it again merged with later abandonments, so the same messages can come in
+	// ranges of different extents.
 	i := 0
-	for i < len(ss.skips) && ss.skips[i].lo < lo {
+	for i < len(ss.skips) && ss.skips[i].hi < lo {
 		i++
 	}
-	if i < len(ss.skips) && ss.skips[i].lo == lo {
-		return nil // a retransmission
+	j := i
+	r := skipRange{lo: lo, hi: hi, first: f.FirstMessage, count: f.Messages}
+	for ; j < len(ss.skips) && ss.skips[j].lo <= hi; j++ {
+		r = unionSkip(r, ss.skips[j])
 	}
-	if len(ss.skips) >= maxSkips {
+	if j == i && len(ss.skips) >= maxSkips {
 		return errDropPacket
 	}
 	// Record first and fill after: a reader that finds filler bytes readable must already see
 	// the skip that explains them (it checks skipsLive after loading Readable, and takes s.mu,
-	// which this holds until the fill is complete).
-	ss.skips = append(ss.skips, skipRange{})
-	copy(ss.skips[i+1:], ss.skips[i:])
-	ss.skips[i] = skipRange{lo: lo, hi: hi, first: f.FirstMessage, count: f.Messages}
+	// which this holds until the fill is complete). A reader that reaches a recorded skip waits
+	// until all of its bytes are readable, so a fill cut short below costs only a wait.
+	if j == i {
+		ss.skips = slices.Insert(ss.skips, i, r)
+	} else {
+		ss.skips[i] = r
+		ss.skips = slices.Delete(ss.skips, i+1, j)
+	}
 	st.skipsLive.Store(int32(len(ss.skips)))
 	for off := lo; off < hi; {
 		n := min(hi-off, uint64(len(skipFill)))
@@ -78,9 +88,7 @@ func (s *Session) onSkip(f *frame.Frame) error {
 		switch {
 		case err == nil:
 		case errors.Is(err, streambuf.ErrTooFragmented) && off == lo:
-			// Nothing written: forget the skip; the sender sends it again.
-			ss.skips = append(ss.skips[:i], ss.skips[i+1:]...)
-			st.skipsLive.Store(int32(len(ss.skips)))
+			// Nothing written: the sender sends the skip again, and its fill then.
 			return errDropPacket
 		default:
 			s.protocolError(CodeFlowControl, "stream skip beyond window")
@@ -92,10 +100,18 @@ func (s *Session) onSkip(f *frame.Frame) error {
 	return nil
 }
 
+// unionSkip is the smallest skip covering a and b, bytes and message numbers.
+func unionSkip(a, b skipRange) skipRange {
+	end := max(a.first+a.count, b.first+b.count)
+	u := skipRange{lo: min(a.lo, b.lo), hi: max(a.hi, b.hi), first: min(a.first, b.first)}
+	u.count = end - u.first
+	return u
+}
+
 // skipCurrent moves the reader past an abandonment covering the current message (at a message
 // boundary, the next one). It reports whether it skipped and how many messages the skip
 // reported lost. rmu held.
-func (st *Stream) skipCurrent(boundary bool) (skipped bool, lost uint64) {
+func (st *Stream) skipCurrent(boundary bool) (skipped bool, lost uint64, err error) {
 	s := st.s
 	if boundary {
 		st.msgStart = st.recv.ReadOffset()
@@ -104,29 +120,33 @@ func (st *Stream) skipCurrent(boundary bool) (skipped bool, lost uint64) {
 	ss := st.skipped
 	if ss == nil {
 		s.mu.Unlock()
-		return false, 0
+		return false, 0, nil
 	}
 	k := 0
 	for k < len(ss.skips) && ss.skips[k].hi <= st.msgStart {
-		k++ // stale: the reader passed these bytes before the skip came
+		k++ // passed: skipped already, or read before the skip came
 	}
-	found := k < len(ss.skips) && ss.skips[k].lo <= st.msgStart
+	ss.skips = slices.Delete(ss.skips, 0, k)
+	st.skipsLive.Store(int32(len(ss.skips)))
+	found := len(ss.skips) > 0 && ss.skips[0].lo <= st.msgStart
 	var r skipRange
 	if found {
-		r = ss.skips[k]
-		k++
+		r = ss.skips[0] // left in place until the reader is past it (removed above next time)
 	}
-	n := copy(ss.skips, ss.skips[k:])
-	ss.skips = ss.skips[:n]
-	st.skipsLive.Store(int32(n))
 	s.mu.Unlock()
 	if !found {
-		return false, 0
+		return false, 0, nil
 	}
-	// onSkip filled [lo, hi) before recording it, so these bytes are below the frontier.
+	// The filler may still be on its way (a fill the receive buffer refused): wait for it.
 	drop := r.hi - min(r.hi, st.recv.ReadOffset()) // 0 only from a peer whose skip splits a message
+	if drop > 0 {
+		if err := st.waitMore(int(drop)); err != nil {
+			return false, 0, err
+		}
+	}
 	got := st.recv.Discard(int(drop))
 	st.consumed(got)
+	st.msgStart = st.recv.ReadOffset()
 	st.msgLeft = -1
 	cur := st.msgNum
 	if !boundary {
@@ -134,14 +154,15 @@ func (st *Stream) skipCurrent(boundary bool) (skipped bool, lost uint64) {
 	}
 	end := r.first + r.count
 	if end <= cur {
-		return true, 0
+		st.msgNum = max(st.msgNum, cur)
+		return true, 0, nil
 	}
 	s.mu.Lock()
 	ss.lastLost = MessageRange{First: cur, Count: end - cur}
 	s.mu.Unlock()
 	st.lostMsgs.Add(end - cur)
 	st.msgNum = end
-	return true, end - cur
+	return true, end - cur, nil
 }
 
 // MessagesLost is the number of messages the peer abandoned that the reader has skipped so far

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
+
+	"github.com/sttfast/sttfast/frame"
 )
 
 // probExchange sends what a has queued; drop loses it on the way. b's acknowledgements always
@@ -94,5 +97,88 @@ func TestProbAbandonedMessageSkipped(t *testing.T) {
 	})
 	if c := st.charged.Load(); c != 0 {
 		t.Fatalf("settled stream still holds %d bytes of budget", c)
+	}
+}
+
+// injectFrames applies frames to b as if they had arrived in one authentic packet.
+func injectFrames(t *testing.T, b *side, fs ...frame.Frame) {
+	t.Helper()
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	for i := range fs {
+		if err := b.s.frame(b.rx, &fs[i], pairAddrA); err != nil {
+			t.Fatalf("frame %v: %v", fs[i].Type, err)
+		}
+	}
+}
+
+// TestSkipMergedAgain: a sender that lost a STREAM_SKIP may announce the same messages again
+// merged with later ones; the receiver unites the ranges, its reader reports every lost message
+// once and reads the message after them.
+func TestSkipMergedAgain(t *testing.T) {
+	_, b := newPair(t, Config{})
+	msg := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
+	m2 := msg("third")
+	injectFrames(t, b,
+		frame.Frame{Type: frame.TypeData, StreamID: 0, Offset: 12, Data: m2},
+		frame.Frame{Type: frame.TypeStreamSkip, StreamID: 0, Offset: 0, Value: 6, FirstMessage: 0, Messages: 1},
+		frame.Frame{Type: frame.TypeStreamSkip, StreamID: 0, Offset: 0, Value: 12, FirstMessage: 0, Messages: 2},
+		frame.Frame{Type: frame.TypeStreamSkip, StreamID: 0, Offset: 6, Value: 12, FirstMessage: 1, Messages: 1},
+		frame.Frame{Type: frame.TypeStreamFin, StreamID: 0, Value: 12 + uint64(len(m2))},
+	)
+	bst, err := b.s.AcceptStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bst.SetReadDeadline(time.Now().Add(5 * time.Second)) // guards a hang only
+	if _, err := bst.ReadMessage(nil); !errors.Is(err, ErrMessagesLost) || bst.LastLost() != (MessageRange{0, 2}) {
+		t.Fatalf("first read: %v, lost %+v; want ErrMessagesLost of messages 0-1", err, bst.LastLost())
+	}
+	if got, err := bst.ReadMessage(nil); err != nil || string(got) != "third" {
+		t.Fatalf("after the skip: %q, %v", got, err)
+	}
+	if _, err := bst.ReadMessage(nil); err != io.EOF {
+		t.Fatalf("at the end: %v", err)
+	}
+	if n := bst.MessagesLost(); n != 2 {
+		t.Fatalf("MessagesLost = %d, want 2", n)
+	}
+}
+
+// TestSkipMidMessage: a skip that arrives while the reader waits inside a message (its first
+// bytes arrived, the rest never will) ends that message as lost instead of handing the reader
+// filler bytes; Read, which has no boundaries, passes over it.
+func TestSkipMidMessage(t *testing.T) {
+	for _, byteReader := range []bool{false, true} {
+		_, b := newPair(t, Config{})
+		first := append([]byte{10}, "01234"...) // 10 announced, 5 arrive
+		injectFrames(t, b, frame.Frame{Type: frame.TypeData, StreamID: 0, Offset: 0, Data: first})
+		bst, err := b.s.AcceptStream(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		bst.SetReadDeadline(time.Now().Add(5 * time.Second)) // guards a hang only
+		next := append([]byte{4}, "next"...)
+		go injectFrames(t, b,
+			frame.Frame{Type: frame.TypeData, StreamID: 0, Offset: 11, Data: next},
+			frame.Frame{Type: frame.TypeStreamSkip, StreamID: 0, Offset: 0, Value: 11, FirstMessage: 0, Messages: 1},
+		)
+		if byteReader {
+			buf := make([]byte, 64)
+			n, err := bst.Read(buf) // may return the 5 bytes that arrived first
+			if err == nil && string(buf[:n]) == "01234" {
+				n, err = bst.Read(buf)
+			}
+			if err != nil || string(buf[:n]) != "next" {
+				t.Fatalf("Read across a skip: %q, %v", buf[:n], err)
+			}
+			continue
+		}
+		if _, err := bst.ReadMessage(nil); !errors.Is(err, ErrMessagesLost) || bst.LastLost() != (MessageRange{0, 1}) {
+			t.Fatalf("read of the cut message: %v, lost %+v", err, bst.LastLost())
+		}
+		if got, err := bst.ReadMessage(nil); err != nil || string(got) != "next" {
+			t.Fatalf("after the skip: %q, %v", got, err)
+		}
 	}
 }

@@ -452,7 +452,11 @@ func (st *Stream) ReadMessage(dst []byte) ([]byte, error) {
 		// skip is recorded, so none of these r bytes can be filler the check missed.
 		r := st.recv.Readable()
 		if st.skipsLive.Load() > 0 {
-			if skipped, lost := st.skipCurrent(false); skipped {
+			skipped, lost, err := st.skipCurrent(false)
+			if err != nil {
+				return dst[:base], midMessage(err)
+			}
+			if skipped {
 				if lost == 0 {
 					return st.readAfterSkip(dst[:base])
 				}
@@ -501,7 +505,11 @@ func (st *Stream) Read(p []byte) (int, error) {
 		if st.skipsLive.Load() == 0 {
 			break
 		}
-		if skipped, _ := st.skipCurrent(false); !skipped {
+		skipped, _, err := st.skipCurrent(false)
+		if err != nil {
+			return 0, midMessage(err)
+		}
+		if !skipped {
 			break
 		}
 	}
@@ -528,7 +536,11 @@ func (st *Stream) readPrefix() error {
 	for {
 		r := st.recv.Readable() // before the skip check (see ReadMessage)
 		if st.skipsLive.Load() > 0 {
-			if skipped, lost := st.skipCurrent(true); skipped {
+			skipped, lost, err := st.skipCurrent(true)
+			if err != nil {
+				return err
+			}
+			if skipped {
 				if lost > 0 {
 					return ErrMessagesLost
 				}
