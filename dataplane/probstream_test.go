@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -103,13 +104,20 @@ func TestProbAbandonedMessageSkipped(t *testing.T) {
 // injectFrames applies frames to b as if they had arrived in one authentic packet.
 func injectFrames(t *testing.T, b *side, fs ...frame.Frame) {
 	t.Helper()
+	if err := applyFrames(b, fs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func applyFrames(b *side, fs ...frame.Frame) error {
 	b.s.mu.Lock()
 	defer b.s.mu.Unlock()
 	for i := range fs {
 		if err := b.s.frame(b.rx, &fs[i], pairAddrA); err != nil {
-			t.Fatalf("frame %v: %v", fs[i].Type, err)
+			return fmt.Errorf("frame %v: %w", fs[i].Type, err)
 		}
 	}
+	return nil
 }
 
 // TestSkipMergedAgain: a sender that lost a STREAM_SKIP may announce the same messages again
@@ -159,10 +167,18 @@ func TestSkipMidMessage(t *testing.T) {
 		}
 		bst.SetReadDeadline(time.Now().Add(5 * time.Second)) // guards a hang only
 		next := append([]byte{4}, "next"...)
-		go injectFrames(t, b,
-			frame.Frame{Type: frame.TypeData, StreamID: 0, Offset: 11, Data: next},
-			frame.Frame{Type: frame.TypeStreamSkip, StreamID: 0, Offset: 0, Value: 11, FirstMessage: 0, Messages: 1},
-		)
+		injected := make(chan error, 1)
+		go func() {
+			injected <- applyFrames(b,
+				frame.Frame{Type: frame.TypeData, StreamID: 0, Offset: 11, Data: next},
+				frame.Frame{Type: frame.TypeStreamSkip, StreamID: 0, Offset: 0, Value: 11, FirstMessage: 0, Messages: 1},
+			)
+		}()
+		defer func() {
+			if err := <-injected; err != nil {
+				t.Error(err)
+			}
+		}()
 		if byteReader {
 			buf := make([]byte, 64)
 			n, err := bst.Read(buf) // may return the 5 bytes that arrived first
