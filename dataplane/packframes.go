@@ -198,6 +198,7 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 		return b, refs, false
 	}
 	// Abandonments first: they let the receiver's reader move on.
+	s.expireInFlight(st)
 	if st.skipsDue() {
 		var sent bool
 		b, refs, sent = st.appendSkips(b, limit, refs)
@@ -249,6 +250,7 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 		s.sentData += uint64(n)
 		s.ctr.dataFramesSent.Add(1)
 		wrote = true
+		b, refs = st.appendAnnounced(b, limit, refs)
 	}
 	if st.finDue() && !st.resendDue() {
 		if limit-len(b) < 1+2*8 {

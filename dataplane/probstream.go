@@ -47,8 +47,12 @@ type probSender struct {
 	frameSeq uint32        // DATA frames of this stream packed so far (wraps)
 	skipq    []skipRange   // abandonments to announce (or announce again)
 	inFlight int           // STREAM_SKIP frames sent and not yet acknowledged or lost
-	stats    ProbStats
-	lossEst  lossWindow
+	// announced are the most recent skips sent and not yet acknowledged: with a deadline,
+	// every packet of new data carries them again, so the reader behind a lost message learns
+	// of its abandonment from the next packet that arrives, not a loss-detection round later.
+	announced []skipRange
+	stats     ProbStats
+	lossEst   lossWindow
 }
 
 // probMessage is one written message of a probabilistic stream: bytes [start, end) of the
@@ -238,19 +242,85 @@ func (st *Stream) appendSkips(b []byte, limit int, refs []recovery.FrameRef) ([]
 		b = frame.AppendStreamSkip(b, st.id, r.lo, r.hi, r.first, r.count)
 		refs = append(refs, recovery.FrameRef{Type: uint8(frame.TypeStreamSkip), StreamID: st.id, Offset: r.lo, Length: r.hi - r.lo})
 		p.inFlight++
+		if p.deadline > 0 {
+			if len(p.announced) == maxAnnounced {
+				p.announced = append(p.announced[:0], p.announced[1:]...)
+			}
+			p.announced = append(p.announced, r)
+		}
 	}
 	n := copy(p.skipq, p.skipq[k:])
 	p.skipq = p.skipq[:n]
 	return b, refs, k > 0
 }
 
+// maxAnnounced bounds the skips repeated in packets of new data: the most recent ones, which
+// are the ones a reader can be waiting behind.
+const maxAnnounced = 4
+
+// skipRepeat marks a FrameRef as a redundant copy of a STREAM_SKIP (repeated with new data):
+// its loss needs no recovery, since the original is recovered on its own.
+const skipRepeat = 1
+
+// appendAnnounced repeats the skips sent and not yet acknowledged, as far as they fit. s.mu
+// held.
+func (st *Stream) appendAnnounced(b []byte, limit int, refs []recovery.FrameRef) ([]byte, []recovery.FrameRef) {
+	p := st.prob
+	if p == nil {
+		return b, refs
+	}
+	for _, r := range p.announced {
+		if limit-len(b) < 1+5*8 {
+			break
+		}
+		b = frame.AppendStreamSkip(b, st.id, r.lo, r.hi, r.first, r.count)
+		refs = append(refs, recovery.FrameRef{Type: uint8(frame.TypeStreamSkip), Flags: skipRepeat, StreamID: st.id, Offset: r.lo, Length: r.hi - r.lo})
+	}
+	return b, refs
+}
+
+// expireInFlight abandons, with a deadline, the messages sent whole and not yet acknowledged
+// that a copy sent now could no longer deliver in time, without waiting for loss detection to
+// call them lost: the reader behind them hears of it by the deadline. s.mu held.
+func (s *Session) expireInFlight(st *Stream) {
+	p := st.prob
+	if p == nil || p.deadline == 0 {
+		return
+	}
+	horizon := time.Now().UnixNano() + int64(s.sender.SmoothedRTT()/2)
+	for i := 0; i < len(p.msgs); i++ {
+		m := &p.msgs[i]
+		if !p.expired(m.born, horizon) || m.end > st.nextOff {
+			return // messages are in order of birth; the rest is unsent
+		}
+		if !m.abandoned && !st.send.IsAcked(m.start, m.end-m.start) {
+			s.abandon(st, i)
+		}
+	}
+}
+
 // skipFate handles the acknowledgement or loss of a STREAM_SKIP covering [lo, hi). s.mu held.
-func (s *Session) skipFate(st *Stream, lo, hi uint64, acked bool) {
+func (s *Session) skipFate(st *Stream, f *recovery.FrameRef, acked bool) {
 	p := st.prob
 	if p == nil {
 		return
 	}
-	p.inFlight--
+	lo, hi := f.Offset, f.Offset+f.Length
+	if acked {
+		for k := 0; k < len(p.announced); k++ {
+			if p.announced[k].lo == lo {
+				p.announced = append(p.announced[:k], p.announced[k+1:]...)
+				k--
+			}
+		}
+	}
+	if f.Flags == skipRepeat {
+		if !acked {
+			return // a redundant copy: the original is recovered on its own
+		}
+	} else {
+		p.inFlight--
+	}
 	i := p.find(lo)
 	if i >= len(p.msgs) || p.msgs[i].start != lo {
 		return // already settled
@@ -262,6 +332,9 @@ func (s *Session) skipFate(st *Stream, lo, hi uint64, acked bool) {
 		p.trim(st.send.Acked())
 		s.signal()
 		return
+	}
+	if p.msgs[i].skipAcked {
+		return // a repeated copy was acknowledged
 	}
 	r := skipRange{lo: lo, hi: hi, first: p.first + uint64(i)}
 	for ; i < len(p.msgs) && p.msgs[i].end <= hi; i++ {
@@ -282,7 +355,7 @@ func (s *Session) skipExpired(st *Stream) {
 	if p == nil || p.deadline == 0 {
 		return
 	}
-	now := time.Now().UnixNano()
+	now := time.Now().UnixNano() + int64(s.sender.SmoothedRTT()/2) // as in expireInFlight
 	for i := p.find(st.nextOff); i < len(p.msgs); i++ {
 		m := &p.msgs[i]
 		if m.start != st.nextOff || !p.expired(m.born, now) || m.end > st.send.End() ||

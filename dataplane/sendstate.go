@@ -107,7 +107,7 @@ func (h *lossHandler) FrameAcked(f *recovery.FrameRef) {
 		}
 	case frame.TypeStreamSkip:
 		if st := s.streams[f.StreamID]; st != nil && !st.sendGone {
-			s.skipFate(st, f.Offset, f.Offset+f.Length, true)
+			s.skipFate(st, f, true)
 		}
 	case frame.TypeStreamFin:
 		st := s.streams[f.StreamID]
@@ -147,7 +147,7 @@ func (h *lossHandler) FrameLost(f *recovery.FrameRef) {
 		s.pushReady(st)
 	case frame.TypeStreamSkip:
 		if st := s.streams[f.StreamID]; st != nil && !st.resetSent && !st.resetRecvd && !st.sendGone {
-			s.skipFate(st, f.Offset, f.Offset+f.Length, false)
+			s.skipFate(st, f, false)
 		}
 	case frame.TypeStreamFin:
 		st := s.streams[f.StreamID]
