@@ -170,8 +170,14 @@ func (s *Session) probLost(st *Stream, f *recovery.FrameRef) {
 		// A copy sent now arrives half a round trip later: past the deadline, it is worthless.
 		give := p.expired(m.born, now+int64(s.sender.SmoothedRTT()/2))
 		if !give && int32(f.Handle-m.countFrom) >= 0 {
-			// A new round: this copy was sent after the last counted loss.
-			packets := int((m.end-m.start)/uint64(max(s.payloadSize(), 1))) + 1
+			// A new round: this copy was sent after the last counted loss. The message needs
+			// every packet it was cut into: as many as its size takes, and at least two when
+			// this lost frame held only part of it (a small message straddling two packets).
+			payload := uint64(max(s.payloadSize(), 1))
+			packets := int((m.end - m.start + payload - 1) / payload)
+			if m.start < lo || m.end > hi {
+				packets = max(packets, 2)
+			}
 			if int(m.retrans) >= delivery.Retransmissions(m.class.Target(), loss, packets) {
 				give = true
 			} else {

@@ -115,3 +115,26 @@ func ExpectedRetransmissions(k int, loss float64) float64 {
 func DeliveryProbability(k int, loss float64) float64 {
 	return 1 - math.Pow(loss, float64(k+1))
 }
+
+// ExpectedRounds is the mean number of retransmission rounds a message of packets packets
+// costs with a budget of k on a path losing loss of its packets: round r happens while some
+// packet has lost all of its first r copies, so the mean is Σ_{r=1..k} 1 − (1 − loss^r)^packets.
+// For one packet it is ExpectedRetransmissions.
+func ExpectedRounds(k int, loss float64, packets int) float64 {
+	sum, miss := 0.0, 1.0
+	for r := 1; r <= k; r++ {
+		miss *= loss
+		sum += 1 - math.Pow(1-miss, float64(packets))
+	}
+	return sum
+}
+
+// MinimumRetransmissions is the mean retransmission rounds per message that a target needs on a
+// path losing loss of its packets, for messages of one packet of which the fraction straddle is
+// cut across two (a message smaller than a packet whose bytes a packet boundary splits): each
+// kind with its own budget (Retransmissions with 1 or 2 packets).
+func MinimumRetransmissions(target, loss, straddle float64) float64 {
+	one := ExpectedRounds(Retransmissions(target, loss, 1), loss, 1)
+	two := ExpectedRounds(Retransmissions(target, loss, 2), loss, 2)
+	return (1-straddle)*one + straddle*two
+}

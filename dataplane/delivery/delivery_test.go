@@ -109,3 +109,18 @@ func TestExpectedRetransmissions(t *testing.T) {
 		t.Fatalf("delivery k=2 p=0.2: %v", got)
 	}
 }
+
+func TestExpectedRounds(t *testing.T) {
+	for k := 0; k < 4; k++ {
+		if a, b := ExpectedRounds(k, 0.2, 1), ExpectedRetransmissions(k, 0.2); math.Abs(a-b) > 1e-12 {
+			t.Fatalf("k=%d: rounds %v, retransmissions %v", k, a, b)
+		}
+	}
+	// Two packets, k=2, p=0.2: (1-0.8²) + (1-0.96²) = 0.36 + 0.0784.
+	if got := ExpectedRounds(2, 0.2, 2); math.Abs(got-0.4384) > 1e-12 {
+		t.Fatalf("two packets: %v", got)
+	}
+	if got := MinimumRetransmissions(0.95, 0.2, 0); math.Abs(got-0.2) > 1e-12 {
+		t.Fatalf("no straddling: %v", got)
+	}
+}
