@@ -169,7 +169,8 @@ func (s *Session) probLost(st *Stream, f *recovery.FrameRef) {
 		}
 		// A copy sent now arrives half a round trip later: past the deadline, it is worthless.
 		give := p.expired(m.born, now+int64(s.sender.SmoothedRTT()/2))
-		if !give && int32(f.Handle-m.countFrom) >= 0 {
+		// A probe timeout's resend is no loss (the ACK is late): it spends no round.
+		if !give && !s.sender.Probing() && int32(f.Handle-m.countFrom) >= 0 {
 			// A new round: this copy was sent after the last counted loss. The message needs
 			// every packet it was cut into: as many as its size takes, and at least two when
 			// this lost frame held only part of it (a small message straddling two packets).
