@@ -23,6 +23,8 @@ func FuzzAuthenticatedFrames(f *testing.F) {
 		frame.AppendStreamFin(nil, 0, 0),
 		frame.AppendStreamClose(nil, 0, 0x100),
 		frame.AppendStreamSkip(nil, 0, 0, 6, 0, 1),
+		frame.AppendStreamKind(nil, 0, frame.StreamKindProbabilistic, 50000),
+		frame.AppendStreamKind(nil, 0, 7, 1<<40), // an unknown kind, a huge deadline
 		frame.AppendStreamSkip(frame.AppendData(nil, 0, 6, []byte("\x02ab")), 0, 0, 6, 0, 1),
 		frame.AppendStreamSkip(frame.AppendStreamSkip(nil, 0, 0, 6, 0, 1), 0, 0, 9, 0, 2), // merged again
 		frame.AppendStreamSkip(frame.AppendStreamSkip(nil, 0, 10, 20, 3, 2), 0, 0, 30, 0, 6),

@@ -47,6 +47,9 @@ func (t *txLoop) appendControl(s *Session, b []byte, limit int, refs []recovery.
 		case frame.TypeStreamOpen:
 			b = frame.AppendStreamOpen(b, c.id)
 			refs = append(refs, recovery.FrameRef{Type: uint8(c.typ), StreamID: c.id})
+		case frame.TypeStreamKind:
+			b = frame.AppendStreamKind(b, c.id, frame.StreamKindProbabilistic, c.val)
+			refs = append(refs, recovery.FrameRef{Type: uint8(c.typ), StreamID: c.id, Offset: c.val})
 		case frame.TypeStreamClose:
 			b = frame.AppendStreamClose(b, c.id, c.val)
 			refs = append(refs, recovery.FrameRef{Type: uint8(c.typ), StreamID: c.id, Offset: c.val})

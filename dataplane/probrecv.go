@@ -2,7 +2,9 @@ package dataplane
 
 import (
 	"errors"
+	"math"
 	"slices"
+	"time"
 
 	"github.com/sttfast/sttfast/dataplane/streambuf"
 	"github.com/sttfast/sttfast/frame"
@@ -178,4 +180,28 @@ func (st *Stream) LastLost() MessageRange {
 		return MessageRange{}
 	}
 	return st.skipped.lastLost
+}
+
+// onStreamKind records how the peer sends a stream (STREAM_KIND): only a relay, which forwards
+// the stream the same way, needs to know. A kind this version does not know is ignored. s.mu held.
+func (s *Session) onStreamKind(f *frame.Frame) error {
+	st, err := s.streamFor(f.StreamID)
+	if st == nil || f.Value != frame.StreamKindProbabilistic {
+		return err
+	}
+	st.peerKind = uint32(min(f.Deadline, math.MaxUint32-1)) + 1
+	return nil
+}
+
+// PeerOptions says how the peer sends this stream, as far as its STREAM_KIND has arrived: a
+// relay opens the streams it forwards a stream to with the same options. A deadline is kept to
+// the microsecond, up to about 71 minutes.
+func (st *Stream) PeerOptions() OpenStreamOptions {
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.peerKind == 0 {
+		return OpenStreamOptions{}
+	}
+	return OpenStreamOptions{Probabilistic: true, Deadline: time.Duration(st.peerKind-1) * time.Microsecond}
 }

@@ -198,3 +198,27 @@ func TestSkipMidMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamKindAnnounced: a probabilistic stream's STREAM_KIND tells the receiver how it is
+// sent, deadline included, so a relay can forward it the same way; a reliable stream says nothing.
+func TestStreamKindAnnounced(t *testing.T) {
+	a, b := newPair(t, Config{})
+	opts := OpenStreamOptions{Probabilistic: true, Deadline: 250 * time.Millisecond}
+	pst, _ := a.s.OpenStreamWith(context.Background(), opts)
+	rst, _ := a.s.OpenStream(context.Background())
+	pst.WriteMessage([]byte("p"))
+	rst.WriteMessage([]byte("r"))
+	pumpUntil(t, a, b, nil, func() bool {
+		b.s.mu.Lock()
+		defer b.s.mu.Unlock()
+		return len(b.s.acceptq) == 2
+	})
+	first, _ := b.s.AcceptStream(context.Background())
+	second, _ := b.s.AcceptStream(context.Background())
+	if got := first.PeerOptions(); got != opts {
+		t.Fatalf("probabilistic stream: peer options %+v, want %+v", got, opts)
+	}
+	if got := second.PeerOptions(); got != (OpenStreamOptions{}) {
+		t.Fatalf("reliable stream: peer options %+v", got)
+	}
+}

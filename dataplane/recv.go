@@ -162,6 +162,8 @@ func (s *Session) frame(rx *rxLoop, f *frame.Frame, from netip.AddrPort) error {
 		return s.onFin(f.StreamID, f.Value)
 	case frame.TypeStreamSkip:
 		return s.onSkip(f)
+	case frame.TypeStreamKind:
+		return s.onStreamKind(f)
 	case frame.TypeStreamClose:
 		return s.onReset(f.StreamID) // its code is not surfaced to the reader (ErrStreamReset) yet
 	case frame.TypeSessionClose:

@@ -161,6 +161,10 @@ func (h *lossHandler) FrameLost(f *recovery.FrameRef) {
 		if s.streams[f.StreamID] != nil {
 			s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamOpen, id: f.StreamID})
 		}
+	case frame.TypeStreamKind:
+		if s.streams[f.StreamID] != nil {
+			s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamKind, id: f.StreamID, val: f.Offset})
+		}
 	case frame.TypeStreamClose:
 		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamClose, id: f.StreamID, val: f.Offset})
 	case frame.TypeFinal:

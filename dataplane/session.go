@@ -500,12 +500,13 @@ func (s *Session) OpenStreamWith(ctx context.Context, opts OpenStreamOptions) (*
 		}
 		if s.localOpened < s.peerMaxStreams {
 			st := s.newStream(s.nextLocal)
-			if opts.Probabilistic {
-				st.prob = newProbSender(opts.Deadline)
-			}
 			s.nextLocal += 2
 			s.localOpened++
 			s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamOpen, id: st.id})
+			if opts.Probabilistic {
+				st.prob = newProbSender(opts.Deadline)
+				s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamKind, id: st.id, val: uint64(st.prob.deadline / time.Microsecond)})
+			}
 			s.mu.Unlock()
 			s.e.notify(s)
 			s.e.emit(Event{Kind: EventStreamOpened, Session: s, StreamID: st.id})

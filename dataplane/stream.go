@@ -62,6 +62,7 @@ type Stream struct {
 	// Probabilistic delivery (probstream.go, probrecv.go).
 	prob      *probSender  // set at open on a probabilistic stream, nil otherwise; state under s.mu
 	skipped   *skipState   // receiver: made by the first STREAM_SKIP (s.mu)
+	peerKind  uint32       // receiver: the peer's STREAM_KIND deadline in µs + 1, 0 while none heard (s.mu)
 	skipsLive atomic.Int32 // len(skipped.skips), so the reader looks only when there is something
 	msgStart  uint64       // reader: offset of the current message's length prefix (rmu)
 	msgNum    uint64       // reader: number of the current (or next) message (rmu)

@@ -42,6 +42,10 @@ type Frame struct {
 	// number (0 for a stream's first message) of the first of them.
 	FirstMessage uint64
 	Messages     uint64
+
+	// Deadline is STREAM_KIND's message deadline in microseconds (0: none); its kind is in
+	// Value (StreamKindProbabilistic).
+	Deadline uint64
 }
 
 // ParseFrame parses the frame at the start of b into f and returns its length. A PADDING
@@ -73,6 +77,10 @@ func ParseFrame(b []byte, f *Frame) (n int, err error) {
 		f.StreamID, i = varintAt(b, i)
 	case TypeStreamSkip:
 		i = parseStreamSkip(b, i, f)
+	case TypeStreamKind:
+		f.StreamID, i = varintAt(b, i)
+		f.Value, i = varintAt(b, i)
+		f.Deadline, i = varintAt(b, i)
 	case TypeStreamClose:
 		f.StreamID, i = varintAt(b, i)
 		f.Code, i = varintAt(b, i)
