@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -55,5 +56,28 @@ func TestListenDialProbabilistic(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(d.stderr(), "\n"), "probabilistic stream: 256 messages") {
 		t.Errorf("dial --probabilistic said: %q", d.stderr())
+	}
+}
+
+// TestRelayProbabilistic: a probabilistic publisher's stream goes through the relay as a
+// probabilistic stream (the relay says so) and reaches the subscriber whole on a clean loopback.
+func TestRelayProbabilistic(t *testing.T) {
+	seed := writeSeed(t, "stt.seed")
+	const size = 1 << 20
+	in, sum := randomFile(t, size, 5)
+	r := startProc(t, "relay", nil, nil, "relay", "--addr", "udp://127.0.0.1:0", "--seed", seed, "--interval", "0")
+	addr := r.listenAddr()
+	sub := startProc(t, "sub", nil, nil, "dial", "--addr", addr, "--seed", seed, "--recv")
+	sub.waitLine(`^connected to udp://`)
+	pub := startProc(t, "publisher", openFile(t, in), nil, "dial", "--addr", addr, "--seed", seed,
+		"--probabilistic", "--deadline", "5s", "--chunk", "8KiB")
+	pub.expectExit(0)
+	sub.waitOutput(size)
+	r.waitLine(`stream \d+ is probabilistic \(deadline 5s\): forwarded as such`)
+	r.signal(syscall.SIGTERM)
+	r.expectExit(0)
+	sub.expectExit(0)
+	if got := sub.outHash(); got != sum {
+		t.Errorf("subscriber: sha256 %s, want %s (%d bytes)", got, sum, sub.outSize())
 	}
 }
