@@ -50,6 +50,8 @@ client compares bytes, messages and hash with what it sent.
 
 ` + probBenchHelp + `
 
+` + relayFeedHelp + `
+
 ` + seedHelp + `
 
 Examples:
@@ -138,8 +140,8 @@ func runBench(c *cli, args []string) error {
 	if err := o.prob.check(); err != nil {
 		return err
 	}
-	if o.prob.on && fs.Lookup("addr").Value.String() != "" {
-		return usagef("--probabilistic runs in process: not with --addr")
+	if (o.prob.on || o.prob.feed) && fs.Lookup("addr").Value.String() != "" {
+		return usagef("--probabilistic and --relay-feed run in process: not with --addr")
 	}
 	var err error
 	if o.transport, err = checkTransport(*transport); err != nil {
@@ -190,6 +192,9 @@ func runBench(c *cli, args []string) error {
 	if *memProfile != "" {
 		runtime.MemProfileRate = 4096
 		defer writeHeapProfile(*memProfile)
+	}
+	if o.prob.feed {
+		return benchRelayFeed(ctx, o, o.prob, c.stdout)
 	}
 	if o.prob.on {
 		return benchProbabilistic(ctx, o, o.prob, c.stdout)

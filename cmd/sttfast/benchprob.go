@@ -40,6 +40,8 @@ type probBenchOpts struct {
 	rate     int
 	messages int
 	baseline bool
+	feed     bool   // --relay-feed
+	svg      string // --svg: the relay feed's latency plot
 }
 
 func (p *probBenchOpts) register(fs *flag.FlagSet) {
@@ -51,10 +53,15 @@ func (p *probBenchOpts) register(fs *flag.FlagSet) {
 	fs.IntVar(&p.rate, "rate", 500, "with --probabilistic: messages per second (0: as fast as the stream takes them)")
 	fs.IntVar(&p.messages, "messages", 2000, "with --probabilistic: messages per entropy class")
 	fs.BoolVar(&p.baseline, "baseline", false, "with --probabilistic: run the same feed on a reliable stream too")
+	fs.BoolVar(&p.feed, "relay-feed", false, "a 30 frames/s feed through an in-process relay to two subscribers (see below)")
+	fs.StringVar(&p.svg, "svg", "", "with --relay-feed: draw the frame latency over time into `FILE`")
 }
 
 func (p *probBenchOpts) check() error {
-	if !p.on {
+	if p.svg != "" && !p.feed {
+		return usagef("--svg draws the --relay-feed run: give --relay-feed")
+	}
+	if !p.on && !p.feed {
 		return nil
 	}
 	switch {

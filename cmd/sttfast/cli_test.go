@@ -79,6 +79,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "--mtu", "100"}, "--mtu 100"},
 		{[]string{"bench", "--probabilistic", "--loss", "1.5"}, "--loss 1.5"},
 		{[]string{"bench", "--probabilistic", "--addr", "udp://127.0.0.1:1"}, "in process"},
+		{[]string{"bench", "--svg", "x.svg"}, "give --relay-feed"},
 		{[]string{"dial", "--addr", "udp://127.0.0.1:1", "--seed", seed, "--deadline", "1s"}, "give --probabilistic"},
 		{[]string{"dial", "--addr", "udp://127.0.0.1:1", "--seed", seed, "--probabilistic", "--recv"}, "not with --recv"},
 		{[]string{"dial", "--addr", "udp://127.0.0.1:1", "--seed", seed, "--probabilistic", "--state", "x"}, "not with --state"},
