@@ -53,6 +53,7 @@ var (
 	ErrSessionClosed    = dataplane.ErrSessionClosed
 	ErrStreamClosed     = dataplane.ErrStreamClosed
 	ErrStreamReset      = dataplane.ErrStreamReset
+	ErrMessagesLost     = dataplane.ErrMessagesLost
 	ErrMessageTooLarge  = dataplane.ErrMessageTooLarge
 	ErrDuplicateSession = dataplane.ErrDuplicateSession
 	ErrTimeout          = dataplane.ErrTimeout

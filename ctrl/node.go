@@ -44,6 +44,12 @@ type (
 	//	Set(Read|Write)Deadline       as net.Conn
 	//	Flush                         send coalesced small messages now
 	Stream = dataplane.Stream
+	// OpenStreamOptions chooses the kind of stream Session.OpenStreamWith opens: a
+	// probabilistic one delivers each message with a target taken from its entropy and may
+	// abandon it (dataplane.OpenStreamOptions).
+	OpenStreamOptions = dataplane.OpenStreamOptions
+	// MessageRange names a stream's messages by number, as Stream.LastLost reports lost ones.
+	MessageRange = dataplane.MessageRange
 	// Event is a structured notification (see dataplane.Event).
 	Event = dataplane.Event
 	// EventKind names an Event.

@@ -18,6 +18,10 @@ var (
 	ErrStreamLimit = errors.New("sttfast: stream limit reached")
 	// ErrMessageTooLarge is returned for a message above the configured MaxMessageSize.
 	ErrMessageTooLarge = errors.New("sttfast: message too large")
+	// ErrMessagesLost is returned by ReadMessage on a probabilistic stream when the sender
+	// abandoned messages before the next one (STREAM_SKIP): Stream.LastLost says which, and the
+	// next ReadMessage returns the message after them. It is not a failure of the stream.
+	ErrMessagesLost = errors.New("sttfast: messages lost")
 	// ErrDuplicateSession is returned when a session id is already installed.
 	ErrDuplicateSession = errors.New("sttfast: duplicate session id")
 	// ErrEngineClosed is returned by operations on a closed engine.

@@ -22,6 +22,14 @@ func FuzzAuthenticatedFrames(f *testing.F) {
 		frame.AppendStreamFin(frame.AppendData(nil, 0, 0, []byte("\x02ab")), 0, 3),
 		frame.AppendStreamFin(nil, 0, 0),
 		frame.AppendStreamClose(nil, 0, 0x100),
+		frame.AppendStreamSkip(nil, 0, 0, 6, 0, 1),
+		frame.AppendStreamKind(nil, 0, frame.StreamKindProbabilistic, 50000),
+		frame.AppendStreamKind(nil, 0, 7, 1<<40), // an unknown kind, a huge deadline
+		frame.AppendStreamSkip(frame.AppendData(nil, 0, 6, []byte("\x02ab")), 0, 0, 6, 0, 1),
+		frame.AppendStreamSkip(frame.AppendStreamSkip(nil, 0, 0, 6, 0, 1), 0, 0, 9, 0, 2), // merged again
+		frame.AppendStreamSkip(frame.AppendStreamSkip(nil, 0, 10, 20, 3, 2), 0, 0, 30, 0, 6),
+		frame.AppendStreamSkip(nil, 0, 1<<20, 1<<21, 0, 1),                      // beyond the window
+		frame.AppendStreamSkip(frame.AppendStreamFin(nil, 0, 5), 0, 0, 9, 0, 1), // beyond the final size
 		frame.AppendMaxData(nil, 1<<30),
 		frame.AppendMaxStreamData(nil, 0, 1<<20),
 		frame.AppendMaxStreams(nil, 1000),

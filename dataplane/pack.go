@@ -204,7 +204,7 @@ func (s *Session) streamsReady() bool {
 	if s.sentData >= s.peerMaxData {
 		// Only retransmissions and FINs may go without session credit.
 		for st := s.readyHead; st != nil; st = st.readyNext {
-			if !st.lost.empty() || (st.finDue()) {
+			if st.resendDue() || (st.finDue()) {
 				return true
 			}
 		}
@@ -216,7 +216,7 @@ func (s *Session) streamsReady() bool {
 // settle takes st off the ready list when it has nothing sendable, re-checking after clearing
 // queued so a concurrent Write is never missed. mu held, st at the head.
 func (t *txLoop) settle(s *Session, st *Stream) {
-	if !st.lost.empty() || (st.finDue()) {
+	if st.resendDue() || (st.finDue()) {
 		return
 	}
 	end := st.sendEnd()

@@ -47,6 +47,9 @@ func (t *txLoop) appendControl(s *Session, b []byte, limit int, refs []recovery.
 		case frame.TypeStreamOpen:
 			b = frame.AppendStreamOpen(b, c.id)
 			refs = append(refs, recovery.FrameRef{Type: uint8(c.typ), StreamID: c.id})
+		case frame.TypeStreamKind:
+			b = frame.AppendStreamKind(b, c.id, frame.StreamKindProbabilistic, c.val)
+			refs = append(refs, recovery.FrameRef{Type: uint8(c.typ), StreamID: c.id, Offset: c.val})
 		case frame.TypeStreamClose:
 			b = frame.AppendStreamClose(b, c.id, c.val)
 			refs = append(refs, recovery.FrameRef{Type: uint8(c.typ), StreamID: c.id, Offset: c.val})
@@ -177,7 +180,7 @@ func (t *txLoop) appendStreams(s *Session, b []byte, limit int, refs []recovery.
 func (s *Session) smallBacklog(limit int) bool {
 	total := uint64(0)
 	for st := s.readyHead; st != nil; st = st.readyNext {
-		if !st.lost.empty() || st.finWanted {
+		if st.resendDue() || st.finWanted {
 			return false
 		}
 		total += st.send.End() - st.nextOff
@@ -197,6 +200,16 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 		st.queued.Store(false)
 		return b, refs, false
 	}
+	// Abandonments first: they let the receiver's reader move on.
+	s.expireInFlight(st)
+	if st.skipsDue() {
+		var sent bool
+		b, refs, sent = st.appendSkips(b, limit, refs)
+		wrote = wrote || sent
+		if st.skipsDue() {
+			return b, refs, wrote // packet full
+		}
+	}
 	// Retransmissions.
 	if !st.lost.empty() {
 		st.lost.trimBelow(st.send.Acked())
@@ -213,12 +226,13 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 		b = fixDataLen(frame.AppendData(b, st.id, lo, nil), n)
 		got := st.send.ReadAt(b[len(b):len(b)+n], lo)
 		b = b[:len(b)+got]
-		refs = append(refs, recovery.FrameRef{Type: uint8(frame.TypeData), StreamID: st.id, Offset: lo, Length: uint64(n)})
+		refs = append(refs, recovery.FrameRef{Type: uint8(frame.TypeData), StreamID: st.id, Offset: lo, Length: uint64(n), Handle: st.nextFrameSeq()})
 		s.ctr.retransmits.Add(uint64(n))
 		s.ctr.dataFramesSent.Add(1)
 		wrote = true
 	}
-	// New data within stream and session credit.
+	// New data within stream and session credit, less what is already too old to be worth it.
+	s.skipExpired(st)
 	end := st.sendEnd()
 	avail := end - st.nextOff
 	avail = min(avail, st.peerMax-min(st.peerMax, st.nextOff))
@@ -234,13 +248,14 @@ func (t *txLoop) appendStream(s *Session, st *Stream, b []byte, limit int, refs 
 		b = fixDataLen(frame.AppendData(b, st.id, off, nil), n)
 		got := st.send.ReadAt(b[len(b):len(b)+n], off)
 		b = b[:len(b)+got]
-		refs = append(refs, recovery.FrameRef{Type: uint8(frame.TypeData), StreamID: st.id, Offset: off, Length: uint64(n)})
+		refs = append(refs, recovery.FrameRef{Type: uint8(frame.TypeData), StreamID: st.id, Offset: off, Length: uint64(n), Handle: st.nextFrameSeq()})
 		st.nextOff += uint64(n)
 		s.sentData += uint64(n)
 		s.ctr.dataFramesSent.Add(1)
 		wrote = true
+		b, refs = st.appendAnnounced(b, limit, refs)
 	}
-	if st.finDue() && st.lost.empty() {
+	if st.finDue() && !st.resendDue() {
 		if limit-len(b) < 1+2*8 {
 			return b, refs, wrote
 		}

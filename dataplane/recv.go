@@ -176,6 +176,10 @@ func (s *Session) frame(rx *rxLoop, f *frame.Frame, from netip.AddrPort) error {
 		return err
 	case frame.TypeStreamFin:
 		return s.onFin(f.StreamID, f.Value)
+	case frame.TypeStreamSkip:
+		return s.onSkip(f)
+	case frame.TypeStreamKind:
+		return s.onStreamKind(f)
 	case frame.TypeStreamClose:
 		return s.onReset(f.StreamID) // its code is not surfaced to the reader (ErrStreamReset) yet
 	case frame.TypeSessionClose:
@@ -317,6 +321,33 @@ func (s *Session) onData(id, off uint64, data []byte) error {
 		return nil
 	}
 	end := off + uint64(len(data))
+	if err := s.countReceived(st, end); err != nil {
+		return err
+	}
+	if st.readDone {
+		s.discardCredit(st)
+		return nil
+	}
+	before := st.recv.Frontier()
+	advanced, err := st.recv.Insert(off, data)
+	switch {
+	case err == nil:
+	case errors.Is(err, streambuf.ErrTooFragmented):
+		return errDropPacket
+	default:
+		s.protocolError(CodeFlowControl, "stream data beyond window")
+		return errFrame
+	}
+	if advanced {
+		s.ctr.streamBytesRecv.Add(st.recv.Frontier() - before)
+		s.wakeLater(st.rwake)
+	}
+	return nil
+}
+
+// countReceived checks that stream bytes up to end respect flow control and the final size,
+// and counts the new ones against the session's window. s.mu held.
+func (s *Session) countReceived(st *Stream, end uint64) error {
 	if end > st.ourMax {
 		s.protocolError(CodeFlowControl, "stream data beyond MAX_STREAM_DATA")
 		return errFrame
@@ -336,24 +367,6 @@ func (s *Session) onData(id, off uint64, data []byte) error {
 			s.protocolError(CodeFlowControl, "session data beyond MAX_DATA")
 			return errFrame
 		}
-	}
-	if st.readDone {
-		s.discardCredit(st)
-		return nil
-	}
-	before := st.recv.Frontier()
-	advanced, err := st.recv.Insert(off, data)
-	switch {
-	case err == nil:
-	case errors.Is(err, streambuf.ErrTooFragmented):
-		return errDropPacket
-	default:
-		s.protocolError(CodeFlowControl, "stream data beyond window")
-		return errFrame
-	}
-	if advanced {
-		s.ctr.streamBytesRecv.Add(st.recv.Frontier() - before)
-		s.wakeLater(st.rwake)
 	}
 	return nil
 }

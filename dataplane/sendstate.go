@@ -97,10 +97,17 @@ func (h *lossHandler) FrameAcked(f *recovery.FrameRef) {
 		if a := st.send.Acked(); st.send.Ack(f.Offset, f.Length) {
 			st.uncharge(int64(st.send.Acked()-a), s)
 			s.wakeLater(st.wwake)
+			if st.prob != nil {
+				st.prob.trim(st.send.Acked())
+			}
 			if st.finAcked {
 				s.maybeRemove(st)
 			}
 			s.signal()
+		}
+	case frame.TypeStreamSkip:
+		if st := s.streams[f.StreamID]; st != nil && !st.sendGone {
+			s.skipFate(st, f, true)
 		}
 	case frame.TypeStreamFin:
 		st := s.streams[f.StreamID]
@@ -131,9 +138,17 @@ func (h *lossHandler) FrameLost(f *recovery.FrameRef) {
 		if st == nil || st.resetSent || st.resetRecvd || st.send.IsAcked(f.Offset, f.Length) {
 			return
 		}
+		if st.prob != nil {
+			s.probLost(st, f)
+			return
+		}
 		st.lost.add(f.Offset, f.Offset+f.Length)
 		st.queued.Store(true)
 		s.pushReady(st)
+	case frame.TypeStreamSkip:
+		if st := s.streams[f.StreamID]; st != nil && !st.resetSent && !st.resetRecvd && !st.sendGone {
+			s.skipFate(st, f, false)
+		}
 	case frame.TypeStreamFin:
 		st := s.streams[f.StreamID]
 		if st == nil || st.finAcked || st.resetSent {
@@ -145,6 +160,10 @@ func (h *lossHandler) FrameLost(f *recovery.FrameRef) {
 	case frame.TypeStreamOpen:
 		if s.streams[f.StreamID] != nil {
 			s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamOpen, id: f.StreamID})
+		}
+	case frame.TypeStreamKind:
+		if s.streams[f.StreamID] != nil {
+			s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamKind, id: f.StreamID, val: f.Offset})
 		}
 	case frame.TypeStreamClose:
 		s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamClose, id: f.StreamID, val: f.Offset})

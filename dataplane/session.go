@@ -493,6 +493,12 @@ func (s *Session) Stats() SessionStats {
 
 // OpenStream opens a new stream, waiting while the peer's stream limit is reached.
 func (s *Session) OpenStream(ctx context.Context) (*Stream, error) {
+	return s.OpenStreamWith(ctx, OpenStreamOptions{})
+}
+
+// OpenStreamWith opens a new stream of the kind opts asks for (a probabilistic one, see
+// OpenStreamOptions), waiting while the peer's stream limit is reached.
+func (s *Session) OpenStreamWith(ctx context.Context, opts OpenStreamOptions) (*Stream, error) {
 	for {
 		s.mu.Lock()
 		if s.closeErr != nil {
@@ -505,6 +511,10 @@ func (s *Session) OpenStream(ctx context.Context) (*Stream, error) {
 			s.nextLocal += 2
 			s.localOpened++
 			s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamOpen, id: st.id})
+			if opts.Probabilistic {
+				st.prob = newProbSender(opts.Deadline)
+				s.ctrlq = append(s.ctrlq, ctrlFrame{typ: frame.TypeStreamKind, id: st.id, val: uint64(st.prob.deadline / time.Microsecond)})
+			}
 			s.mu.Unlock()
 			s.e.notify(s)
 			s.e.emit(Event{Kind: EventStreamOpened, Session: s, StreamID: st.id})

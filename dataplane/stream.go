@@ -58,6 +58,15 @@ type Stream struct {
 	readDl    atomic.Int64
 	writeDl   atomic.Int64
 	dlTimerMu sync.Mutex
+
+	// Probabilistic delivery (probstream.go, probrecv.go).
+	prob      *probSender  // set at open on a probabilistic stream, nil otherwise; state under s.mu
+	skipped   *skipState   // receiver: made by the first STREAM_SKIP (s.mu)
+	peerKind  uint32       // receiver: the peer's STREAM_KIND deadline in µs + 1, 0 while none heard (s.mu)
+	skipsLive atomic.Int32 // len(skipped.skips), so the reader looks only when there is something
+	msgStart  uint64       // reader: offset of the current message's length prefix (rmu)
+	msgNum    uint64       // reader: number of the current (or next) message (rmu)
+	lostMsgs  atomic.Uint64
 }
 
 // newStream creates a stream and registers it. s.mu held.
@@ -126,6 +135,7 @@ func (st *Stream) WriteMessage(msg []byte) error {
 	if len(msg) > st.s.e.cfg.MaxMessageSize {
 		return ErrMessageTooLarge
 	}
+	class := st.classOf(msg) // before taking any lock: it reads every byte
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	if st.wclosed.Load() {
@@ -145,9 +155,17 @@ func (st *Stream) WriteMessage(msg []byte) error {
 		if _, err := st.charge(need, need); err != nil {
 			return err
 		}
+		if st.prob != nil {
+			st.recordMessage(need, class)
+		}
 		st.uncharge(int64(need-st.send.Write2(hdr[:n], msg)), nil)
-	} else if err := st.fillAll(hdr[:n], msg); err != nil {
-		return err
+	} else {
+		if st.prob != nil {
+			st.recordMessage(need, class)
+		}
+		if err := st.fillAll(hdr[:n], msg); err != nil {
+			return err
+		}
 	}
 	// Only now does the TX loop hear of it, so a small message leaves in one packet with its
 	// length prefix rather than the prefix racing ahead alone.
@@ -230,6 +248,9 @@ func (st *Stream) TryWriteMessage(msg []byte) (bool, error) {
 	}
 	if _, err := st.addCharge(b, m); err != nil {
 		return false, err
+	}
+	if st.prob != nil {
+		st.recordMessage(need, st.classOf(msg))
 	}
 	st.uncharge(int64(need-st.send.Write2(hdr[:n], msg)), nil)
 	st.kick()
@@ -412,6 +433,9 @@ func deadlineNanos(t time.Time) int64 {
 // ReadMessage appends the next whole message to dst and returns the extended slice; it
 // allocates only when dst lacks capacity. At the end of the stream it returns io.EOF. If Read
 // consumed part of a message, ReadMessage returns the rest of it.
+//
+// On a probabilistic stream, when the sender abandoned the messages before the next one, it
+// returns dst unchanged and ErrMessagesLost (LastLost says which); the next call goes on.
 func (st *Stream) ReadMessage(dst []byte) ([]byte, error) {
 	st.rmu.Lock()
 	defer st.rmu.Unlock()
@@ -420,11 +444,27 @@ func (st *Stream) ReadMessage(dst []byte) ([]byte, error) {
 			return dst, err
 		}
 	}
+	base := len(dst)
 	for st.msgLeft > 0 {
 		if err := st.waitReadable(); err != nil {
 			return dst, midMessage(err)
 		}
-		n := min(int64(st.recv.Readable()), st.msgLeft)
+		// Readable before the skip check: bytes a skip filled become readable only after the
+		// skip is recorded, so none of these r bytes can be filler the check missed.
+		r := st.recv.Readable()
+		if st.skipsLive.Load() > 0 {
+			skipped, lost, err := st.skipCurrent(false)
+			if err != nil {
+				return dst[:base], midMessage(err)
+			}
+			if skipped {
+				if lost == 0 {
+					return st.readAfterSkip(dst[:base])
+				}
+				return dst[:base], ErrMessagesLost
+			}
+		}
+		n := min(int64(r), st.msgLeft)
 		dst = growLen(dst, int(n))
 		got := st.recv.Read(dst[len(dst)-int(n):])
 		dst = dst[:len(dst)-int(n)+got]
@@ -435,22 +475,46 @@ func (st *Stream) ReadMessage(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// Read reads message bytes into p, ignoring message boundaries.
+// readAfterSkip reads the next message after a skip that reported no loss (the messages it
+// named had been read). rmu held.
+func (st *Stream) readAfterSkip(dst []byte) ([]byte, error) {
+	st.rmu.Unlock()
+	defer st.rmu.Lock()
+	return st.ReadMessage(dst)
+}
+
+// Read reads message bytes into p, ignoring message boundaries. On a probabilistic stream it
+// passes over abandoned messages silently (MessagesLost counts them): a byte reader has no
+// boundaries to report a loss at.
 func (st *Stream) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	st.rmu.Lock()
 	defer st.rmu.Unlock()
-	for st.msgLeft <= 0 {
-		if err := st.readPrefix(); err != nil {
-			return 0, err
+	r := 0
+	for {
+		for st.msgLeft <= 0 {
+			if err := st.readPrefix(); err != nil && err != ErrMessagesLost {
+				return 0, err
+			}
+		}
+		if err := st.waitReadable(); err != nil {
+			return 0, midMessage(err)
+		}
+		r = st.recv.Readable() // before the skip check, as in ReadMessage
+		if st.skipsLive.Load() == 0 {
+			break
+		}
+		skipped, _, err := st.skipCurrent(false)
+		if err != nil {
+			return 0, midMessage(err)
+		}
+		if !skipped {
+			break
 		}
 	}
-	if err := st.waitReadable(); err != nil {
-		return 0, midMessage(err)
-	}
-	n := min(int64(st.recv.Readable()), st.msgLeft, int64(len(p)))
+	n := min(int64(r), st.msgLeft, int64(len(p)))
 	got := st.recv.Read(p[:n])
 	st.consumed(got)
 	st.msgLeft -= int64(got)
@@ -461,14 +525,39 @@ func (st *Stream) Read(p []byte) (int, error) {
 }
 
 // readPrefix reads the varint length of the next message. rmu held.
+//
+// On a probabilistic stream it first skips abandoned messages; ErrMessagesLost reports those,
+// and a skip that lost nothing (its messages had been read) is passed over. rmu held.
 func (st *Stream) readPrefix() error {
 	if err := st.waitReadable(); err != nil {
 		return err
 	}
 	var b [8]byte
-	st.recv.Peek(b[:1])
-	need := 1 << (b[0] >> 6)
-	for st.recv.Readable() < need {
+	need := 1
+	for {
+		r := st.recv.Readable() // before the skip check (see ReadMessage)
+		if st.skipsLive.Load() > 0 {
+			skipped, lost, err := st.skipCurrent(true)
+			if err != nil {
+				return err
+			}
+			if skipped {
+				if lost > 0 {
+					return ErrMessagesLost
+				}
+				if err := st.waitReadable(); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if r > 0 {
+			st.recv.Peek(b[:1])
+			need = 1 << (b[0] >> 6)
+			if r >= need {
+				break
+			}
+		}
 		if err := st.waitMore(need); err != nil {
 			if err == io.EOF {
 				return io.ErrUnexpectedEOF
@@ -488,6 +577,8 @@ func (st *Stream) readPrefix() error {
 	}
 	st.recv.Discard(need)
 	st.consumed(need)
+	st.msgStart = st.recv.ReadOffset() - uint64(need)
+	st.msgNum++
 	st.msgLeft = int64(v)
 	return nil
 }
@@ -602,7 +693,7 @@ func (st *Stream) sendSettled() bool {
 	if st.resetSent || st.resetRecvd || st.failErr != nil {
 		return true
 	}
-	if st.send.Acked() < st.send.End() {
+	if st.send.Acked() < st.send.End() || !st.probSettled() {
 		return false
 	}
 	return !st.finWanted || st.finAcked

@@ -159,6 +159,30 @@ func AppendStreamFin(b []byte, id, finalSize uint64) []byte {
 	return appendVarintPairFrame(b, TypeStreamFin, id, finalSize)
 }
 
+// AppendStreamSkip appends a STREAM_SKIP frame: the sender abandoned the count messages numbered
+// first, first+1, … that occupy stream bytes [off, end), and the receiver's reassembly point moves
+// past them. It panics on fields ParseFrame would refuse (an empty range, a count of 0 or more
+// messages than bytes), which only a caller's bug can produce.
+func AppendStreamSkip(b []byte, id, off, end, first, count uint64) []byte {
+	if !validSkip(off, end, first, count) {
+		panic("frame: AppendStreamSkip: inconsistent fields")
+	}
+	b = appendVarintPairFrame(b, TypeStreamSkip, id, off)
+	b = AppendVarint(b, end)
+	b = AppendVarint(b, first)
+	return AppendVarint(b, count)
+}
+
+// StreamKindProbabilistic is the STREAM_KIND of a probabilistic stream (PROTOCOL.md §5). Kind 0,
+// the default reliable stream, is never announced; a receiver ignores kinds it does not know.
+const StreamKindProbabilistic = 1
+
+// AppendStreamKind appends a STREAM_KIND frame: the sender sends stream id as kind, with a
+// message deadline of deadlineMicros (0: none), so that a relay can forward it the same way.
+func AppendStreamKind(b []byte, id, kind, deadlineMicros uint64) []byte {
+	return AppendVarint(appendVarintPairFrame(b, TypeStreamKind, id, kind), deadlineMicros)
+}
+
 // AppendSessionClose appends a SESSION_CLOSE frame. A reason longer than MaxReasonLen is cut
 // at a UTF-8 character boundary at or below it.
 func AppendSessionClose(b []byte, code uint64, reason []byte) []byte {
@@ -261,6 +285,10 @@ func AppendFrame(b []byte, f *Frame) []byte {
 		return appendVarintPairFrame(b, t, f.StreamID, f.Value)
 	case TypeStreamOpen:
 		return AppendStreamOpen(b, f.StreamID)
+	case TypeStreamSkip:
+		return AppendStreamSkip(b, f.StreamID, f.Offset, f.Value, f.FirstMessage, f.Messages)
+	case TypeStreamKind:
+		return AppendStreamKind(b, f.StreamID, f.Value, f.Deadline)
 	case TypeStreamClose:
 		return AppendStreamClose(b, f.StreamID, f.Code)
 	case TypeFinal:

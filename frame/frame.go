@@ -9,9 +9,9 @@ type Frame struct {
 	Type Type
 
 	StreamID uint64 // DATA, STREAM_*, MAX_STREAM_DATA
-	Offset   uint64 // DATA
+	Offset   uint64 // DATA, STREAM_SKIP (the first abandoned byte)
 	// Value is the single number of MAX_DATA, MAX_STREAM_DATA and MAX_STREAMS (the maximum),
-	// STREAM_FIN (the final size), KEEP_ALIVE and KEEP_ALIVE_ACK (the token), KEY_UPDATE (the
+	// STREAM_FIN (the final size), STREAM_SKIP (the end of the abandoned bytes), KEEP_ALIVE and KEEP_ALIVE_ACK (the token), KEY_UPDATE (the
 	// generation), HELLO (the version) and APPLICATION (the sequence number), and the length of a
 	// PADDING run.
 	Value uint64
@@ -37,6 +37,15 @@ type Frame struct {
 	RespTimestamp uint64
 
 	Ack Ack // ACK and NACK
+
+	// FirstMessage and Messages are STREAM_SKIP's abandoned messages: their count, and the
+	// number (0 for a stream's first message) of the first of them.
+	FirstMessage uint64
+	Messages     uint64
+
+	// Deadline is STREAM_KIND's message deadline in microseconds (0: none); its kind is in
+	// Value (StreamKindProbabilistic).
+	Deadline uint64
 }
 
 // ParseFrame parses the frame at the start of b into f and returns its length. A PADDING
@@ -66,6 +75,12 @@ func ParseFrame(b []byte, f *Frame) (n int, err error) {
 		f.Value, i = varintAt(b, i)
 	case TypeStreamOpen:
 		f.StreamID, i = varintAt(b, i)
+	case TypeStreamSkip:
+		i = parseStreamSkip(b, i, f)
+	case TypeStreamKind:
+		f.StreamID, i = varintAt(b, i)
+		f.Value, i = varintAt(b, i)
+		f.Deadline, i = varintAt(b, i)
 	case TypeStreamClose:
 		f.StreamID, i = varintAt(b, i)
 		f.Code, i = varintAt(b, i)
@@ -138,6 +153,26 @@ func parseData(b []byte, i int, f *Frame) int {
 	}
 	f.Data, i = bytesAt(b, i, int(n))
 	return i
+}
+
+// parseStreamSkip reads STREAM_SKIP: stream id, offset, end, first message, message count. The
+// abandoned bytes [offset, end) are not empty, end fits a stream offset, and the count is at
+// least 1 and at most one message per byte (every message has a length prefix).
+func parseStreamSkip(b []byte, i int, f *Frame) int {
+	f.StreamID, i = varintAt(b, i)
+	f.Offset, i = varintAt(b, i)
+	f.Value, i = varintAt(b, i)
+	f.FirstMessage, i = varintAt(b, i)
+	f.Messages, i = varintAt(b, i)
+	if i >= 0 && !validSkip(f.Offset, f.Value, f.FirstMessage, f.Messages) {
+		i = fail(i, failBadFrame)
+	}
+	return i
+}
+
+// validSkip reports whether a STREAM_SKIP's fields are consistent (PROTOCOL.md §2).
+func validSkip(off, end, first, count uint64) bool {
+	return off < end && end <= MaxVarint && count >= 1 && count <= end-off && first <= MaxVarint-count
 }
 
 // parseHello reads the nonce, node id and timestamp that HELLO (after its version) and

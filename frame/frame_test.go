@@ -77,6 +77,10 @@ func describe(f *Frame) string {
 		return fmt.Sprintf("STREAM_CLOSE stream=%d code=%d", f.StreamID, f.Code)
 	case TypeStreamFin:
 		return fmt.Sprintf("STREAM_FIN stream=%d final=%d", f.StreamID, f.Value)
+	case TypeStreamSkip:
+		return fmt.Sprintf("STREAM_SKIP stream=%d bytes=[%d,%d) messages=%d+%d", f.StreamID, f.Offset, f.Value, f.FirstMessage, f.Messages)
+	case TypeStreamKind:
+		return fmt.Sprintf("STREAM_KIND stream=%d kind=%d deadline=%dus", f.StreamID, f.Value, f.Deadline)
 	case TypeMaxStreamData:
 		return fmt.Sprintf("MAX_STREAM_DATA stream=%d max=%d", f.StreamID, f.Value)
 	case TypeSessionClose:
@@ -143,6 +147,9 @@ var frameCases = []frameCase{
 	{"stream-open", AppendStreamOpen(nil, 8), "STREAM_OPEN stream=8"},
 	{"stream-close", AppendStreamClose(nil, 3, 0x100), "STREAM_CLOSE stream=3 code=256"},
 	{"stream-fin", AppendStreamFin(nil, 4, 1000000), "STREAM_FIN stream=4 final=1000000"},
+	{"stream-skip", AppendStreamSkip(nil, 4, 100, 300, 7, 2), "STREAM_SKIP stream=4 bytes=[100,300) messages=7+2"},
+	{"stream-skip/one-byte", AppendStreamSkip(nil, 1, 0, 1, 0, 1), "STREAM_SKIP stream=1 bytes=[0,1) messages=0+1"},
+	{"stream-kind", AppendStreamKind(nil, 2, StreamKindProbabilistic, 50000), "STREAM_KIND stream=2 kind=1 deadline=50000us"},
 	{"session-close", AppendSessionClose(nil, 1, []byte("bye")), `SESSION_CLOSE code=1 reason="bye"`},
 	{"session-close/empty", AppendSessionClose(nil, 0, nil), `SESSION_CLOSE code=0 reason=""`},
 	{"max-data", AppendMaxData(nil, 4<<20), "MAX_DATA max=4194304"},

@@ -91,7 +91,7 @@ func FuzzWalk(f *testing.F) {
 // fuzzTypes are the frame types FuzzRoundTrip builds, selected by its first argument.
 var fuzzTypes = []Type{
 	TypePadding, TypeHello, TypeChallenge, TypeAuthProof, TypeClock, TypeKeyShare, TypeFSRequired, TypeFinal, TypeData, TypeAck, TypeNack,
-	TypeKeepAlive, TypeKeepAliveAck, TypeStreamOpen, TypeStreamClose, TypeStreamFin,
+	TypeKeepAlive, TypeKeepAliveAck, TypeStreamOpen, TypeStreamClose, TypeStreamFin, TypeStreamSkip, TypeStreamKind,
 	TypeSessionClose, TypeMaxData, TypeMaxStreamData, TypeMaxStreams, TypeKeyUpdate,
 	TypePathChallenge, TypePathResponse, TypeAppMin,
 }
@@ -182,6 +182,14 @@ func fuzzFrame(typ Type, sel uint8, a, b, c uint64, data []byte) Frame {
 	case TypeKeyShare:
 		fr.Data = fill(KeyShareSize, data, 6)
 	case TypeFSRequired:
+	case TypeStreamKind:
+		fr.StreamID, fr.Value, fr.Deadline = a, b, c
+	case TypeStreamSkip:
+		// A valid skip: [off, end) not empty, 1 <= count <= end-off, first+count in range.
+		fr.StreamID, fr.Offset = a, min(b, MaxVarint-1)
+		fr.Value = fr.Offset + 1 + c%min(MaxVarint-fr.Offset, 1<<40)
+		fr.Messages = 1 + uint64(len(data))%(fr.Value-fr.Offset)
+		fr.FirstMessage = (a ^ c) & MaxVarint % (MaxVarint - fr.Messages + 1)
 	case TypeAppMin:
 		fr.Type, fr.Value, fr.Data = TypeAppMin|Type(sel), a, data
 	default: // the varint frames

@@ -25,6 +25,8 @@ const (
 	TypeStreamOpen    Type = 0x20
 	TypeStreamClose   Type = 0x21
 	TypeStreamFin     Type = 0x22
+	TypeStreamSkip    Type = 0x23 // abandoned messages of a probabilistic stream (PROTOCOL.md §5)
+	TypeStreamKind    Type = 0x24 // how the sender sends a stream: probabilistic, its deadline (§5)
 	TypeSessionClose  Type = 0x30
 	TypeMaxData       Type = 0x40
 	TypeMaxStreamData Type = 0x41
@@ -76,6 +78,8 @@ var typeNames = [TypeAppMin]string{
 	TypeStreamOpen:    "STREAM_OPEN",
 	TypeStreamClose:   "STREAM_CLOSE",
 	TypeStreamFin:     "STREAM_FIN",
+	TypeStreamSkip:    "STREAM_SKIP",
+	TypeStreamKind:    "STREAM_KIND",
 	TypeSessionClose:  "SESSION_CLOSE",
 	TypeMaxData:       "MAX_DATA",
 	TypeMaxStreamData: "MAX_STREAM_DATA",

@@ -400,6 +400,12 @@ export class Session {
       case T.PATH_CHALLENGE:
         this.ctrl.push({ type: T.PATH_RESPONSE, data: /** @type {Uint8Array} */ (f.data).slice() });
         return this.schedule();
+      case T.STREAM_KIND:
+        return; // how the peer sends a stream; this client reads every stream whole
+      case T.STREAM_SKIP:
+        // A probabilistic stream gave up on messages; this client's streams are reliable
+        // only, and a reader waiting for the skipped bytes would stall: end the session, saying why.
+        return this.protocolError("probabilistic streams (STREAM_SKIP) are not supported by this client");
       case T.FINAL:
         if (f.code !== 0) this.closeWith(/** @type {number} */ (f.code), "the node refused the session", true);
         return;

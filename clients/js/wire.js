@@ -30,7 +30,7 @@ export const T = Object.freeze({
   PADDING: 0x00, HELLO: 0x01, CHALLENGE: 0x02, AUTH_PROOF: 0x03, FINAL: 0x04, CLOCK: 0x05,
   RESUME: 0x06, RESUME_ACCEPT: 0x07, RESUME_REFUSED: 0x08, KEY_SHARE: 0x0a, FS_REQUIRED: 0x0b,
   DATA: 0x10, ACK: 0x11, NACK: 0x12, KEEP_ALIVE: 0x13, KEEP_ALIVE_ACK: 0x14,
-  STREAM_OPEN: 0x20, STREAM_CLOSE: 0x21, STREAM_FIN: 0x22, SESSION_CLOSE: 0x30,
+  STREAM_OPEN: 0x20, STREAM_CLOSE: 0x21, STREAM_FIN: 0x22, STREAM_SKIP: 0x23, STREAM_KIND: 0x24, SESSION_CLOSE: 0x30,
   MAX_DATA: 0x40, MAX_STREAM_DATA: 0x41, MAX_STREAMS: 0x42, KEY_UPDATE: 0x50,
   PATH_CHALLENGE: 0x60, PATH_RESPONSE: 0x61,
 });
@@ -296,6 +296,15 @@ export function readFrame(r) {
       return { type, streamId: r.varint(), code: r.varint() };
     case T.STREAM_FIN: case T.MAX_STREAM_DATA:
       return { type, streamId: r.varint(), value: r.varint() };
+    case T.STREAM_SKIP: {
+      // Abandoned messages of a probabilistic stream (PROTOCOL.md §5): [offset, end) not empty,
+      // at least one and at most one message per byte.
+      const streamId = r.varint(), offset = r.varint(), end = r.varint(), first = r.varint(), count = r.varint();
+      if (!(offset < end && count >= 1 && count <= end - offset)) throw new WireError("bad_frame", "STREAM_SKIP fields inconsistent");
+      return { type, streamId, offset, value: end, first, count };
+    }
+    case T.STREAM_KIND:
+      return { type, streamId: r.varint(), value: r.varint(), deadline: r.varint() };
     case T.SESSION_CLOSE: {
       const code = r.varint(), n = r.varint();
       if (n > MAX_REASON_LEN) throw new WireError("oversize", "SESSION_CLOSE reason above 256 bytes");

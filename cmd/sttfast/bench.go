@@ -48,10 +48,15 @@ data, then FIN; serve checks the data as above, hashes it with xxhash64, and ans
 message "sttfast-bench/1 ok bytes=N msgs=N xxh64=HEX" (or "fail ... bad=OFFSET") and FIN. The
 client compares bytes, messages and hash with what it sent.
 
+` + probBenchHelp + `
+
+` + relayFeedHelp + `
+
 ` + seedHelp + `
 
 Examples:
   sttfast bench                                   # 10 s loopback, what "make run" does
+  sttfast bench --probabilistic --loss 0.2 --deadline 50ms --baseline
   sttfast bench --duration 5s --size 1200 --streams 4 --json
   sttfast bench --addr udp://10.0.0.2:9000 --seed stt.seed --sessions 2`
 
@@ -73,6 +78,7 @@ type benchOpts struct {
 	tls       *tls.Config // loaded from ca (nil: the system roots)
 	// forwardSecrecy makes the nodes require forward secrecy (--forward-secrecy).
 	forwardSecrecy bool
+	prob           probBenchOpts // --probabilistic and its flags
 }
 
 // benchResult is the machine-readable summary (--json).
@@ -127,8 +133,15 @@ func runBench(c *cli, args []string) error {
 	fs.DurationVar(&o.interval, "interval", time.Second, "live readout interval")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to `FILE`")
+	o.prob.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if err := o.prob.check(); err != nil {
+		return err
+	}
+	if (o.prob.on || o.prob.feed) && fs.Lookup("addr").Value.String() != "" {
+		return usagef("--probabilistic and --relay-feed run in process: not with --addr")
 	}
 	var err error
 	if o.transport, err = checkTransport(*transport); err != nil {
@@ -179,6 +192,12 @@ func runBench(c *cli, args []string) error {
 	if *memProfile != "" {
 		runtime.MemProfileRate = 4096
 		defer writeHeapProfile(*memProfile)
+	}
+	if o.prob.feed {
+		return benchRelayFeed(ctx, o, o.prob, c.stdout)
+	}
+	if o.prob.on {
+		return benchProbabilistic(ctx, o, o.prob, c.stdout)
 	}
 	var res *benchResult
 	if o.addr != "" {

@@ -44,6 +44,14 @@ there), the next is dialed as well, and so on; the first handshake to complete w
 others are abandoned. Unless --quiet, dial then says which on stderr: "connected via ADDR".
 When every address fails, the line gives each address and its reason.
 
+Probabilistic (--probabilistic [--deadline DURATION]): the stream delivers each chunk with a
+probability set by the Shannon entropy of its bytes (0.70 for repetitive data up to 0.99 for
+random-looking data such as compressed video), resends a lost chunk only while that target still
+needs it on the loss rate the session measures, and abandons it otherwise; with --deadline a
+chunk older than DURATION is not sent again. The receiver skips abandoned chunks (its output
+lacks them) and never waits for them. For live data; a file transfer wants the default. Says on
+stderr at the end how many chunks were abandoned (unless --quiet).
+
 Resume (--state, --resume): dial --state FILE keeps the session's resumable state in FILE while
 it sends (mode 0600, replaced atomically twice a second and at exit): the session, the offset of
 the stream the peer has acknowledged, and a resumption secret, sealed with the seed (each
@@ -76,6 +84,7 @@ Examples:
   sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed < backup.tar
   sttfast dial --addr udp://10.0.0.2:9000 --addr udp://203.0.113.7:9000 --seed stt.seed < backup.tar
   sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed --recv > feed.bin
+  camera | sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed --probabilistic --deadline 200ms
   sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed --state backup.state < backup.tar
   sttfast dial --resume backup.state --seed stt.seed < backup.tar`
 
@@ -93,6 +102,8 @@ type dialOpts struct {
 	state    string // --state: keep the resumable state in this file
 	resume   string // --resume: continue the session of this state file
 	node     *ctrl.Node
+	// streamOpts is the kind of stream a send opens (--probabilistic, --deadline).
+	streamOpts ctrl.OpenStreamOptions
 }
 
 // runDial is the dial command.
@@ -117,10 +128,15 @@ func runDial(c *cli, args []string) error {
 	fs.StringVar(&o.ca, "ca", "", caHelp)
 	fs.StringVar(&o.state, "state", "", "keep the session's resumable state in `FILE` (mode 0600, replaced twice a second and at exit)")
 	fs.StringVar(&o.resume, "resume", "", "continue the session of the state `FILE` (same seed, same stdin): the bytes the peer has are skipped")
+	fs.BoolVar(&o.streamOpts.Probabilistic, "probabilistic", false, "send on a probabilistic stream: each chunk is delivered with a probability its entropy sets, and may be abandoned")
+	fs.DurationVar(&o.streamOpts.Deadline, "deadline", 0, "with --probabilistic: a chunk older than `DURATION` is not sent (again)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var err error
+	if err := checkProbFlags(&o); err != nil {
+		return err
+	}
 	if (o.state != "" || o.resume != "") && o.recv {
 		return usagef("--state and --resume keep a sender's state: not with --recv")
 	}
@@ -210,11 +226,45 @@ func dialSend(ctx context.Context, c *cli, node *ctrl.Node, s *ctrl.Session, o *
 	if show {
 		fmt.Fprintf(c.stderr, "connected to %s (session %x)\n", o.addr, idOf(s))
 	}
-	st, err := s.OpenStream(ctx)
+	st, err := s.OpenStreamWith(ctx, o.streamOpts)
 	if err != nil {
 		return dialFailure(ctx, s, o, err, "open a stream")
 	}
-	return sendOn(ctx, c, s, st, o, inputMark{})
+	err = sendOn(ctx, c, s, st, o, inputMark{})
+	if st.Probabilistic() && !o.quiet {
+		reportProbabilistic(c.stderr, st)
+	}
+	return err
+}
+
+// checkProbFlags refuses --probabilistic and --deadline where they mean nothing: a receiver
+// opens no stream, and a resumable send promises every byte.
+func checkProbFlags(o *dialOpts) error {
+	p := o.streamOpts
+	switch {
+	case p.Deadline < 0:
+		return usagef("--deadline must not be negative")
+	case p.Deadline > 0 && !p.Probabilistic:
+		return usagef("--deadline applies to a probabilistic stream: give --probabilistic")
+	case p.Probabilistic && o.recv:
+		return usagef("--probabilistic is a sender's choice: not with --recv (a receiver reads either kind)")
+	case p.Probabilistic && (o.state != "" || o.resume != ""):
+		return usagef("--probabilistic may abandon data: not with --state or --resume, which promise every byte")
+	}
+	return nil
+}
+
+// reportProbabilistic says on stderr what a probabilistic stream delivered and abandoned.
+func reportProbabilistic(w io.Writer, st *ctrl.Stream) {
+	ps := st.ProbStats()
+	var msgs, abandoned, resent uint64
+	for _, c := range ps.Classes {
+		msgs += c.Messages
+		abandoned += c.Abandoned
+		resent += c.Retransmissions
+	}
+	fmt.Fprintf(w, "probabilistic stream: %d messages, %d abandoned, %d retransmissions (measured loss %.3f)\n",
+		msgs, abandoned, resent, ps.LossRate)
 }
 
 // sendOn sends stdin on st, from the input mark it starts at, keeping the resumable state in

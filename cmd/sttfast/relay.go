@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,9 @@ other session (on one broadcast stream per session, opened on first use). Publis
 forwarded, so the dial exits only then); subscribers are "sttfast dial --recv". A subscriber
 receives everything published after it connected, every byte in order (messages of several
 publishers interleave whole). A slow subscriber slows the publishers rather than losing data.
+A probabilistic publisher's stream (dial --probabilistic) is forwarded on a probabilistic
+stream to each subscriber, with its deadline: each subscriber's link abandons what it loses
+beyond a message's target, or holds past the deadline, without holding up the others.
 
 --addr may be given more than once: the relay takes sessions on every address and forwards
 between all of them (one session table). An address is udp://HOST:PORT or ws://HOST:PORT/PATH (WebSocket over TCP, path /stt by
@@ -106,6 +110,11 @@ type relay struct {
 	node  *ctrl.Node
 	log   func(string, ...any)
 	stats relayStats
+
+	probMu sync.Mutex
+	// probStreams holds, per subscriber session, the probabilistic stream that probabilistic
+	// publishers' messages go out on (opened on first use, with the first publisher's options).
+	probStreams map[*ctrl.Session]*ctrl.Stream
 }
 
 // acceptLoop accepts sessions until the node closes.
@@ -122,24 +131,42 @@ func (r *relay) acceptLoop(ctx context.Context) {
 // session forwards every stream s opens.
 func (r *relay) session(s *ctrl.Session) {
 	eachStream(s, r.log, func(st *ctrl.Stream) { go r.forward(s, st) })
+	r.probMu.Lock()
+	delete(r.probStreams, s)
+	r.probMu.Unlock()
 }
 
 // forward sends each message of st to every session but s, in order; at the end of st it ends
 // the relay's half, which tells a sttfast dial that everything was forwarded.
 func (r *relay) forward(s *ctrl.Session, st *ctrl.Stream) {
 	buf := make([]byte, 0, 64<<10)
-	for {
+	var opts ctrl.OpenStreamOptions
+	for first := true; ; first = false {
 		msg, err := st.ReadMessage(buf[:0])
+		if errors.Is(err, ctrl.ErrMessagesLost) {
+			continue // the publisher abandoned them: there is nothing to forward
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				st.Close()
 			}
 			return
 		}
+		if first {
+			// STREAM_KIND travels with STREAM_OPEN, ahead of the first message's bytes.
+			if opts = st.PeerOptions(); opts.Probabilistic {
+				r.log("session %x: stream %d is probabilistic (deadline %v): forwarded as such", idOf(s), st.ID(), opts.Deadline)
+			}
+		}
 		buf = msg
 		r.stats.msgsIn.Add(1)
 		r.stats.bytesIn.Add(uint64(len(msg)))
-		n, err := r.node.SendToAllExcept(s, msg)
+		var n int
+		if opts.Probabilistic {
+			n, err = r.sendProbabilistic(s, msg, opts)
+		} else {
+			n, err = r.node.SendToAllExcept(s, msg)
+		}
 		r.stats.bytesOut.Add(uint64(n * len(msg)))
 		if err != nil {
 			r.stats.failed.Add(1)
@@ -148,6 +175,55 @@ func (r *relay) forward(s *ctrl.Session, st *ctrl.Stream) {
 }
 
 // printTotals prints the relay's lifetime totals, once, on the way out.
+// sendProbabilistic forwards msg of a probabilistic publisher to every other session on that
+// session's probabilistic stream, which abandons what its own link loses beyond the message's
+// target or keeps past the deadline: a message late downstream is not pushed on. (The deadline
+// counts from the relay's write: the relay does not know how old the message already is.)
+func (r *relay) sendProbabilistic(from *ctrl.Session, msg []byte, opts ctrl.OpenStreamOptions) (int, error) {
+	var first error
+	sent := 0
+	for _, s := range r.node.Sessions() {
+		if s == from {
+			continue
+		}
+		st, err := r.probStream(s, opts)
+		if err == nil {
+			err = st.WriteMessage(msg)
+		}
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		sent++
+	}
+	return sent, first
+}
+
+// probStream returns s's probabilistic forwarding stream, opening it on first use.
+func (r *relay) probStream(s *ctrl.Session, opts ctrl.OpenStreamOptions) (*ctrl.Stream, error) {
+	r.probMu.Lock()
+	defer r.probMu.Unlock()
+	if st := r.probStreams[s]; st != nil {
+		return st, nil
+	}
+	select {
+	case <-s.Done():
+		return nil, s.Err()
+	default:
+	}
+	st, err := s.OpenStreamWith(context.Background(), opts)
+	if err != nil {
+		return nil, err
+	}
+	if r.probStreams == nil {
+		r.probStreams = make(map[*ctrl.Session]*ctrl.Stream)
+	}
+	r.probStreams[s] = st
+	return st, nil
+}
+
 func (r *relay) printTotals(w io.Writer) {
 	ns := r.node.Stats()
 	fmt.Fprintf(w, "relay: totals: %d msgs in, %s in, %s out, %s\n", r.stats.msgsIn.Load(),

@@ -260,9 +260,11 @@ func (s *Sender) probe(h Handler) {
 		sl.flags |= flagProbed
 		if h != nil && sl.nFrames > 0 {
 			start, n := sl.frameStart, uint64(sl.nFrames)
+			s.probing = true
 			for j := uint64(0); j < n; j++ {
 				h.FrameLost(&s.frames[(start+j)&s.frameMask()])
 			}
+			s.probing = false
 		}
 		return
 	}

@@ -86,6 +86,7 @@ type Sender struct {
 	// reliable: the path retransmits, orders and controls congestion
 	// itself (Config.Reliable); cc, bbr and pace are left alone.
 	reliable bool
+	probing  bool // inside probe's FrameLost calls (Probing)
 }
 
 // Init (re)initialises the Sender with cfg (zero fields take defaults):

@@ -73,3 +73,17 @@ func (s *Sender) Stats() SenderStats {
 	}
 	return st
 }
+
+// LossCounters returns the packets sent and the packets declared lost so far, the two counters
+// a loss-rate estimate divides, without building a whole SenderStats.
+func (s *Sender) LossCounters() (sent, lost uint64) {
+	return s.stats.packetsSent, s.stats.packetsLost
+}
+
+// Probing reports, during a Handler's FrameLost, that the frame is handed out for a probe
+// timeout's probe rather than declared lost: nothing is known to be lost, the ACK is late. A
+// caller that budgets retransmissions by losses (probabilistic streams) does not count it.
+func (s *Sender) Probing() bool { return s.probing }
+
+// SmoothedRTT is the smoothed round-trip time, without building a whole SenderStats.
+func (s *Sender) SmoothedRTT() time.Duration { return s.rtt.Smoothed() }

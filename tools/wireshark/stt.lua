@@ -27,7 +27,7 @@ local frame_names = {
   [0x00] = "PADDING", [0x01] = "HELLO", [0x02] = "CHALLENGE", [0x03] = "AUTH_PROOF",
   [0x04] = "FINAL", [0x05] = "CLOCK", [0x0a] = "KEY_SHARE", [0x0b] = "FS_REQUIRED", [0x10] = "DATA", [0x11] = "ACK", [0x12] = "NACK",
   [0x13] = "KEEP_ALIVE", [0x14] = "KEEP_ALIVE_ACK", [0x20] = "STREAM_OPEN",
-  [0x21] = "STREAM_CLOSE", [0x22] = "STREAM_FIN", [0x30] = "SESSION_CLOSE",
+  [0x21] = "STREAM_CLOSE", [0x22] = "STREAM_FIN", [0x23] = "STREAM_SKIP", [0x24] = "STREAM_KIND", [0x30] = "SESSION_CLOSE",
   [0x40] = "MAX_DATA", [0x41] = "MAX_STREAM_DATA", [0x42] = "MAX_STREAMS",
   [0x50] = "KEY_UPDATE", [0x60] = "PATH_CHALLENGE", [0x61] = "PATH_RESPONSE",
 }
@@ -102,6 +102,10 @@ local layouts = {
   [0x20] = { { "v", f.stream_id } },
   [0x21] = { { "v", f.stream_id }, { "v", f.code } },
   [0x22] = { { "v", f.stream_id }, { "v", f.value } },
+  -- STREAM_SKIP: stream id, offset, end, first message, message count (values in that order)
+  [0x23] = { { "v", f.stream_id }, { "v", f.offset }, { "v", f.value }, { "v", f.value }, { "v", f.value } },
+  -- STREAM_KIND: stream id, kind, deadline (µs)
+  [0x24] = { { "v", f.stream_id }, { "v", f.value }, { "v", f.value } },
   [0x30] = { { "v", f.code }, { "reason", f.reason } },
   [0x40] = { { "v", f.value } },
   [0x41] = { { "v", f.stream_id }, { "v", f.value } },
