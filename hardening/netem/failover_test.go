@@ -27,7 +27,10 @@ type moveEvent struct {
 // move; the goal is at most 3 PTO + 1 RTT of the path being left, resp. one return interval + 1
 // RTT) and the goodput of each leg; docs/RELIABILITY.md records them.
 func TestNetemFailover(t *testing.T) {
-	size := envSize(t, "STT_NETEM_SIZE", 16<<20)
+	// 48 MiB by default: each third must outlast a return interval (3 PTO of the WebSocket
+	// path, whose RTT TCP's queue inflates) even on a loaded host; with 16 MiB (0.45 s a leg)
+	// CI once saw the transfer end before the session moved back.
+	size := envSize(t, "STT_NETEM_SIZE", 48<<20)
 	tp := newTopo(t, "100mbit")
 	_, pingMs := tp.pingRTT()
 	seed := writeSeed(t)
