@@ -15,7 +15,7 @@ import (
 func TestInteropNodeWS(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not installed")
+		t.Skip("platform: node is not installed (.ci/setup-node installs it and the npm ws package)")
 	}
 	if err := exec.Command(node, "-e", "require('ws')").Run(); err != nil {
 		t.Skip("the npm ws package is not installed (npm install ws; set NODE_PATH)")
