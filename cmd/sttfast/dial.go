@@ -42,7 +42,13 @@ thing, UDP first and WebSocket after, say): they are tried in the order given, i
 first is dialed; when it has not answered within 250 ms, or fails sooner (nothing listens
 there), the next is dialed as well, and so on; the first handshake to complete wins and the
 others are abandoned. Unless --quiet, dial then says which on stderr: "connected via ADDR".
-When every address fails, the line gives each address and its reason.
+When every address fails, the line gives each address and its reason. The session then keeps
+every address (they must be one node's, listening on all of them): when the one in use goes
+silent (about three PTOs without an answer) it moves to the next, UDP to WebSocket, without
+losing a byte, and back to a preferred one once it answers again; unless --quiet each move is
+one line on stderr: "sttfast: moved to ws://HOST:PORT/PATH: failover", "sttfast: moved back to
+udp://HOST:PORT: udp answers again". With --bind the session stays on the address that
+answered (the pinned socket is the node's; the moves need sockets of the session's own).
 
 Resume (--state, --resume): dial --state FILE keeps the session's resumable state in FILE while
 it sends (mode 0600, replaced atomically twice a second and at exit): the session, the offset of
