@@ -28,7 +28,15 @@ type moveNotices struct {
 // carries the index of its --addr in its tag (ctrl.DialPaths tags them "wsN"); an untagged one
 // is the session's UDP socket's (or, without any udp:// address, the first WebSocket's).
 func (m *moveNotices) track(s *ctrl.Session, addrs []string, start int) {
-	names := map[netip.AddrPort]string{s.ActivePath(): addrs[start]}
+	names := pathNames(s.ActivePath(), s.Paths(), addrs, start)
+	m.mu.Lock()
+	m.sess, m.names = s, names
+	m.mu.Unlock()
+}
+
+// pathNames maps the session's paths, as its engine names them, to the --addr each came from.
+func pathNames(active netip.AddrPort, paths []netip.AddrPort, addrs []string, start int) map[netip.AddrPort]string {
+	names := map[netip.AddrPort]string{active: addrs[start]}
 	var udp, ws []string
 	for _, a := range addrs {
 		if strings.HasPrefix(a, "ws://") || strings.HasPrefix(a, "wss://") {
@@ -37,7 +45,7 @@ func (m *moveNotices) track(s *ctrl.Session, addrs []string, start int) {
 			udp = append(udp, a)
 		}
 	}
-	for _, p := range s.Paths() {
+	for _, p := range paths {
 		if _, ok := names[p]; ok {
 			continue
 		}
@@ -55,9 +63,7 @@ func (m *moveNotices) track(s *ctrl.Session, addrs []string, start int) {
 			names[p] = "udp://" + dataplane.UntagAddr(p).String()
 		}
 	}
-	m.mu.Lock()
-	m.sess, m.names = s, names
-	m.mu.Unlock()
+	return names
 }
 
 // onEvent prints the line of a move of the tracked session. The event's Reason begins with why
@@ -79,12 +85,15 @@ func (m *moveNotices) onEvent(ev ctrl.Event) {
 	if !ok {
 		name = dataplane.UntagAddr(to).String()
 	}
-	why, _, _ := strings.Cut(ev.Reason, ":")
-	switch why {
-	case "return":
+	fmt.Fprintln(m.stderr, moveLine(name, ev.Reason))
+}
+
+// moveLine is the line of a move to the path named name, given the event's Reason.
+func moveLine(name, reason string) string {
+	why, _, _ := strings.Cut(reason, ":")
+	if why == "return" {
 		scheme, _, _ := strings.Cut(name, "://")
-		fmt.Fprintf(m.stderr, "sttfast: moved back to %s: %s answers again\n", name, scheme)
-	default:
-		fmt.Fprintf(m.stderr, "sttfast: moved to %s: %s\n", name, why)
+		return "sttfast: moved back to " + name + ": " + scheme + " answers again"
 	}
+	return "sttfast: moved to " + name + ": " + why
 }

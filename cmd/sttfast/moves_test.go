@@ -2,11 +2,14 @@ package main
 
 import (
 	"net"
+	"net/netip"
 	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/sttfast/sttfast/dataplane"
 )
 
 // udpRelay is a one-client UDP relay in front of a listener's UDP port that can start dropping
@@ -105,4 +108,29 @@ func TestDialFailsOverToWS(t *testing.T) {
 		t.Fatalf("dial's stderr %q has no line matching %s", stderr, moved)
 	}
 	t.Logf("dial's stderr: %q", stderr)
+}
+
+// TestMoveLines: each path of a DialPaths session is named by the --addr it came from (a
+// WebSocket path by the index in its tag, the UDP socket's by the one udp:// address), and a
+// move's line says where to and why.
+func TestMoveLines(t *testing.T) {
+	addrs := []string{"udp://hostA:9000", "ws://hostA:9080/stt", "ws://hostB:9080/x"}
+	udp := netip.MustParseAddrPort("192.0.2.1:9000")
+	ws1 := dataplane.TagAddr(netip.MustParseAddrPort("192.0.2.1:9080"), "ws1")
+	ws2 := dataplane.TagAddr(netip.MustParseAddrPort("192.0.2.2:9080"), "ws2")
+	names := pathNames(ws1, []netip.AddrPort{udp, ws1, ws2}, addrs, 1)
+	for p, want := range map[netip.AddrPort]string{udp: addrs[0], ws1: addrs[1], ws2: addrs[2]} {
+		if names[p] != want {
+			t.Errorf("%v named %q, want %q", p, names[p], want)
+		}
+	}
+	for _, tc := range []struct{ name, reason, want string }{
+		{addrs[1], "failover: udp 192.0.2.1:9000 -> ws 192.0.2.1:9080", "sttfast: moved to ws://hostA:9080/stt: failover"},
+		{addrs[0], "return: ws 192.0.2.1:9080 -> udp 192.0.2.1:9000", "sttfast: moved back to udp://hostA:9000: udp answers again"},
+		{addrs[2], "migrate: udp 192.0.2.1:9000 -> ws 192.0.2.2:9080", "sttfast: moved to ws://hostB:9080/x: migrate"},
+	} {
+		if got := moveLine(tc.name, tc.reason); got != tc.want {
+			t.Errorf("moveLine(%q, %q) = %q, want %q", tc.name, tc.reason, got, tc.want)
+		}
+	}
 }
