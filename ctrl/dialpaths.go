@@ -29,22 +29,30 @@ import (
 // WebSocket connection that ends later is dropped from the paths. The engine and its
 // connections end with the session, when the dial fails, and when the node closes.
 func (n *Node) DialPaths(ctx context.Context, addrs ...string) (*Session, error) {
+	s, _, err := n.DialPathsIndex(ctx, addrs...)
+	return s, err
+}
+
+// DialPathsIndex is DialPaths that also returns the index in addrs of the address the
+// handshake completed over, where the session starts (the handshake goes to the addresses in
+// the manner of Happy Eyeballs, as DialAny's; -1 with an error).
+func (n *Node) DialPathsIndex(ctx context.Context, addrs ...string) (*Session, int, error) {
 	if len(addrs) == 0 {
-		return nil, fmt.Errorf("%w: no address to dial", ErrBadAddress)
+		return nil, -1, fmt.Errorf("%w: no address to dial", ErrBadAddress)
 	}
 	if n.isClosed() {
-		return nil, ErrNodeClosed
+		return nil, -1, ErrNodeClosed
 	}
 	mc, paths, err := n.openPaths(ctx, addrs)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	p, err := n.startMultiEngine(mc)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	timeout := n.cfg.HandshakeTimeout
-	s, _, err := n.race(ctx, addrs, func(ctx context.Context, i int) (*Session, error) {
+	s, i, err := n.race(ctx, addrs, func(ctx context.Context, i int) (*Session, error) {
 		if paths[i].err != nil {
 			return nil, paths[i].err
 		}
@@ -60,7 +68,7 @@ func (n *Node) DialPaths(ctx context.Context, addrs ...string) (*Session, error)
 	})
 	if err != nil {
 		n.stopPathEngine(p)
-		return nil, err
+		return nil, -1, err
 	}
 	var known []netip.AddrPort
 	for _, ph := range paths {
@@ -70,7 +78,7 @@ func (n *Node) DialPaths(ctx context.Context, addrs ...string) (*Session, error)
 	}
 	s.SetPaths(known...)
 	p.sess <- s
-	return s, nil
+	return s, i, nil
 }
 
 // dialPath is one address of a DialPaths: the peer as the session's engine names it (a

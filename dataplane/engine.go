@@ -211,6 +211,8 @@ func (e *Engine) Stats() EngineStats {
 	s.PathHeld = e.ctr.pathHeld.Load()
 	s.Migrations = e.ctr.migrations.Load()
 	s.PathResponsesDropped = e.ctr.pathResponsesDropped.Load()
+	s.CandidateAcks = e.ctr.candidateAcks.Load()
+	s.AmplificationLimited = e.ctr.amplificationLimited.Load()
 	if g, ok := e.conn.(groConn); ok {
 		s.GRO = g.GRO()
 	}

@@ -160,6 +160,7 @@ func (s *Session) validate(addr netip.AddrPort, why moveReason) {
 	p.chalAt = 0
 	p.chalTries = 0
 	p.chalWhy = why
+	p.candRecv, p.candSent = 0, 0
 }
 
 // settle answers the Migrate callers waiting on the current validation.

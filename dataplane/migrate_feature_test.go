@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/sttfast/sttfast/frame"
+	"github.com/sttfast/sttfast/stc"
 )
 
 // Migration on the hand-driven pair (a dials, b responds): nonces across moves, floods of
@@ -319,4 +322,155 @@ func TestMigrateByHand(t *testing.T) {
 	if got := cs.Paths(); len(got) != 1 {
 		t.Fatalf("SetPaths kept %v", got)
 	}
+}
+
+// takeSent empties x's outbox and returns copies of its datagrams, each with its destination
+// in from.
+func takeSent(x *side) []capturedDG {
+	to := append([]netip.AddrPort(nil), x.conn.to...)
+	var dgs []capturedDG
+	for i, m := range x.conn.take() {
+		it := m.Datagrams()
+		for d, ok := it.Next(); ok; d, ok = it.Next() {
+			dgs = append(dgs, capturedDG{b: append([]byte(nil), d...), from: to[i]})
+		}
+	}
+	return dgs
+}
+
+// responderFrames opens a packet the responder of newPair sent and returns the types of its
+// frames.
+func responderFrames(t *testing.T, d []byte) []frame.Type {
+	t.Helper()
+	_, r2i := pairSecrets()
+	aead, err := stc.NewAEAD(&r2i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h frame.Header
+	if err := frame.ParseHeader(d, &h); err != nil {
+		t.Fatal(err)
+	}
+	payload, err := aead.Open(append([]byte(nil), d...), h.Len, h.PacketNumber)
+	if err != nil {
+		t.Fatalf("a packet of the responder does not open: %v", err)
+	}
+	var w frame.Walker
+	var f frame.Frame
+	w.Reset(payload)
+	var types []frame.Type
+	for {
+		ok, err := w.Next(&f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return types
+		}
+		types = append(types, f.Type)
+	}
+}
+
+// TestCandidateGetsAcksBeforeValidation: the dialer's packets start coming from a new port (a
+// NAT rebinding). Before the new port has answered the challenge, the responder already sends
+// its ACKs there too (the old port's mapping may be gone), and the dialer, hearing only those,
+// learns that its packets arrived; the session does not move until the answer: everything but
+// the challenge and the ACK copies still goes to the validated path.
+func TestCandidateGetsAcksBeforeValidation(t *testing.T) {
+	a, b := newPair(t, Config{})
+	st, err := a.s.OpenStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebound := netip.MustParseAddrPort("192.0.2.77:40000")
+	var sent []capturedDG
+	for i := range 2 { // two ack-eliciting packets: the ACK is due at once
+		sent = append(sent, sendSomething(t, a, st, fmt.Sprint("after the rebinding ", i))...)
+	}
+	inject(b, fromAddr(sent, rebound)...)
+	b.step()
+	out := takeSent(b)
+	var toNew []capturedDG
+	challenged, acked := false, false
+	for _, d := range out {
+		types := responderFrames(t, d.b)
+		if d.from != rebound {
+			continue
+		}
+		toNew = append(toNew, d)
+		for _, ty := range types {
+			switch ty {
+			case frame.TypePathChallenge:
+				challenged = true
+			case frame.TypeAck:
+				acked = true
+			default:
+				t.Fatalf("a %v frame went to the unvalidated address", ty)
+			}
+		}
+	}
+	if !challenged || !acked {
+		t.Fatalf("to the new port: challenge %v, ACK %v; want both", challenged, acked)
+	}
+	if b.s.Peer() != pairAddrA || b.s.Migrations() != 0 {
+		t.Fatalf("the session moved to %v before the new port answered", b.s.Peer())
+	}
+	if got := b.e.Stats().CandidateAcks; got == 0 {
+		t.Fatal("CandidateAcks not counted")
+	}
+	// The dialer hears only what went to the new port: its packets are acknowledged.
+	pn := headerPN(t, sent[len(sent)-1].b).pn
+	inject(a, fromAddr(toNew, pairAddrB)...)
+	a.s.mu.Lock()
+	la, ok := a.s.sender.LargestAcked()
+	a.s.mu.Unlock()
+	if !ok || la < pn {
+		t.Fatalf("dialer's largest acknowledged %d (%v), want %d", la, ok, pn)
+	}
+}
+
+// TestCandidateAcksAmplificationBound: an on-path attacker diverts one authentic packet and
+// writes a victim's address on it; the responder makes the victim a candidate. Its ACKs are
+// then copied there while the victim does not answer, but everything sent to the victim stays
+// within amplificationFactor times what came from there (challenges included; the copies that
+// would exceed it are withheld and counted), however long the peer keeps the responder ACKing.
+func TestCandidateAcksAmplificationBound(t *testing.T) {
+	a, b := newPair(t, Config{})
+	_ = a
+	i2r, _ := pairSecrets()
+	fg := newForger(t, i2r, pairID, 1<<20)
+	victim := netip.MustParseAddrPort("203.0.113.50:53")
+	diverted := fg.seal(frame.AppendKeepAlive(nil, 1))
+	inject(b, capturedDG{b: diverted, from: victim})
+	received := len(diverted)
+	if c, pending := pathCandidate(b.s); !pending || c != victim {
+		t.Fatalf("candidate %v (%v), want the victim", c, pending)
+	}
+	toVictim, copies := 0, 0
+	for pass := 0; pass < 200; pass++ {
+		// The real peer keeps sending from its validated address: an ACK is due every pass.
+		inject(b, capturedDG{b: fg.seal(frame.AppendKeepAlive(nil, uint64(2*pass))), from: pairAddrA},
+			capturedDG{b: fg.seal(frame.AppendKeepAlive(nil, uint64(2*pass+1))), from: pairAddrA})
+		b.step()
+		for _, d := range takeSent(b) {
+			if d.from != victim {
+				continue
+			}
+			toVictim += len(d.b)
+			if slices.Contains(responderFrames(t, d.b), frame.TypeAck) {
+				copies++
+			}
+		}
+	}
+	if toVictim > amplificationFactor*received {
+		t.Fatalf("%d bytes sent to the victim for %d received from it", toVictim, received)
+	}
+	st := b.e.Stats()
+	if copies == 0 || st.AmplificationLimited == 0 {
+		t.Fatalf("%d ACK copies sent, %d withheld: the bound was not exercised", copies, st.AmplificationLimited)
+	}
+	if b.s.Peer() != pairAddrA || b.s.Migrations() != 0 {
+		t.Fatalf("the session moved to %v", b.s.Peer())
+	}
+	t.Logf("victim: %d bytes in, %d out (%d ACK copies, %d withheld)", received, toVictim, copies, st.AmplificationLimited)
 }

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/sttfast/sttfast/dataplane/recovery"
 	"github.com/sttfast/sttfast/frame"
@@ -55,7 +56,11 @@ func (t *txLoop) serve(s *Session) bool {
 		if s.rel.Load() {
 			t.room = t.pathRoom(s.peer)
 		}
+		acks := s.ctr.acksSent.Load()
 		more = t.packSession(s, now)
+		if s.ctr.acksSent.Load() != acks {
+			t.packCandidateAck(s, now)
+		}
 	}
 	t.heap.set(s, s.nextDeadline(now))
 	t.unlock(s)
@@ -255,7 +260,13 @@ func (t *txLoop) packPath(s *Session, now recovery.Time) {
 			p.chalN = false
 			p.settle(ErrPathValidation)
 		} else {
-			t.packSingle(s, p.candidate, func(b []byte) []byte { return frame.AppendPathChallenge(b, &p.chal) })
+			if p.chalWhy != movePeer || p.candSent+challengeSize <= amplificationFactor*p.candRecv {
+				p.candSent += t.packSingle(s, p.candidate, func(b []byte) []byte { return frame.AppendPathChallenge(b, &p.chal) })
+			} else {
+				// The address the responder follows is unvalidated: a repeat that would take
+				// it past the amplification limit is not sent, and the try counts all the same.
+				s.e.ctr.amplificationLimited.Add(1)
+			}
 			p.chalAt = now
 			p.chalTries++
 		}
@@ -276,10 +287,11 @@ func (t *txLoop) packClose(s *Session) {
 	s.closeSent = true
 }
 
-// packSingle builds a packet holding one frame to addr (rare paths; the closure may allocate).
-func (t *txLoop) packSingle(s *Session, addr netip.AddrPort, add func([]byte) []byte) {
+// packSingle builds a packet holding one frame to addr (rare paths; the closure may allocate)
+// and returns its size on the wire (0: none was sent).
+func (t *txLoop) packSingle(s *Session, addr netip.AddrPort, add func([]byte) []byte) int {
 	if !addr.IsValid() {
-		return
+		return 0
 	}
 	t.open = false
 	buf := t.slot(s, addr, s.payloadSize())
@@ -291,10 +303,11 @@ func (t *txLoop) packSingle(s *Session, addr netip.AddrPort, add func([]byte) []
 	b = add(b)
 	n := len(b) + stc.TagSize
 	if !t.useKey(s, n) {
-		return
+		return 0
 	}
 	s.sender.OnPacketSent(t.now, pn, n, false, nil)
 	t.commit(n, hdrLen, pn, s.txKeys.Current(), false)
+	return n
 }
 
 // useKey counts a packet of n bytes against the send key before it is sealed (the key chain
@@ -315,4 +328,50 @@ func (t *txLoop) unslot() {
 	if t.nmsg > 0 && t.msgs[t.nmsg-1].N == 0 {
 		t.nmsg--
 	}
+}
+
+// amplificationFactor bounds what a responder sends to an address it follows before it is
+// validated: at most this many times the bytes it received from there (RFC 9000 §8.1), the
+// PATH_CHALLENGEs included. The first challenge always fits: an authentic packet is at least a
+// header and a tag, and three of those are more than a challenge. A dialer's challenges go to
+// addresses it chose itself and are bounded by their number alone.
+const amplificationFactor = 3
+
+// challengeSize bounds the size on the wire of a packet holding one PATH_CHALLENGE.
+const challengeSize = maxOverhead + 9
+
+// packCandidateAck sends a copy of the session's ACK to the candidate its peer's newest packets
+// come from while that address is being validated (RFC 9000 §9.3 allows sending there before
+// validation, within the §8.1 limit). On a NAT rebinding the ACKs to the validated path go to a
+// mapping that no longer exists; without the copies the dialer hears nothing for the validation
+// round trip, declares what it sent meanwhile lost and sends it again. The copies do not move
+// the session: data still goes to the validated path until the challenge is answered. A copy
+// that would take what was sent to the candidate past amplificationFactor times what came from
+// it is withheld and counted, so a packet diverted to a victim's address earns it a few small
+// packets, never a stream. mu held.
+func (t *txLoop) packCandidateAck(s *Session, now recovery.Time) {
+	p := s.path
+	if p == nil || !p.chalN || p.chalWhy != movePeer || p.candidate == s.peer {
+		return
+	}
+	rs := s.receiver.AppendRanges(t.ackRanges[:0])
+	t.ackRanges = rs
+	fr := t.frRanges[:0]
+	for _, r := range rs {
+		fr = append(fr, frame.Range{Lo: r.Lo, Hi: r.Hi})
+	}
+	t.frRanges = fr
+	if len(fr) == 0 {
+		return
+	}
+	room := min(amplificationFactor*p.candRecv-p.candSent, s.payloadSize()) - maxOverhead
+	delay := uint64(s.receiver.AckDelay(now) / time.Microsecond)
+	ack := frame.AppendAck(t.ackCopy[:0], fr, delay, room)
+	t.ackCopy = ack
+	if len(ack) == 0 {
+		s.e.ctr.amplificationLimited.Add(1)
+		return
+	}
+	p.candSent += t.packSingle(s, p.candidate, func(b []byte) []byte { return append(b, ack...) })
+	s.e.ctr.candidateAcks.Add(1)
 }

@@ -67,6 +67,9 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 	if from != s.peer && !rx.probing && !s.initiator {
 		s.onNewAddress(rx, from, pn)
 	}
+	if p := s.path; p != nil && p.chalN && from == p.candidate {
+		p.candRecv += len(d) // the anti-amplification budget of ACK copies to it
+	}
 	if rx.talking && s.path != nil {
 		s.path.talkedAt = now
 	}

@@ -143,6 +143,9 @@ type pathState struct {
 	chalAt    recovery.Time
 	chalTries int
 	resp      []pathResponse // PATH_RESPONSEs to send
+	// candRecv and candSent are the bytes received from and sent to the candidate since its
+	// validation began: ACK copies to it stay within amplificationFactor × candRecv.
+	candRecv, candSent int
 
 	known      []netip.AddrPort // the peer's addresses in order of preference (SetPaths)
 	probedAt   recovery.Time    // last challenge to the preferred path while on another

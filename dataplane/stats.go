@@ -62,6 +62,9 @@ type engineCounters struct {
 	// migrations counts sessions' moves to another path; pathResponsesDropped the
 	// PATH_CHALLENGEs left unanswered because a session had maxPathResponses answers queued.
 	migrations, pathResponsesDropped atomic.Uint64
+	// candidateAcks counts ACK packets also sent to a path candidate under validation;
+	// amplificationLimited the packets to one withheld by the anti-amplification limit.
+	candidateAcks, amplificationLimited atomic.Uint64
 }
 
 // EngineStats is a snapshot of an engine's counters.
@@ -90,6 +93,12 @@ type EngineStats struct {
 	// PathResponsesDropped the PATH_CHALLENGEs not answered because a session already had
 	// maxPathResponses answers queued (a flood of challenges stays bounded).
 	Migrations, PathResponsesDropped uint64
+	// CandidateAcks counts the ACK packets a responder also sent to the address its peer's
+	// newest packets came from while validating it (so a NAT rebinding costs no round trip of
+	// lost ACKs), and AmplificationLimited the packets to such an address (ACK copies, repeated
+	// PATH_CHALLENGEs) it withheld because they would have taken what it sent there past three
+	// times what it received from there (anti-amplification, docs/PROTOCOL.md §10).
+	CandidateAcks, AmplificationLimited uint64
 }
 
 // DropsTotal sums the drops of every reason.
@@ -124,6 +133,8 @@ func (s *EngineStats) Add(o *EngineStats) {
 	s.PathHeld += o.PathHeld
 	s.Migrations += o.Migrations
 	s.PathResponsesDropped += o.PathResponsesDropped
+	s.CandidateAcks += o.CandidateAcks
+	s.AmplificationLimited += o.AmplificationLimited
 }
 
 // sessionCounters are the per-session numbers that applications and the admin API read.

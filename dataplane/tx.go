@@ -49,6 +49,7 @@ type txLoop struct {
 	refs      []recovery.FrameRef
 	ackRanges []recovery.Range
 	frRanges  []frame.Range
+	ackCopy   []byte // the ACK frame packCandidateAck sends to a path candidate
 	scratch   []*Session
 	dead      []deadSession
 	narrow    []narrowing // sessions whose packets the route refused, applied by applyNarrow

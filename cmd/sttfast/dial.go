@@ -42,7 +42,13 @@ thing, UDP first and WebSocket after, say): they are tried in the order given, i
 first is dialed; when it has not answered within 250 ms, or fails sooner (nothing listens
 there), the next is dialed as well, and so on; the first handshake to complete wins and the
 others are abandoned. Unless --quiet, dial then says which on stderr: "connected via ADDR".
-When every address fails, the line gives each address and its reason.
+When every address fails, the line gives each address and its reason. The session then keeps
+every address (they must be one node's, listening on all of them): when the one in use goes
+silent (about three PTOs without an answer) it moves to the next, UDP to WebSocket, without
+losing a byte, and back to a preferred one once it answers again; unless --quiet each move is
+one line on stderr: "sttfast: moved to ws://HOST:PORT/PATH: failover", "sttfast: moved back to
+udp://HOST:PORT: udp answers again". With --bind the session stays on the address that
+answered (the pinned socket is the node's; the moves need sockets of the session's own).
 
 Probabilistic (--probabilistic [--deadline DURATION]): the stream delivers each chunk with a
 probability set by the Shannon entropy of its bytes (0.70 for repetitive data up to 0.99 for
@@ -98,6 +104,7 @@ type dialOpts struct {
 	chunk    int
 	timeout  time.Duration
 	bind     string
+	bindSet  bool   // --bind was given: the dial stays on that socket (DialAny, no moves)
 	ca       string // --ca: PEM roots for wss://
 	state    string // --state: keep the resumable state in this file
 	resume   string // --resume: continue the session of this state file
@@ -155,6 +162,8 @@ func runDial(c *cli, args []string) error {
 		o.bind = bindForAll(o.addrs)
 	} else if o.bind, err = checkAddr("--bind", o.bind); err != nil {
 		return err
+	} else {
+		o.bindSet = true
 	}
 	o.chunk = chunk.n
 	if o.chunk > 64<<20 {
@@ -176,7 +185,17 @@ func runDial(c *cli, args []string) error {
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, ForwardSecrecy: sf.forwardSecrecy, Addr: o.bind, HandshakeTimeout: o.timeout, OnEvent: pathNotices(c.stderr),
+	var moves *moveNotices
+	onEvent := pathNotices(c.stderr)
+	if !o.quiet {
+		moves = &moveNotices{stderr: c.stderr}
+		mtu := onEvent
+		onEvent = func(ev ctrl.Event) {
+			mtu(ev)
+			moves.onEvent(ev)
+		}
+	}
+	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, ForwardSecrecy: sf.forwardSecrecy, Addr: o.bind, HandshakeTimeout: o.timeout, OnEvent: onEvent,
 		WebSocket: wspath.Config{TLS: tlsConf}, Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}})
 	if err != nil {
 		return failf(err, "dial %s: bind %s", strings.Join(o.addrs, " "), o.bind)
@@ -197,7 +216,7 @@ func runDial(c *cli, args []string) error {
 		}
 		return sendOn(ctx, c, s, st, &o, mark)
 	}
-	s, i, err := node.DialAnyIndex(ctx, o.addrs...)
+	s, i, err := dialAddrs(ctx, node, &o)
 	if err != nil {
 		if se, ok := interrupted(ctx); ok {
 			if o.recv {
@@ -213,11 +232,24 @@ func runDial(c *cli, args []string) error {
 	o.addr = o.addrs[i]
 	if len(o.addrs) > 1 && !o.quiet {
 		fmt.Fprintf(c.stderr, "connected via %s\n", o.addr)
+		moves.track(s, o.addrs, i)
 	}
 	if o.recv {
 		return dialRecv(ctx, c, node, s, &o)
 	}
 	return dialSend(ctx, c, node, s, &o)
+}
+
+// dialAddrs establishes the session: over several addresses with ctrl.DialPaths, which races
+// them for the first handshake as DialAny does and then keeps the session across all of them
+// (failover when the path in use goes silent, return when a preferred one answers again); over
+// one address, or when --bind pins the local socket, with DialAny from the node's socket. It
+// returns the index of the address the session started on.
+func dialAddrs(ctx context.Context, node *ctrl.Node, o *dialOpts) (*ctrl.Session, int, error) {
+	if len(o.addrs) > 1 && !o.bindSet {
+		return node.DialPathsIndex(ctx, o.addrs...)
+	}
+	return node.DialAnyIndex(ctx, o.addrs...)
 }
 
 // dialSend sends stdin on one stream and closes the session once the peer has it all.
