@@ -31,6 +31,10 @@ const (
 	// 2000 a class) fit many times, a sender or reader that kept abandoned data, or buffered
 	// without bound, would not stay under it at 10 000 a class.
 	probMaxHeap = 64 << 20
+	// probFeedGap paces the live-feed runs: 5000 messages a second (10 Mbit/s of 256-byte
+	// messages), well below the link's rate, so a message's latency is the network's and its
+	// recovery's, not its wait in the send buffer behind the messages written before it.
+	probFeedGap = 200 * time.Microsecond
 )
 
 // probSendResult is sttpeer probsend's "result" line.
@@ -57,6 +61,7 @@ type probRecvResult struct {
 	Reports   int        `json:"reports"`
 	MaxGapMs  float64    `json:"max_gap_ms"`
 	EOF       bool       `json:"eof"`
+	PeerProb  bool       `json:"peer_probabilistic"`
 	Memory    probMemory `json:"memory"`
 }
 
@@ -78,7 +83,8 @@ type probClassRow struct {
 
 // TestNetemProbabilistic is issue 14's must-show between two hosts: sttpeer probsend in
 // namespace a writes STT_NETEM_PROB_PER_CLASS (default 2000) messages of every entropy class,
-// interleaved, on one probabilistic stream, as fast as the stream takes them, across a 100
+// interleaved, on one probabilistic stream, as fast as the stream takes them (bulk: the budget
+// under congestion as well as random loss) and then paced as a live feed (latency), across a 100
 // Mbit/s link whose nftables drop 5% and then 20% of the UDP packets in each direction, to
 // sttpeer probrecv in namespace b. As ctrl's TestProbabilisticTargetsUnderLoss asserts in
 // process: each class delivers at least its target less three standard deviations of its
@@ -92,16 +98,22 @@ func TestNetemProbabilistic(t *testing.T) {
 	tp := newTopo(t, "100mbit")
 	seed := writeSeed(t)
 	for _, lossPct := range []int{5, 20} {
-		t.Run(fmt.Sprintf("loss%d", lossPct), func(t *testing.T) {
-			tp.t = t
-			tp.setLoss("random:" + strconv.Itoa(lossPct))
-			runNetemProb(t, tp, seed, perClass, float64(lossPct)/100)
-		})
+		for _, gap := range []time.Duration{0, probFeedGap} {
+			mode := "bulk"
+			if gap > 0 {
+				mode = "paced"
+			}
+			t.Run(fmt.Sprintf("loss%d/%s", lossPct, mode), func(t *testing.T) {
+				tp.t = t // the link's helpers report to the running subtest
+				tp.setLoss("random:" + strconv.Itoa(lossPct))
+				runNetemProb(t, tp, seed, perClass, gap, float64(lossPct)/100)
+			})
+		}
 	}
 }
 
 // runNetemProb runs one probsend → probrecv exchange over tp and checks and logs it.
-func runNetemProb(t *testing.T, tp *topo, seed string, perClass int, linkLoss float64) {
+func runNetemProb(t *testing.T, tp *topo, seed string, perClass int, gap time.Duration, linkLoss float64) {
 	n := perClass * delivery.NumClasses
 	dir := t.TempDir()
 	sentPath, recvPath := filepath.Join(dir, "sent"), filepath.Join(dir, "recv")
@@ -112,8 +124,8 @@ func runNetemProb(t *testing.T, tp *topo, seed string, perClass int, linkLoss fl
 	recv.listenAddr()
 	send := startProc(t, "probsend", stdoutEvents, nil, tp.in("a", sttpeerBin, "probsend",
 		"--addr", "udp://"+addrB+":"+listenPort, "--bind", "udp://"+addrA+":0", "--seed", seed,
-		"--per-class", strconv.Itoa(perClass), "--times", sentPath)...)
-	guard := 2*time.Minute + time.Duration(n)*time.Millisecond // a hang guard only
+		"--per-class", strconv.Itoa(perClass), "--gap", gap.String(), "--times", sentPath)...)
+	guard := 2*time.Minute + time.Duration(n)*(time.Millisecond+gap) // a hang guard only
 	send.expectExit(0, guard)
 	recv.expectExit(0, time.Minute)
 	link := tp.stats().sub(before)
@@ -125,6 +137,9 @@ func runNetemProb(t *testing.T, tp *topo, seed string, perClass int, linkLoss fl
 
 	if !rr.OK || !rr.EOF || rr.Messages != n || rr.Delivered+rr.Lost != n {
 		t.Fatalf("reader: %+v; want all %d messages accounted for and the end reached", rr, n)
+	}
+	if !rr.PeerProb {
+		t.Errorf("the stream's STREAM_KIND had not reached the reader by the end of the stream")
 	}
 	if rr.MaxGapMs >= probStallMs {
 		t.Errorf("reader stalled: %.0f ms without a message or a loss report", rr.MaxGapMs)
@@ -156,7 +171,7 @@ func runNetemProb(t *testing.T, tp *topo, seed string, perClass int, linkLoss fl
 	if int(abandoned) != rr.Lost {
 		t.Errorf("the sender abandoned %d messages, the reader was told of %d", abandoned, rr.Lost)
 	}
-	logProbTable(t, rows, sr, rr, link, linkLoss)
+	logProbTable(t, rows, sr, rr, link, gap, linkLoss)
 }
 
 // probRows computes the table's rows from the sender's counters and the two processes' times.
@@ -215,14 +230,18 @@ func readTimes(t *testing.T, path string, n int) []int64 {
 }
 
 // logProbTable logs the run as the markdown rows of docs/RELIABILITY.md.
-func logProbTable(t *testing.T, rows []probClassRow, sr probSendResult, rr probRecvResult, link linkStats, linkLoss float64) {
+func logProbTable(t *testing.T, rows []probClassRow, sr probSendResult, rr probRecvResult, link linkStats, gap time.Duration, linkLoss float64) {
 	var b strings.Builder
 	nftLoss := 0.0
 	if seen := link["b nft_seen"]; seen > 0 {
 		nftLoss = float64(link["b nft_dropped"]) / float64(seen)
 	}
-	fmt.Fprintf(&b, "nftables random loss %.0f%% each way: %.3f of a→b packets dropped by nftables; sender's measured loss rate %.3f (%d of %d packets lost); %.2f s; SRTT %.2f ms\n",
-		linkLoss*100, nftLoss, sr.LossRate, sr.PacketsLost, sr.PacketsSent, sr.Seconds, sr.SRTTms)
+	feed := "as fast as the stream takes them"
+	if gap > 0 {
+		feed = fmt.Sprintf("one every %v", gap)
+	}
+	fmt.Fprintf(&b, "messages %s; nftables random loss %.0f%% each way: %.3f of a→b packets dropped by nftables; sender's measured loss rate %.3f (%d of %d packets lost); %.2f s; SRTT %.2f ms\n",
+		feed, linkLoss*100, nftLoss, sr.LossRate, sr.PacketsLost, sr.PacketsSent, sr.Seconds, sr.SRTTms)
 	fmt.Fprintf(&b, "reader: %d messages, %d delivered, %d reported lost in %d reports, end reached, longest wait %.0f ms; peak heap sender %.1f MiB, receiver %.1f MiB (RSS %d / %d MiB)\n",
 		rr.Messages, rr.Delivered, rr.Lost, rr.Reports, rr.MaxGapMs,
 		float64(sr.Memory.HeapBytes)/(1<<20), float64(rr.Memory.HeapBytes)/(1<<20), sr.Memory.RSSKiB>>10, rr.Memory.RSSKiB>>10)

@@ -66,7 +66,9 @@ type probRecvResult struct {
 	Reports   int     `json:"reports"`    // ErrMessagesLost returns
 	MaxGapMs  float64 `json:"max_gap_ms"` // longest time the reader waited between two results
 	EOF       bool    `json:"eof"`        // the reader reached the end of the stream
-	Memory    memPeak `json:"memory"`
+	// PeerProbabilistic: the stream's STREAM_KIND (probabilistic) had arrived at the end.
+	PeerProbabilistic bool    `json:"peer_probabilistic"`
+	Memory            memPeak `json:"memory"`
 }
 
 // memPeak is the largest heap and RSS a process had while sampled.
@@ -119,7 +121,8 @@ func writeTimes(path string, ts []int64) error {
 }
 
 // runProbSend dials addr, opens a probabilistic stream and writes --per-class messages of every
-// entropy class, interleaved (message i has class i mod 5), as fast as the stream takes them;
+// entropy class, interleaved (message i has class i mod 5), as fast as the stream takes them
+// or one every --gap;
 // it ends the stream, waits for the peer to end its half (probrecv does once its reader reached
 // the end) and reports the stream's per-class counters and the process's peak memory. The send
 // time of each message goes to --times.
@@ -130,6 +133,7 @@ func runProbSend(args []string) error {
 	bind := fs.String("bind", "udp://0.0.0.0:0", "local udp://HOST:PORT")
 	perClass := fs.Int("per-class", 2000, "messages of each entropy class")
 	deadline := fs.Duration("deadline", 0, "the stream's message deadline (0: none)")
+	gap := fs.Duration("gap", 0, "write a message every gap, a live feed's pace (0: as fast as the stream takes them)")
 	dataSeed := fs.Uint64("data-seed", 7, "seed of the messages' content")
 	timesPath := fs.String("times", "", "file for each message's send time (little-endian int64 Unix ns)")
 	parse(fs, args)
@@ -150,7 +154,7 @@ func runProbSend(args []string) error {
 	s, err := node.Dial(context.Background(), c.addr)
 	if err == nil {
 		emit(map[string]any{"event": "connected", "local": node.Addr().String()})
-		err = probSend(s, &r, *deadline, *dataSeed, *timesPath)
+		err = probSend(s, &r, probFeed{*deadline, *gap, *dataSeed}, *timesPath)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if cerr := s.Close(ctx); err == nil {
 			err = cerr
@@ -166,20 +170,33 @@ func runProbSend(args []string) error {
 	return err
 }
 
+// probFeed is how probsend writes its messages.
+type probFeed struct {
+	deadline time.Duration // the stream's message deadline (0: none)
+	gap      time.Duration // pace: one message every gap (0: as fast as the stream takes them)
+	seed     uint64        // of the messages' content
+}
+
 // probSend writes r.Messages messages on a new probabilistic stream of s and waits for the
 // peer's end of stream.
-func probSend(s *ctrl.Session, r *probSendResult, deadline time.Duration, seed uint64, timesPath string) error {
-	st, err := s.OpenStreamWith(context.Background(), ctrl.OpenStreamOptions{Probabilistic: true, Deadline: deadline})
+func probSend(s *ctrl.Session, r *probSendResult, feed probFeed, timesPath string) error {
+	st, err := s.OpenStreamWith(context.Background(), ctrl.OpenStreamOptions{Probabilistic: true, Deadline: feed.deadline})
 	if err != nil {
 		return err
 	}
 	peerEOF := make(chan error, 1)
 	go func() { peerEOF <- drain(st) }()
 	sentAt := make([]int64, r.Messages)
-	rng := rand.New(rand.NewPCG(seed, 7))
+	rng := rand.New(rand.NewPCG(feed.seed, 7))
 	buf := make([]byte, probMsgLen)
 	start := time.Now()
+	next := start
 	for i := range sentAt {
+		if feed.gap > 0 {
+			// The feed's own clock: a late wake-up is made up by the next messages.
+			next = next.Add(feed.gap)
+			time.Sleep(time.Until(next))
+		}
 		msg := classMessage(buf, delivery.Class(i%delivery.NumClasses), rng)
 		sentAt[i] = time.Now().UnixNano()
 		if err := st.WriteMessage(msg); err != nil {
@@ -264,9 +281,8 @@ func probRecv(ctx context.Context, s *ctrl.Session, r *probRecvResult, recvAt []
 	if err != nil {
 		return err
 	}
-	if !st.PeerOptions().Probabilistic {
-		return errors.New("the stream is not probabilistic")
-	}
+	// STREAM_KIND is not checked here: it may still be on its way (its first packet lost), and
+	// a reader reads either kind the same; it has arrived by the end (see below).
 	buf := make([]byte, 0, probMsgLen)
 	idx := 0
 	last := time.Now()
@@ -278,6 +294,7 @@ func probRecv(ctx context.Context, s *ctrl.Session, r *probRecvResult, recvAt []
 		switch {
 		case err == io.EOF:
 			r.EOF, r.Messages = true, idx
+			r.PeerProbabilistic = st.PeerOptions().Probabilistic
 			return st.CloseWrite()
 		case errors.Is(err, ctrl.ErrMessagesLost):
 			lost := st.LastLost()
