@@ -160,6 +160,9 @@ func runProbSend(args []string) error {
 			err = cerr
 		}
 		cancel()
+		// Linger through the closing drain, which answers the peer's stragglers with
+		// SESSION_CLOSE again, instead of leaving with the node.
+		waitEnd(s, watchDone(s), 3*time.Second)
 	}
 	r.Memory = memDone()
 	r.OK = err == nil
@@ -258,9 +261,12 @@ func runProbRecv(args []string) error {
 		if werr := writeTimes(*timesPath, recvAt); err == nil {
 			err = werr
 		}
-		select { // the sender closes the session once it has read our end of stream
+		// The sender closes the session once it has read our end of stream. Leaving before
+		// would close it with code 8 under the sender; after 5 s the FIN has long been
+		// acknowledged, and a lost SESSION_CLOSE is not worth the idle timeout's 30 s.
+		select {
 		case <-s.Done():
-		case <-time.After(30 * time.Second): // guards a hang only
+		case <-time.After(5 * time.Second):
 		}
 	}
 	r.Memory = memDone()
