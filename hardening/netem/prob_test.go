@@ -168,8 +168,10 @@ func runNetemProb(t *testing.T, tp *topo, seed string, perClass int, gap time.Du
 				r.class, r.retransPerMsg, r.minimum, r.allowed)
 		}
 	}
-	if int(abandoned) != rr.Lost {
-		t.Errorf("the sender abandoned %d messages, the reader was told of %d", abandoned, rr.Lost)
+	// The reader hears only of abandoned messages it lacks: one that arrived and only lost
+	// its ACK is abandoned by the sender and read whole.
+	if uint64(rr.Lost) > abandoned {
+		t.Errorf("the reader was told of %d lost messages, the sender abandoned only %d", rr.Lost, abandoned)
 	}
 	logProbTable(t, rows, sr, rr, link, gap, linkLoss)
 }
