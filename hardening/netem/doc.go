@@ -17,6 +17,11 @@
 //   - TestResumeFromAnotherHost (root, issue 13): dial --state killed with SIGKILL on host a at
 //     half of 64 MiB; dial --resume on a third host c (netns.sh third), on another link, finishes
 //     the session byte-exact, and the stale state is refused afterwards.
+//   - TestNetemProbabilistic (root, issue 14): a probabilistic stream between the two namespaces
+//     (sttpeer probsend and probrecv) at 5% and 20% nftables random loss, written in bulk and as
+//     a paced feed: every entropy class meets its delivery target, no class is resent more than
+//     its target needs on the measured loss rate, every message is delivered or reported lost,
+//     the reader reaches the end without stalling and memory stays bounded.
 //   - shutdown_test.go (root): a graceful stop reaches the peer even when the link loses the first
 //     SESSION_CLOSE (a bug these tests found in the command, now fixed).
 //

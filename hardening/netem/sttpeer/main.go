@@ -5,6 +5,10 @@
 //	              [--paths ws://HOST:PORT/PATH]                 (one session over several paths)
 //	sttpeer sink  --addr udp://HOST:PORT --seed FILE            listener that reports how sessions end
 //	sttpeer soak  --addr udp://HOST:PORT --seed FILE            bulk + small-message client of sttfast serve
+//	sttpeer probsend --addr udp://HOST:PORT --seed FILE --times FILE [--per-class N] [--deadline D]
+//	                                                           messages of every entropy class on a probabilistic stream
+//	sttpeer probrecv --addr udp://HOST:PORT --seed FILE --times FILE --messages N
+//	                                                           reads that stream to its end, accounting for every message
 //
 // Every command takes --cc (the congestion controller, default cubic) and --idle-timeout (the data plane's IdleTimeout; the sttfast command always
 // uses the 30 s default), so a test can see a vanished peer detected in seconds. Each stdout line
@@ -32,7 +36,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: sttpeer send|sink|soak [flags]")
+		fmt.Fprintln(os.Stderr, "usage: sttpeer send|sink|soak|probsend|probrecv [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -43,6 +47,10 @@ func main() {
 		err = runSink(os.Args[2:])
 	case "soak":
 		err = runSoak(os.Args[2:])
+	case "probsend":
+		err = runProbSend(os.Args[2:])
+	case "probrecv":
+		err = runProbRecv(os.Args[2:])
 	default:
 		fmt.Fprintf(os.Stderr, "sttpeer: unknown command %q\n", os.Args[1])
 		os.Exit(2)
