@@ -36,4 +36,3 @@ func Example() {
 	// true hello, seed <nil>
 	// false true
 }
-
