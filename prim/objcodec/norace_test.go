@@ -11,7 +11,7 @@ import (
 
 // A header that announces the cap and then sends nothing makes the decoder allocate for what
 // arrived, not for what was announced.
-func TestAnnouncedLengthCostsNothing(t *testing.T) {
+func TestAllocFollowsReceivedBytes(t *testing.T) {
 	wire := []byte{kindObject, 0, 0, 0, 0, 0x10, 0, 0, 0} // 256 MiB announced, cap 1 GiB
 	var before, after runtimeMem
 	before.read()
