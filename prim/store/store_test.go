@@ -111,6 +111,13 @@ func TestDirRejectsTamperedFile(t *testing.T) {
 			t.Fatalf("tampered %q: err %v, want a *CorruptError for %s", tampered, err, key)
 		}
 	}
+	// Putting the real content again repairs the file.
+	if _, err := d.Put([]byte("the real content")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.Get(key); err != nil || string(got) != "the real content" {
+		t.Fatalf("after a repairing Put: %q, %v", got, err)
+	}
 }
 
 // A file over the bound is refused from its size, and a directory in its place is an error,
