@@ -38,21 +38,23 @@ func NewDir(path string, maxObjectSize int64) (*Dir, error) {
 // Path returns the file an object with this key is kept in.
 func (d *Dir) Path(key stc.Digest) string { return filepath.Join(d.path, key.String()) }
 
-// Put writes content to its file unless the file is already there and intact: a file that
-// fails its check is replaced, so putting the content again repairs it.
+// Put writes content to its file unless the file is already there and intact (which costs a
+// read and a hash: the price of never keeping a corrupt copy); a file that fails its check is
+// replaced, so putting the content again repairs it.
 func (d *Dir) Put(content []byte) (stc.Digest, error) {
 	key := stc.Hash(content)
 	if int64(len(content)) > d.maxSize {
 		return key, ErrTooLarge
 	}
-	if ok, err := d.Has(key); err != nil {
+	_, err := d.Get(key)
+	switch {
+	case err == nil:
+		return key, nil // already there, intact: stored once
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrCorrupt), errors.Is(err, ErrTooLarge):
+		return key, d.writeAtomic(d.Path(key), content)
+	default:
 		return key, err
-	} else if ok {
-		if _, err := d.Get(key); !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) {
-			return key, err
-		}
 	}
-	return key, d.writeAtomic(d.Path(key), content)
 }
 
 // writeAtomic writes content to a temporary file beside name and renames it to name.
