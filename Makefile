@@ -18,7 +18,7 @@ build:
 # without it (the race detector makes sync.Pool drop items, so the data plane's AllocsPerRun tests
 # skip under -race and are exact only here); then the benchmark harness's own smoke test (its
 # module holds the peer libraries), so the harness cannot rot.
-ALLOC_PKGS ?= ./batchio/... ./frame/... ./stc/... ./ring/... ./dataplane/...
+ALLOC_PKGS ?= ./batchio/... ./frame/... ./stc/... ./ring/... ./dataplane/... ./prim/objcodec/...
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)

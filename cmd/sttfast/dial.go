@@ -17,7 +17,7 @@ import (
 
 // dialUsage is dial's --help text.
 const dialUsage = `Usage: sttfast dial --addr udp://HOST:PORT [--addr ...] (--seed FILE | --passphrase-file FILE | STT_SEED) [--recv]
-       [--state FILE] [--resume FILE]
+       [--state FILE] [--resume FILE] [--send-object FILE]
 
 Send (default): opens one stream and sends stdin on it, read in chunks (--chunk, each chunk one
 message), then ends the stream (FIN). It then waits until the peer has ended its own half of the
@@ -84,9 +84,12 @@ unanswered probes and at least 10 s, or --idle-timeout of silence), or a signal 
 the end of the session is said on stderr either way (a line without "sttfast:" when it is not a
 failure; --quiet drops that one).
 
+` + objectHelp + `
+
 ` + seedHelp + `
 
 Examples:
+  sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed --send-object photo.jpg
   sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed < backup.tar
   sttfast dial --addr udp://10.0.0.2:9000 --addr udp://203.0.113.7:9000 --seed stt.seed < backup.tar
   sttfast dial --addr udp://10.0.0.2:9000 --seed stt.seed --recv > feed.bin
@@ -109,6 +112,7 @@ type dialOpts struct {
 	state    string // --state: keep the resumable state in this file
 	resume   string // --resume: continue the session of this state file
 	node     *ctrl.Node
+	object   string // --send-object: send this file as one object (objects.go)
 	// streamOpts is the kind of stream a send opens (--probabilistic, --deadline).
 	streamOpts ctrl.OpenStreamOptions
 }
@@ -137,10 +141,14 @@ func runDial(c *cli, args []string) error {
 	fs.StringVar(&o.resume, "resume", "", "continue the session of the state `FILE` (same seed, same stdin): the bytes the peer has are skipped")
 	fs.BoolVar(&o.streamOpts.Probabilistic, "probabilistic", false, "send on a probabilistic stream: each chunk is delivered with a probability its entropy sets, and may be abandoned")
 	fs.DurationVar(&o.streamOpts.Deadline, "deadline", 0, "with --probabilistic: a chunk older than `DURATION` is not sent (again)")
+	fs.StringVar(&o.object, "send-object", "", "send `FILE` as one object checked by its SHA-256 (for listen --store) instead of stdin")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var err error
+	if o.object != "" && (o.recv || o.state != "" || o.resume != "" || o.streamOpts.Probabilistic) {
+		return usagef("--send-object sends one whole object: not with --recv, --state, --resume or --probabilistic")
+	}
 	if err := checkProbFlags(&o); err != nil {
 		return err
 	}
@@ -236,6 +244,9 @@ func runDial(c *cli, args []string) error {
 	}
 	if o.recv {
 		return dialRecv(ctx, c, node, s, &o)
+	}
+	if o.object != "" {
+		return sendObject(ctx, c, s, &o)
 	}
 	return dialSend(ctx, c, node, s, &o)
 }

@@ -11,10 +11,11 @@ import (
 
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
+	"github.com/sttfast/sttfast/prim/store"
 )
 
 // listenUsage is listen's --help text.
-const listenUsage = `Usage: sttfast listen --addr udp://HOST:PORT [--addr ...] (--seed FILE | --passphrase-file FILE | STT_SEED) [--once]
+const listenUsage = `Usage: sttfast listen --addr udp://HOST:PORT [--addr ...] (--seed FILE | --passphrase-file FILE | STT_SEED) [--once] [--store DIR]
 
 Server mode: accepts sessions and writes the bytes of every stream the peers open to stdout.
 --addr may be given more than once: listen takes sessions on every address, into one session
@@ -40,9 +41,12 @@ If stdout is closed or fails (say "| head -c 100"), every session is closed with
 code 0x101 and the reason "the receiver's output was closed", which the dialer prints at once,
 and listen exits 1.
 
+` + objectHelp + `
+
 ` + seedHelp + `
 
 Examples:
+  sttfast listen --addr udp://0.0.0.0:9000 --seed stt.seed --store objects/
   sttfast listen --addr udp://0.0.0.0:9000 --seed stt.seed --once > received.bin
   sttfast listen --addr udp://10.0.0.2:9000 --addr udp://127.0.0.1:9000 --seed stt.seed > received.bin
   sttfast listen --addr udp://0.0.0.0:9000 --addr ws://0.0.0.0:9080/stt --seed stt.seed > received.bin`
@@ -60,6 +64,7 @@ func runListen(c *cli, args []string) error {
 	idle.register(fs)
 	once := fs.Bool("once", false, "serve one session, exit when it closes (0 if closed cleanly)")
 	quiet := fs.Bool("quiet", false, "no session lines on stderr (the \"listening on\" line stays)")
+	storeDir := fs.String("store", "", "store each stream's objects (dial --send-object) in `DIR` by their SHA-256, print their keys")
 	resumeWindow := fs.Duration("resume-window", 60*time.Second, "keep a silent session resumable this long (dial --resume; 0: no longer than --idle-timeout)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -94,6 +99,13 @@ func runListen(c *cli, args []string) error {
 	refusals.watch(node)
 	shown := printListening(c.stderr, node, addrs)
 	l := &listener{node: node, out: newOrderedWriter(c.stdout, 0), log: sessionLogger(c.stderr, *quiet)}
+	if *storeDir != "" {
+		objects, err := store.NewDir(*storeDir, maxStoredObject)
+		if err != nil {
+			return failf(err, "listen: --store %s", *storeDir)
+		}
+		l.objects = &objectStore{objects: objects, stdout: c.stdout, log: l.log}
+	}
 	if *once {
 		return l.serveOnce(ctx, shown[0])
 	}
@@ -105,6 +117,8 @@ type listener struct {
 	node *ctrl.Node
 	out  *orderedWriter
 	log  func(format string, a ...any)
+	// objects, with --store, takes each stream as objects instead of copying it to stdout.
+	objects *objectStore
 }
 
 // serveForever accepts every session until a signal or a stdout failure.
@@ -184,6 +198,14 @@ func (l *listener) serveOnce(ctx context.Context, addr string) error {
 // session feeds every stream of s to the ordered output and returns once s has ended and all
 // its streams are accepted (they may still be waiting for their turn on stdout).
 func (l *listener) session(s *ctrl.Session) {
+	if l.objects != nil {
+		var streams sync.WaitGroup
+		eachStream(s, l.log, func(st *ctrl.Stream) {
+			streams.Go(func() { l.objects.take(s, st) })
+		})
+		streams.Wait()
+		return
+	}
 	eachStream(s, l.log, func(st *ctrl.Stream) { l.out.add(st, streamDone(st, l.log)) })
 }
 
