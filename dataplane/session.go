@@ -40,10 +40,15 @@ type Session struct {
 	id            [8]byte
 	e             *Engine
 	initiator     bool
-	forwardSecret bool  // keys from an ephemeral exchange (SessionParams.ForwardSecret)
-	created       int64 // Unix nanoseconds
-	peerNode      [8]byte
-	handshake     [32]byte // identifies the handshake that made the session (duplicate detection)
+	forwardSecret bool // keys from an ephemeral exchange (SessionParams.ForwardSecret)
+	// inReadyTx and pathWait belong to the TX loop (below); they sit here, in the padding
+	// before created, so that rxTune fits in the 1784 bytes an idle session may take.
+	inReadyTx bool
+	// pathWait is the current wait for room on a reliable path in microseconds (reliable.go).
+	pathWait  uint16
+	created   int64 // Unix nanoseconds
+	peerNode  [8]byte
+	handshake [32]byte // identifies the handshake that made the session (duplicate detection)
 
 	txQueued atomic.Bool // queued on e.active, cleared by the TX loop
 	state    atomic.Uint32
@@ -114,15 +119,15 @@ type Session struct {
 	heapIdx     int
 	deadline    recovery.Time
 	readyNextTx *Session
-	inReadyTx   bool
-	// pathWait is the current wait for room on a reliable path in microseconds (reliable.go);
-	// small, so that it fits the padding after inReadyTx and costs an idle session nothing.
-	pathWait   uint16
+	// inReadyTx and pathWait: at the top of the struct (padding).
 	pacedUntil recovery.Time
 
 	// --- application side ---
-	consumed    atomic.Uint64 // stream bytes the application read (session flow control)
-	advertised  atomic.Uint64 // mirror of ourMaxData for the lock-free read path
+	consumed   atomic.Uint64 // stream bytes the application read (session flow control)
+	advertised atomic.Uint64 // mirror of ourMaxData for the lock-free read path
+	// rxTune is the session window's auto-tuning (autotune.go), made by the first MAX_DATA
+	// after the opening one: a session that never received a window's worth costs 8 bytes.
+	rxTune      atomic.Pointer[sessionTuner]
 	waitCh      chan struct{} // closed and cleared by signal; made by the first waiter (mu)
 	done        chan struct{}
 	estab       chan struct{} // closed when the session is established; made on demand (mu)
@@ -472,9 +477,13 @@ func (s *Session) Stats() SessionStats {
 		AppFramesSent:      s.ctr.appFramesSent.Load(),
 		AppFramesRecv:      s.ctr.appFramesIn.Load(),
 		SendBudget:         int64(s.e.cfg.SessionSendBuffer),
+		RecvWindow:         s.recvWindow(),
+	}
+	if tu := s.rxTune.Load(); tu != nil {
+		st.WindowGrowths = tu.growths.Load()
 	}
 	if b := s.budget.Load(); b != nil {
-		st.SendBuffered, st.SendBufferedPeak = b.used.Load(), b.peak.Load()
+		st.SendBuffered, st.SendBufferedPeak, st.SendBudget = b.used.Load(), b.peak.Load(), b.limit.Load()
 	}
 	s.mu.Lock()
 	rs := s.sender.Stats()

@@ -189,4 +189,9 @@ type SessionStats struct {
 	// acknowledged), SendBufferedPeak the most they ever held; neither exceeds SendBudget
 	// (Config.SessionSendBuffer).
 	SendBuffered, SendBufferedPeak, SendBudget int64
+	// RecvWindow is the session's receive window now, WindowGrowths how many times a window of
+	// the session (its receive window, a stream's receive window or send buffer) doubled to
+	// follow the path (Config.MaxSessionWindow); SendBudget grows with the send buffers.
+	RecvWindow    uint64
+	WindowGrowths uint64
 }
