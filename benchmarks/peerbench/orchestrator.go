@@ -49,7 +49,7 @@ func runOrchestrator(args []string, stdout, stderr io.Writer) error {
 	rc := runConfig{}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&rc.Suite, "suite", "peers", "peers (everything), stt (sttfast's own numbers), jitter (issue 10, delay line) or netns (issue 10, lossy links between network namespaces; root)")
+	fs.StringVar(&rc.Suite, "suite", "peers", "peers (everything), stt (sttfast's own numbers), jitter (issue 10, delay line), longfat (issue 15, long fat paths through a rate-limited delay line) or netns (issue 10, lossy links between network namespaces; root)")
 	fs.BoolVar(&rc.Quick, "quick", false, "one short round of everything (a smoke run, not a measurement)")
 	fs.StringVar(&rc.Contenders, "contenders", "", "comma-separated contenders (default: the suite's)")
 	fs.StringVar(&rc.Workloads, "workloads", "", "comma-separated workloads (default: the suite's)")
@@ -108,7 +108,10 @@ type runReport struct {
 func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 	s, ok := suites[rc.Suite]
 	if !ok {
-		return nil, fmt.Errorf("unknown suite %q (peers, stt, jitter, netns)", rc.Suite)
+		return nil, fmt.Errorf("unknown suite %q (peers, stt, jitter, longfat, netns)", rc.Suite)
+	}
+	if rc.Suite == "longfat" && rc.Total <= 0 {
+		rc.Total = longfatTotal(rc.Quick)
 	}
 	cnames, err := selectNames(s.contenders, rc.Contenders)
 	if err != nil {

@@ -24,15 +24,27 @@ import (
 // the receiver (crypto/tls picks the TLS 1.3 cipher suite; Go does not let it be configured), one
 // connection and one bidirectional stream per receiver. The sender dials through one
 // quic.Transport (one socket) like sttfast's one node; each receiver is its own listener.
-type quicContender struct{}
+//
+// bdp is the variant for long fat paths (the longfat suite): receive windows auto-tuned up to
+// 64 MiB per stream and 128 MiB per connection, sttfast's caps, so that neither side's window
+// caps the race on a 300 ms path (quic-go's defaults, 6 and 15 MiB, would).
+type quicContender struct{ bdp bool }
 
 const quicALPN = "peerbench"
 
-func (q *quicContender) Name() string { return "quic-go" }
+func (q *quicContender) Name() string {
+	if q.bdp {
+		return "quic-go-bdp"
+	}
+	return "quic-go"
+}
 
 func (q *quicContender) Class() Class { return classPeer }
 
 func (q *quicContender) Describe() string {
+	if q.bdp {
+		return "as quic-go but quic.Config{MaxStreamReceiveWindow: 64 MiB, MaxConnectionReceiveWindow: 128 MiB}: its auto-tuned windows may grow as far as sttfast's (default caps 6 and 15 MiB), so a long fat path is a fair race"
+	}
 	return "quic-go v0.65.0, default quic.Config (GSO on, PMTUD on: up to 1452-byte packets), TLS 1.3 with a generated self-signed ECDSA P-256 certificate (cipher suite chosen by crypto/tls, reported per run), one connection and one stream per receiver; the sender dials through one quic.Transport; the receiver reads up to 64 KiB per Read (byte stream)"
 }
 
@@ -44,7 +56,12 @@ func (q *quicContender) Available() error { return nil }
 
 func (q *quicContender) MessageOriented() bool { return false }
 
-func quicConfig() *quic.Config { return &quic.Config{} }
+func (q *quicContender) config() *quic.Config {
+	if q.bdp {
+		return &quic.Config{MaxStreamReceiveWindow: 64 << 20, MaxConnectionReceiveWindow: 128 << 20}
+	}
+	return &quic.Config{}
+}
 
 func (q *quicContender) Listen(ctx context.Context, e *Env, n int) (server, error) {
 	cert, err := selfSignedCert()
@@ -54,7 +71,7 @@ func (q *quicContender) Listen(ctx context.Context, e *Env, n int) (server, erro
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{quicALPN}, MinVersion: tls.VersionTLS13}
 	srv := &quicServer{acceptQueue: newAcceptQueue(n), e: e}
 	for i := 0; i < n; i++ {
-		ln, err := quic.ListenAddr(e.O.bindAddr(), tlsConf, quicConfig())
+		ln, err := quic.ListenAddr(e.O.bindAddr(), tlsConf, q.config())
 		if err != nil {
 			srv.Close()
 			return nil, fmt.Errorf("listener %d: %w", i, err)
@@ -126,7 +143,7 @@ func (q *quicContender) Dial(ctx context.Context, e *Env, addrs []string) (clien
 			cl.Close()
 			return nil, err
 		}
-		c, err := cl.tr.Dial(ctx, ra, tlsConf, quicConfig())
+		c, err := cl.tr.Dial(ctx, ra, tlsConf, q.config())
 		if err != nil {
 			cl.Close()
 			return nil, fmt.Errorf("dial %s: %w", a, err)

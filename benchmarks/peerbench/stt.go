@@ -22,11 +22,14 @@ import (
 // sender"s node (on UDP, unused) dials those addresses, one TCP connection per session. fs is
 // sttfast with Config.ForwardSecrecy on both nodes (issue 16): it runs the handshake workload only,
 // the one its ephemeral X25519 exchange changes, beside the seed-only rate of the same run.
+// fixedWin is sttfast with its windows pinned at their starting sizes (the caps set to them), as
+// they were before they followed the path: the longfat suite's before/after in one run.
 type sttContender struct {
-	payload int
-	cc      recovery.Algorithm
-	ws      bool
-	fs      bool
+	payload  int
+	cc       recovery.Algorithm
+	ws       bool
+	fs       bool
+	fixedWin bool
 }
 
 // sttWSPath is the request path the ws variant"s receivers listen on.
@@ -38,6 +41,8 @@ func (s *sttContender) Name() string {
 		return "sttfast-ws"
 	case s.fs:
 		return "sttfast-fs"
+	case s.fixedWin:
+		return "sttfast-fixedwin"
 	case s.payload != 0:
 		return "sttfast-" + strconv.Itoa(s.payload)
 	case s.cc != recovery.Cubic:
@@ -47,19 +52,22 @@ func (s *sttContender) Name() string {
 }
 
 func (s *sttContender) Class() Class {
-	if s.payload != 0 || s.cc != recovery.Cubic || s.ws || s.fs {
+	if s.payload != 0 || s.cc != recovery.Cubic || s.ws || s.fs || s.fixedWin {
 		return classVariant
 	}
 	return classSTT
 }
 
 func (s *sttContender) Describe() string {
-	d := "ctrl.Listen/Dial with the default Config: 1200-byte UDP payloads, AES-256-GCM, 4 MiB stream / 16 MiB session windows, 4 MiB send buffer, CUBIC with pacing, GSO/GRO on, 8 MiB socket buffers, one socket per node; the receiver reads with Stream.ReadMessage (whole messages), fan-out uses Node.SendToAll with one node per receiver"
+	d := "ctrl.Listen/Dial with the default Config: 1200-byte UDP payloads, AES-256-GCM, 4 MiB stream / 16 MiB session windows and 4 MiB send buffer growing with the path up to 64 / 128 / 64 MiB, CUBIC with pacing, GSO/GRO on, 8 MiB socket buffers, one socket per node; the receiver reads with Stream.ReadMessage (whole messages), fan-out uses Node.SendToAll with one node per receiver"
 	if s.payload != 0 {
 		d = fmt.Sprintf("as sttfast but Transport.PayloadSize = %d (loopback only: no real path carries it; not a headline number)", s.payload)
 	}
 	if s.cc != recovery.Cubic {
 		d = fmt.Sprintf("as sttfast but Transport.Congestion = recovery.%s (%s) on both nodes", strings.ToUpper(s.cc.String()), s.cc)
+	}
+	if s.fixedWin {
+		d = "as sttfast but with fixed windows: Transport.MaxStreamWindow, MaxSessionWindow, MaxSendBuffer and MaxSessionSendBuffer set to the starting 4, 16, 4 and 16 MiB (no auto-tuning, as before issue 15)"
 	}
 	if s.ws {
 		d = "as sttfast but over the WebSocket path: each receiver node listens on ws://127.0.0.1:0/stt (Config.Addr), the sender's node dials those ws:// addresses (one TCP connection and engine per session, packets sized for the path, paced by its byte budget); same AES-256-GCM, windows and ReadMessage"
@@ -83,6 +91,9 @@ func (s *sttContender) Supports(w Workload) bool {
 	if s.cc != recovery.Cubic {
 		return w.Kind == kindStream && w.Name != "bulk10s" || w.Kind == kindTransfer
 	}
+	if s.fixedWin {
+		return w.Kind == kindTransfer
+	}
 	return w.Kind != kindSeal
 }
 
@@ -95,8 +106,11 @@ func (s *sttContender) config(e *Env) (ctrl.Config, error) {
 	if err != nil {
 		return ctrl.Config{}, err
 	}
-	return ctrl.Config{Seed: seed, Addr: "udp://" + e.O.bindAddr(), ForwardSecrecy: s.fs,
-		Transport: dataplane.Config{PayloadSize: s.payload, Congestion: s.cc}}, nil
+	tc := dataplane.Config{PayloadSize: s.payload, Congestion: s.cc}
+	if s.fixedWin {
+		tc.MaxStreamWindow, tc.MaxSessionWindow, tc.MaxSendBuffer, tc.MaxSessionSendBuffer = 4<<20, 16<<20, 4<<20, 16<<20
+	}
+	return ctrl.Config{Seed: seed, Addr: "udp://" + e.O.bindAddr(), ForwardSecrecy: s.fs, Transport: tc}, nil
 }
 
 // listenNode starts a node with the contender's configuration, adjusted by tune (nil: none).
