@@ -135,7 +135,9 @@ func (s *Session) sessionCreditGrow(now recovery.Time) {
 func (st *Stream) maybeGrowSend() {
 	cfg := &st.s.e.cfg
 	c := st.send.Capacity()
-	if c >= cfg.MaxSendBuffer {
+	// Most waits are not the buffer's fault (the peer's credit or the congestion window is
+	// full): the credit check without the lock keeps them from taking the session lock.
+	if c >= cfg.MaxSendBuffer || st.peerMaxPub.Load() <= st.send.Acked()+uint64(c) {
 		return
 	}
 	s := st.s

@@ -421,6 +421,7 @@ func (s *Session) onMaxStreamData(rx *rxLoop, id, v uint64) {
 		return
 	}
 	st.peerMax = v
+	st.peerMaxPub.Store(v)
 	if st.blocked {
 		st.blocked = false
 		st.queued.Store(true)

@@ -49,6 +49,7 @@ type Stream struct {
 	advertised    atomic.Uint64 // mirror of ourMax for the reader
 	rxWindow      atomic.Uint64 // mirror of rxTune.size for the reader
 	rxTune        windowTuner   // the receive window's auto-tuning (autotune.go); s.mu
+	peerMaxPub    atomic.Uint64 // mirror of peerMax, so a writer checks growth without s.mu
 	wclosed       atomic.Bool
 	rclosed       atomic.Bool
 	failed        atomic.Pointer[error]

@@ -91,6 +91,7 @@ before its windows followed the path.
 	}
 	fmt.Fprintln(w)
 	longfatGoalsTable(w, rep, med)
+	longfatSessionsTable(w, rep)
 	errorSection(w, rep)
 	return nil
 }
@@ -107,6 +108,27 @@ func longfatGoalsTable(w io.Writer, rep *runReport, med map[string]float64) {
 			ratioRow(w, c.Name(), g.scenario, fmt.Sprintf(">= %.0f%% of its 1 ms goodput", 100*g.ofShort), v, short, g.ofShort, true)
 			ratioRow(w, c.Name(), g.scenario, fmt.Sprintf(">= %.1fx quic-go-bdp", g.ofQuic), v, quic, g.ofQuic, false)
 		}
+	}
+	fmt.Fprintln(w)
+}
+
+// longfatSessionsTable shows, per sttfast run, where the sender's congestion controller and
+// both sides' windows ended: whether the windows or the controller held the transfer back.
+func longfatSessionsTable(w io.Writer, rep *runReport) {
+	fmt.Fprint(w, "## sttfast's sessions at the end of each run\n\nSender: smoothed RTT, congestion window, packets declared lost, congestion events, windows grown (send buffer and budget); receiver: windows grown and the session's receive window. Packets dropped by the line's bottleneck queue are its drop-tail.\n\n")
+	fmt.Fprint(w, "| path | contender | round | Mbit/s | SRTT ms | cwnd KiB | lost | cc events | sender growths | send budget MiB | receiver growths | receive window MiB | queue drops |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range rep.Samples {
+		if s.Send == nil || s.Recv == nil || s.Send.Info["cwnd_kib"] == "" {
+			continue
+		}
+		si, ri := s.Send.Info, s.Recv.Info
+		drops := "-"
+		if s.Line != nil {
+			drops = fmt.Sprint(s.Line.Up.DroppedQueue)
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.Workload, s.Contender, s.Round, num(s.Value),
+			si["srtt_ms"], si["cwnd_kib"], si["packets_lost"], si["congestion_events"], si["window_growths"], si["send_budget_mib"],
+			ri["window_growths"], ri["recv_window_mib"], drops)
 	}
 	fmt.Fprintln(w)
 }

@@ -157,7 +157,7 @@ func (s *sttContender) Listen(ctx context.Context, e *Env, n int) (server, error
 	if s.ws {
 		cfg.Addr = "ws://" + e.O.bindAddr() + sttWSPath
 	}
-	srv := &sttServer{acceptQueue: newAcceptQueue(n)}
+	srv := &sttServer{acceptQueue: newAcceptQueue(n), e: e}
 	for i := 0; i < n; i++ {
 		node, err := ctrl.Listen(ctx, cfg)
 		if err != nil {
@@ -192,6 +192,9 @@ func sttDialAddr(a string) string {
 type sttServer struct {
 	nodes     []*ctrl.Node
 	closeOnce sync.Once
+	e         *Env
+	mu        sync.Mutex
+	sessions  []*ctrl.Session // accepted, for their end-of-transfer counters
 	acceptQueue
 }
 
@@ -202,6 +205,9 @@ func (srv *sttServer) acceptOne(ctx context.Context, node *ctrl.Node) {
 		srv.deliver(nil, err)
 		return
 	}
+	srv.mu.Lock()
+	srv.sessions = append(srv.sessions, sess)
+	srv.mu.Unlock()
 	st, err := sess.AcceptStream(ctx)
 	if err != nil {
 		srv.deliver(nil, err)
@@ -212,6 +218,11 @@ func (srv *sttServer) acceptOne(ctx context.Context, node *ctrl.Node) {
 
 func (srv *sttServer) Close() error {
 	srv.closeOnce.Do(func() {
+		srv.mu.Lock()
+		if srv.e.W.Kind == kindTransfer && len(srv.sessions) > 0 {
+			sessionInfo(srv.e, srv.sessions[0])
+		}
+		srv.mu.Unlock()
 		for _, n := range srv.nodes {
 			n.Close()
 		}
@@ -230,7 +241,7 @@ func (s *sttContender) Dial(ctx context.Context, e *Env, addrs []string) (client
 	if err != nil {
 		return nil, err
 	}
-	cl := &sttClient{node: node, fanout: e.W.Kind == kindFanout}
+	cl := &sttClient{node: node, fanout: e.W.Kind == kindFanout, e: e}
 	for _, a := range addrs {
 		sess, err := node.Dial(ctx, sttDialAddr(a))
 		if err != nil {
@@ -257,6 +268,7 @@ type sttClient struct {
 	sessions []*ctrl.Session
 	conns    []conn
 	fanout   bool
+	e        *Env
 }
 
 func (cl *sttClient) Conns() []conn { return cl.conns }
@@ -276,6 +288,9 @@ func (cl *sttClient) Broadcast(msg []byte) error {
 func (cl *sttClient) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
+	if cl.e.W.Kind == kindTransfer && len(cl.sessions) > 0 {
+		sessionInfo(cl.e, cl.sessions[0])
+	}
 	for _, s := range cl.sessions {
 		s.Close(ctx)
 	}
@@ -322,4 +337,17 @@ func (s *sttContender) RunSend(ctx context.Context, e *Env) error {
 		return s.idleDialer(ctx, e)
 	}
 	return errors.New("not a custom workload")
+}
+
+// sessionInfo records a transfer's session counters at its end (the longfat report shows them):
+// what the congestion controller and the windows reached, and what the path cost.
+func sessionInfo(e *Env, s *ctrl.Session) {
+	st := s.Stats()
+	e.Info("srtt_ms", strconv.FormatFloat(float64(st.SmoothedRTT)/1e6, 'f', 1, 64))
+	e.Info("cwnd_kib", strconv.Itoa(st.Window>>10))
+	e.Info("packets_lost", strconv.FormatUint(st.PacketsLost, 10))
+	e.Info("congestion_events", strconv.FormatUint(st.CongestionEvents, 10))
+	e.Info("window_growths", strconv.FormatUint(st.WindowGrowths, 10))
+	e.Info("recv_window_mib", strconv.FormatUint(st.RecvWindow>>20, 10))
+	e.Info("send_budget_mib", strconv.FormatInt(st.SendBudget>>20, 10))
 }
