@@ -62,7 +62,7 @@ func runOrchestrator(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&rc.Out, "out", "benchmarks/results", "directory for the reports")
 	fs.StringVar(&rc.Date, "date", time.Now().UTC().Format("2006-01-02"), "date in the report file names")
 	fs.BoolVar(&rc.Verbose, "v", false, "show the children's stderr")
-	fs.Int64Var(&rc.Total, "total", 0, "bytes per transfer in the jitter and netns suites (default 64 MiB)")
+	fs.Int64Var(&rc.Total, "total", 0, "bytes per transfer in the jitter, longfat and netns suites (default 64 MiB; longfat 256 MiB, 32 MiB with --quick)")
 	fs.StringVar(&rc.NetnsScript, "netns-script", "", "path of hardening/netem/netns.sh (default: found from the working directory or the executable)")
 	fs.BoolVar(&rc.DryRun, "dry-run", false, "print the plan and its expected duration, run nothing")
 	if err := fs.Parse(args); err != nil {
