@@ -127,30 +127,52 @@ func (s *Session) sessionCreditGrow(now recovery.Time) {
 }
 
 // maybeGrowSend doubles the stream's send buffer, up to MaxSendBuffer, when the buffer is what
-// holds the writer back: it is full, yet the congestion window is above half of it and the
-// peer's credit is beyond it, so a bigger buffer would put more in flight. It is Linux TCP's
-// rule of a send buffer of about twice the congestion window. The session's send budget is
-// raised to twice the new capacity (up to MaxSessionSendBuffer) so it does not become the
-// limit instead. Writer side, wmu held, outside any reservation.
+// holds the writer back. Like a receive window, it measures epochs: once half the buffer has
+// been acknowledged since the epoch began, it doubles if that took less than two smoothed round
+// trips (4 × fraction × SRTT: a buffer-limited sender empties half its buffer in half a round
+// trip, one limited elsewhere takes longer), the congestion window is above half the buffer and
+// the peer's credit reaches beyond it (Linux TCP keeps a send buffer of about twice the
+// congestion window). The session's send budget is raised to twice the new capacity (up to
+// MaxSessionSendBuffer) so it does not become the limit instead. Writer side (it runs when a
+// writer finds the buffer full), wmu held, outside any reservation.
 func (st *Stream) maybeGrowSend() {
 	cfg := &st.s.e.cfg
 	c := st.send.Capacity()
-	// Most waits are not the buffer's fault (the peer's credit or the congestion window is
-	// full): the credit check without the lock keeps them from taking the session lock.
-	if c >= cfg.MaxSendBuffer || st.peerMaxPub.Load() <= st.send.Acked()+uint64(c) {
+	acked := st.send.Acked()
+	if c >= cfg.MaxSendBuffer {
 		return
 	}
+	now := recovery.Now()
+	if st.sendEpochAt == 0 {
+		st.sendEpochAt, st.sendEpochOff = now, acked
+		return
+	}
+	// Most waits end here without the session lock: half the buffer not yet acknowledged in
+	// this epoch, or the peer's credit (not the buffer) is what is full.
+	if acked-st.sendEpochOff < uint64(c)/2 || st.peerMaxPub.Load() <= acked+uint64(c) {
+		return
+	}
+	turned, elapsed := acked-st.sendEpochOff, now.Sub(st.sendEpochAt)
+	st.sendEpochAt, st.sendEpochOff = now, acked
 	s := st.s
 	s.mu.Lock() // holds the transport off the buffer while its table is swapped
-	cwnd := s.sender.Window()
-	acked := st.send.Acked()
-	if !st.sendGone && cwnd > c/2 && st.peerMax > acked && st.peerMax-acked > uint64(c) {
+	limits := sendBufferLimits(c, turned, elapsed, s.sender.RTT(), s.sender.Window(), st.peerMax > acked+uint64(c))
+	if limits && !st.sendGone {
 		nc := min(2*c, cfg.MaxSendBuffer)
 		st.send.Grow(nc)
-		s.tuner(recovery.Now()).growths.Add(1)
+		s.tuner(now).growths.Add(1)
 		if b := s.budget.Load(); b != nil {
 			b.raise(int64(min(2*nc, cfg.MaxSessionSendBuffer)))
 		}
 	}
 	s.mu.Unlock()
+}
+
+// sendBufferLimits is maybeGrowSend's decision: a send buffer of c bytes, turned of which were
+// acknowledged within elapsed, holds the sender back if that took less than 4 × (turned / c) ×
+// SRTT (two round trips for half of it), the congestion window is above half the buffer and the
+// peer's credit reaches beyond it (creditBeyond). Without an RTT sample it never does.
+func sendBufferLimits(c int, turned uint64, elapsed time.Duration, rtt *recovery.RTT, cwnd int, creditBeyond bool) bool {
+	fraction := float64(turned) / float64(c)
+	return rtt.HasSample() && elapsed < time.Duration(4*fraction*float64(rtt.Smoothed())) && cwnd > c/2 && creditBeyond
 }

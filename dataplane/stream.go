@@ -50,6 +50,8 @@ type Stream struct {
 	rxWindow      atomic.Uint64 // mirror of rxTune.size for the reader
 	rxTune        windowTuner   // the receive window's auto-tuning (autotune.go); s.mu
 	peerMaxPub    atomic.Uint64 // mirror of peerMax, so a writer checks growth without s.mu
+	sendEpochAt   recovery.Time // the send buffer's growth epoch (autotune.go); wmu
+	sendEpochOff  uint64        // acknowledged offset when it began; wmu
 	wclosed       atomic.Bool
 	rclosed       atomic.Bool
 	failed        atomic.Pointer[error]
