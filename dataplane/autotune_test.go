@@ -78,20 +78,15 @@ func TestWindowDoesNotGrowForSlowReader(t *testing.T) {
 	}
 }
 
-// sendPair opens a stream on a hand-driven pair with cfg, lets the peer's MAX_STREAM_DATA
-// arrive, and teaches the sender a smoothed RTT near rtt (as a path of that length would).
-func sendPair(t *testing.T, cfg Config, rtt time.Duration) (a, b *side, st *Stream) {
+// sendPair opens a stream on a hand-driven pair with cfg and lets the peer's MAX_STREAM_DATA
+// arrive.
+func sendPair(t *testing.T, cfg Config) (a, b *side, st *Stream) {
 	a, b = newPair(t, cfg)
 	st, err := a.s.OpenStream(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	sendAndAck(t, a, b, st, 1)
-	a.s.mu.Lock()
-	for range 30 {
-		a.s.sender.RTT().Update(rtt, 0)
-	}
-	a.s.mu.Unlock()
 	return a, b, st
 }
 
@@ -104,8 +99,14 @@ func sendAndAck(t *testing.T, a, b *side, st *Stream, n int) {
 	pumpUntil(t, a, b, nil, func() bool { return st.send.Acked() == st.send.End() })
 }
 
-// growSend is what a writer finding its buffer full does.
-func growSend(st *Stream) int {
+// growSend is what a writer finding its buffer full does, on a path whose round trip is rtt:
+// the sender's RTT estimator is set to it first (the in-process samples are microseconds).
+func growSend(a *side, st *Stream, rtt time.Duration) int {
+	a.s.mu.Lock()
+	r := a.s.sender.RTT()
+	*r = recovery.RTT{}
+	r.Update(rtt, 0)
+	a.s.mu.Unlock()
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	st.maybeGrowSend()
@@ -116,23 +117,24 @@ func growSend(st *Stream) int {
 // acknowledged within two round trips doubles, up to MaxSendBuffer, while the congestion window
 // and the peer's credit allow more in flight, and the session's budget follows.
 func TestSendBufferGrowsWhenItLimits(t *testing.T) {
-	a, b, st := sendPair(t, Config{SendBuffer: 16 << 10, SessionSendBuffer: 16 << 10, MaxSendBuffer: 64 << 10}, 300*time.Millisecond)
-	if got := growSend(st); got != 16<<10 { // starts the first epoch
+	a, b, st := sendPair(t, Config{SendBuffer: 16 << 10, SessionSendBuffer: 16 << 10, MaxSendBuffer: 64 << 10})
+	const rtt = 300 * time.Millisecond
+	if got := growSend(a, st, rtt); got != 16<<10 { // starts the first epoch
 		t.Fatalf("capacity %d KiB before any epoch", got>>10)
 	}
 	sendAndAck(t, a, b, st, 12<<10) // three quarters of the buffer acknowledged at once
-	if got := growSend(st); got != 32<<10 {
+	if got := growSend(a, st, rtt); got != 32<<10 {
 		t.Fatalf("capacity %d KiB, want 32 KiB", got>>10)
 	}
 	if bud := a.s.sendBudget().limit.Load(); bud != 64<<10 {
 		t.Fatalf("session send budget %d KiB did not follow the buffer (want 64 KiB)", bud>>10)
 	}
 	sendAndAck(t, a, b, st, 20<<10)
-	if got := growSend(st); got != 64<<10 {
+	if got := growSend(a, st, rtt); got != 64<<10 {
 		t.Fatalf("capacity %d KiB, want the 64 KiB cap", got>>10)
 	}
 	sendAndAck(t, a, b, st, 40<<10)
-	if got := growSend(st); got != 64<<10 {
+	if got := growSend(a, st, rtt); got != 64<<10 {
 		t.Fatalf("capacity %d KiB beyond the 64 KiB cap", got>>10)
 	}
 }
@@ -153,12 +155,12 @@ func TestSendBufferKeepsSizeWhenItDoesNotLimit(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			a, b, st := sendPair(t, c.cfg, c.rtt)
+			a, b, st := sendPair(t, c.cfg)
 			start := st.send.Capacity()
-			growSend(st)
+			growSend(a, st, c.rtt)
 			for range c.rounds {
 				sendAndAck(t, a, b, st, start*3/4)
-				if got := growSend(st); got != start {
+				if got := growSend(a, st, c.rtt); got != start {
 					a.s.mu.Lock()
 					srtt := a.s.sender.RTT().Smoothed()
 					a.s.mu.Unlock()
