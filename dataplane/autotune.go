@@ -11,7 +11,7 @@ import (
 // bandwidth-delay product"). A fixed receive window of W bytes lets a stream carry at most W per
 // round trip, whatever the link: 4 MiB over 300 ms is 112 Mbit/s. So each receive window (one
 // per stream, one per session) starts at its configured size and doubles, up to its cap,
-// whenever the application consumed half of it within two smoothed round trips: the rule of
+// whenever the application consumed half of it within two round trips: the rule of
 // quic-go's flow controller (internal/flowcontrol, maybeAdjustWindowSize), close in effect to
 // Linux TCP's receive-buffer auto-tuning (DRS), which sizes the buffer to twice what the reader
 // consumed in one round trip. A slow reader never triggers it, so a window grows only as far

@@ -40,9 +40,9 @@ type Config struct {
 	// windows above grow to follow the path's bandwidth-delay product (defaults 64 MiB, 128 MiB,
 	// 64 MiB and MaxSessionWindow; never below the starting size). A receive window starts at
 	// StreamWindow or SessionWindow and doubles whenever the application consumed half of it
-	// within two round trips; a send buffer doubles when it is full while the congestion window
-	// and the peer's credit would let more be in flight (docs/RELIABILITY.md, "Windows that
-	// follow the path"). Windows never shrink, but memory still follows the data buffered, so
+	// within two (minimum) round trips; a send buffer doubles when it is full and emptied as
+	// fast while the congestion window and the peer's credit would let more be in flight
+	// (docs/RELIABILITY.md, "Windows that follow the path"). Windows never shrink, but memory still follows the data buffered, so
 	// a grown window costs nothing while idle beyond its chunk table (8 bytes per 16 KiB). A cap
 	// equal to the starting size keeps that window fixed. The caps bound what one stream and
 	// one session can make this node buffer.
