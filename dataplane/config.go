@@ -48,6 +48,12 @@ type Config struct {
 	// KeepAlive is how long a session may stay silent before it sends KEEP_ALIVE (default
 	// IdleTimeout/3).
 	KeepAlive time.Duration
+	// FailoverFloor is the least silence, besides three PTOs and two unanswered probes, after
+	// which a session with another path fails over to it (default 100 ms; negative: no floor).
+	// The floor keeps a pause of a loaded host (scheduler, GC) from moving a working session;
+	// on a dedicated host, a lower floor lets failover take the 3 PTO + 1 RTT the PTO rule
+	// gives, which on a sub-millisecond path is a few milliseconds (docs/RELIABILITY.md).
+	FailoverFloor time.Duration
 	// MaxAckDelay bounds how long the receiver holds back an ACK (default 1 ms).
 	MaxAckDelay time.Duration
 	// AckEvery sends an ACK at once after this many ack-eliciting packets (default 2; an RX batch
@@ -124,6 +130,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeepAlive == 0 {
 		c.KeepAlive = c.IdleTimeout / 3
+	}
+	switch {
+	case c.FailoverFloor == 0:
+		c.FailoverFloor = defaultFailoverFloor
+	case c.FailoverFloor < 0:
+		c.FailoverFloor = 0
 	}
 	if c.MaxAckDelay == 0 {
 		c.MaxAckDelay = time.Millisecond
