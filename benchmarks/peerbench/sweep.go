@@ -50,7 +50,10 @@ type sweepFile struct {
 // sweepRun is one sweep command: one peer, its settings (contender names with their knob sets,
 // in grid order) on some workloads, and every sample.
 type sweepRun struct {
-	Peer       string            `json:"peer"`
+	Peer string `json:"peer"`
+	// Stage names the sweep: "grid" for the whole grid in short runs, another name (say
+	// "confirm") for a second look at the leaders with the race's budget.
+	Stage      string            `json:"stage,omitempty"`
 	Workloads  []string          `json:"workloads"`
 	Settings   []string          `json:"settings"`
 	Command    string            `json:"command"`
@@ -66,6 +69,7 @@ type sweepRun struct {
 // sweepConfig is the sweep command's configuration.
 type sweepConfig struct {
 	Peer      string
+	Stage     string
 	Workloads string
 	Settings  string // comma-separated knob sets ("": the peer's grid)
 	Rounds    int
@@ -83,6 +87,7 @@ func runSweepCommand(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&sc.Peer, "peer", "", "the peer to sweep: kcp-go, quic-go or srt")
+	fs.StringVar(&sc.Stage, "stage", "grid", "name of this sweep: a new sweep replaces the day's sweep of the same peer, stage and workloads (e.g. grid, then confirm for the leaders with the race's budget)")
 	fs.StringVar(&sc.Workloads, "workloads", "", "comma-separated workloads (default: bulk, and msg64 for kcp-go and quic-go)")
 	fs.StringVar(&sc.Settings, "settings", "", "comma-separated knob sets, e.g. window=1024/mtu=1400/nodelay=fast (default: the peer's grid)")
 	fs.IntVar(&sc.Rounds, "rounds", sweepRounds, "rounds per setting")
@@ -136,7 +141,7 @@ func sweep(sc sweepConfig, command string, log io.Writer) error {
 	if err != nil || sc.DryRun {
 		return err
 	}
-	run := &sweepRun{Peer: sc.Peer, Settings: names, Command: command, Started: rep.Started,
+	run := &sweepRun{Peer: sc.Peer, Stage: sc.Stage, Settings: names, Command: command, Started: rep.Started,
 		Finished: rep.Finished, LoadBefore: rep.LoadBefore, LoadAfter: rep.LoadAfter,
 		Budgets: rep.Budgets, Skipped: rep.Skipped, Samples: rep.Samples}
 	for _, w := range rep.workloadsBy {
@@ -168,11 +173,12 @@ func loadSweepFile(path string) (*sweepFile, error) {
 	return f, nil
 }
 
-// merge adds run, dropping what earlier runs of the same peer measured on run's workloads.
+// merge adds run, dropping what earlier runs of the same peer and stage measured on run's
+// workloads.
 func (f *sweepFile) merge(run *sweepRun) {
 	kept := f.Runs[:0]
 	for _, r := range f.Runs {
-		if r.Peer == run.Peer {
+		if r.Peer == run.Peer && r.Stage == run.Stage {
 			r.Workloads = slices.DeleteFunc(r.Workloads, func(w string) bool { return slices.Contains(run.Workloads, w) })
 			r.Samples = slices.DeleteFunc(r.Samples, func(s *Sample) bool { return slices.Contains(run.Workloads, s.Workload) })
 		}
@@ -257,14 +263,14 @@ order, not the absolute numbers, and expect close settings to swap places from r
 	m := f.Machine
 	fmt.Fprintf(w, "Machine: %s, %d cores, kernel %s, %s %s, loopback MTU %s. Every sample is in [%s](%s).\n\n",
 		m.CPU, m.Cores, m.Kernel, m.Go, m.OSArch, m.LoopbackMTU, jsonName, jsonName)
-	type winner struct{ peer, workload, best, prev string }
+	type winner struct{ peer, stage, workload, best, prev string }
 	var winners []winner
 	for _, peer := range sweepPeers {
 		for _, r := range f.Runs {
 			if r.Peer != peer {
 				continue
 			}
-			fmt.Fprintf(w, "## %s: %s\n\n", peer, strings.Join(r.Workloads, ", "))
+			fmt.Fprintf(w, "## %s: %s (%s)\n\n", peer, strings.Join(r.Workloads, ", "), r.Stage)
 			fmt.Fprintf(w, "```sh\n%s\n```\n\n", r.Command)
 			fmt.Fprintf(w, "Measured %s to %s, load average %s before, %s after.\n\n",
 				r.Started.Format("2006-01-02 15:04:05"), r.Finished.Format("15:04:05 UTC"), r.LoadBefore, r.LoadAfter)
@@ -277,16 +283,16 @@ order, not the absolute numbers, and expect close settings to swap places from r
 					continue
 				}
 				best, prev := sweepTable(w, r, wl)
-				winners = append(winners, winner{peer, wl.Name, best, prev})
+				winners = append(winners, winner{peer, r.Stage, wl.Name, best, prev})
 			}
 		}
 	}
 	if len(winners) == 0 {
 		return
 	}
-	fmt.Fprint(w, "## Winners\n\n| peer | workload | best setting | median | the race's setting before | its median | best / before |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprint(w, "## Winners\n\n| peer | sweep | workload | best setting | median | the race's setting before | its median | best / before |\n|---|---|---|---|---|---|---|---|\n")
 	for _, v := range winners {
-		fmt.Fprintf(w, "| %s | %s | %s |\n", v.peer, v.workload, v.best+v.prev)
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", v.peer, v.stage, v.workload, v.best+v.prev)
 	}
 	fmt.Fprintln(w)
 }

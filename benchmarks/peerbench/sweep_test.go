@@ -162,13 +162,18 @@ func TestSweepReport(t *testing.T) {
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "sweep-x.md"))
 	for _, want := range []string{
-		"| kcp-go | bulk | `window=1024/mtu=1400/nodelay=fast` | 0.720 Gbit/s | `window=4096/mtu=1200/nodelay=fast3` | 0.220 | 3.27x |",
+		"| kcp-go |  | bulk | `window=1024/mtu=1400/nodelay=fast` | 0.720 Gbit/s | `window=4096/mtu=1200/nodelay=fast3` | 0.220 | 3.27x |",
 		"| `window=4096/mtu=1200/nodelay=fast3` (the race's setting before) | **",
-		"## quic-go: bulk",
+		"## quic-go: bulk (",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the sweep report lacks %q:\n%s", want, md)
 		}
+	}
+	f.merge(&sweepRun{Peer: "kcp-go", Stage: "confirm", Workloads: []string{"bulk"}, Settings: []string{a},
+		Samples: []*Sample{fakeSample(a, "bulk", 1, 0.6)}})
+	if len(f.Runs) != 4 {
+		t.Errorf("a confirming sweep replaced the grid's: %d runs, want 4", len(f.Runs))
 	}
 	back, err := loadSweepFile(filepath.Join(dir, "sweep-x.json"))
 	if err != nil || len(back.Runs) != 3 || len(back.Runs[2].Samples) != 6 {
