@@ -37,17 +37,19 @@ var kcpNoDelayProfiles = map[string][4]int{
 
 var kcpNoDelayNames = []string{"normal", "fast", "fast3"}
 
-// kcpTuned is the setting the race runs per workload, the winners of results/sweep-2026-12-03.md
-// ("Tuning the peers" in benchmarks/README.md): on bulk a 1024-packet window moved 4.4x what the
-// race's window 4096 did (kcp-go's flush walks its whole send buffer on every update, so a larger
-// window costs more per packet), and on 64-byte messages a 256-packet window moved 20x. The workloads the
-// sweep does not measure ("": msg1200, rtt, fanout) run the bulk winner, whose fast3 profile
-// (no-delay, 10 ms interval) is also kcp-go's lowest-latency one. Until 2026-12-03 the race ran
-// window 4096, MTU 1200, fast3 everywhere.
+// kcpTuned is the setting the race runs per workload, the winner of results/sweep-2026-12-03.md
+// ("Tuning the peers" in benchmarks/README.md). The grid (18 settings, 1 s windows) put
+// 256-packet windows ahead on 64-byte messages (20-40x the race's old setting) and windows of 256
+// and 1024 ahead on bulk; the confirming sweeps (the leaders, in the race's 3 s windows) chose
+// window 256, MTU 1200, fast3 on both: 3.3x the old setting's bulk goodput and 22x its messages.
+// kcp-go's flush walks every segment in flight on every update, so a window larger than the path
+// needs costs it more per packet. The workloads the sweep does not measure ("": msg1200, rtt,
+// fanout) run the same setting, whose fast3 profile (no-delay, 10 ms interval) is also kcp-go's
+// lowest-latency one. Until 2026-12-03 the race ran window 4096, MTU 1200, fast3 everywhere.
 var kcpTuned = map[string]kcpKnobs{
-	"":      {Window: 1024, MTU: 1200, NoDelay: "fast3"},
-	"bulk":  {Window: 1024, MTU: 1200, NoDelay: "fast3"},
-	"msg64": {Window: 256, MTU: 1200, NoDelay: "fast"},
+	"":      {Window: 256, MTU: 1200, NoDelay: "fast3"},
+	"bulk":  {Window: 256, MTU: 1200, NoDelay: "fast3"},
+	"msg64": {Window: 256, MTU: 1200, NoDelay: "fast3"},
 }
 
 const kcpSockBuf = 8 << 20

@@ -47,9 +47,9 @@ type srtKnobs struct {
 const srtLargeBuffers = "fc=65536&rcvbuf=67108864&sndbuf=67108864"
 
 // srtTuned is the setting the race runs, the winner of results/sweep-2026-12-03.md: the large
-// buffers carried more with both latencies (the live sender's rate probing overflows the default
-// ones: 40% of datagrams lost at 120 ms), and 120 ms had the best median. Until 2026-12-03 the
-// race ran the library's defaults (latency 120 ms, default buffers).
+// buffers carried more at both latencies (the live sender's rate probing overflows the default
+// ones: over a third of the datagrams lost at 120 ms), and 120 ms with them had the best median
+// with no loss. Until 2026-12-03 the race ran the library's defaults (120 ms, default buffers).
 var srtTuned = srtKnobs{LatencyMS: 120, Buffers: "large"}
 
 func (k srtKnobs) String() string {
