@@ -93,3 +93,22 @@ func knobsRecord(c Contender) string {
 	}
 	return ""
 }
+
+// knobVariants rebuilds the contenders of a recorded run that ran a knob set
+// ("kcp-go@window=4096/..."), in name order, for reports rebuilt from a run's JSON.
+func knobVariants(recorded map[string]string) []Contender {
+	var names []string
+	for n := range recorded {
+		if strings.Contains(n, knobSep) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	var out []Contender
+	for _, n := range names {
+		if c, err := contenderByName(n); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -29,6 +29,7 @@ func rerender(path, out string, log io.Writer) error {
 			rep.contenders = append(rep.contenders, c)
 		}
 	}
+	rep.contenders = append(rep.contenders, knobVariants(rep.Contenders)...)
 	for _, w := range workloads {
 		if _, ok := rep.Budgets[w.Name]; ok {
 			rep.workloadsBy = append(rep.workloadsBy, w)

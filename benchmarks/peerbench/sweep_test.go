@@ -284,3 +284,12 @@ func TestSweepRuns(t *testing.T) {
 		t.Errorf("no winners in the report:\n%s", md)
 	}
 }
+
+// TestKnobVariantsFromJSON checks that a report rebuilt from a run's JSON keeps the contenders
+// that ran a knob set beside the tuned ones.
+func TestKnobVariantsFromJSON(t *testing.T) {
+	got := knobVariants(map[string]string{"kcp-go": "", "srt@latency=20/buffers=large": "", "kcp-go@window=4096/mtu=1200/nodelay=fast3": "", "kcp-go@bogus=1": ""})
+	if len(got) != 2 || got[0].Name() != "kcp-go@window=4096/mtu=1200/nodelay=fast3" || got[1].Name() != "srt@latency=20/buffers=large" {
+		t.Errorf("knobVariants = %v", got)
+	}
+}
