@@ -135,9 +135,19 @@ func contenders() []Contender {
 	}, testContenders...)
 }
 
+// contenderByName finds a contender; a peer's name may carry a knob set ("kcp-go@window=1024").
 func contenderByName(name string) (Contender, error) {
+	peer, spec := splitKnobs(name)
+	withKnobs := strings.Contains(name, knobSep)
 	var names []string
 	for _, c := range contenders() {
+		if c.Name() == peer && withKnobs {
+			t, ok := c.(tunable)
+			if !ok {
+				return nil, fmt.Errorf("%w: %s has no knobs", ErrBadKnobs, peer)
+			}
+			return t.withKnobs(spec)
+		}
 		if c.Name() == name {
 			return c, nil
 		}

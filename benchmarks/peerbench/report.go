@@ -29,6 +29,7 @@ func rerender(path, out string, log io.Writer) error {
 			rep.contenders = append(rep.contenders, c)
 		}
 	}
+	rep.contenders = append(rep.contenders, knobVariants(rep.Contenders)...)
 	for _, w := range workloads {
 		if _, ok := rep.Budgets[w.Name]; ok {
 			rep.workloadsBy = append(rep.workloadsBy, w)
@@ -135,6 +136,7 @@ better (for latency: the peer's time over sttfast's). Ceilings are not peers: th
 the machine's packet path and AES budget a transport uses. See benchmarks/README.md for the method.
 
 `)
+	tunedPeersNote(w, rep)
 	fmt.Fprintf(w, "![goodput by message size](%s)\n\n", svgName)
 	goalsSection(w, rep)
 	for _, wl := range rep.workloadsBy {
@@ -235,6 +237,7 @@ func throughputTable(w io.Writer, rep *runReport, wl Workload) {
 		fmt.Fprintf(w, "| %s | **%s** | %s - %s | %s | %s | %s | %s | %.2f | %.0f / %.0f |\n", c.Name(), num(st.Med), num(st.Min), num(st.Max),
 			otherFmt(ms.Med), runs, advantageCell(c, stt, st.Med, true), lostCell, cores.Med, rgc.Med, sgc.Med)
 	}
+	skippedRows(w, rep, wl, 9)
 	fmt.Fprintln(w)
 }
 
