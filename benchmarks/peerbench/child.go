@@ -118,6 +118,7 @@ type Env struct {
 	inWindow   atomic.Bool
 	windowDone atomic.Bool
 	marks      chan string // marks other than start/end, for workloads that define their own
+	profile    *os.File    // the window's CPU profile when profileEnv is set (profile.go)
 
 	mu         sync.Mutex
 	res        Result
@@ -217,6 +218,7 @@ func (e *Env) probe() *probe {
 }
 
 func (e *Env) markStart() {
+	e.profileStart()
 	p := e.probe()
 	e.mu.Lock()
 	e.start = p
@@ -231,6 +233,7 @@ func (e *Env) markEnd() {
 	e.end = p
 	e.mu.Unlock()
 	e.windowDone.Store(true)
+	e.profileEnd()
 }
 
 // readControl applies the orchestrator's lines; EOF means the orchestrator is gone: stop.

@@ -124,7 +124,28 @@ func (s *sttContender) fanScaleSender(ctx context.Context, e *Env) error {
 		}
 		e.M.Add(size*n, n)
 	}
+	fanScaleInfo(e, node)
 	return nil
+}
+
+// fanScaleInfo reports what the sender's sessions did besides first transmissions, summed over
+// the whole run (warm-up included): losses, bytes sent again and probe timeouts are work the
+// sender's CPU time pays for that delivers no new message, and the peak a session's streams
+// buffered says how much memory the fan-out kept in flight.
+func fanScaleInfo(e *Env, node *ctrl.Node) {
+	var lost, retransmitted, ptos uint64
+	var peak int64
+	for _, sess := range node.Sessions() {
+		st := sess.Stats()
+		lost += st.PacketsLost
+		retransmitted += st.RetransmittedBytes
+		ptos += st.PTOs
+		peak = max(peak, st.SendBufferedPeak)
+	}
+	e.Info("packets_lost", strconv.FormatUint(lost, 10))
+	e.Info("retransmitted_bytes", strconv.FormatUint(retransmitted, 10))
+	e.Info("ptos", strconv.FormatUint(ptos, 10))
+	e.Info("send_buffered_peak_per_session", strconv.FormatInt(peak, 10))
 }
 
 // dialSessions establishes n sessions from node to addr, fanScaleDials at a time.

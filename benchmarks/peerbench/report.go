@@ -346,7 +346,8 @@ func human(v float64) string {
 // packet size, helper command lines): per contender and role, every distinct value of each key.
 func infoSection(w io.Writer, rep *runReport) {
 	volatile := map[string]bool{"accepted": true, "refused": true, "failed_dials": true, "handshake_queue_drops": true,
-		"first_dial_error": true, "final_input_rate_mbit": true, "max_input_rate_in_window_mbit": true}
+		"first_dial_error": true, "final_input_rate_mbit": true, "max_input_rate_in_window_mbit": true,
+		"packets_lost": true, "retransmitted_bytes": true, "ptos": true, "send_buffered_peak_per_session": true}
 	type key struct{ contender, role string }
 	var order []key
 	vals := map[key]map[string][]string{}
