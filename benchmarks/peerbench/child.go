@@ -118,7 +118,8 @@ type Env struct {
 	inWindow   atomic.Bool
 	windowDone atomic.Bool
 	marks      chan string // marks other than start/end, for workloads that define their own
-	profile    *os.File    // the window's CPU profile when profileEnv is set (profile.go)
+	profileMu  sync.Mutex
+	profile    *os.File // the window's CPU profile when profileEnv is set (profile.go)
 
 	mu         sync.Mutex
 	res        Result

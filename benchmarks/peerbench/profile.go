@@ -20,6 +20,8 @@ func (e *Env) profileStart() {
 	if dir == "" {
 		return
 	}
+	e.profileMu.Lock()
+	defer e.profileMu.Unlock()
 	f, err := os.Create(e.profilePath(dir, "cpu"))
 	if err == nil {
 		err = pprof.StartCPUProfile(f)
@@ -33,6 +35,8 @@ func (e *Env) profileStart() {
 
 // profileEnd stops the CPU profile and writes the heap profile.
 func (e *Env) profileEnd() {
+	e.profileMu.Lock()
+	defer e.profileMu.Unlock()
 	if e.profile == nil {
 		return
 	}

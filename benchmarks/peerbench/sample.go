@@ -29,10 +29,10 @@ type Sample struct {
 	// RSSPerSession accompanies Value (heap per session) for the idle workload.
 	RSSPerSession float64 `json:"rss_per_session,omitempty"`
 	SendGC        uint64  `json:"send_gc,omitempty"`
+	RecvGC        uint64  `json:"recv_gc,omitempty"`
 	// SendCPUPerMsgNs, for the fan-out scaling workloads, is the sender process's CPU time in
 	// the window over the messages the receiver verified in the same window, in nanoseconds.
 	SendCPUPerMsgNs float64 `json:"send_cpu_per_msg_ns,omitempty"`
-	RecvGC          uint64  `json:"recv_gc,omitempty"`
 	// Line is the delay line's counters for transfer workloads.
 	Line *LineStats `json:"delay_line,omitempty"`
 	// Netns is the namespace link's counters over the run, for the netns suite.
