@@ -86,8 +86,10 @@ func goalsSection(w io.Writer, rep *runReport) {
 	}
 	rows += contenderGoalRows(w, rep, header)
 	rows += fsGoalRows(w, rep, header)
+	rows += issue15GoalRows(w, rep, header)
 	if rows > 0 {
 		fmt.Fprint(w, "\nWhere a goal is missed, benchmarks/README.md (\"Latest results\") and profiles/README.md say why.\n\n")
+		limitNote(w, rep)
 	}
 }
 

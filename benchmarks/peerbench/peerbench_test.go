@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,13 @@ func checkSample(t *testing.T, s *Sample) {
 	case kindSeal:
 		if s.Value <= 0 {
 			t.Fatal("nothing sealed")
+		}
+	case kindFanScale:
+		if m.Msgs == 0 || s.SendCPUPerMsgNs <= 0 {
+			t.Fatalf("no fan-out cost: %d messages verified, %.0f ns per message", m.Msgs, s.SendCPUPerMsgNs)
+		}
+		if s.Send.Info["sessions"] != strconv.Itoa(w.Width) {
+			t.Fatalf("the sender had %s sessions, want %d", s.Send.Info["sessions"], w.Width)
 		}
 	}
 }
