@@ -126,6 +126,7 @@ func contenders() []Contender {
 		&sttContender{cc: recovery.BBR},
 		&sttContender{ws: true},
 		&sttContender{fs: true},
+		&sttCLIContender{},
 		&quicContender{},
 		&kcpContender{},
 		&srtContender{},

@@ -202,10 +202,15 @@ func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 	if rep.LoadBefore != "" {
 		fmt.Fprintf(log, "load average before: %s\n", rep.LoadBefore)
 	}
+	prepEnv, cleanup, err := prepareContenders(rep.contenders, rep.Budgets, rc.Total, log)
+	defer cleanup()
+	if err != nil {
+		return nil, err
+	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	secretHex := hex.EncodeToString(secret)
-	env := append(append(os.Environ(), rc.Env...), secretEnv+"="+secretHex)
+	env := append(append(append(os.Environ(), rc.Env...), prepEnv...), secretEnv+"="+secretHex)
 	// An interrupt kills the pair in flight (the children are in their own process groups, so the
 	// terminal's signal does not reach them) and ends the run without a report.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -79,7 +79,7 @@ func TestHarness(t *testing.T) {
 }
 
 // ownContenders are the runs this project's code makes; every other contender is a peer library.
-var ownContenders = map[string]bool{"sttfast": true, "sttfast-9000": true, "sttfast-ws": true, "sttfast-fs": true, "udp-ceiling": true, "tcp-ceiling": true, "aes-ceiling": true}
+var ownContenders = map[string]bool{"sttfast": true, "sttfast-9000": true, "sttfast-ws": true, "sttfast-fs": true, "sttfast-cli": true, "udp-ceiling": true, "tcp-ceiling": true, "aes-ceiling": true}
 
 // retryPeerErrors runs again, once and for three times as long, each peer library's run that
 // ended in an error: in a 400 ms window on a loaded 2-core machine kcp-go sometimes verifies no
