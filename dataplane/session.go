@@ -48,6 +48,9 @@ type Session struct {
 	txQueued atomic.Bool // queued on e.active, cleared by the TX loop
 	state    atomic.Uint32
 	payload  atomic.Int32 // largest UDP payload of a packet (see payloadSize); written under mu
+	// base is the path's base size (pmtud.go): payload before discovery raised it. Application
+	// frames are bounded by it, so that falling back from a black hole never strands one.
+	base atomic.Int32
 	// rel: the session's current path is reliable and ordered (reliable.go); written under mu
 	// when the session moves (migrate.go), read by the TX loop and admin views.
 	rel atomic.Bool
@@ -56,6 +59,7 @@ type Session struct {
 	// --- guarded by mu ---
 	peer netip.AddrPort
 	path *pathState // path validation, allocated when the peer first shows a new address
+	pmtu pmtuSearch // path MTU discovery on the current path (pmtud.go)
 
 	rxKeys       *stc.KeyChain
 	rxPrevDrop   recovery.Time // when the previous receive key is erased
@@ -299,6 +303,7 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 	s.rel.Store(rel)
 	payload, ackDelay, ackEvery := e.pathParams(rel)
 	s.payload.Store(int32(payload))
+	s.startPMTU()
 	s.sender.Init(e.senderConfig(rel))
 	s.receiver.Init(ackDelay, ackEvery)
 	if p.Final {
@@ -490,6 +495,8 @@ func (s *Session) Stats() SessionStats {
 	st.PacketThreshold, st.ReorderWindow = rs.PacketThreshold, int64(rs.ReorderWindow)
 	st.CongestionEvents, st.BtlBw = rs.CongestionEvents, rs.BtlBw
 	st.Congestion = s.e.cfg.Congestion.String()
+	st.PathMTU = s.payloadSize()
+	st.PMTUProbes, st.PMTUProbesAcked, st.PMTUBlackHoles = s.pmtu.sent, s.pmtu.acked, s.pmtu.blackHoles
 	s.mu.Unlock()
 	return st
 }
@@ -570,7 +577,9 @@ var (
 // MaxFrameSize is the largest application frame payload SendFrame accepts: what fits in one
 // packet after the header, the tag and the frame's own type, sequence and length fields. It is
 // smaller on a path found narrower than the configured payload size (see docs/PROTOCOL.md §1).
-func (s *Session) MaxFrameSize() int { return maxFrameSize(s.payloadSize()) }
+func (s *Session) MaxFrameSize() int {
+	return maxFrameSize(min(s.payloadSize(), int(s.base.Load())))
+}
 
 // maxFrameSize is MaxFrameSize for packets of payload bytes.
 func maxFrameSize(payload int) int { return payload - maxOverhead - 1 - 8 - 4 }

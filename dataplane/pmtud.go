@@ -1,0 +1,241 @@
+package dataplane
+
+import (
+	"time"
+
+	"github.com/sttfast/sttfast/dataplane/recovery"
+)
+
+// Datagram packetization layer path MTU discovery (DPLPMTUD, RFC 8899) for one session's
+// path. Every session starts with packets of Config.PayloadSize (1200 by default: what any
+// IPv4/IPv6 path carries) and probes larger sizes with padded packets that elicit an ACK and
+// carry no data, so that losing one costs nothing but the probe: no retransmission, no
+// congestion response. An acknowledged probe raises the size data packets use; a size lost
+// pmtuMaxProbes times in a row is too large. The search is binary, after a first probe at the
+// ceiling (the common case, loopback or a jumbo-frame network, then needs one round trip).
+// docs/RELIABILITY.md ("Path MTU discovery") has the rules and docs/PROTOCOL.md §1 the packets.
+
+const (
+	// DefaultMaxPayloadSize is Config.MaxPayloadSize's default: the UDP payload of a 9000-byte
+	// jumbo frame over IPv4 (9000 − 20 − 8). Ethernet jumbo frames are the largest MTU common
+	// on real links; loopback's 65536 carries more, but beyond about 9 KB the gain is small
+	// (one GSO send carries 64 KB either way) while a lost packet costs more to resend.
+	DefaultMaxPayloadSize = 9000 - 28
+
+	// pmtuMaxProbes is RFC 8899's MAX_PROBES: losses in a row of one probe size that prove
+	// the path does not carry it (a single loss may be congestion or chance).
+	pmtuMaxProbes = 3
+	// pmtuRaiseTimer is RFC 8899's PMTU_RAISE_TIMER: how long a completed search stands before
+	// the session probes again for a larger size (the path may have changed).
+	pmtuRaiseTimer = 600 * time.Second
+	// pmtuGranularity ends a search: once the gap between the largest size confirmed and the
+	// smallest failed is below it, a few bytes more per packet are not worth more probes.
+	pmtuGranularity = 20
+	// pmtuProbePTOs is the probe timer in PTOs: a probe unacknowledged for that long is lost,
+	// even when no later packet's ACK lets loss detection say so (an idle session).
+	pmtuProbePTOs = 3
+	// blackHoleLosses and blackHolePTOs detect a black hole: a path that stopped carrying the
+	// discovered size. Either blackHoleLosses packets larger than the base size were lost over
+	// at least one PTO with none of that size acknowledged meanwhile (a burst of congestion
+	// losses is declared at one instant and does not count), or blackHolePTOs probe timeouts
+	// in a row passed without any ACK while the size was above the base. The session then
+	// falls back to the base size and searches again after blackHoleHold.
+	blackHoleLosses = 3
+	blackHolePTOs   = 3
+	blackHoleHold   = time.Second
+)
+
+// pmtuPhase is where a session's search stands.
+type pmtuPhase uint8
+
+const (
+	pmtuOff       pmtuPhase = iota // nothing to search (ceiling not above base, or a reliable path)
+	pmtuSearching                  // probing
+	pmtuComplete                   // SEARCH_COMPLETE: next search at raiseAt
+)
+
+// pmtuSearch is one path's DPLPMTUD state. It is pure bookkeeping, driven by the session (mu
+// held) and tested on its own with a fake path.
+type pmtuSearch struct {
+	phase   pmtuPhase
+	base    int // BASE_PLPMTU: the size confirmed from the start, and the fallback
+	ceiling int // MAX_PLPMTU
+	cur     int // PLPMTU: the largest size confirmed, the size data packets use
+	fail    int // the smallest size found too large (ceiling+1 while none)
+
+	trying   int  // the size being probed (0: none chosen)
+	inFlight bool // a probe of size trying is outstanding
+	probePN  uint64
+	deadline recovery.Time // probe timer of the outstanding probe
+	losses   int           // losses in a row of size trying
+	raiseAt  recovery.Time // pmtuComplete: when to search again
+
+	bigLosses    int           // packets above base lost since one of that size was acknowledged
+	firstBigLoss recovery.Time // when the first of them was declared lost
+
+	sent, acked, lost, blackHoles uint64 // counters for Stats
+}
+
+// start begins discovery on a new path: data packets at base, a search up to ceiling at once.
+func (p *pmtuSearch) start(base, ceiling int) {
+	sent, acked, lost, bh := p.sent, p.acked, p.lost, p.blackHoles
+	*p = pmtuSearch{base: base, ceiling: ceiling, cur: base, fail: ceiling + 1,
+		sent: sent, acked: acked, lost: lost, blackHoles: bh}
+	if ceiling > base {
+		p.phase = pmtuSearching
+	}
+}
+
+// stop ends discovery at the current size (a route that refused packets, a reliable path).
+func (p *pmtuSearch) stop() {
+	p.phase, p.trying, p.inFlight = pmtuOff, 0, false
+	p.ceiling = p.cur
+}
+
+// narrow records that the route refused packets above fit (the kernel said so, EMSGSIZE): the
+// size and everything above it are off limits on this path, and nothing larger is probed.
+func (p *pmtuSearch) narrow(fit int) {
+	p.base = min(p.base, fit)
+	p.cur = min(p.cur, fit)
+	p.stop()
+}
+
+// due returns the size of the probe to send now, 0 for none.
+func (p *pmtuSearch) due(now recovery.Time) int {
+	switch p.phase {
+	case pmtuComplete:
+		if now < p.raiseAt {
+			return 0
+		}
+		p.phase, p.fail, p.losses, p.trying = pmtuSearching, p.ceiling+1, 0, 0
+	case pmtuSearching:
+	default:
+		return 0
+	}
+	if p.inFlight {
+		return 0
+	}
+	if p.trying == 0 {
+		p.trying = p.next()
+		if p.trying == 0 {
+			p.complete(now)
+			return 0
+		}
+	}
+	return p.trying
+}
+
+// next is the next size to try: the ceiling first, then halfway between what passed and what
+// failed; 0 when the gap is too small to be worth a probe.
+func (p *pmtuSearch) next() int {
+	if p.fail-p.cur <= pmtuGranularity {
+		return 0
+	}
+	if p.fail > p.ceiling {
+		return p.ceiling
+	}
+	return (p.cur + p.fail) / 2
+}
+
+func (p *pmtuSearch) complete(now recovery.Time) {
+	p.phase, p.trying, p.inFlight = pmtuComplete, 0, false
+	p.raiseAt = now + recovery.Time(pmtuRaiseTimer)
+}
+
+// probeSent records the probe of size trying just sent as packet pn; it is lost if not
+// acknowledged by now+timeout.
+func (p *pmtuSearch) probeSent(pn uint64, now recovery.Time, timeout time.Duration) {
+	p.inFlight, p.probePN, p.deadline = true, pn, now+recovery.Time(timeout)
+	p.sent++
+}
+
+// probeAcked handles the ACK of packet pn carrying a probe; it returns the new size data
+// packets may use, 0 if nothing changed (not the outstanding probe).
+func (p *pmtuSearch) probeAcked(pn uint64, now recovery.Time) int {
+	if !p.inFlight || pn != p.probePN {
+		return 0
+	}
+	p.acked++
+	p.cur, p.inFlight, p.trying, p.losses = p.trying, false, 0, 0
+	if p.next() == 0 {
+		p.complete(now)
+	}
+	return p.cur
+}
+
+// probeLost handles the loss of packet pn carrying a probe (loss detection or the probe timer).
+func (p *pmtuSearch) probeLost(pn uint64, now recovery.Time) {
+	if !p.inFlight || pn != p.probePN {
+		return
+	}
+	p.lost++
+	p.inFlight = false
+	p.losses++
+	if p.losses < pmtuMaxProbes {
+		return // try the same size again
+	}
+	p.fail, p.trying, p.losses = p.trying, 0, 0
+	if p.next() == 0 {
+		p.complete(now)
+	}
+}
+
+// expire runs the probe timer.
+func (p *pmtuSearch) expire(now recovery.Time) {
+	if p.inFlight && now >= p.deadline {
+		p.probeLost(p.probePN, now)
+	}
+}
+
+// deadline returns when the session needs its TX loop for discovery (0: never).
+func (p *pmtuSearch) nextDeadline() recovery.Time {
+	switch {
+	case p.inFlight:
+		return p.deadline
+	case p.phase == pmtuComplete && p.ceiling > p.base:
+		return p.raiseAt
+	}
+	return 0
+}
+
+// raised reports whether data packets are larger than the base size.
+func (p *pmtuSearch) raised() bool { return p.cur > p.base }
+
+// bigAcked notes that a packet larger than the base size was acknowledged: the size works.
+func (p *pmtuSearch) bigAcked() { p.bigLosses = 0 }
+
+// bigLost notes the loss of a packet larger than the base size; it reports whether that makes
+// a black hole (see blackHoleLosses), in which case the search has already fallen back.
+func (p *pmtuSearch) bigLost(now recovery.Time, pto time.Duration) bool {
+	if !p.raised() {
+		return false
+	}
+	if p.bigLosses == 0 {
+		p.firstBigLoss = now
+	}
+	p.bigLosses++
+	if p.bigLosses >= blackHoleLosses && now-p.firstBigLoss >= recovery.Time(pto) {
+		p.blackHole(now)
+		return true
+	}
+	return false
+}
+
+// stalled checks the other black hole rule: ptoCount probe timeouts in a row without an ACK.
+func (p *pmtuSearch) stalled(ptoCount int, now recovery.Time) bool {
+	if !p.raised() || ptoCount < blackHolePTOs {
+		return false
+	}
+	p.blackHole(now)
+	return true
+}
+
+// blackHole falls back to the base size and schedules a new search from scratch: the path
+// changed, and what it carries now is unknown.
+func (p *pmtuSearch) blackHole(now recovery.Time) {
+	p.blackHoles++
+	p.cur, p.bigLosses, p.losses = p.base, 0, 0
+	p.fail = p.ceiling + 1
+	p.phase, p.trying, p.inFlight = pmtuComplete, 0, false
+	p.raiseAt = now + recovery.Time(blackHoleHold)
+}
