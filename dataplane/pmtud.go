@@ -34,15 +34,17 @@ const (
 	// pmtuProbePTOs is the probe timer in PTOs: a probe unacknowledged for that long is lost,
 	// even when no later packet's ACK lets loss detection say so (an idle session).
 	pmtuProbePTOs = 3
-	// blackHoleLosses and blackHolePTOs detect a black hole: a path that stopped carrying the
-	// discovered size. Either blackHoleLosses packets larger than the base size were lost over
-	// at least one PTO with none of that size acknowledged meanwhile (a burst of congestion
-	// losses is declared at one instant and does not count), or blackHolePTOs probe timeouts
-	// in a row passed without any ACK while the size was above the base. The session then
-	// falls back to the base size and searches again after blackHoleHold.
-	blackHoleLosses = 3
-	blackHolePTOs   = 3
-	blackHoleHold   = time.Second
+	// blackHoleLosses and blackHoleSilence detect a black hole: a path that stopped carrying
+	// the discovered size. blackHoleLosses packets larger than the base size were declared lost
+	// (by loss detection or a PTO) over at least blackHoleSilence, or a PTO if longer, with
+	// none of that size acknowledged meanwhile. A burst of congestion losses is declared within
+	// an ACK or two and acknowledgements of big packets go on around it, so it never qualifies;
+	// the time floor keeps a scheduler stall on a loaded host (no ACK processed for a while)
+	// from passing for one. The session then falls back to the base size and searches again
+	// after blackHoleHold.
+	blackHoleLosses  = 3
+	blackHoleSilence = 200 * time.Millisecond
+	blackHoleHold    = time.Second
 )
 
 // pmtuPhase is where a session's search stands.
@@ -214,20 +216,11 @@ func (p *pmtuSearch) bigLost(now recovery.Time, pto time.Duration) bool {
 		p.firstBigLoss = now
 	}
 	p.bigLosses++
-	if p.bigLosses >= blackHoleLosses && now-p.firstBigLoss >= recovery.Time(pto) {
+	if p.bigLosses >= blackHoleLosses && now-p.firstBigLoss >= recovery.Time(max(pto, blackHoleSilence)) {
 		p.blackHole(now)
 		return true
 	}
 	return false
-}
-
-// stalled checks the other black hole rule: ptoCount probe timeouts in a row without an ACK.
-func (p *pmtuSearch) stalled(ptoCount int, now recovery.Time) bool {
-	if !p.raised() || ptoCount < blackHolePTOs {
-		return false
-	}
-	p.blackHole(now)
-	return true
 }
 
 // blackHole falls back to the base size and schedules a new search from scratch: the path

@@ -71,15 +71,11 @@ func (t *txLoop) packProbe(s *Session, now recovery.Time) {
 	s.e.ctr.pmtuProbesSent.Add(1)
 }
 
-// pmtuTimers runs discovery's timers and the black hole rule that needs no loss report: probe
-// timeouts in a row with nothing acknowledged. mu held.
+// pmtuTimers runs discovery's probe timer. mu held.
 func (s *Session) pmtuTimers(now recovery.Time) {
 	if p := &s.pmtu; p.inFlight && now >= p.deadline {
 		p.expire(now)
 		s.e.ctr.pmtuProbesLost.Add(1)
-	}
-	if s.pmtu.stalled(s.sender.PTOCount(), now) {
-		s.fallBack("probe timeouts")
 	}
 }
 
@@ -117,18 +113,18 @@ func (s *Session) dataFate(f *recovery.FrameRef, acked bool) {
 		return
 	}
 	if p.bigLost(recovery.Now(), s.sender.PTO()) {
-		s.fallBack("losses of large packets")
+		s.fallBack()
 	}
 }
 
 // fallBack applies a black hole the search detected: data packets go back to the base size,
 // and what was lost is resent in packets of that size. mu held.
-func (s *Session) fallBack(why string) {
+func (s *Session) fallBack() {
 	n := s.pmtu.cur
 	s.payload.Store(int32(n))
 	s.sender.SetMaxDatagramSize(n)
 	s.e.ctr.pmtuBlackHoles.Add(1)
-	s.e.cfg.Logger.Debug("sttfast: path MTU black hole: packets back to the base size", "session", fmt.Sprintf("%x", s.id[:]), "size", n, "after", why)
+	s.e.cfg.Logger.Debug("sttfast: path MTU black hole: packets back to the base size", "session", fmt.Sprintf("%x", s.id[:]), "size", n)
 }
 
 // pmtuWriter returns conn's way to send probes, nil if it has none.

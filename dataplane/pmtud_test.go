@@ -147,39 +147,26 @@ func TestPMTUBlackHole(t *testing.T) {
 	}
 	p.bigAcked()
 	now += recovery.Time(time.Second)
-	if p.bigLost(now, pto) || p.bigLost(now+recovery.Time(pto), pto) {
+	if p.bigLost(now, pto) || p.bigLost(now+recovery.Time(pto), pto) || p.bigLost(now+recovery.Time(2*pto), pto) {
+		t.Fatal("black hole after losses over less than blackHoleSilence")
+	}
+	p.bigAcked() // the path still carries the size: start again
+	if p.bigLost(now+recovery.Time(3*pto), pto) || p.bigLost(now+recovery.Time(blackHoleSilence), pto) {
 		t.Fatal("black hole after two losses")
 	}
-	if !p.bigLost(now+recovery.Time(2*pto), pto) {
-		t.Fatal("three losses over two PTOs with nothing acknowledged: no black hole")
+	if !p.bigLost(now+recovery.Time(3*pto+blackHoleSilence), pto) {
+		t.Fatal("three losses over blackHoleSilence with nothing acknowledged: no black hole")
 	}
 	if p.cur != 1200 || p.blackHoles != 1 || p.raised() {
 		t.Fatalf("after the black hole PLPMTU %d (want the base, 1200), %d black holes", p.cur, p.blackHoles)
 	}
-	now += recovery.Time(2 * pto)
+	now += recovery.Time(3*pto + blackHoleSilence)
 	if p.due(now) != 0 {
 		t.Fatal("probing again at once: the hold must let the flow recover first")
 	}
 	fakePath(t, &p, now+recovery.Time(blackHoleHold), 4000)
 	if p.cur > 4000 || p.cur < 4000-pmtuGranularity {
 		t.Fatalf("re-search after the black hole found %d, want about 4000", p.cur)
-	}
-}
-
-// The other black hole rule: probe timeouts in a row while raised; never at the base size.
-func TestPMTUStalled(t *testing.T) {
-	var p pmtuSearch
-	p.start(1200, 8972)
-	now := recovery.Time(time.Hour)
-	if p.stalled(10, now) {
-		t.Fatal("a stall at the base size is not a black hole")
-	}
-	fakePath(t, &p, now, 9000)
-	if p.stalled(blackHolePTOs-1, now) {
-		t.Fatal("black hole before blackHolePTOs")
-	}
-	if !p.stalled(blackHolePTOs, now) || p.cur != 1200 {
-		t.Fatal("no fallback after blackHolePTOs probe timeouts")
 	}
 }
 
