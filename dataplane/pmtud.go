@@ -57,31 +57,34 @@ const (
 )
 
 // pmtuSearch is one path's DPLPMTUD state. It is pure bookkeeping, driven by the session (mu
-// held) and tested on its own with a fake path.
+// held) and tested on its own with a fake path. Sizes are UDP payloads, at most
+// frame.MaxPacketSize, kept in int32 so the whole state is 64 bytes: a session with discovery
+// on allocates it once (Session.pmtu), an idle one without pays a nil pointer.
 type pmtuSearch struct {
-	phase   pmtuPhase
-	base    int // BASE_PLPMTU: the size confirmed from the start, and the fallback
-	ceiling int // MAX_PLPMTU
-	cur     int // PLPMTU: the largest size confirmed, the size data packets use
-	fail    int // the smallest size found too large (ceiling+1 while none)
+	base    int32 // BASE_PLPMTU: the size confirmed from the start, and the fallback
+	ceiling int32 // MAX_PLPMTU
+	cur     int32 // PLPMTU: the largest size confirmed, the size data packets use
+	fail    int32 // the smallest size found too large (ceiling+1 while none)
+	trying  int32 // the size being probed (0: none chosen)
 
-	trying   int  // the size being probed (0: none chosen)
-	inFlight bool // a probe of size trying is outstanding
-	probePN  uint64
-	deadline recovery.Time // probe timer of the outstanding probe
-	losses   int           // losses in a row of size trying
-	raiseAt  recovery.Time // pmtuComplete: when to search again
+	phase     pmtuPhase
+	inFlight  bool  // a probe of size trying is outstanding
+	losses    uint8 // losses in a row of size trying
+	bigLosses uint8 // packets above base lost since one of that size was acknowledged
 
-	bigLosses    int           // packets above base lost since one of that size was acknowledged
-	firstBigLoss recovery.Time // when the first of them was declared lost
+	probePN uint64
+	// timer is the probe timer of the outstanding probe (inFlight), else, once complete, when
+	// to search again.
+	timer        recovery.Time
+	firstBigLoss recovery.Time // when the first of bigLosses was declared lost
 
-	sent, acked, lost, blackHoles uint64 // counters for Stats
+	sent, acked, lost, blackHoles uint32 // counters for SessionStats
 }
 
 // start begins discovery on a new path: data packets at base, a search up to ceiling at once.
 func (p *pmtuSearch) start(base, ceiling int) {
 	sent, acked, lost, bh := p.sent, p.acked, p.lost, p.blackHoles
-	*p = pmtuSearch{base: base, ceiling: ceiling, cur: base, fail: ceiling + 1,
+	*p = pmtuSearch{base: int32(base), ceiling: int32(ceiling), cur: int32(base), fail: int32(ceiling) + 1,
 		sent: sent, acked: acked, lost: lost, blackHoles: bh}
 	if ceiling > base {
 		p.phase = pmtuSearching
@@ -97,8 +100,8 @@ func (p *pmtuSearch) stop() {
 // narrow records that the route refused packets above fit (the kernel said so, EMSGSIZE): the
 // size and everything above it are off limits on this path, and nothing larger is probed.
 func (p *pmtuSearch) narrow(fit int) {
-	p.base = min(p.base, fit)
-	p.cur = min(p.cur, fit)
+	p.base = min(p.base, int32(fit))
+	p.cur = min(p.cur, int32(fit))
 	p.stop()
 }
 
@@ -106,7 +109,7 @@ func (p *pmtuSearch) narrow(fit int) {
 func (p *pmtuSearch) due(now recovery.Time) int {
 	switch p.phase {
 	case pmtuComplete:
-		if now < p.raiseAt {
+		if now < p.timer {
 			return 0
 		}
 		p.phase, p.fail, p.losses, p.trying = pmtuSearching, p.ceiling+1, 0, 0
@@ -124,12 +127,12 @@ func (p *pmtuSearch) due(now recovery.Time) int {
 			return 0
 		}
 	}
-	return p.trying
+	return int(p.trying)
 }
 
 // next is the next size to try: the ceiling first, then halfway between what passed and what
 // failed; 0 when the gap is too small to be worth a probe.
-func (p *pmtuSearch) next() int {
+func (p *pmtuSearch) next() int32 {
 	if p.fail-p.cur <= pmtuGranularity {
 		return 0
 	}
@@ -141,13 +144,13 @@ func (p *pmtuSearch) next() int {
 
 func (p *pmtuSearch) complete(now recovery.Time) {
 	p.phase, p.trying, p.inFlight = pmtuComplete, 0, false
-	p.raiseAt = now + recovery.Time(pmtuRaiseTimer)
+	p.timer = now + recovery.Time(pmtuRaiseTimer)
 }
 
 // probeSent records the probe of size trying just sent as packet pn; it is lost if not
 // acknowledged by now+timeout.
 func (p *pmtuSearch) probeSent(pn uint64, now recovery.Time, timeout time.Duration) {
-	p.inFlight, p.probePN, p.deadline = true, pn, now+recovery.Time(timeout)
+	p.inFlight, p.probePN, p.timer = true, pn, now+recovery.Time(timeout)
 	p.sent++
 }
 
@@ -162,7 +165,7 @@ func (p *pmtuSearch) probeAcked(pn uint64, now recovery.Time) int {
 	if p.next() == 0 {
 		p.complete(now)
 	}
-	return p.cur
+	return int(p.cur)
 }
 
 // probeLost handles the loss of packet pn carrying a probe (loss detection or the probe timer).
@@ -184,7 +187,7 @@ func (p *pmtuSearch) probeLost(pn uint64, now recovery.Time) {
 
 // expire runs the probe timer.
 func (p *pmtuSearch) expire(now recovery.Time) {
-	if p.inFlight && now >= p.deadline {
+	if p.inFlight && now >= p.timer {
 		p.probeLost(p.probePN, now)
 	}
 }
@@ -193,9 +196,9 @@ func (p *pmtuSearch) expire(now recovery.Time) {
 func (p *pmtuSearch) nextDeadline() recovery.Time {
 	switch {
 	case p.inFlight:
-		return p.deadline
+		return p.timer
 	case p.phase == pmtuComplete && p.ceiling > p.base:
-		return p.raiseAt
+		return p.timer
 	}
 	return 0
 }
@@ -230,5 +233,5 @@ func (p *pmtuSearch) blackHole(now recovery.Time) {
 	p.cur, p.bigLosses, p.losses = p.base, 0, 0
 	p.fail = p.ceiling + 1
 	p.phase, p.trying, p.inFlight = pmtuComplete, 0, false
-	p.raiseAt = now + recovery.Time(blackHoleHold)
+	p.timer = now + recovery.Time(blackHoleHold)
 }

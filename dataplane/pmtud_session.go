@@ -1,7 +1,9 @@
 package dataplane
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/sttfast/sttfast/batchio"
 	"github.com/sttfast/sttfast/dataplane/recovery"
@@ -27,12 +29,18 @@ func (e *Engine) pmtuCeiling(reliable bool) int {
 	return e.cfg.MaxPayloadSize
 }
 
-// startPMTU begins discovery on the session's current path, from the size it starts with. mu
-// held (or the session not yet shared).
+// startPMTU begins discovery on the session's current path, from the size it starts with; the
+// state is allocated the first time a path has something to search, and kept (for its counters)
+// when the session moves to one that has not. mu held (or the session not yet shared).
 func (s *Session) startPMTU() {
-	base := s.payloadSize()
-	s.base.Store(int32(base))
-	s.pmtu.start(base, s.e.pmtuCeiling(s.rel.Load()))
+	ceiling := s.e.pmtuCeiling(s.rel.Load())
+	if s.pmtu == nil {
+		if ceiling <= s.payloadSize() {
+			return
+		}
+		s.pmtu = new(pmtuSearch)
+	}
+	s.pmtu.start(s.payloadSize(), ceiling)
 }
 
 // packProbe sends the probe discovery asks for now, if any: one packet of exactly the probed
@@ -41,7 +49,7 @@ func (s *Session) startPMTU() {
 // not in flight: its loss is reported to the search, not to congestion control, and nothing is
 // retransmitted. mu held.
 func (t *txLoop) packProbe(s *Session, now recovery.Time) {
-	if !s.established || s.pmtu.phase == pmtuOff || !s.sender.CanSend() {
+	if s.pmtu == nil || !s.established || s.pmtu.phase == pmtuOff || !s.sender.CanSend() {
 		return
 	}
 	size := s.pmtu.due(now)
@@ -73,7 +81,7 @@ func (t *txLoop) packProbe(s *Session, now recovery.Time) {
 
 // pmtuTimers runs discovery's probe timer. mu held.
 func (s *Session) pmtuTimers(now recovery.Time) {
-	if p := &s.pmtu; p.inFlight && now >= p.deadline {
+	if p := s.pmtu; p != nil && p.inFlight && now >= p.timer {
 		p.expire(now)
 		s.e.ctr.pmtuProbesLost.Add(1)
 	}
@@ -82,8 +90,8 @@ func (s *Session) pmtuTimers(now recovery.Time) {
 // probeFate handles the ACK (acked) or loss of a probe packet. mu held.
 func (s *Session) probeFate(f *recovery.FrameRef, acked bool) {
 	now := recovery.Now()
-	p := &s.pmtu
-	if !p.inFlight || f.Offset != p.probePN {
+	p := s.pmtu
+	if p == nil || !p.inFlight || f.Offset != p.probePN {
 		return // late news of a probe already given up on
 	}
 	if !acked {
@@ -95,7 +103,9 @@ func (s *Session) probeFate(f *recovery.FrameRef, acked bool) {
 		s.payload.Store(int32(n))
 		s.sender.RaiseMaxDatagramSize(n)
 		s.e.ctr.pmtuProbesAcked.Add(1)
-		s.e.cfg.Logger.Debug("sttfast: path MTU probe acknowledged: packets grow", "session", fmt.Sprintf("%x", s.id[:]), "size", n)
+		if log := s.e.cfg.Logger; log.Enabled(context.Background(), slog.LevelDebug) {
+			log.Debug("sttfast: path MTU probe acknowledged: packets grow", "session", fmt.Sprintf("%x", s.id[:]), "size", n)
+		}
 		return
 	}
 	s.e.ctr.pmtuProbesAcked.Add(1)
@@ -104,8 +114,8 @@ func (s *Session) probeFate(f *recovery.FrameRef, acked bool) {
 // dataFate feeds the black hole rule with the fate of a DATA frame too long for a packet of
 // the base size: its packet was larger than the base. mu held.
 func (s *Session) dataFate(f *recovery.FrameRef, acked bool) {
-	p := &s.pmtu
-	if !p.raised() || f.Length <= uint64(p.base-maxOverhead) {
+	p := s.pmtu
+	if p == nil || !p.raised() || f.Length <= uint64(p.base-maxOverhead) {
 		return
 	}
 	if acked {
@@ -120,11 +130,13 @@ func (s *Session) dataFate(f *recovery.FrameRef, acked bool) {
 // fallBack applies a black hole the search detected: data packets go back to the base size,
 // and what was lost is resent in packets of that size. mu held.
 func (s *Session) fallBack() {
-	n := s.pmtu.cur
+	n := int(s.pmtu.cur)
 	s.payload.Store(int32(n))
 	s.sender.SetMaxDatagramSize(n)
 	s.e.ctr.pmtuBlackHoles.Add(1)
-	s.e.cfg.Logger.Debug("sttfast: path MTU black hole: packets back to the base size", "session", fmt.Sprintf("%x", s.id[:]), "size", n)
+	if log := s.e.cfg.Logger; log.Enabled(context.Background(), slog.LevelDebug) {
+		log.Debug("sttfast: path MTU black hole: packets back to the base size", "session", fmt.Sprintf("%x", s.id[:]), "size", n)
+	}
 }
 
 // pmtuWriter returns conn's way to send probes, nil if it has none.
@@ -137,7 +149,8 @@ func pmtuWriter(conn PacketConn) batchio.UnfragmentedWriter {
 // the local link's MTU) is only logged: the probe is lost like one a router dropped, which is
 // what the search learns from.
 func (t *txLoop) writeProbe(msgs []batchio.Message) {
-	if _, err := t.e.unfrag.WriteUnfragmented(msgs); err != nil {
-		t.e.cfg.Logger.Debug("tx probe refused", "err", err)
+	_, err := t.e.unfrag.WriteUnfragmented(msgs)
+	if log := t.e.cfg.Logger; err != nil && log.Enabled(context.Background(), slog.LevelDebug) {
+		log.Debug("tx probe refused", "err", err)
 	}
 }

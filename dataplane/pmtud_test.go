@@ -17,7 +17,7 @@ func fakePath(t *testing.T, p *pmtuSearch, now recovery.Time, mtu int) (probes i
 		if size == 0 {
 			return probes
 		}
-		if size < p.base || size > p.ceiling {
+		if size < int(p.base) || size > int(p.ceiling) {
 			t.Fatalf("probe of %d bytes outside [%d, %d]", size, p.base, p.ceiling)
 		}
 		pn++
@@ -41,7 +41,7 @@ func TestPMTUSearchConverges(t *testing.T) {
 		var p pmtuSearch
 		p.start(1200, 8972)
 		probes := fakePath(t, &p, recovery.Time(time.Hour), mtu)
-		want := min(mtu, 8972)
+		want := int32(min(mtu, 8972))
 		if p.cur > want || p.cur < want-pmtuGranularity {
 			t.Errorf("path carrying %d: PLPMTU %d, want within %d below %d", mtu, p.cur, pmtuGranularity, want)
 		}
@@ -73,7 +73,7 @@ func TestPMTUSearchRetriesLostProbe(t *testing.T) {
 	}
 	p.probeSent(2, now, time.Second)
 	p.probeAcked(2, now)
-	if p.cur != size || p.phase != pmtuComplete {
+	if int(p.cur) != size || p.phase != pmtuComplete {
 		t.Fatalf("PLPMTU %d phase %d after the retry was acknowledged, want %d complete", p.cur, p.phase, size)
 	}
 }

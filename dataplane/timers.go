@@ -103,7 +103,9 @@ func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
 		return s.drainAt
 	}
 	earliest(s.sender.Deadline())
-	earliest(s.pmtu.nextDeadline())
+	if s.pmtu != nil {
+		earliest(s.pmtu.nextDeadline())
+	}
 	if s.receiver.AckPending() {
 		earliest(s.receiver.AckDeadline())
 	}
