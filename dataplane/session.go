@@ -52,8 +52,8 @@ type Session struct {
 	needMaxStreams bool
 	needPing       bool
 	created        int64 // Unix nanoseconds
-	peerNode      [8]byte
-	handshake     [32]byte // identifies the handshake that made the session (duplicate detection)
+	peerNode       [8]byte
+	handshake      [32]byte // identifies the handshake that made the session (duplicate detection)
 
 	txQueued atomic.Bool // queued on e.active, cleared by the TX loop
 	state    atomic.Uint32
@@ -65,7 +65,7 @@ type Session struct {
 	mu sync.Mutex
 	// --- guarded by mu ---
 	peer netip.AddrPort
-	path *pathState // path validation, allocated when the peer first shows a new address
+	path *pathState  // path validation, allocated when the peer first shows a new address
 	pmtu *pmtuSearch // path MTU discovery on the current path (pmtud.go); nil: none
 
 	rxKeys       *stc.KeyChain
