@@ -83,14 +83,17 @@ type benchOpts struct {
 
 // benchResult is the machine-readable summary (--json).
 type benchResult struct {
-	Mode            string  `json:"mode"`      // "loopback" or "remote"
-	Transport       string  `json:"transport"` // "udp" or "ws" (wss too, remote)
-	Addr            string  `json:"addr,omitempty"`
-	Duration        float64 `json:"duration_s"`
-	MessageSize     int     `json:"message_size"`
-	Streams         int     `json:"streams"`
-	Sessions        int     `json:"sessions"`
-	PayloadSize     int     `json:"payload_size"`
+	Mode        string  `json:"mode"`      // "loopback" or "remote"
+	Transport   string  `json:"transport"` // "udp" or "ws" (wss too, remote)
+	Addr        string  `json:"addr,omitempty"`
+	Duration    float64 `json:"duration_s"`
+	MessageSize int     `json:"message_size"`
+	Streams     int     `json:"streams"`
+	Sessions    int     `json:"sessions"`
+	PayloadSize int     `json:"payload_size"`
+	// PathMTU is the packet size the sessions ended with: PayloadSize, or what path MTU
+	// discovery raised it to (dataplane.Config.MaxPayloadSize; 0 where not measured).
+	PathMTU         int     `json:"path_mtu,omitempty"`
 	BytesSent       uint64  `json:"bytes_sent"`
 	BytesVerified   uint64  `json:"bytes_verified"`
 	Messages        uint64  `json:"messages"`
@@ -250,6 +253,9 @@ func printBenchSummary(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "  resent    %s of stream data, for losses and for %d probe timeouts (a probe resends data whose ACK is late)\n",
 		humanBytes(r.Retransmitted), r.ProbeTimeouts)
 	fmt.Fprintf(w, "  rtt       %.1f us smoothed\n", r.SmoothedRTTus)
+	if r.PathMTU > 0 && r.PathMTU != r.PayloadSize {
+		fmt.Fprintf(w, "  path MTU  %d-byte packets at the end (path MTU discovery, from %d)\n", r.PathMTU, r.PayloadSize)
+	}
 	if strings.HasPrefix(r.Transport, "ws") {
 		fmt.Fprintf(w, "  path      WebSocket over TCP: no loss timers or window, paced by the connection's budget\n")
 	} else {
@@ -438,6 +444,7 @@ func (r *benchResult) finish(elapsed time.Duration, sessions []*ctrl.Session, sn
 		r.SpuriousLosses += ss.SpuriousLosses
 		r.ProbeTimeouts += ss.PTOs
 		r.SmoothedRTTus = float64(ss.SmoothedRTT) / 1e3
+		r.PathMTU = ss.PathMTU
 	}
 	r.PacketsSent = snd.TxDatagrams
 	r.PacketsPerSec = float64(snd.TxDatagrams) / elapsed.Seconds()
