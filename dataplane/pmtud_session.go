@@ -43,13 +43,19 @@ func (s *Session) startPMTU() {
 	s.pmtu.start(s.payloadSize(), ceiling)
 }
 
-// packProbe sends the probe discovery asks for now, if any: one packet of exactly the probed
+// packProbe sends the probe discovery asks for now, if any, once the peer has acknowledged a
+// packet: one packet of exactly the probed
 // size holding a KEEP_ALIVE (so the peer acknowledges it) and PADDING, in a message of its own
 // sent with fragmentation forbidden (send). It is recorded in recovery as carrying a frame but
 // not in flight: its loss is reported to the search, not to congestion control, and nothing is
 // retransmitted. mu held.
 func (t *txLoop) packProbe(s *Session, now recovery.Time) {
 	if s.pmtu == nil || !s.established || s.pmtu.phase == pmtuOff || !s.sender.CanSend() {
+		return
+	}
+	if _, acked := s.sender.LargestAcked(); !acked {
+		// Not before the peer acknowledged something: the handshake is then confirmed (the
+		// responder's first packet stays its FINAL), as RFC 8899 §5.2 and QUIC start probing.
 		return
 	}
 	size := s.pmtu.due(now)
