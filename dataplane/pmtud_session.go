@@ -44,9 +44,8 @@ func (s *Session) startPMTU() {
 }
 
 // packProbe sends the probe discovery asks for now, if any, once the peer has acknowledged a
-// packet: one packet of exactly the probed
-// size holding a KEEP_ALIVE (so the peer acknowledges it) and PADDING, in a message of its own
-// sent with fragmentation forbidden (send). It is recorded in recovery as carrying a frame but
+// packet: one packet of exactly the probed size holding a KEEP_ALIVE (so the peer acknowledges
+// it) and PADDING, in a message of its own sent with fragmentation forbidden (send). It is recorded in recovery as carrying a frame but
 // not in flight: its loss is reported to the search, not to congestion control, and nothing is
 // retransmitted. mu held.
 func (t *txLoop) packProbe(s *Session, now recovery.Time) {
@@ -54,8 +53,8 @@ func (t *txLoop) packProbe(s *Session, now recovery.Time) {
 		return
 	}
 	if _, acked := s.sender.LargestAcked(); !acked {
-		// Not before the peer acknowledged something: the handshake is then confirmed (the
-		// responder's first packet stays its FINAL), as RFC 8899 §5.2 and QUIC start probing.
+		// Not before the peer acknowledged something: the handshake is then confirmed, and
+		// the responder's first protected packet stays its FINAL.
 		return
 	}
 	size := s.pmtu.due(now)
