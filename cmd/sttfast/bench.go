@@ -83,17 +83,15 @@ type benchOpts struct {
 
 // benchResult is the machine-readable summary (--json).
 type benchResult struct {
-	Mode        string  `json:"mode"`      // "loopback" or "remote"
-	Transport   string  `json:"transport"` // "udp" or "ws" (wss too, remote)
-	Addr        string  `json:"addr,omitempty"`
-	Duration    float64 `json:"duration_s"`
-	MessageSize int     `json:"message_size"`
-	Streams     int     `json:"streams"`
-	Sessions    int     `json:"sessions"`
-	PayloadSize int     `json:"payload_size"`
-	// PathMTU is the packet size the sessions ended with: PayloadSize, or what path MTU
-	// discovery raised it to (dataplane.Config.MaxPayloadSize; 0 where not measured).
-	PathMTU         int     `json:"path_mtu,omitempty"`
+	Mode            string  `json:"mode"`      // "loopback" or "remote"
+	Transport       string  `json:"transport"` // "udp" or "ws" (wss too, remote)
+	Addr            string  `json:"addr,omitempty"`
+	Duration        float64 `json:"duration_s"`
+	MessageSize     int     `json:"message_size"`
+	Streams         int     `json:"streams"`
+	Sessions        int     `json:"sessions"`
+	PayloadSize     int     `json:"payload_size"`
+	PathMTU         int     `json:"path_mtu,omitempty"` // packet size at the end: PayloadSize, or what path MTU discovery raised it to
 	BytesSent       uint64  `json:"bytes_sent"`
 	BytesVerified   uint64  `json:"bytes_verified"`
 	Messages        uint64  `json:"messages"`
