@@ -18,6 +18,14 @@ type Config struct {
 	// shrinks its packets to fit, down to frame.PayloadFloor, and ends below it
 	// (docs/PROTOCOL.md §1).
 	PayloadSize int
+	// MaxPayloadSize is the largest UDP payload path MTU discovery (pmtud.go, RFC 8899) probes
+	// for on a datagram path: sessions start at PayloadSize and raise their packets to what an
+	// acknowledged probe proved (default DefaultMaxPayloadSize, 8972: a 9000-byte jumbo frame
+	// over IPv4; at most frame.MaxPacketSize). Zero takes the default; a value not above
+	// PayloadSize (or negative) turns discovery off. It needs a socket that can forbid
+	// fragmentation (batchio.UnfragmentedWriter); over any other, and over a reliable path,
+	// sessions keep PayloadSize.
+	MaxPayloadSize int
 	// StreamWindow is the receive window of one stream in bytes (default 4 MiB: a stream can
 	// then run at 10 Gbit/s with 3 ms between the reader consuming and the sender hearing of it;
 	// at least the protocol's initial 64 KiB, which a peer may use before it learns ours).
@@ -97,6 +105,10 @@ func (c *Config) setDefaults() {
 	if c.PayloadSize > frame.MaxPacketSize {
 		c.PayloadSize = frame.MaxPacketSize
 	}
+	if c.MaxPayloadSize == 0 {
+		c.MaxPayloadSize = DefaultMaxPayloadSize
+	}
+	c.MaxPayloadSize = min(max(c.MaxPayloadSize, c.PayloadSize), frame.MaxPacketSize)
 	if c.StreamWindow == 0 {
 		c.StreamWindow = 4 << 20
 	}
