@@ -30,6 +30,7 @@ type sysConn struct {
 	family int // AF_INET or AF_INET6, from SO_DOMAIN
 	rx     rxState
 	tx     txState
+	df     dfState // WriteUnfragmented's socket option switch (unfrag_linux.go)
 }
 
 // rxState is everything recvmmsg needs, allocated once. hdr i always
@@ -121,6 +122,7 @@ func (c *Conn) init(o Options) error {
 	s.rx.init(c.batch)
 	s.tx.init(c.batch, s.family)
 	s.rx.peer, s.tx.peer = &c.peer, &c.peer
+	c.initDF()
 	return nil
 }
 

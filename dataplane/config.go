@@ -18,6 +18,14 @@ type Config struct {
 	// shrinks its packets to fit, down to frame.PayloadFloor, and ends below it
 	// (docs/PROTOCOL.md §1).
 	PayloadSize int
+	// MaxPayloadSize is the largest UDP payload path MTU discovery (pmtud.go, RFC 8899) probes
+	// for on a datagram path: sessions start at PayloadSize and raise their packets to what an
+	// acknowledged probe proved (default DefaultMaxPayloadSize, 8972: a 9000-byte jumbo frame
+	// over IPv4; at most frame.MaxPacketSize). Zero takes the default; a value not above
+	// PayloadSize (or negative) turns discovery off. It needs a socket that can forbid
+	// fragmentation (batchio.UnfragmentedWriter); over any other, and over a reliable path,
+	// sessions keep PayloadSize.
+	MaxPayloadSize int
 	// StreamWindow is the receive window of one stream in bytes (default 4 MiB: a stream can
 	// then run at 10 Gbit/s with 3 ms between the reader consuming and the sender hearing of it;
 	// at least the protocol's initial 64 KiB, which a peer may use before it learns ours).
@@ -60,6 +68,12 @@ type Config struct {
 	// KeepAlive is how long a session may stay silent before it sends KEEP_ALIVE (default
 	// IdleTimeout/3).
 	KeepAlive time.Duration
+	// FailoverFloor is the least silence, besides three PTOs and two unanswered probes, after
+	// which a session with another path fails over to it (default 100 ms; negative: no floor).
+	// The floor keeps a pause of a loaded host (scheduler, GC) from moving a working session;
+	// on a dedicated host, a lower floor lets failover take the 3 PTO + 1 RTT the PTO rule
+	// gives, which on a sub-millisecond path is a few milliseconds (docs/RELIABILITY.md).
+	FailoverFloor time.Duration
 	// MaxAckDelay bounds how long the receiver holds back an ACK (default 1 ms).
 	MaxAckDelay time.Duration
 	// AckEvery sends an ACK at once after this many ack-eliciting packets (default 2; an RX batch
@@ -103,6 +117,10 @@ func (c *Config) setDefaults() {
 	if c.PayloadSize > frame.MaxPacketSize {
 		c.PayloadSize = frame.MaxPacketSize
 	}
+	if c.MaxPayloadSize == 0 {
+		c.MaxPayloadSize = DefaultMaxPayloadSize
+	}
+	c.MaxPayloadSize = min(max(c.MaxPayloadSize, c.PayloadSize), frame.MaxPacketSize)
 	if c.StreamWindow == 0 {
 		c.StreamWindow = 4 << 20
 	}
@@ -137,6 +155,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeepAlive == 0 {
 		c.KeepAlive = c.IdleTimeout / 3
+	}
+	switch {
+	case c.FailoverFloor == 0:
+		c.FailoverFloor = defaultFailoverFloor
+	case c.FailoverFloor < 0:
+		c.FailoverFloor = 0
 	}
 	if c.MaxAckDelay == 0 {
 		c.MaxAckDelay = time.Millisecond

@@ -32,7 +32,10 @@ type Engine struct {
 	// multi is conn when it carries paths of several kinds (MultiConn): whether a session's path
 	// is reliable is then asked per address, and budget is the conn's Writable for those that
 	// are. For a single-kind conn budget is rel.
-	multi  multiPath
+	multi multiPath
+	// unfrag sends path MTU probes with fragmentation forbidden; nil: the conn cannot, and
+	// sessions do not probe (pmtud_session.go).
+	unfrag batchio.UnfragmentedWriter
 	budget ReliableConn
 
 	table *Table
@@ -87,6 +90,7 @@ func NewEngine(conn PacketConn, cfg Config, t *Table) *Engine {
 		txDone:  make(chan struct{}),
 		rxDone:  make(chan struct{}),
 	}
+	e.unfrag = pmtuWriter(conn)
 	if g, ok := conn.(gsoConn); ok && g.GSO() {
 		e.gso = g.MaxGSOSegments()
 	}
@@ -213,6 +217,10 @@ func (e *Engine) Stats() EngineStats {
 	s.PathResponsesDropped = e.ctr.pathResponsesDropped.Load()
 	s.CandidateAcks = e.ctr.candidateAcks.Load()
 	s.AmplificationLimited = e.ctr.amplificationLimited.Load()
+	s.PMTUProbesSent = e.ctr.pmtuProbesSent.Load()
+	s.PMTUProbesAcked = e.ctr.pmtuProbesAcked.Load()
+	s.PMTUProbesLost = e.ctr.pmtuProbesLost.Load()
+	s.PMTUBlackHoles = e.ctr.pmtuBlackHoles.Load()
 	if g, ok := e.conn.(groConn); ok {
 		s.GRO = g.GRO()
 	}

@@ -163,16 +163,22 @@ func newHub(t testing.TB, n int) *hub {
 	t.Helper()
 	hubAddr := netip.MustParseAddrPort("10.0.0.1:1000")
 	c := newMemConn(hubAddr)
+	if n > 128 { // wide hubs (BenchmarkBroadcastWidth): room for a round's packet to every peer
+		c = newMemConnSize(hubAddr, 4*n, 16<<10)
+	}
 	e := NewEngine(c, Config{}, nil)
 	h := &hub{a: &side{e: e, conn: c, tx: newTxLoop(e), rx: newRxLoop(e)}, byAddr: map[netip.AddrPort]*hubPeer{}}
 	for i := 0; i < n; i++ {
-		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}), 3000)
+		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(1 + i>>8), byte(i)}), 3000) // distinct past 256 peers
 		pc := newMemConn(addr)
+		if n > 128 { // a wide hub's peer gets a packet and answers with an ACK per round
+			pc = newMemConnSize(addr, 16, 4<<10)
+		}
 		pe := NewEngine(pc, Config{}, nil)
 		p := &hubPeer{side: &side{e: pe, conn: pc, tx: newTxLoop(pe), rx: newRxLoop(pe)}}
 		var i2r, r2i stc.Secret
 		i2r[0], r2i[0] = byte(i), byte(i+100)
-		id := [8]byte{9, byte(i)}
+		id := [8]byte{9, byte(i), byte(i >> 8)}
 		var err error
 		if p.s, err = pe.Install(SessionParams{ID: id, Initiator: true, Peer: hubAddr, Send: i2r, Recv: r2i}); err != nil {
 			t.Fatal(err)

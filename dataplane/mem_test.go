@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/sttfast/sttfast/stc"
@@ -15,7 +16,9 @@ import (
 func idleSessionBytes(t testing.TB, n int) float64 {
 	hubAddr := netip.MustParseAddrPort("10.0.0.1:1000")
 	c := newMemConnSize(hubAddr, 4*n, 2048)
-	e := NewEngine(c, Config{}, nil)
+	// An hour of idle timeout: on a loaded machine the n handshakes can take longer than the
+	// default 30 s, and sessions timing out would measure nothing.
+	e := NewEngine(c, Config{IdleTimeout: time.Hour}, nil)
 	h := &hub{a: &side{e: e, conn: c, tx: newTxLoop(e), rx: newRxLoop(e)}, byAddr: map[netip.AddrPort]*hubPeer{}}
 	h.a.step() // the TX loop's own buffers are not the sessions'
 	var ms0, ms1 runtime.MemStats
@@ -26,7 +29,7 @@ func idleSessionBytes(t testing.TB, n int) float64 {
 		for i := 0; i < n; i++ {
 			addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 3000)
 			pc := newMemConnSize(addr, 4, 2048)
-			pe := NewEngine(pc, Config{BatchSize: 4}, nil)
+			pe := NewEngine(pc, Config{BatchSize: 4, IdleTimeout: time.Hour}, nil)
 			p := &hubPeer{side: &side{e: pe, conn: pc, tx: newTxLoop(pe), rx: newRxLoop(pe)}}
 			var i2r, r2i stc.Secret
 			i2r[0], i2r[1], r2i[0] = byte(i), byte(i>>8), 0xff

@@ -42,7 +42,7 @@ var moveNames = [...]string{"peer moved", "failover", "return", "migrate"}
 
 const (
 	// The active path is silent when, with ack-eliciting packets in flight, nothing authentic
-	// has been heard for failoverPTOs PTOs (and at least failoverFloor) and failoverProbes
+	// has been heard for failoverPTOs PTOs (and at least Config.FailoverFloor) and failoverProbes
 	// consecutive PTOs have fired unanswered. Two PTOs, the second after a doubled wait, are
 	// the three PTOs of silence the issue asks for; counting fired PTOs rather than only time
 	// keeps a pause of this host (a loaded machine's scheduler, a GC) from looking like a dead
@@ -50,7 +50,8 @@ const (
 	// ACKs that waited meanwhile. The floor does the same for pauses of the peer.
 	failoverPTOs   = 3
 	failoverProbes = 2
-	failoverFloor  = 100 * time.Millisecond
+	// defaultFailoverFloor is Config.FailoverFloor's default.
+	defaultFailoverFloor = 100 * time.Millisecond
 	// returnProbeMin and returnProbeMax bound the interval between challenges to the preferred
 	// path while the session is on another: three PTOs of the current path. One small packet
 	// per interval to a path that may be black-holed costs nothing; the interval bounds how long
@@ -194,6 +195,7 @@ func (s *Session) moveTo(addr netip.AddrPort, why moveReason) {
 	s.rel.Store(rel)
 	s.payload.Store(int32(payload))
 	s.sender.ChangePath(s.e.senderConfig(rel), rebinding, s.losses())
+	s.startPMTU() // a new path: what the old one carried says nothing about it
 	s.receiver.SetAckRate(ackDelay, ackEvery)
 	// The ACKs sent since the peer moved went to the old path: acknowledge everything again
 	// over the new one at once, so the peer's window opens within a round trip.
@@ -260,7 +262,7 @@ func (s *Session) pingAt() recovery.Time {
 	if s.sender.InFlightPackets() > 0 || s.needPing || p.chalN || p.talkedAt <= p.pingedAt {
 		return 0
 	}
-	wait := recovery.Time(max(failoverPTOs*s.sender.PTO(), failoverFloor))
+	wait := recovery.Time(max(failoverPTOs*s.sender.PTO(), s.e.cfg.FailoverFloor))
 	return max(s.lastRecv, p.movedAt) + wait
 }
 
@@ -279,7 +281,7 @@ func (s *Session) silentAt() recovery.Time {
 	if s.sender.InFlightPackets() == 0 || (p.chalN && p.chalWhy == moveFailover) {
 		return 0
 	}
-	wait := max(failoverPTOs*s.sender.PTO(), failoverFloor)
+	wait := max(failoverPTOs*s.sender.PTO(), s.e.cfg.FailoverFloor)
 	return max(s.lastRecv, p.movedAt) + recovery.Time(wait)
 }
 

@@ -193,7 +193,13 @@ func (l *eventLog) waitMoves(ctx context.Context, t *testing.T, n int) []Event {
 // (initiator) sending to toSrv and the server's to toCli.
 func startPair(t *testing.T, cliConn, srvConn PacketConn, toSrv, toCli netip.AddrPort) (cli, srv *Engine, cs, ss *Session) {
 	t.Helper()
-	cli, srv = NewEngine(cliConn, Config{}, nil), NewEngine(srvConn, Config{}, nil)
+	return startPairConfig(t, Config{}, cliConn, srvConn, toSrv, toCli)
+}
+
+// startPairConfig is startPair with both engines configured by cfg.
+func startPairConfig(t *testing.T, cfg Config, cliConn, srvConn PacketConn, toSrv, toCli netip.AddrPort) (cli, srv *Engine, cs, ss *Session) {
+	t.Helper()
+	cli, srv = NewEngine(cliConn, cfg, nil), NewEngine(srvConn, cfg, nil)
 	cli.Start()
 	srv.Start()
 	t.Cleanup(func() { cli.Close(); srv.Close() })
@@ -404,13 +410,17 @@ func (p *progress) costOf(ctx context.Context, t *testing.T, sender *Session, fr
 // back at two thirds: the dialer's probes of it are answered and both move back. The data
 // arrives byte-exact and each side reports every move as an event.
 func TestFailoverToWebSocketAndBack(t *testing.T) {
-	t.Run("dialer sends", func(t *testing.T) { failoverAndBack(t, false) })
+	t.Run("dialer sends", func(t *testing.T) { failoverAndBack(t, false, Config{}) })
 	// A dialer that only receives has nothing in flight of its own: it must still notice the
 	// silence (its liveness ping, pingAt) and fail over.
-	t.Run("dialer receives", func(t *testing.T) { failoverAndBack(t, true) })
+	t.Run("dialer receives", func(t *testing.T) { failoverAndBack(t, true, Config{}) })
+	// Without the floor, failover takes what the PTO rule gives (3 PTO + 1 RTT, a few ms on
+	// loopback); a pause of this loaded host may then move the session early, which the test
+	// tolerates: it must still end byte-exact, on UDP.
+	t.Run("no floor", func(t *testing.T) { failoverAndBack(t, false, Config{FailoverFloor: -1}) })
 }
 
-func failoverAndBack(t *testing.T, dialerReceives bool) {
+func failoverAndBack(t *testing.T, dialerReceives bool, cfg Config) {
 	size := 64 << 20
 	if testing.Short() || raceEnabled {
 		size = 16 << 20
@@ -436,7 +446,7 @@ func failoverAndBack(t *testing.T, dialerReceives bool) {
 	}
 	nb := newNATBox(t, cliUDP.LocalAddr(), srvUDP.LocalAddr())
 	udpPath, wsPath := nb.frontAddr(), TagAddr(cliWS.Peer(), "ws")
-	cli, srv, cs, ss := startPair(t, cliMux, srvMux, udpPath, nb.backAddr())
+	cli, srv, cs, ss := startPairConfig(t, cfg, cliMux, srvMux, udpPath, nb.backAddr())
 	cs.SetPaths(udpPath, wsPath)
 	cliEvs, srvEvs := watchEvents(t, cli), watchEvents(t, srv)
 
@@ -447,6 +457,9 @@ func failoverAndBack(t *testing.T, dialerReceives bool) {
 	}
 	p.waitBytes(ctx, t, size/3)
 	rttUDP := time.Duration(cs.Stats().SmoothedRTT)
+	cs.mu.Lock()
+	ptoAtCut := cs.sender.PTO()
+	cs.mu.Unlock()
 	onWS := func() bool { return cs.ActivePath() == wsPath && ss.Reliable() && cs.Reliable() }
 	onUDP := func() bool { return cs.ActivePath() == udpPath && !ss.Reliable() && !cs.Reliable() }
 	cut := time.Now()
@@ -478,7 +491,7 @@ func failoverAndBack(t *testing.T, dialerReceives bool) {
 		t.Fatal("no return to UDP after it came back")
 	}
 	if over != nil {
-		t.Logf("UDP dropped after %d MiB: dialer on WebSocket %v later (%s), UDP RTT %v", atCut>>20, over.Time.Sub(cut).Round(time.Microsecond), over.Reason, rttUDP.Round(time.Microsecond))
+		t.Logf("UDP dropped after %d MiB: dialer on WebSocket %v later (%s), UDP RTT %v, PTO %v, failover floor %v", atCut>>20, over.Time.Sub(cut).Round(time.Microsecond), over.Reason, rttUDP.Round(time.Microsecond), ptoAtCut.Round(time.Microsecond), cli.cfg.FailoverFloor)
 	} else {
 		t.Logf("UDP dropped after %d MiB: the dialer was on WebSocket already (an earlier silence)", atCut>>20)
 	}

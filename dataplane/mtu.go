@@ -131,6 +131,9 @@ func (s *Session) narrowPath(size, fit, mtu int) {
 		return
 	}
 	s.payload.Store(int32(fit))
+	if s.pmtu != nil {
+		s.pmtu.narrow(fit) // the kernel knows the route's limit: nothing above it is probed
+	}
 	s.sender.SetMaxDatagramSize(fit)
 	msg := fmt.Sprintf("path MTU %d: packets shrunk to %d bytes", mtu, fit)
 	if mtu == 0 {

@@ -53,6 +53,7 @@ func (t *txLoop) serve(s *Session) bool {
 		t.adoptResumedKeys(s)
 		t.maybeRotate(s, now)
 		t.packPath(s, now)
+		t.packProbe(s, now)
 		if s.rel.Load() {
 			t.room = t.pathRoom(s.peer)
 		}

@@ -85,7 +85,12 @@ func (s *Session) losses() *lossHandler { return (*lossHandler)(s) }
 func (h *lossHandler) FrameAcked(f *recovery.FrameRef) {
 	s := (*Session)(h)
 	switch frame.Type(f.Type) {
+	case frame.TypeKeepAlive:
+		if f.Flags == refProbe {
+			s.probeFate(f, true)
+		}
 	case frame.TypeData:
+		s.dataFate(f, true)
 		st := s.streams[f.StreamID]
 		if st == nil || st.sendGone {
 			return
@@ -133,7 +138,12 @@ func (h *lossHandler) FrameLost(f *recovery.FrameRef) {
 		return
 	}
 	switch frame.Type(f.Type) {
+	case frame.TypeKeepAlive:
+		if f.Flags == refProbe {
+			s.probeFate(f, false)
+		}
 	case frame.TypeData:
+		s.dataFate(f, false)
 		st := s.streams[f.StreamID]
 		if st == nil || st.resetSent || st.resetRecvd || st.send.IsAcked(f.Offset, f.Length) {
 			return

@@ -41,14 +41,19 @@ type Session struct {
 	e             *Engine
 	initiator     bool
 	forwardSecret bool // keys from an ephemeral exchange (SessionParams.ForwardSecret)
-	// inReadyTx and pathWait belong to the TX loop (below); they sit here, in the padding
-	// before created, so that rxTune fits in the 1784 bytes an idle session may take.
-	inReadyTx bool
-	// pathWait is the current wait for room on a reliable path in microseconds (reliable.go).
-	pathWait  uint16
-	created   int64 // Unix nanoseconds
-	peerNode  [8]byte
-	handshake [32]byte // identifies the handshake that made the session (duplicate detection)
+	// flushNow, closeSent, established and the control flags are guarded by mu; they sit in
+	// the padding before created, so that the struct stays within 1784 bytes (with the
+	// allocator's 8-byte header, the 1792-byte size class), or an idle session costs 256 bytes
+	// more. They moved here to make room for pmtu.
+	flushNow       bool
+	closeSent      bool
+	established    bool
+	needMaxData    bool
+	needMaxStreams bool
+	needPing       bool
+	created        int64 // Unix nanoseconds
+	peerNode       [8]byte
+	handshake      [32]byte // identifies the handshake that made the session (duplicate detection)
 
 	txQueued atomic.Bool // queued on e.active, cleared by the TX loop
 	state    atomic.Uint32
@@ -60,7 +65,8 @@ type Session struct {
 	mu sync.Mutex
 	// --- guarded by mu ---
 	peer netip.AddrPort
-	path *pathState // path validation, allocated when the peer first shows a new address
+	path *pathState  // path validation, allocated when the peer first shows a new address
+	pmtu *pmtuSearch // path MTU discovery on the current path (pmtud.go); nil: none
 
 	rxKeys       *stc.KeyChain
 	rxPrevDrop   recovery.Time // when the previous receive key is erased
@@ -96,21 +102,11 @@ type Session struct {
 	ourMaxData  uint64 // session receive limit we advertised
 	recvData    uint64 // sum over streams of the highest offset received
 	flushAt     recovery.Time
-	flushNow    bool
-	// closeSent and established sit beside flushNow, in the padding before closeErr: the
-	// struct must stay within 1784 bytes (with the allocator's 8-byte header, the 1792-byte
-	// size class), or an idle session costs 256 bytes more.
-	closeSent   bool
-	established bool
-	// The control flags share the same word (before probes they cost 8 bytes of padding).
-	needMaxData    bool
-	needMaxStreams bool
-	needPing       bool
-	idleProbe      bool // the KEEP_ALIVE in flight was sent because the session was idle
+	// (flushNow, closeSent, established and the control flags: at the top, in padding.)
 
 	closeErr      *CloseError
-	closeCopies   int
 	closeResendAt recovery.Time
+	// (closeCopies: beside pathWait, in padding.)
 
 	// --- owned by the engine's TX loop ---
 	txKeys      *stc.KeyChain
@@ -119,8 +115,15 @@ type Session struct {
 	heapIdx     int
 	deadline    recovery.Time
 	readyNextTx *Session
-	// inReadyTx and pathWait: at the top of the struct (padding).
-	pacedUntil recovery.Time
+	inReadyTx   bool
+	idleProbe   bool // mu: the KEEP_ALIVE in flight was sent because the session was idle
+	// pathWait is the current wait for room on a reliable path in microseconds (reliable.go);
+	// small, so that it fits the padding after inReadyTx and costs an idle session nothing.
+	pathWait uint16
+	// closeCopies (mu) counts the SESSION_CLOSE copies sent; an int32 in the padding after
+	// pathWait, so that rxTune (autotune.go) fits in the 1784 bytes an idle session may take.
+	closeCopies int32
+	pacedUntil  recovery.Time
 
 	// --- application side ---
 	consumed   atomic.Uint64 // stream bytes the application read (session flow control)
@@ -304,6 +307,7 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 	s.rel.Store(rel)
 	payload, ackDelay, ackEvery := e.pathParams(rel)
 	s.payload.Store(int32(payload))
+	s.startPMTU()
 	s.sender.Init(e.senderConfig(rel))
 	s.receiver.Init(ackDelay, ackEvery)
 	if p.Final {
@@ -499,6 +503,10 @@ func (s *Session) Stats() SessionStats {
 	st.PacketThreshold, st.ReorderWindow = rs.PacketThreshold, int64(rs.ReorderWindow)
 	st.CongestionEvents, st.BtlBw = rs.CongestionEvents, rs.BtlBw
 	st.Congestion = s.e.cfg.Congestion.String()
+	st.PathMTU = s.payloadSize()
+	if p := s.pmtu; p != nil {
+		st.PMTUProbes, st.PMTUProbesAcked, st.PMTUBlackHoles = uint64(p.sent), uint64(p.acked), uint64(p.blackHoles)
+	}
 	s.mu.Unlock()
 	return st
 }
@@ -579,7 +587,13 @@ var (
 // MaxFrameSize is the largest application frame payload SendFrame accepts: what fits in one
 // packet after the header, the tag and the frame's own type, sequence and length fields. It is
 // smaller on a path found narrower than the configured payload size (see docs/PROTOCOL.md §1).
-func (s *Session) MaxFrameSize() int { return maxFrameSize(s.payloadSize()) }
+//
+// Path MTU discovery does not raise it: frames stay within the path's base size, so that
+// falling back from a black hole never strands one that no packet could carry.
+func (s *Session) MaxFrameSize() int {
+	base, _, _ := s.e.pathParams(s.rel.Load())
+	return maxFrameSize(min(s.payloadSize(), base))
+}
 
 // maxFrameSize is MaxFrameSize for packets of payload bytes.
 func maxFrameSize(payload int) int { return payload - maxOverhead - 1 - 8 - 4 }

@@ -65,6 +65,8 @@ type engineCounters struct {
 	// candidateAcks counts ACK packets also sent to a path candidate under validation;
 	// amplificationLimited the packets to one withheld by the anti-amplification limit.
 	candidateAcks, amplificationLimited atomic.Uint64
+	// Path MTU discovery (pmtud.go): probes sent, acknowledged and lost, black holes detected.
+	pmtuProbesSent, pmtuProbesAcked, pmtuProbesLost, pmtuBlackHoles atomic.Uint64
 }
 
 // EngineStats is a snapshot of an engine's counters.
@@ -99,6 +101,10 @@ type EngineStats struct {
 	// PATH_CHALLENGEs) it withheld because they would have taken what it sent there past three
 	// times what it received from there (anti-amplification, docs/PROTOCOL.md §10).
 	CandidateAcks, AmplificationLimited uint64
+	// PMTUProbesSent, PMTUProbesAcked and PMTUProbesLost count path MTU discovery's probe
+	// packets (docs/RELIABILITY.md, "Path MTU discovery"); PMTUBlackHoles the times a session
+	// found its discovered size no longer carried and fell back to the base size.
+	PMTUProbesSent, PMTUProbesAcked, PMTUProbesLost, PMTUBlackHoles uint64
 }
 
 // DropsTotal sums the drops of every reason.
@@ -135,6 +141,10 @@ func (s *EngineStats) Add(o *EngineStats) {
 	s.PathResponsesDropped += o.PathResponsesDropped
 	s.CandidateAcks += o.CandidateAcks
 	s.AmplificationLimited += o.AmplificationLimited
+	s.PMTUProbesSent += o.PMTUProbesSent
+	s.PMTUProbesAcked += o.PMTUProbesAcked
+	s.PMTUProbesLost += o.PMTUProbesLost
+	s.PMTUBlackHoles += o.PMTUBlackHoles
 }
 
 // sessionCounters are the per-session numbers that applications and the admin API read.
@@ -189,6 +199,11 @@ type SessionStats struct {
 	// acknowledged), SendBufferedPeak the most they ever held; neither exceeds SendBudget
 	// (Config.SessionSendBuffer).
 	SendBuffered, SendBufferedPeak, SendBudget int64
+	// PathMTU is the UDP payload size the session's packets use now: Config.PayloadSize, what
+	// path MTU discovery raised it to, or what a narrower route shrank it to. PMTUProbes,
+	// PMTUProbesAcked and PMTUBlackHoles are the session's share of the engine's counters.
+	PathMTU                                     int
+	PMTUProbes, PMTUProbesAcked, PMTUBlackHoles uint64
 	// RecvWindow is the session's receive window now, WindowGrowths how many times a window of
 	// the session (its receive window, a stream's receive window or send buffer) doubled to
 	// follow the path (Config.MaxSessionWindow); SendBudget grows with the send buffers.

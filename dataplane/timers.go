@@ -41,6 +41,7 @@ func (t *txLoop) timers(s *Session, now recovery.Time) *CloseError {
 	if d := s.sender.Deadline(); d != 0 && now >= d {
 		s.probes += s.sender.OnTimeout(now, s.losses())
 	}
+	s.pmtuTimers(now)
 	if s.path != nil && s.drainAt == 0 {
 		s.watchPaths(now)
 	}
@@ -102,6 +103,9 @@ func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
 		return s.drainAt
 	}
 	earliest(s.sender.Deadline())
+	if s.pmtu != nil {
+		earliest(s.pmtu.nextDeadline())
+	}
 	if s.receiver.AckPending() {
 		earliest(s.receiver.AckDeadline())
 	}

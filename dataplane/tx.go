@@ -53,6 +53,7 @@ type txLoop struct {
 	scratch   []*Session
 	dead      []deadSession
 	narrow    []narrowing // sessions whose packets the route refused, applied by applyNarrow
+	probeMsgs []int       // indexes of the batch's path MTU probes, sent unfragmented (send)
 	room      int         // reliable path: bytes it takes for the session being served (pathRoom)
 }
 
@@ -77,6 +78,7 @@ func newTxLoop(e *Engine) *txLoop {
 		refs:      make([]recovery.FrameRef, 0, 256),
 		ackRanges: make([]recovery.Range, 0, 64),
 		frRanges:  make([]frame.Range, 0, 64),
+		probeMsgs: make([]int, 0, 8),
 	}
 	t.timer.Stop()
 	e.tx = t
@@ -378,21 +380,16 @@ func (t *txLoop) send() {
 		bytes += uint64(m.N)
 	}
 	e := t.e
-	msgs, sess := t.msgs[:t.nmsg], t.sess[:t.nmsg]
-	for len(msgs) > 0 {
-		n, err := e.conn.WriteBatch(msgs)
-		if err == nil {
-			break
-		}
-		if n >= len(msgs) || !t.refused(msgs, sess, n, err) {
-			e.cfg.Logger.Debug("tx write failed", "err", err)
-			break
-		}
-		// The refused message's packets count as lost; the rest of the batch still goes.
-		msgs, sess = msgs[n+1:], sess[n+1:]
-		k := t.dropRefused(msgs, sess)
-		msgs, sess = msgs[:k], sess[:k]
+	// Path MTU probes go out on their own, with fragmentation forbidden, between the spans of
+	// the batch around them, so every packet leaves in the order it was numbered.
+	from := 0
+	for _, i := range t.probeMsgs {
+		t.write(t.msgs[from:i], t.sess[from:i])
+		t.writeProbe(t.msgs[i : i+1])
+		from = i + 1
 	}
+	t.probeMsgs = t.probeMsgs[:0]
+	t.write(t.msgs[from:t.nmsg], t.sess[from:t.nmsg])
 	clear(t.sess[:t.nmsg])
 	e.ctr.txBatches.Add(1)
 	e.ctr.txDatagrams.Add(datagrams)
@@ -401,6 +398,24 @@ func (t *txLoop) send() {
 	t.open = false
 	t.segs = 0
 	t.flush++
+}
+
+// write hands msgs, packed by sess, to the socket. A message the route refuses as too large
+// counts as lost and the rest still goes (mtu.go).
+func (t *txLoop) write(msgs []batchio.Message, sess []*Session) {
+	for len(msgs) > 0 {
+		n, err := t.e.conn.WriteBatch(msgs)
+		if err == nil {
+			return
+		}
+		if n >= len(msgs) || !t.refused(msgs, sess, n, err) {
+			t.e.cfg.Logger.Debug("tx write failed", "err", err)
+			return
+		}
+		msgs, sess = msgs[n+1:], sess[n+1:]
+		k := t.dropRefused(msgs, sess)
+		msgs, sess = msgs[:k], sess[:k]
+	}
 }
 
 // sendHandshakes moves queued handshake datagrams into the batch.

@@ -189,8 +189,7 @@ func (cl *client) flush() bool {
 		cl.out.giveBack(nil, 0)
 		return true
 	}
-	cl.out.held.Store(int64(len(b)))
-	_, err := cl.nc.Write(b)
+	_, err := cl.nc.Write(b) // take counted b as held until giveBack
 	cl.out.giveBack(b, 0)
 	return err == nil
 }

@@ -121,6 +121,11 @@ func (o *outbox) take() []byte {
 	}
 	b := o.pend
 	o.pend, o.spare = o.spare[:0], nil
+	// Until giveBack reports what the layer below still holds, the taken bytes are in neither
+	// pend nor held: count them as held, or room would offer a writer space that the flush is
+	// about to fill, and the writer's next frame would be dropped (held only ever overstates
+	// between flushes, never understates, so room never promises what frame then refuses).
+	o.held.Add(int64(len(b)))
 	return b
 }
 

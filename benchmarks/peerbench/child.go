@@ -40,12 +40,15 @@ type Result struct {
 	WindowS  float64 `json:"window_s"`
 	// Bytes and Msgs are counted in the window: verified at a receiver, written at a sender.
 	// Msgs counts events for workloads whose unit is not a byte (pings, handshakes).
-	Bytes      uint64  `json:"bytes"`
-	Msgs       uint64  `json:"msgs"`
-	Lost       uint64  `json:"lost,omitempty"`
-	Late       uint64  `json:"late,omitempty"`
-	TotalBytes uint64  `json:"total_bytes"`
-	GCCycles   uint64  `json:"gc_cycles"`
+	Bytes      uint64 `json:"bytes"`
+	Msgs       uint64 `json:"msgs"`
+	Lost       uint64 `json:"lost,omitempty"`
+	Late       uint64 `json:"late,omitempty"`
+	TotalBytes uint64 `json:"total_bytes"`
+	GCCycles   uint64 `json:"gc_cycles"`
+	// HeapAllocs is the heap objects this process allocated in the window (nil in reports
+	// written before it was recorded).
+	HeapAllocs *uint64 `json:"heap_allocs,omitempty"`
 	CPUSeconds float64 `json:"cpu_s"`
 	// CPUHelpers is the CPU time of helper processes (srt-live-transmit) over the window.
 	CPUHelpers float64           `json:"cpu_helpers_s,omitempty"`
@@ -115,6 +118,8 @@ type Env struct {
 	inWindow   atomic.Bool
 	windowDone atomic.Bool
 	marks      chan string // marks other than start/end, for workloads that define their own
+	profileMu  sync.Mutex
+	profile    *os.File // the window's CPU profile when profileEnv is set (profile.go)
 
 	mu         sync.Mutex
 	res        Result
@@ -203,7 +208,8 @@ func (e *Env) stop() {
 
 func (e *Env) probe() *probe {
 	p := &probe{t: time.Now(), bytes: e.M.bytes.Load(), msgs: e.M.msgs.Load(), lost: e.M.lost.Load(),
-		late: e.M.late.Load(), gc: gcCycles(), cpu: cpuSeconds()}
+		late: e.M.late.Load(), cpu: cpuSeconds()}
+	p.gc, p.allocs = gcCounters()
 	e.mu.Lock()
 	for _, pid := range e.helpers {
 		p.helpers += procCPUSeconds(pid)
@@ -213,6 +219,7 @@ func (e *Env) probe() *probe {
 }
 
 func (e *Env) markStart() {
+	e.profileStart()
 	p := e.probe()
 	e.mu.Lock()
 	e.start = p
@@ -227,6 +234,7 @@ func (e *Env) markEnd() {
 	e.end = p
 	e.mu.Unlock()
 	e.windowDone.Store(true)
+	e.profileEnd()
 }
 
 // readControl applies the orchestrator's lines; EOF means the orchestrator is gone: stop.
@@ -337,6 +345,8 @@ func (e *Env) emitResult() {
 			r.Bytes, r.Msgs = b.bytes-a.bytes, b.msgs-a.msgs
 			r.Lost, r.Late = b.lost-a.lost, b.late-a.late
 			r.GCCycles = b.gc - a.gc
+			allocs := b.allocs - a.allocs
+			r.HeapAllocs = &allocs
 			r.CPUSeconds = b.cpu - a.cpu
 			r.CPUHelpers = b.helpers - a.helpers
 		}

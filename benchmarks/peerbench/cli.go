@@ -130,6 +130,15 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "sweep":
+		if err := runSweepCommand(args[1:], stdout, stderr); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			fmt.Fprintf(stderr, "peerbench sweep: %v\n", err)
+			return 1
+		}
+		return 0
 	case "report":
 		fs := flag.NewFlagSet("report", flag.ContinueOnError)
 		fs.SetOutput(stderr)
@@ -161,7 +170,9 @@ func usage(w io.Writer) {
   peerbench recv --contender C --workload W [flags]      (a child role; prints READY, MARK, RESULT)
   peerbench send --contender C --workload W --addr A [flags]
   peerbench report [--out DIR] RESULTS.json               (rebuild the reports of a run from its JSON)
-  peerbench list                                          (contenders, workloads, configurations)
+  peerbench list                                          (contenders, workloads, configurations, sweep grids)
+  peerbench sweep --peer kcp-go|quic-go|srt [--workloads x,y] [--settings k=v/k=v,...] [--rounds N] [--out DIR]
+                                                          (the peer's knobs over a grid: results/sweep-DATE.{md,json})
 
 Run "peerbench run --help" for the orchestrator's flags.
 `)
@@ -185,6 +196,10 @@ func listAll(w io.Writer) {
 			avail = "NOT AVAILABLE: " + err.Error()
 		}
 		fmt.Fprintf(w, "  %-14s [%s] %s\n      %s\n      workloads: %s\n", c.Name(), c.Class(), avail, c.Describe(), strings.Join(ws, ", "))
+		if t, ok := c.(tunable); ok {
+			fmt.Fprintf(w, "      knobs: %s\n      sweep (peerbench sweep --peer %s, workloads %s): %s\n", t.tunedSettings(), c.Name(),
+				strings.Join(t.sweepWorkloads(), ", "), strings.Join(t.sweepGrid(), ", "))
+		}
 	}
 }
 

@@ -127,8 +127,9 @@ func contenders() []Contender {
 		&sttContender{ws: true},
 		&sttContender{fs: true},
 		&sttContender{fixedWin: true},
+		&sttCLIContender{},
 		&quicContender{},
-		&quicContender{bdp: true},
+		&quicBDPContender{quicContender{knobs: &quicKnobs{StreamMiB: 64, ConnMiB: 128}}},
 		&kcpContender{},
 		&srtContender{},
 		&udpCeiling{},
@@ -137,9 +138,19 @@ func contenders() []Contender {
 	}, testContenders...)
 }
 
+// contenderByName finds a contender; a peer's name may carry a knob set ("kcp-go@window=1024").
 func contenderByName(name string) (Contender, error) {
+	peer, spec := splitKnobs(name)
+	withKnobs := strings.Contains(name, knobSep)
 	var names []string
 	for _, c := range contenders() {
+		if c.Name() == peer && withKnobs {
+			t, ok := c.(tunable)
+			if !ok {
+				return nil, fmt.Errorf("%w: %s has no knobs", ErrBadKnobs, peer)
+			}
+			return t.withKnobs(spec)
+		}
 		if c.Name() == name {
 			return c, nil
 		}

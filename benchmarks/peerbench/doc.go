@@ -35,4 +35,10 @@
 // (report.go, svg.go). Goals judged from two medians of one run are in goals.go; issue 16's
 // handshake rate with forward secrecy (the sttfast-fs variant) against the seed-only one is in
 // fsgoal.go.
+//
+// The peers run at their best (issue 15, a fair race): each takes a knob set in its contender
+// name ("kcp-go@window=1024/mtu=1400/nodelay=fast", knobs.go), the plain name runs the tuned
+// setting per workload (constants in the peer's file), "peerbench sweep" runs a peer's grid and
+// writes results/sweep-DATE.{md,json} (sweep.go), and the orchestrator installs srt-tools when
+// srt-live-transmit is missing and it runs as root (install.go).
 package peerbench

@@ -26,6 +26,8 @@ var peerGoals = []peerGoal{
 	// Issue 12: sttfast over its WebSocket path, in the same run.
 	{"bulk", "sttfast", 0.8, "bulk goodput", "sttfast-ws"},
 	{"bulk", "quic-go", 3, "bulk goodput", "sttfast-ws"},
+	// Issue 15: a file through the command (dial | listen --once), against the library's bulk.
+	{"bulk", "sttfast", 0.9, "bulk goodput", "sttfast-cli"},
 }
 
 // goalMetric is the number a workload's goal is judged on: its headline, as in its table.
@@ -86,8 +88,10 @@ func goalsSection(w io.Writer, rep *runReport) {
 	}
 	rows += contenderGoalRows(w, rep, header)
 	rows += fsGoalRows(w, rep, header)
+	rows += issue15GoalRows(w, rep, header)
 	if rows > 0 {
 		fmt.Fprint(w, "\nWhere a goal is missed, benchmarks/README.md (\"Latest results\") and profiles/README.md say why.\n\n")
+		limitNote(w, rep)
 	}
 }
 

@@ -132,3 +132,15 @@ func longfatSessionsTable(w io.Writer, rep *runReport) {
 	}
 	fmt.Fprintln(w)
 }
+
+// quicBDPContender is quic-go for long fat paths: receive windows of 64 MiB per stream and
+// 128 MiB per connection (sttfast's caps) from the first byte, the sweep's 64/128 MiB setting
+// under its own name, so that neither side's window caps the race on a 300 ms path (quic-go's
+// defaults, 6 and 15 MiB, would). Everything else is quicContender's.
+type quicBDPContender struct{ quicContender }
+
+func (q *quicBDPContender) Name() string { return "quic-go-bdp" }
+
+func (q *quicBDPContender) Describe() string {
+	return "as quic-go but with " + q.knobs.describe() + ": as large as sttfast's window caps, so a long fat path is a fair race"
+}

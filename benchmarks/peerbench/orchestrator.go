@@ -38,6 +38,9 @@ type runConfig struct {
 	// NetnsScript is hardening/netem/netns.sh for the netns suite ("": found from the working
 	// directory or the executable).
 	NetnsScript string
+	// MayInstall lets the run install a missing peer tool (srt-tools with apt-get, as root); the
+	// commands set it, the tests do not.
+	MayInstall bool
 	// Exe and Env start the children: the running binary by default, the test binary in tests.
 	Exe string
 	Env []string
@@ -73,6 +76,7 @@ func runOrchestrator(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("find own executable: %w", err)
 	}
 	rc.Exe = exe
+	rc.MayInstall = true
 	rep, err := orchestrate(rc, stdout)
 	var skip *skipError
 	if errors.As(err, &skip) {
@@ -88,13 +92,16 @@ func runOrchestrator(args []string, stdout, stderr io.Writer) error {
 
 // runReport is everything one orchestrator run measured.
 type runReport struct {
-	Suite       string            `json:"suite"`
-	Quick       bool              `json:"quick"`
-	Machine     Machine           `json:"machine"`
-	Started     time.Time         `json:"started"`
-	Finished    time.Time         `json:"finished"`
-	Command     string            `json:"command"`
-	Contenders  map[string]string `json:"contenders"`
+	Suite      string            `json:"suite"`
+	Quick      bool              `json:"quick"`
+	Machine    Machine           `json:"machine"`
+	Started    time.Time         `json:"started"`
+	Finished   time.Time         `json:"finished"`
+	Command    string            `json:"command"`
+	Contenders map[string]string `json:"contenders"`
+	// Knobs are the tuned peers' settings, per contender (issue 15: the race runs each peer at
+	// the best setting its sweep found).
+	Knobs       map[string]string `json:"knobs,omitempty"`
 	Skipped     map[string]string `json:"skipped,omitempty"`
 	Budgets     map[string]budget `json:"budgets"`
 	Samples     []*Sample         `json:"samples"`
@@ -121,20 +128,23 @@ func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &runReport{Suite: rc.Suite, Quick: rc.Quick, Contenders: map[string]string{},
+	rep := &runReport{Suite: rc.Suite, Quick: rc.Quick, Contenders: map[string]string{}, Knobs: map[string]string{},
 		Skipped: map[string]string{}, Budgets: map[string]budget{}}
 	for _, n := range cnames {
 		c, err := contenderByName(n)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.Available(); err != nil {
+		if err := available(c, rc.MayInstall, log); err != nil {
 			rep.Skipped[c.Name()] = err.Error()
 			fmt.Fprintf(log, "note: skipping %s: %v\n", c.Name(), err)
 			continue
 		}
 		rep.contenders = append(rep.contenders, c)
 		rep.Contenders[c.Name()] = c.Describe()
+		if k := knobsRecord(c); k != "" {
+			rep.Knobs[c.Name()] = k
+		}
 	}
 	for _, n := range wnames {
 		w, err := workloadByName(n)
@@ -195,10 +205,15 @@ func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 	if rep.LoadBefore != "" {
 		fmt.Fprintf(log, "load average before: %s\n", rep.LoadBefore)
 	}
+	prepEnv, cleanup, err := prepareContenders(rep.contenders, rep.Budgets, rc.Total, log)
+	defer cleanup()
+	if err != nil {
+		return nil, err
+	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	secretHex := hex.EncodeToString(secret)
-	env := append(append(os.Environ(), rc.Env...), secretEnv+"="+secretHex)
+	env := append(append(append(os.Environ(), rc.Env...), prepEnv...), secretEnv+"="+secretHex)
 	// An interrupt kills the pair in flight (the children are in their own process groups, so the
 	// terminal's signal does not reach them) and ends the run without a report.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

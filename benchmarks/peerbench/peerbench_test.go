@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -78,7 +79,7 @@ func TestHarness(t *testing.T) {
 }
 
 // ownContenders are the runs this project's code makes; every other contender is a peer library.
-var ownContenders = map[string]bool{"sttfast": true, "sttfast-9000": true, "sttfast-ws": true, "sttfast-fs": true, "udp-ceiling": true, "tcp-ceiling": true, "aes-ceiling": true}
+var ownContenders = map[string]bool{"sttfast": true, "sttfast-9000": true, "sttfast-ws": true, "sttfast-fs": true, "sttfast-cli": true, "udp-ceiling": true, "tcp-ceiling": true, "aes-ceiling": true}
 
 // retryPeerErrors runs again, once and for three times as long, each peer library's run that
 // ended in an error: in a 400 ms window on a loaded 2-core machine kcp-go sometimes verifies no
@@ -143,6 +144,13 @@ func checkSample(t *testing.T, s *Sample) {
 	case kindSeal:
 		if s.Value <= 0 {
 			t.Fatal("nothing sealed")
+		}
+	case kindFanScale:
+		if m.Msgs == 0 || s.SendCPUPerMsgNs <= 0 {
+			t.Fatalf("no fan-out cost: %d messages verified, %.0f ns per message", m.Msgs, s.SendCPUPerMsgNs)
+		}
+		if s.Send.Info["sessions"] != strconv.Itoa(w.Width) {
+			t.Fatalf("the sender had %s sessions, want %d", s.Send.Info["sessions"], w.Width)
 		}
 	}
 }

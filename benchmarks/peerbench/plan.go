@@ -16,8 +16,8 @@ type suite struct {
 var suites = map[string]suite{
 	// peers: everything, sttfast's own workloads included, so one run feeds both reports.
 	"peers": {name: "peers",
-		contenders: []string{"sttfast", "sttfast-9000", "sttfast-ws", "sttfast-fs", "quic-go", "kcp-go", "srt", "udp-ceiling", "tcp-ceiling", "aes-ceiling"},
-		workloads:  []string{"bulk", "msg1200", "msg64", "rtt", "fanout", "seal", "handshake", "idle", "bulk10s"}},
+		contenders: []string{"sttfast", "sttfast-9000", "sttfast-ws", "sttfast-fs", "sttfast-cli", "quic-go", "kcp-go", "srt", "udp-ceiling", "tcp-ceiling", "aes-ceiling"},
+		workloads:  []string{"bulk", "msg1200", "msg64", "rtt", "fanout", "fanout10", "fanout1000", "seal", "open", "handshake", "idle", "bulk10s"}},
 	// stt: the numbers of issue 3, and issue 16's handshake rate with forward secrecy beside them.
 	"stt": {name: "stt",
 		contenders: []string{"sttfast", "sttfast-fs"},
@@ -55,6 +55,9 @@ func budgetFor(w Workload, quick bool) budget {
 		b.Warmup, b.Duration = 500*time.Millisecond, 2*time.Second
 	case kindSeal:
 		b.Warmup, b.Duration = 300*time.Millisecond, time.Second
+	case kindFanScale:
+		// A second of warm-up: a thousand sessions' congestion windows grow from their start.
+		b.Warmup, b.Duration = time.Second, 2*time.Second
 	case kindIdle:
 		b.Warmup, b.Duration = 0, 0
 	case kindTransfer:
@@ -92,20 +95,42 @@ type runItem struct {
 
 // plan expands the selection into the interleaved run order: for each workload, round after
 // round, every contender once (A B C A B C ...), so that a slow minute on a shared machine hits
-// every contender rather than one.
+// every contender rather than one. Consecutive workloads of one Group are interleaved too, round
+// by round (fanout10 then fanout1000 in round 1, then both in round 2, ...), because a goal
+// compares them with each other.
 func plan(cs []Contender, ws []Workload, budgets map[string]budget) []runItem {
 	var items []runItem
-	for _, w := range ws {
-		b := budgets[w.Name]
-		for r := 1; r <= b.Rounds; r++ {
-			for _, c := range cs {
-				if c.Supports(w) {
-					items = append(items, runItem{C: c, W: w, B: b, Round: r})
+	for i := 0; i < len(ws); {
+		group := ws[i : i+groupLen(ws[i:])]
+		rounds := 0
+		for _, w := range group {
+			rounds = max(rounds, budgets[w.Name].Rounds)
+		}
+		for r := 1; r <= rounds; r++ {
+			for _, w := range group {
+				b := budgets[w.Name]
+				if r > b.Rounds {
+					continue
+				}
+				for _, c := range cs {
+					if c.Supports(w) {
+						items = append(items, runItem{C: c, W: w, B: b, Round: r})
+					}
 				}
 			}
 		}
+		i += len(group)
 	}
 	return items
+}
+
+// groupLen is how many workloads at the start of ws share the first one's Group (1 without one).
+func groupLen(ws []Workload) int {
+	n := 1
+	for ws[0].Group != "" && n < len(ws) && ws[n].Group == ws[0].Group {
+		n++
+	}
+	return n
 }
 
 // estimate is the expected wall time of a plan: the windows plus about a second of start-up and

@@ -29,6 +29,7 @@ func rerender(path, out string, log io.Writer) error {
 			rep.contenders = append(rep.contenders, c)
 		}
 	}
+	rep.contenders = append(rep.contenders, knobVariants(rep.Contenders)...)
 	for _, w := range workloads {
 		if _, ok := rep.Budgets[w.Name]; ok {
 			rep.workloadsBy = append(rep.workloadsBy, w)
@@ -142,6 +143,7 @@ better (for latency: the peer's time over sttfast's). Ceilings are not peers: th
 the machine's packet path and AES budget a transport uses. See benchmarks/README.md for the method.
 
 `)
+	tunedPeersNote(w, rep)
 	fmt.Fprintf(w, "![goodput by message size](%s)\n\n", svgName)
 	goalsSection(w, rep)
 	for _, wl := range rep.workloadsBy {
@@ -155,6 +157,10 @@ the machine's packet path and AES budget a transport uses. See benchmarks/README
 			rttTable(w, rep, wl)
 		case kindSeal:
 			sealTable(w, rep, wl)
+		case kindFanScale:
+			if wl.Name == "fanout10" || !hasWorkload(rep, "fanout10") { // one table for the group
+				fanScaleTable(w, rep)
+			}
 		}
 	}
 	if hasWorkload(rep, "handshake") || hasWorkload(rep, "idle") || hasWorkload(rep, "bulk10s") {
@@ -242,6 +248,7 @@ func throughputTable(w io.Writer, rep *runReport, wl Workload) {
 		fmt.Fprintf(w, "| %s | **%s** | %s - %s | %s | %s | %s | %s | %.2f | %.0f / %.0f |\n", c.Name(), num(st.Med), num(st.Min), num(st.Max),
 			otherFmt(ms.Med), runs, advantageCell(c, stt, st.Med, true), lostCell, cores.Med, rgc.Med, sgc.Med)
 	}
+	skippedRows(w, rep, wl, 9)
 	fmt.Fprintln(w)
 }
 
@@ -284,8 +291,12 @@ func sealTable(w io.Writer, rep *runReport, wl Workload) {
 		fmt.Fprintf(w, "No result (%s).\n\n", runsCell(0, failed))
 		return
 	}
-	fmt.Fprintf(w, "**%.2f GB/s** (%.1f Gbit/s) median, %.2f - %.2f over %s. One core sealing nothing but packets; a transport that also packs, sends, receives and opens them shares the machine's cores between those jobs.\n\n",
-		st.Med, st.Med*8, st.Min, st.Max, plural(st.N, "run")+failedNote(failed))
+	what := "sealing nothing but packets; a transport that also packs, sends, receives and opens them"
+	if wl.Name == "open" {
+		what = "opening nothing but packets (each copied into the buffer first: an open consumes its input); a transport that also receives, acknowledges and delivers them"
+	}
+	fmt.Fprintf(w, "**%.2f GB/s** (%.1f Gbit/s) median, %.2f - %.2f over %s. One core %s shares the machine's cores between those jobs.\n\n",
+		st.Med, st.Med*8, st.Min, st.Max, plural(st.N, "run")+failedNote(failed), what)
 }
 
 func failedNote(failed int) string {
@@ -345,7 +356,8 @@ func human(v float64) string {
 // packet size, helper command lines): per contender and role, every distinct value of each key.
 func infoSection(w io.Writer, rep *runReport) {
 	volatile := map[string]bool{"accepted": true, "refused": true, "failed_dials": true, "handshake_queue_drops": true,
-		"first_dial_error": true, "final_input_rate_mbit": true, "max_input_rate_in_window_mbit": true}
+		"first_dial_error": true, "final_input_rate_mbit": true, "max_input_rate_in_window_mbit": true,
+		"packets_lost": true, "retransmitted_bytes": true, "ptos": true, "send_buffered_peak_per_session": true}
 	type key struct{ contender, role string }
 	var order []key
 	vals := map[key]map[string][]string{}

@@ -30,6 +30,9 @@ type Sample struct {
 	RSSPerSession float64 `json:"rss_per_session,omitempty"`
 	SendGC        uint64  `json:"send_gc,omitempty"`
 	RecvGC        uint64  `json:"recv_gc,omitempty"`
+	// SendCPUPerMsgNs, for the fan-out scaling workloads, is the sender process's CPU time in
+	// the window over the messages the receiver verified in the same window, in nanoseconds.
+	SendCPUPerMsgNs float64 `json:"send_cpu_per_msg_ns,omitempty"`
 	// Line is the delay line's counters for transfer workloads.
 	Line *LineStats `json:"delay_line,omitempty"`
 	// Netns is the namespace link's counters over the run, for the netns suite.
@@ -89,6 +92,8 @@ func derive(s *Sample, w Workload) {
 		if m.Bytes == 0 {
 			s.Error = "no bytes verified in the window"
 		}
+	case kindFanScale:
+		deriveFanScale(s, m)
 	case kindRTT:
 		if m.RTT == nil || m.RTT.Samples == 0 {
 			s.Error = "no round trip completed in the window"
@@ -129,6 +134,8 @@ func (s *Sample) summary(w Workload) string {
 			t += fmt.Sprintf(", %.2f%% lost", s.LossPct)
 		}
 		return t + fmt.Sprintf(", GC recv %d send %d, %.2f cores", s.RecvGC, s.SendGC, s.Cores)
+	case kindFanScale:
+		return fmt.Sprintf("%.0f ns of sender CPU per delivered message, %.3f Gbit/s, GC recv %d send %d", s.SendCPUPerMsgNs, s.Gbps, s.RecvGC, s.SendGC)
 	case kindRTT:
 		return fmt.Sprintf("p50 %.1f us, p99 %.1f us (%d samples)", s.P50us, s.P99us, s.measured().RTT.Samples)
 	case kindHandshake:
@@ -136,9 +143,29 @@ func (s *Sample) summary(w Workload) string {
 	case kindIdle:
 		return fmt.Sprintf("%.0f B heap, %.0f B RSS per idle session (%d sessions)", s.Value, s.RSSPerSession, s.Recv.Idle.Sessions)
 	case kindSeal:
+		if w.Name == "open" {
+			return fmt.Sprintf("%.3f GB/s opened", s.Value)
+		}
 		return fmt.Sprintf("%.3f GB/s sealed", s.Value)
 	case kindTransfer:
 		return transferSummary(s)
 	}
 	return ""
+}
+
+// deriveFanScale computes the fan-out cost from the receiver's count (m) and the sender's CPU
+// time over the same window.
+func deriveFanScale(s *Sample, m *Result) {
+	if m.Msgs == 0 {
+		s.Error = "no message verified in the window"
+		return
+	}
+	if s.Send == nil || !s.Send.Windowed {
+		s.Error = "the sender reported no window"
+		return
+	}
+	s.Gbps = float64(m.Bytes) * 8 / m.WindowS / 1e9
+	s.MsgsPerSec = float64(m.Msgs) / m.WindowS
+	s.SendCPUPerMsgNs = s.Send.CPUSeconds * 1e9 / float64(m.Msgs)
+	s.Value = s.SendCPUPerMsgNs
 }

@@ -22,14 +22,99 @@ import (
 // reads them from another (srt listener -> file://con). Encryption is SRT's AES-256 with a
 // passphrase (pbkeylen=32). Every other option is the library's default: latency 120 ms, live
 // transmission type, too-late packet drop on, and maxbw -1, which live mode caps at 1 Gbit/s of
-// paced sending (--srt-maxbw overrides it, and the report says so). Live mode carries one packet
+// paced sending (--srt-maxbw overrides it, and the report says so), except the latency and the
+// buffer sizes the sweep chose (srtTuned, see results/sweep-2026-12-03.md). Live mode carries one packet
 // per chunk of at most 1456 bytes, so the chunk is the message size, 1316 bytes for bulk (SRT's
 // default live payload, 7 MPEG-TS cells); each chunk is numbered and content-checked. Live mode
 // drops what arrives too late rather than stall, so losses are counted and shown, not errors.
 // The sender paces its input like an encoder would, at a rate it adapts from the receiver's
 // losses (see srtRate). Not measured: ping-pong (live mode delivers each packet exactly `latency` after it was sent,
 // by design) and fan-out (one process pair per receiver).
-type srtContender struct{}
+type srtContender struct {
+	knobs *srtKnobs // nil: srtTuned
+}
+
+// srtKnobs is one setting of SRT's latency and buffers.
+type srtKnobs struct {
+	LatencyMS int    // SRTO_LATENCY, both directions
+	Buffers   string // "default", or "large": srtLargeBuffers
+}
+
+// srtLargeBuffers are the URI options of the "large" buffer setting: a flow-control window of
+// 65536 packets (the default is 25600) and 64 MiB send and receive buffers (the defaults are
+// about 12 MB). The UDP socket buffers are left alone: the kernel caps them at rmem_max/wmem_max
+// anyway (4 MiB here), which SRT's default already asks for.
+const srtLargeBuffers = "fc=65536&rcvbuf=67108864&sndbuf=67108864"
+
+// srtTuned is the setting the race runs, the winner of results/sweep-2026-12-03.md: the large
+// buffers carried more at both latencies (the live sender's rate probing overflows the default
+// ones: over a third of the datagrams lost at 120 ms), and 120 ms with them had the best median
+// with no loss. Until 2026-12-03 the race ran the library's defaults (120 ms, default buffers).
+var srtTuned = srtKnobs{LatencyMS: 120, Buffers: "large"}
+
+func (k srtKnobs) String() string {
+	return fmt.Sprintf("latency=%d/buffers=%s", k.LatencyMS, k.Buffers)
+}
+
+func (k srtKnobs) describe() string {
+	b := "default buffers"
+	if k.Buffers == "large" {
+		b = "large buffers (" + strings.ReplaceAll(srtLargeBuffers, "&", ", ") + ")"
+	}
+	return fmt.Sprintf("latency %d ms, %s", k.LatencyMS, b)
+}
+
+func parseSRTKnobs(spec string, base srtKnobs) (srtKnobs, error) {
+	kv, err := parseKnobs(spec, []string{"latency", "buffers"})
+	if err != nil {
+		return base, err
+	}
+	k := base
+	if v, ok := kv["latency"]; ok {
+		if k.LatencyMS, err = knobInt("latency", v, 0, 10000); err != nil {
+			return base, err
+		}
+	}
+	if v, ok := kv["buffers"]; ok {
+		if k.Buffers, err = knobChoice("buffers", v, []string{"default", "large"}); err != nil {
+			return base, err
+		}
+	}
+	return k, nil
+}
+
+func (s *srtContender) current() srtKnobs {
+	if s.knobs != nil {
+		return *s.knobs
+	}
+	return srtTuned
+}
+
+func (s *srtContender) withKnobs(spec string) (Contender, error) {
+	kn, err := parseSRTKnobs(spec, srtTuned)
+	if err != nil {
+		return nil, err
+	}
+	return &srtContender{knobs: &kn}, nil
+}
+
+// sweepGrid is latency {20, 120 ms} x buffers {default, large}.
+func (s *srtContender) sweepGrid() []string {
+	var grid []string
+	for _, l := range []int{20, 120} {
+		for _, b := range []string{"default", "large"} {
+			grid = append(grid, srtKnobs{LatencyMS: l, Buffers: b}.String())
+		}
+	}
+	return grid
+}
+
+// sweepWorkloads is bulk only: SRT's small-message rate is its per-packet live pacing.
+func (s *srtContender) sweepWorkloads() []string { return []string{"bulk"} }
+
+func (s *srtContender) tunedSettings() string {
+	return "tuned by results/sweep-2026-12-03.md: " + srtTuned.describe()
+}
 
 const (
 	srtBinary    = "srt-live-transmit"
@@ -37,12 +122,21 @@ const (
 	srtMaxChunk  = 1456
 )
 
-func (s *srtContender) Name() string { return "srt" }
+func (s *srtContender) Name() string {
+	if s.knobs == nil {
+		return "srt"
+	}
+	return "srt" + knobSep + s.knobs.String()
+}
 
 func (s *srtContender) Class() Class { return classPeer }
 
 func (s *srtContender) Describe() string {
-	return "srt-live-transmit (Debian srt-tools) in live mode: sender `srt-live-transmit -a:no -chunk:C file://con 'srt://127.0.0.1:PORT?mode=caller&passphrase=<64 hex>&pbkeylen=32'`, receiver `srt-live-transmit -a:no -chunk:1456 'srt://127.0.0.1:PORT?mode=listener&passphrase=<64 hex>&pbkeylen=32' file://con` (AES-256); library defaults otherwise (latency 120 ms, maxbw -1 = 1 Gbit/s paced in live mode, TLPKTDROP on); chunk C = message size (1316 for bulk), one SRT packet each; the harness sender paces its input like an encoder, adapting the rate every 100 ms from the receiver's counts (x1.5 until the first loss, then +5% per loss-free interval, and on loss 90% of the rate the receiver got), so goodput is the highest live bitrate SRT carries and probing losses are shown; CPU of both srt-live-transmit processes is counted"
+	settings := s.tunedSettings()
+	if s.knobs != nil {
+		settings = s.knobs.describe()
+	}
+	return "srt-live-transmit (Debian srt-tools) in live mode, " + settings + ": sender `srt-live-transmit -a:no -chunk:C file://con 'srt://127.0.0.1:PORT?mode=caller&passphrase=<64 hex>&pbkeylen=32&latency=L[&buffers]'`, receiver `srt-live-transmit -a:no -chunk:1456 'srt://127.0.0.1:PORT?mode=listener&passphrase=<64 hex>&pbkeylen=32&latency=L[&buffers]' file://con` (AES-256); library defaults otherwise (maxbw -1 = 1 Gbit/s paced in live mode, TLPKTDROP on); chunk C = message size (1316 for bulk), one SRT packet each; the harness sender paces its input like an encoder, adapting the rate every 100 ms from the receiver's counts (x1.5 until the first loss, then +5% per loss-free interval, and on loss 90% of the rate the receiver got), so goodput is the highest live bitrate SRT carries and probing losses are shown; CPU of both srt-live-transmit processes is counted"
 }
 
 func (s *srtContender) Supports(w Workload) bool { return w.Kind == kindStream && w.Name != "bulk10s" }
@@ -65,8 +159,12 @@ func srtChunk(e *Env) int {
 }
 
 // srtParams are the URI options both ends share.
-func srtParams(e *Env, mode string) string {
-	p := []string{"mode=" + mode, "passphrase=" + hex.EncodeToString(e.O.Secret), "pbkeylen=32"}
+func (s *srtContender) srtParams(e *Env, mode string) string {
+	k := s.current()
+	p := []string{"mode=" + mode, "passphrase=" + hex.EncodeToString(e.O.Secret), "pbkeylen=32", "latency=" + strconv.Itoa(k.LatencyMS)}
+	if k.Buffers == "large" {
+		p = append(p, srtLargeBuffers)
+	}
 	if e.O.SRTMaxBW != 0 {
 		p = append(p, "maxbw="+strconv.FormatInt(e.O.SRTMaxBW, 10))
 	}
@@ -105,7 +203,7 @@ func (s *srtContender) RunRecv(ctx context.Context, e *Env) error {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	// The receiving end reads with the largest live payload: its buffer must hold any packet.
-	cmd := srtCommand(e, "-chunk:"+strconv.Itoa(srtMaxChunk), "srt://"+addr+"?"+srtParams(e, "listener"), "file://con")
+	cmd := srtCommand(e, "-chunk:"+strconv.Itoa(srtMaxChunk), "srt://"+addr+"?"+s.srtParams(e, "listener"), "file://con")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -116,6 +214,7 @@ func (s *srtContender) RunRecv(ctx context.Context, e *Env) error {
 	e.AddHelper(cmd.Process.Pid)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	e.Info("chunk", strconv.Itoa(chunk))
+	e.Info("knobs", s.current().String())
 	// The caller retries its handshake until the listener is up: no need to wait for the bind.
 	e.Ready([]string{addr})
 	go func() { <-e.Stop(); cmd.Process.Kill() }()
@@ -207,7 +306,7 @@ func (r *srtRate) onFeedback(lost, recv uint64, now time.Time) {
 
 func (s *srtContender) RunSend(ctx context.Context, e *Env) error {
 	chunk := srtChunk(e)
-	cmd := srtCommand(e, "-chunk:"+strconv.Itoa(chunk), "file://con", "srt://"+e.O.Addrs[0]+"?"+srtParams(e, "caller"))
+	cmd := srtCommand(e, "-chunk:"+strconv.Itoa(chunk), "file://con", "srt://"+e.O.Addrs[0]+"?"+s.srtParams(e, "caller"))
 	cmd.Stdout = os.Stderr // its messages must not mix with the protocol lines
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -220,6 +319,7 @@ func (s *srtContender) RunSend(ctx context.Context, e *Env) error {
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	go func() { <-e.Stop(); in.Close() }()
 	e.Info("chunk", strconv.Itoa(chunk))
+	e.Info("knobs", s.current().String())
 	e.Info("input", "paced, rate adapted from the receiver's losses (see srt.go)")
 	per := max(1, (64<<10)/chunk)
 	buf := make([]byte, per*chunk)

@@ -316,8 +316,11 @@ func (c *sttConn) ReadData(buf []byte) ([]byte, error) {
 
 func (c *sttConn) Close() error { return c.st.CloseWrite() }
 
-// Custom: the handshake and idle-memory workloads are sttfast's own (sttonly.go).
-func (s *sttContender) Custom(w Workload) bool { return w.Kind == kindHandshake || w.Kind == kindIdle }
+// Custom: the handshake and idle-memory workloads are sttfast's own (sttonly.go), and so is the
+// fan-out scaling one (fanscale.go).
+func (s *sttContender) Custom(w Workload) bool {
+	return w.Kind == kindHandshake || w.Kind == kindIdle || w.Kind == kindFanScale
+}
 
 func (s *sttContender) RunRecv(ctx context.Context, e *Env) error {
 	switch e.W.Kind {
@@ -325,6 +328,8 @@ func (s *sttContender) RunRecv(ctx context.Context, e *Env) error {
 		return s.handshakeListener(ctx, e)
 	case kindIdle:
 		return s.idleListener(ctx, e)
+	case kindFanScale:
+		return s.fanScaleListener(ctx, e)
 	}
 	return errors.New("not a custom workload")
 }
@@ -335,6 +340,8 @@ func (s *sttContender) RunSend(ctx context.Context, e *Env) error {
 		return s.handshakeDialer(ctx, e)
 	case kindIdle:
 		return s.idleDialer(ctx, e)
+	case kindFanScale:
+		return s.fanScaleSender(ctx, e)
 	}
 	return errors.New("not a custom workload")
 }

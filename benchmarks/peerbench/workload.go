@@ -17,6 +17,7 @@ const (
 	kindIdle                  // sttfast only: memory per idle session
 	kindSeal                  // in-process AES-256-GCM sealing, one core
 	kindTransfer              // a fixed-size stream transfer through a delay line (jitter.go) or between network namespaces (netns.go)
+	kindFanScale              // sttfast only: SendToAll from one node to Width sessions of one listener, sender CPU per delivered message (fanscale.go)
 )
 
 // Workload is one row group of the report. Every contender that supports it runs it with the same
@@ -37,6 +38,11 @@ type Workload struct {
 	Path *pathSpec
 	// Net, for transfer workloads, is the link between two network namespaces the pair runs on.
 	Net *netSpec
+	// Width, for fan-out scaling workloads, is how many sessions SendToAll writes to.
+	Width int
+	// Group names workloads whose rounds the plan interleaves (A1 B1 A2 B2 ...) because a goal
+	// compares them with each other; "" runs the workload's rounds back to back as usual.
+	Group string
 }
 
 const (
@@ -72,6 +78,11 @@ var workloads = []Workload{
 	{Name: "ns1g20", Kind: kindTransfer, Size: 64 << 10, MeasuredBy: roleRecv, Title: "1 Gbit/s, 20% random loss each way", Unit: "Mbit/s", Higher: true,
 		Net: &netSpec{Rate: "1gbit", Loss: 20}},
 	{Name: "seal", Kind: kindSeal, Size: 1200, MeasuredBy: roleRecv, Title: "AES-256-GCM seal of 1200-byte packets on one core (no network)", Unit: "GB/s", Higher: true},
+	{Name: "open", Kind: kindSeal, Size: 1200, MeasuredBy: roleRecv, Title: "AES-256-GCM open of 1200-byte packets on one core (no network)", Unit: "GB/s", Higher: true},
+	{Name: "fanout10", Kind: kindFanScale, Size: 1200, Width: 10, Group: "fanscale", MeasuredBy: roleRecv,
+		Title: "Fan-out cost: SendToAll of 1200-byte messages to 10 sessions", Unit: "ns/msg", Higher: false},
+	{Name: "fanout1000", Kind: kindFanScale, Size: 1200, Width: 1000, Group: "fanscale", MeasuredBy: roleRecv,
+		Title: "Fan-out cost: SendToAll of 1200-byte messages to 1000 sessions", Unit: "ns/msg", Higher: false},
 }
 
 func workloadByName(name string) (Workload, error) {

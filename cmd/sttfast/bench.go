@@ -91,6 +91,7 @@ type benchResult struct {
 	Streams         int     `json:"streams"`
 	Sessions        int     `json:"sessions"`
 	PayloadSize     int     `json:"payload_size"`
+	PathMTU         int     `json:"path_mtu,omitempty"` // packet size at the end: PayloadSize, or what path MTU discovery raised it to
 	BytesSent       uint64  `json:"bytes_sent"`
 	BytesVerified   uint64  `json:"bytes_verified"`
 	Messages        uint64  `json:"messages"`
@@ -250,6 +251,9 @@ func printBenchSummary(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "  resent    %s of stream data, for losses and for %d probe timeouts (a probe resends data whose ACK is late)\n",
 		humanBytes(r.Retransmitted), r.ProbeTimeouts)
 	fmt.Fprintf(w, "  rtt       %.1f us smoothed\n", r.SmoothedRTTus)
+	if r.PathMTU > 0 && r.PathMTU != r.PayloadSize {
+		fmt.Fprintf(w, "  path MTU  %d-byte packets at the end (path MTU discovery, from %d)\n", r.PathMTU, r.PayloadSize)
+	}
 	if strings.HasPrefix(r.Transport, "ws") {
 		fmt.Fprintf(w, "  path      WebSocket over TCP: no loss timers or window, paced by the connection's budget\n")
 	} else {
@@ -438,6 +442,7 @@ func (r *benchResult) finish(elapsed time.Duration, sessions []*ctrl.Session, sn
 		r.SpuriousLosses += ss.SpuriousLosses
 		r.ProbeTimeouts += ss.PTOs
 		r.SmoothedRTTus = float64(ss.SmoothedRTT) / 1e3
+		r.PathMTU = ss.PathMTU
 	}
 	r.PacketsSent = snd.TxDatagrams
 	r.PacketsPerSec = float64(snd.TxDatagrams) / elapsed.Seconds()

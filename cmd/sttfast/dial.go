@@ -141,11 +141,18 @@ func runDial(c *cli, args []string) error {
 	fs.StringVar(&o.resume, "resume", "", "continue the session of the state `FILE` (same seed, same stdin): the bytes the peer has are skipped")
 	fs.BoolVar(&o.streamOpts.Probabilistic, "probabilistic", false, "send on a probabilistic stream: each chunk is delivered with a probability its entropy sets, and may be abandoned")
 	fs.DurationVar(&o.streamOpts.Deadline, "deadline", 0, "with --probabilistic: a chunk older than `DURATION` is not sent (again)")
+	var prof cpuProfileFlag
+	prof.register(fs)
 	fs.StringVar(&o.object, "send-object", "", "send `FILE` as one object checked by its SHA-256 (for listen --store) instead of stdin")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var err error
+	stopProfile, err := prof.start("dial")
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if o.object != "" && (o.recv || o.state != "" || o.resume != "" || o.streamOpts.Probabilistic) {
 		return usagef("--send-object sends one whole object: not with --recv, --state, --resume or --probabilistic")
 	}
@@ -421,6 +428,9 @@ func dialRecv(ctx context.Context, c *cli, node *ctrl.Node, s *ctrl.Session, o *
 // exactly chunk bytes but the last: the stream's bytes are then a function of the input alone,
 // which is what lets a resumed sender rewrite them identically from any message boundary.
 func sendInput(r io.Reader, st *ctrl.Stream, chunk int, whole bool, sent *atomic.Uint64, keeper *stateKeeper) error {
+	if !whole {
+		return sendReads(r, st, chunk, sent)
+	}
 	buf := make([]byte, chunk)
 	for {
 		var n int
@@ -447,6 +457,18 @@ func sendInput(r io.Reader, st *ctrl.Stream, chunk int, whole bool, sent *atomic
 			return fmt.Errorf("read stdin: %w", err)
 		}
 	}
+}
+
+// sendReads is sendInput for a send whose message boundaries are free (no resumable state):
+// the stream reads stdin itself, one message per read, straight into its send buffer when
+// stdin is a file or a pipe (Stream.ReadMessagesFrom), so no byte is copied in between.
+func sendReads(r io.Reader, st *ctrl.Stream, chunk int, sent *atomic.Uint64) error {
+	_, err := st.ReadMessagesFrom(r, chunk, func(n int) { sent.Add(uint64(n)) })
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("read stdin: %w", err)
+	}
+	return err
 }
 
 // drain reads and discards st until the peer ends its half; nil at a clean end.

@@ -65,10 +65,17 @@ func runListen(c *cli, args []string) error {
 	once := fs.Bool("once", false, "serve one session, exit when it closes (0 if closed cleanly)")
 	quiet := fs.Bool("quiet", false, "no session lines on stderr (the \"listening on\" line stays)")
 	storeDir := fs.String("store", "", "store each stream's objects (dial --send-object) in `DIR` by their SHA-256, print their keys")
+	var prof cpuProfileFlag
+	prof.register(fs)
 	resumeWindow := fs.Duration("resume-window", 60*time.Second, "keep a silent session resumable this long (dial --resume; 0: no longer than --idle-timeout)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	stopProfile, err := prof.start("listen")
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if *resumeWindow < 0 {
 		return usagef("--resume-window %v: must not be negative", *resumeWindow)
 	}

@@ -61,6 +61,10 @@ func writeMetrics(w io.Writer, in *metricsInput) error {
 	p.counter("sttfast_bytes_sent_total", "STT packet bytes sent by the node, over every path.", n.TxBytes)
 	p.counter("sttfast_retransmitted_bytes_total", "Stream bytes sent again after a loss, over all sessions.", in.retransmitted)
 	p.counter("sttfast_packets_lost_total", "Packets declared lost by loss detection, over all sessions.", in.packetsLost)
+	p.counter("sttfast_pmtu_probes_sent_total", "Path MTU discovery probes sent (padded packets testing a larger size).", n.PMTUProbesSent)
+	p.counter("sttfast_pmtu_probes_acked_total", "Path MTU discovery probes acknowledged: the path carried their size.", n.PMTUProbesAcked)
+	p.counter("sttfast_pmtu_probes_lost_total", "Path MTU discovery probes lost (too large for the path, or lost on it).", n.PMTUProbesLost)
+	p.counter("sttfast_pmtu_black_holes_total", "Sessions that found their discovered packet size no longer carried and fell back to the base size.", n.PMTUBlackHoles)
 
 	p.family("sttfast_drops_total", "counter", "Datagrams discarded on receive, by reason.")
 	for _, r := range dataplane.DropReasons() {

@@ -92,6 +92,7 @@ func TestMetricsFormat(t *testing.T) {
 	in.node.WebSocket.RefusedBy[wspath.RefusedRequest] = 2
 	in.node.WebSocket.DropBudget = 12
 	in.retransmitted, in.packetsLost = 7, 8
+	in.node.PMTUProbesSent, in.node.PMTUProbesAcked, in.node.PMTUProbesLost, in.node.PMTUBlackHoles = 16, 17, 18, 19
 	in.node.WebSocket.RefusedBy[wspath.RefusedEvicted] = 12
 	in.node.WebSocket.ClosedTooBig = 13
 	in.node.WebSocket.DropPong = 14
@@ -109,6 +110,10 @@ func TestMetricsFormat(t *testing.T) {
 		"sttfast_bytes_sent_total":                          2000,
 		"sttfast_retransmitted_bytes_total":                 7,
 		"sttfast_packets_lost_total":                        8,
+		"sttfast_pmtu_probes_sent_total":                    16,
+		"sttfast_pmtu_probes_acked_total":                   17,
+		"sttfast_pmtu_probes_lost_total":                    18,
+		"sttfast_pmtu_black_holes_total":                    19,
 		`sttfast_drops_total{reason="auth"}`:                3,
 		`sttfast_drops_total{reason="truncated"}`:           0,
 		"sttfast_handshakes_ok_total":                       5,

@@ -61,7 +61,7 @@ func newOrderedWriter(w io.Writer, spoolMem int) *orderedWriter {
 // the writer goroutine once all of r's bytes are written (or dropped after a write failure),
 // with r's read error (nil at a clean end of stream).
 func (o *orderedWriter) add(r messageReader, onDone func(readErr error)) {
-	sp := &spool{limit: o.spoolMem, onDone: onDone}
+	sp := &spool{limit: o.spoolMem, onDone: onDone, out: o}
 	sp.cond = sync.NewCond(&sp.mu)
 	o.mu.Lock()
 	if o.err != nil {
@@ -191,6 +191,7 @@ func (o *orderedWriter) fail(err error) {
 type spool struct {
 	limit  int
 	onDone func(error)
+	out    *orderedWriter
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -200,26 +201,32 @@ type spool struct {
 	fileR    int64
 	fileW    int64
 	head     bool // its turn: the reader waits for room instead of spilling
+	// direct: its turn and nothing held, so the reader writes to the output itself (no hand-off
+	// to the writer goroutine, no copy: a stream writes straight from its receive buffer); the
+	// writer goroutine only waits for the end. Set by the writer goroutine (take), never unset.
+	direct   bool
 	eof      bool // the reader has finished
 	readErr  error
 	spillErr error
 	discard  bool
 }
 
-// fill is the reader goroutine: every message of r into the spool, until the end of r.
+// fill is the reader goroutine: every message of r into the spool, until the end of r; once
+// the spool is direct, straight to the output.
 func (sp *spool) fill(r messageReader) {
 	buf := getBuf()
 	for {
+		if sp.isDirect() {
+			if done, err := sp.copyDirect(r); done {
+				putBuf(buf)
+				sp.end(err)
+				return
+			}
+		}
 		msg, err := r.ReadMessage(buf[:0])
 		if err != nil {
 			putBuf(msg)
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-			sp.mu.Lock()
-			sp.eof, sp.readErr = true, err
-			sp.cond.Broadcast()
-			sp.mu.Unlock()
+			sp.end(err)
 			return
 		}
 		if sp.push(msg) {
@@ -230,7 +237,70 @@ func (sp *spool) fill(r messageReader) {
 	}
 }
 
+// end records the end of the reader with its error (io.EOF is a clean end).
+func (sp *spool) end(err error) {
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	sp.mu.Lock()
+	sp.eof, sp.readErr = true, err
+	sp.cond.Broadcast()
+	sp.mu.Unlock()
+}
+
+func (sp *spool) isDirect() bool {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.direct && !sp.discard
+}
+
+// copyDirect writes the rest of r to the output, with the stream's own WriteTo when it has one
+// (a *ctrl.Stream: from its receive buffer, writev to a file), and reports whether r has ended;
+// after a write failure it returns not done, and the reader goes on reading and dropping (the
+// spool discards) until the stream ends.
+func (sp *spool) copyDirect(r messageReader) (done bool, readErr error) {
+	wt, ok := r.(io.WriterTo)
+	if !ok {
+		return false, nil // one message at a time through push, which writes directly
+	}
+	o := sp.out
+	w := o.w
+	if _, file := w.(*os.File); !file {
+		w = &outputWriter{o: o} // tells write failures from the stream's own errors
+	}
+	_, err := wt.WriteTo(w)
+	var pe *os.PathError
+	switch {
+	case errors.As(err, &pe) && pe.Op == "write": // the file's writev failed
+		o.fail(fmt.Errorf("write stdout: %w", err))
+	case errors.Is(err, errOutputFailed): // outputWriter has recorded it
+	default:
+		return true, err
+	}
+	sp.setDiscard()
+	return false, nil
+}
+
+// errOutputFailed is what outputWriter returns once writing the output failed (o.err says why).
+var errOutputFailed = errors.New("output failed")
+
+// outputWriter is the ordered writer's output for a stream's WriteTo: it records a write failure
+// as the writer's and returns errOutputFailed, so that it is never taken for a read error.
+type outputWriter struct{ o *orderedWriter }
+
+func (f *outputWriter) Write(p []byte) (int, error) {
+	if err := f.o.write(p); err != nil {
+		f.o.fail(fmt.Errorf("write stdout: %w", err))
+		return 0, errOutputFailed
+	}
+	if f.o.failure() != nil {
+		return 0, errOutputFailed
+	}
+	return len(p), nil
+}
+
 // push stores msg and reports whether the spool kept the slice (else the caller reuses it).
+// A direct spool writes msg to the output at once instead.
 func (sp *spool) push(msg []byte) (kept bool) {
 	if len(msg) == 0 {
 		return false
@@ -240,6 +310,17 @@ func (sp *spool) push(msg []byte) (kept bool) {
 	for {
 		switch {
 		case sp.discard || sp.spillErr != nil:
+			return false
+		case sp.direct:
+			sp.mu.Unlock() // the writer goroutine waits for the end: nobody else writes now
+			err := sp.out.write(msg)
+			if err != nil {
+				sp.out.fail(fmt.Errorf("write stdout: %w", err))
+			}
+			sp.mu.Lock()
+			if err != nil {
+				sp.dropAll()
+			}
 			return false
 		case sp.fileW > sp.fileR:
 			sp.spill(msg)
@@ -290,6 +371,12 @@ func (sp *spool) setHead() {
 // setDiscard drops everything held and everything to come.
 func (sp *spool) setDiscard() {
 	sp.mu.Lock()
+	sp.dropAll()
+	sp.mu.Unlock()
+}
+
+// dropAll is setDiscard with mu held.
+func (sp *spool) dropAll() {
 	sp.discard = true
 	for _, c := range sp.chunks {
 		putBuf(c)
@@ -297,7 +384,6 @@ func (sp *spool) setDiscard() {
 	sp.chunks, sp.memBytes = nil, 0
 	sp.fileR = sp.fileW
 	sp.cond.Broadcast()
-	sp.mu.Unlock()
 }
 
 // take returns the next bytes to write, waiting for them; ok is false at the end of the stream.
@@ -336,6 +422,11 @@ func (sp *spool) take(fileBuf *[]byte) (b []byte, fromFile, ok bool) {
 		}
 		if sp.eof || sp.spillErr != nil {
 			return nil, false, false
+		}
+		if sp.head && !sp.discard {
+			// Nothing held and it is this stream's turn: its reader writes from now on.
+			sp.direct = true
+			sp.cond.Broadcast()
 		}
 		sp.cond.Wait()
 	}

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,5 +150,96 @@ func TestOrderedWriteFailure(t *testing.T) {
 	o.close()
 	if err := o.wait(); err == nil {
 		t.Fatal("no error reported")
+	}
+}
+
+// writerToReader is a fake stream that also has WriteTo, as a *ctrl.Stream does: once its turn
+// comes and nothing of it is held, the ordered writer hands it the output itself.
+type writerToReader struct{ chanReader }
+
+// WriteTo writes every message still to come to w.
+func (r writerToReader) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for m := range r.c {
+		k, err := w.Write(m)
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// TestOrderedDirectWriterTo: a stream with WriteTo whose turn it is writes to the output itself,
+// a stream behind it is held meanwhile, and the output is still each stream whole, in order.
+func TestOrderedDirectWriterTo(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	o := newOrderedWriter(f, 1000)
+	first, second := writerToReader{chanReader{make(chan []byte)}}, writerToReader{chanReader{make(chan []byte)}}
+	o.add(first, nil)
+	o.add(second, nil)
+	var want []byte
+	for i := range 50 { // the second stream first: it must wait, spooled
+		m := bytes.Repeat([]byte{'b'}, 100+i)
+		second.c <- m
+	}
+	close(second.c)
+	for i := range 50 {
+		m := bytes.Repeat([]byte{'a'}, 1+i)
+		want = append(want, m...)
+		first.c <- m
+	}
+	close(first.c)
+	for i := range 50 {
+		want = append(want, bytes.Repeat([]byte{'b'}, 100+i)...)
+	}
+	o.close()
+	if err := o.wait(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("output is not the streams whole and in order (%d bytes, want %d)", len(got), len(want))
+	}
+}
+
+// TestOrderedDirectWriteFailure: a write failure in a stream's own WriteTo, to a file or to any
+// writer, is the output's failure (not the stream's read error) and never blocks the reader.
+func TestOrderedDirectWriteFailure(t *testing.T) {
+	closed, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close() // writes fail with a *PathError, as a full disk's would
+	for _, out := range []io.Writer{closed, failWriter{}} {
+		o := newOrderedWriter(out, 10)
+		r := writerToReader{chanReader{make(chan []byte)}}
+		var readErr error
+		o.add(r, func(err error) { readErr = err })
+		go func() {
+			for range 100 {
+				r.c <- bytes.Repeat([]byte("x"), 100) // would block if nothing read after the failure
+			}
+			close(r.c)
+		}()
+		select {
+		case <-o.failedC():
+		case <-time.After(guard):
+			t.Fatal("failure not signalled")
+		}
+		o.close()
+		if err := o.wait(); err == nil || !strings.Contains(err.Error(), "write stdout") {
+			t.Fatalf("%T: wait: %v, want a write stdout error", out, err)
+		}
+		if readErr != nil {
+			t.Fatalf("%T: the output's failure was taken for the stream's: %v", out, readErr)
+		}
 	}
 }

@@ -33,3 +33,23 @@ func (s *Sender) MaxDatagramSize() int {
 	}
 	return s.cc.mss
 }
+
+// RaiseMaxDatagramSize raises the datagram size the Sender counts in, for a path on which path
+// MTU discovery confirmed larger packets (an acknowledged probe). It mirrors SetMaxDatagramSize:
+// windows stay in bytes, and what is counted in datagrams (the window's floor, the increments
+// of congestion avoidance, BBR's quanta) follows the new size. A size not above the current one
+// is ignored.
+func (s *Sender) RaiseMaxDatagramSize(n int) {
+	if !s.initialized || n <= 0 {
+		return
+	}
+	c := &s.cc
+	if n > c.mss {
+		c.minWindow = c.minWindow / c.mss * n
+		c.mss = n
+	}
+	if b := s.bbr; s.useBBR && n > b.mss {
+		b.minCwnd = b.minCwnd / b.mss * n
+		b.mss = n
+	}
+}

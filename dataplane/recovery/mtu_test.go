@@ -30,3 +30,32 @@ func TestSetMaxDatagramSize(t *testing.T) {
 		}
 	}
 }
+
+// Path MTU discovery raises the unit (and with it the floor counted in datagrams), never the
+// window; a smaller size is ignored by the raising call.
+func TestRaiseMaxDatagramSize(t *testing.T) {
+	for _, algo := range []Algorithm{Cubic, NewReno, BBR} {
+		var s Sender
+		s.Init(Config{MaxDatagramSize: 1200, Algorithm: algo})
+		w := s.Window()
+		s.RaiseMaxDatagramSize(8972)
+		s.RaiseMaxDatagramSize(1100)
+		if got := s.MaxDatagramSize(); got != 8972 {
+			t.Fatalf("%v: MaxDatagramSize = %d after raising to 8972, want 8972", algo, got)
+		}
+		if s.Window() != w && algo != BBR {
+			t.Fatalf("%v: window %d -> %d: raising the datagram size must not move it", algo, w, s.Window())
+		}
+		min := s.cc.minWindow
+		if algo == BBR {
+			min = s.bbr.minCwnd
+		}
+		if min%8972 != 0 {
+			t.Fatalf("%v: window floor %d is not counted in 8972-byte datagrams", algo, min)
+		}
+		s.SetMaxDatagramSize(1200) // a black hole: back to the base size
+		if got := s.MaxDatagramSize(); got != 1200 {
+			t.Fatalf("%v: MaxDatagramSize = %d after lowering back, want 1200", algo, got)
+		}
+	}
+}
