@@ -76,8 +76,8 @@ included. A transfer that delivers nothing new for %v is a **stall**; one still 
 %v limit runs out is **incomplete**; both count with what they delivered. Cells are medians over
 interleaved rounds, in Mbit/s, with min - max.
 
-quic-go-bdp is quic-go with MaxStreamReceiveWindow 64 MiB and MaxConnectionReceiveWindow 128 MiB
-(sttfast's caps; its defaults, 6 and 15 MiB, would hold it to 6 MiB per round trip). sttfast-fixedwin
+quic-go-bdp is quic-go with receive windows of 64 MiB per stream and 128 MiB per connection from
+the first byte (sttfast's caps; its defaults, 6 and 15 MiB, would hold it to 6 MiB per round trip). sttfast-fixedwin
 is sttfast with its windows pinned at the starting 4 / 16 MiB and 4 MiB send buffer: the library
 before its windows followed the path.
 
