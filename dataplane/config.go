@@ -74,11 +74,6 @@ type Config struct {
 	ReliablePacketSize int
 	// BatchSize is how many datagrams one recvmmsg/sendmmsg moves (default 64).
 	BatchSize int
-	// ReadSpin is how long a reader waiting for the reply to data its stream sent, not yet
-	// acknowledged, polls the receive buffer before it parks (default DefaultReadSpin; negative:
-	// never). It saves the goroutine hand-off of a request/response round trip at the price of
-	// that much CPU per wait; a reader with nothing outstanding never spins (readspin.go).
-	ReadSpin time.Duration
 	// HandshakeQueue bounds handshake packets waiting for the control plane (default 1024);
 	// beyond it they are dropped and counted.
 	HandshakeQueue int
@@ -153,9 +148,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 64
-	}
-	if c.ReadSpin == 0 {
-		c.ReadSpin = DefaultReadSpin
 	}
 	if c.HandshakeQueue == 0 {
 		c.HandshakeQueue = 1024

@@ -596,7 +596,7 @@ func (st *Stream) waitReadable() error { return st.waitMore(1) }
 
 func (st *Stream) waitMore(need int) error {
 	for {
-		if st.recv.Readable() >= need || st.spinRead(need) {
+		if st.recv.Readable() >= need {
 			return nil
 		}
 		st.rwake.Arm()
