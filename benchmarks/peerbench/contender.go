@@ -107,6 +107,16 @@ type conn interface {
 	Close() error
 }
 
+// batchConn is a conn that also moves several whole messages per call; the stream roles use
+// it when the connection offers it (the sttfast-batch variant).
+type batchConn interface {
+	// WriteMsgs writes each of msgs as one message.
+	WriteMsgs(msgs [][]byte) error
+	// ReadMsgs reads at least one and at most len(bufs) messages, message i into bufs[i][:0] (its
+	// length is len(bufs[i]) afterwards), and returns how many it read.
+	ReadMsgs(bufs [][]byte) (int, error)
+}
+
 // customRunner is a contender that runs some workloads its own way (datagrams, a helper process,
 // no network at all, or sttfast's own workloads).
 type customRunner interface {
@@ -126,6 +136,7 @@ func contenders() []Contender {
 		&sttContender{cc: recovery.BBR},
 		&sttContender{ws: true},
 		&sttContender{fs: true},
+		&sttContender{batch: true},
 		&sttCLIContender{},
 		&quicContender{},
 		&kcpContender{},
