@@ -451,6 +451,15 @@ func deadlineNanos(t time.Time) int64 {
 func (st *Stream) ReadMessage(dst []byte) ([]byte, error) {
 	st.rmu.Lock()
 	defer st.rmu.Unlock()
+	if m, ok := st.readWhole(dst); ok {
+		return m, nil
+	}
+	return st.readMessage(dst)
+}
+
+// readMessage is ReadMessage's general path: it waits for the prefix and the body, and handles
+// skips, partly read messages and errors. rmu held.
+func (st *Stream) readMessage(dst []byte) ([]byte, error) {
 	if st.msgLeft < 0 {
 		if err := st.readPrefix(); err != nil {
 			return dst, err
@@ -490,9 +499,7 @@ func (st *Stream) ReadMessage(dst []byte) ([]byte, error) {
 // readAfterSkip reads the next message after a skip that reported no loss (the messages it
 // named had been read). rmu held.
 func (st *Stream) readAfterSkip(dst []byte) ([]byte, error) {
-	st.rmu.Unlock()
-	defer st.rmu.Lock()
-	return st.ReadMessage(dst)
+	return st.readMessage(dst)
 }
 
 // Read reads message bytes into p, ignoring message boundaries. On a probabilistic stream it

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 
 	"github.com/sttfast/sttfast/stc"
 )
 
 // aesCeiling is the cost of sttfast's encryption alone: stc.AEAD.Seal (AES-256-GCM in place,
-// the call the TX loop makes per packet) on 1200-byte packets, back to back on one goroutine
+// the call the TX loop makes per packet) on ceilingPacket-byte packets, back to back on one goroutine
 // locked to one OS thread, no network; on the open workload, stc.AEAD.Open (the RX loop's call)
 // the same way. Goodput above it on one core would be impossible; it is the budget the rest of
 // the data plane must fit into, and the machine's limit of the peers report (limit.go) adds both.
@@ -26,7 +27,7 @@ func (a *aesCeiling) Name() string { return "aes-ceiling" }
 func (a *aesCeiling) Class() Class { return classCeiling }
 
 func (a *aesCeiling) Describe() string {
-	return "stc.AEAD.Seal (AES-256-GCM, Go's crypto/aes + crypto/cipher) in place on 1200-byte packets (16-byte header as associated data, 1168-byte payload, 16-byte tag) on one goroutine locked to its thread; reported in GB/s of payload sealed. The open workload: stc.AEAD.Open in place of one such sealed packet, copied into the buffer before each open (an open consumes its input; the 1200-byte copy is counted)"
+	return "stc.AEAD.Seal (AES-256-GCM, Go's crypto/aes + crypto/cipher) in place on 8972-byte packets (16-byte header as associated data, 8940-byte payload, 16-byte tag) on one goroutine locked to its thread; reported in GB/s of payload sealed. The open workload: stc.AEAD.Open in place of one such sealed packet, copied into the buffer before each open (an open consumes its input; the packet's copy is counted)"
 }
 
 func (a *aesCeiling) Supports(w Workload) bool { return w.Kind == kindSeal }
@@ -49,7 +50,7 @@ func (a *aesCeiling) RunRecv(ctx context.Context, e *Env) error {
 	payload := size - aesHeader - stc.TagSize
 	pkt := make([]byte, aesHeader+payload, size)
 	copy(pkt, e.P.At(0, len(pkt)))
-	e.Info("packet", "1200")
+	e.Info("packet", strconv.Itoa(size))
 	if e.W.Name == "open" {
 		return openLoop(e, aead, pkt, payload)
 	}

@@ -107,6 +107,16 @@ type conn interface {
 	Close() error
 }
 
+// batchConn is a conn that also moves several whole messages per call; the stream roles use
+// it when the connection offers it (the sttfast-batch variant).
+type batchConn interface {
+	// WriteMsgs writes each of msgs as one message.
+	WriteMsgs(msgs [][]byte) error
+	// ReadMsgs reads at least one and at most len(bufs) messages, message i into bufs[i][:0] (its
+	// length is len(bufs[i]) afterwards), and returns how many it read.
+	ReadMsgs(bufs [][]byte) (int, error)
+}
+
 // customRunner is a contender that runs some workloads its own way (datagrams, a helper process,
 // no network at all, or sttfast's own workloads).
 type customRunner interface {
@@ -127,6 +137,7 @@ func contenders() []Contender {
 		&sttContender{ws: true},
 		&sttContender{fs: true},
 		&sttContender{fixedWin: true},
+		&sttContender{batch: true},
 		&sttCLIContender{},
 		&quicContender{},
 		&quicBDPContender{quicContender{knobs: &quicKnobs{StreamMiB: 64, ConnMiB: 128}}},

@@ -28,6 +28,8 @@ var peerGoals = []peerGoal{
 	{"bulk", "quic-go", 3, "bulk goodput", "sttfast-ws"},
 	// Issue 15: a file through the command (dial | listen --once), against the library's bulk.
 	{"bulk", "sttfast", 0.9, "bulk goodput", "sttfast-cli"},
+	// Issue 15: small messages through the batch calls, beside the single-call row above.
+	{"msg64", "quic-go", 10, "64-byte messages per second", "sttfast-batch"},
 }
 
 // goalMetric is the number a workload's goal is judged on: its headline, as in its table.

@@ -16,7 +16,7 @@ type suite struct {
 var suites = map[string]suite{
 	// peers: everything, sttfast's own workloads included, so one run feeds both reports.
 	"peers": {name: "peers",
-		contenders: []string{"sttfast", "sttfast-9000", "sttfast-ws", "sttfast-fs", "sttfast-cli", "quic-go", "kcp-go", "srt", "udp-ceiling", "tcp-ceiling", "aes-ceiling"},
+		contenders: []string{"sttfast", "sttfast-9000", "sttfast-ws", "sttfast-fs", "sttfast-cli", "sttfast-batch", "quic-go", "kcp-go", "srt", "udp-ceiling", "tcp-ceiling", "aes-ceiling"},
 		workloads:  []string{"bulk", "msg1200", "msg64", "rtt", "fanout", "fanout10", "fanout1000", "seal", "open", "handshake", "idle", "bulk10s"}},
 	// stt: the numbers of issue 3, and issue 16's handshake rate with forward secrecy beside them.
 	"stt": {name: "stt",

@@ -98,6 +98,9 @@ func streamRecv(ctx context.Context, e *Env, sc streamContender, n int) error {
 
 // recvLoop reads one stream until it ends, verifying every byte in order.
 func recvLoop(e *Env, c conn, messages bool) error {
+	if bc, ok := c.(batchConn); ok && messages {
+		return recvBatchLoop(e, bc)
+	}
 	size := e.Size()
 	buf := make([]byte, max(size, 64<<10))
 	v := StreamVerifier{p: e.P}
@@ -127,6 +130,9 @@ func streamSend(ctx context.Context, e *Env, sc streamContender) error {
 	}
 	defer closeBounded(cl.Close)
 	c := cl.Conns()[0]
+	if bc, ok := c.(batchConn); ok {
+		return streamSendBatch(e, c, bc)
+	}
 	src := StreamSource{p: e.P}
 	size := e.Size()
 	for !e.Stopped() {
@@ -140,6 +146,56 @@ func streamSend(ctx context.Context, e *Env, sc streamContender) error {
 	}
 	closeBounded(c.Close)
 	return nil
+}
+
+// streamSendBatch is streamSend through a batchConn: sttBatch messages per call.
+func streamSendBatch(e *Env, c conn, bc batchConn) error {
+	src := StreamSource{p: e.P}
+	size := e.Size()
+	msgs := make([][]byte, sttBatch)
+	for !e.Stopped() {
+		for i := range msgs {
+			msgs[i] = src.Next(size)
+		}
+		if err := bc.WriteMsgs(msgs); err != nil {
+			if e.Stopped() {
+				break
+			}
+			return fmt.Errorf("batch write before stream offset %d: %w", src.off, err)
+		}
+		e.M.Add(size*len(msgs), 0)
+	}
+	closeBounded(c.Close)
+	return nil
+}
+
+// recvBatchLoop is recvLoop through a batchConn: up to sttBatch whole messages per call, each
+// checked for its size and its bytes, in order.
+func recvBatchLoop(e *Env, bc batchConn) error {
+	size := e.Size()
+	bufs := make([][]byte, sttBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, 0, max(size, 64<<10))
+	}
+	v := StreamVerifier{p: e.P}
+	for {
+		n, err := bc.ReadMsgs(bufs)
+		if err != nil {
+			if e.Stopped() || e.WindowDone() {
+				return nil
+			}
+			return fmt.Errorf("batch read after %d verified bytes: %w", v.Offset(), err)
+		}
+		for _, d := range bufs[:n] {
+			if len(d) != size {
+				return fmt.Errorf("%w: message of %d bytes at stream offset %d, want %d", errVerify, len(d), v.Offset(), size)
+			}
+			if err := v.Check(d); err != nil {
+				return err
+			}
+			e.M.Add(len(d), 0)
+		}
+	}
 }
 
 // fanoutSend writes every message to every receiver: with the contender's own broadcast when it

@@ -21,14 +21,18 @@ import (
 // is sttfast over its WebSocket path (issue 12): the receivers listen on ws://HOST:0/stt and the
 // sender"s node (on UDP, unused) dials those addresses, one TCP connection per session. fs is
 // sttfast with Config.ForwardSecrecy on both nodes (issue 16): it runs the handshake workload only,
-// the one its ephemeral X25519 exchange changes, beside the seed-only rate of the same run.
-// fixedWin is sttfast with its windows pinned at their starting sizes (the caps set to them), as
-// they were before they followed the path: the longfat suite's before/after in one run.
+// the one its ephemeral X25519 exchange changes, beside the seed-only rate of the same run. batch
+// is sttfast with the batch message calls (Stream.WriteMessages/ReadMessages, issue 15): small
+// messages only, beside the single-call row, as an application that has several messages at hand
+// would send them. fixedWin is sttfast with its windows pinned at their starting sizes (the caps
+// set to them), as they were before they followed the path: the longfat suite's before/after in
+// one run.
 type sttContender struct {
 	payload  int
 	cc       recovery.Algorithm
 	ws       bool
 	fs       bool
+	batch    bool
 	fixedWin bool
 }
 
@@ -43,6 +47,8 @@ func (s *sttContender) Name() string {
 		return "sttfast-fs"
 	case s.fixedWin:
 		return "sttfast-fixedwin"
+	case s.batch:
+		return "sttfast-batch"
 	case s.payload != 0:
 		return "sttfast-" + strconv.Itoa(s.payload)
 	case s.cc != recovery.Cubic:
@@ -52,7 +58,7 @@ func (s *sttContender) Name() string {
 }
 
 func (s *sttContender) Class() Class {
-	if s.payload != 0 || s.cc != recovery.Cubic || s.ws || s.fs || s.fixedWin {
+	if s.payload != 0 || s.cc != recovery.Cubic || s.ws || s.fs || s.batch || s.fixedWin {
 		return classVariant
 	}
 	return classSTT
@@ -75,12 +81,21 @@ func (s *sttContender) Describe() string {
 	if s.fs {
 		d = "as sttfast but Config.ForwardSecrecy on both nodes: every handshake adds an ephemeral X25519 exchange (a key pair per dial and per answer, two scalar multiplications a side) to the seed authentication; handshake workload only, and every dialed session is checked to be forward-secret"
 	}
+	if s.batch {
+		d = fmt.Sprintf("as sttfast but the sender writes %d messages per Stream.WriteMessages call and the receiver reads up to %d per Stream.ReadMessages call (one lock, budget and guard round per batch); small-message workloads only", sttBatch, sttBatch)
+	}
 	return d
 }
+
+// sttBatch is how many messages the batch variant moves per call.
+const sttBatch = 64
 
 func (s *sttContender) Supports(w Workload) bool {
 	if s.fs {
 		return w.Kind == kindHandshake
+	}
+	if s.batch {
+		return w.Kind == kindStream && (w.Name == "msg64" || w.Name == "msg1200")
 	}
 	if s.ws {
 		return w.Kind == kindStream && w.Name != "bulk10s" || w.Kind == kindRTT || w.Kind == kindIdle
@@ -157,7 +172,7 @@ func (s *sttContender) Listen(ctx context.Context, e *Env, n int) (server, error
 	if s.ws {
 		cfg.Addr = "ws://" + e.O.bindAddr() + sttWSPath
 	}
-	srv := &sttServer{acceptQueue: newAcceptQueue(n), e: e}
+	srv := &sttServer{acceptQueue: newAcceptQueue(n), batch: s.batch, e: e}
 	for i := 0; i < n; i++ {
 		node, err := ctrl.Listen(ctx, cfg)
 		if err != nil {
@@ -190,6 +205,7 @@ func sttDialAddr(a string) string {
 }
 
 type sttServer struct {
+	batch     bool // hand out sttBatchConns
 	nodes     []*ctrl.Node
 	closeOnce sync.Once
 	e         *Env
@@ -213,7 +229,7 @@ func (srv *sttServer) acceptOne(ctx context.Context, node *ctrl.Node) {
 		srv.deliver(nil, err)
 		return
 	}
-	srv.deliver(&sttConn{st: st}, nil)
+	srv.deliver(newSttConn(st, srv.batch), nil)
 }
 
 func (srv *sttServer) Close() error {
@@ -257,7 +273,7 @@ func (s *sttContender) Dial(ctx context.Context, e *Env, addrs []string) (client
 			node.Close()
 			return nil, err
 		}
-		cl.conns = append(cl.conns, &sttConn{st: st})
+		cl.conns = append(cl.conns, newSttConn(st, s.batch))
 	}
 	s.info(e, node)
 	return cl, nil
@@ -300,6 +316,23 @@ func (cl *sttClient) Close() error {
 type sttConn struct {
 	st *ctrl.Stream
 }
+
+// sttBatchConn is an sttConn that also moves many messages per call (batchConn).
+type sttBatchConn struct{ sttConn }
+
+func newSttConn(st *ctrl.Stream, batch bool) conn {
+	if batch {
+		return &sttBatchConn{sttConn{st: st}}
+	}
+	return &sttConn{st: st}
+}
+
+func (c *sttBatchConn) WriteMsgs(msgs [][]byte) error {
+	_, err := c.st.WriteMessages(msgs)
+	return err
+}
+
+func (c *sttBatchConn) ReadMsgs(bufs [][]byte) (int, error) { return c.st.ReadMessages(bufs) }
 
 func (c *sttConn) WriteMsg(p []byte) error { return c.st.WriteMessage(p) }
 

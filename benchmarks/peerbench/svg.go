@@ -12,14 +12,15 @@ import (
 // rounds. Drawn from the samples, with no tool but this file.
 
 var chartColors = map[string]string{
-	"sttfast":      "#1f5fa8",
-	"sttfast-9000": "#8fb5e0",
-	"sttfast-ws":   "#6a3d9a",
-	"quic-go":      "#e07b1f",
-	"kcp-go":       "#3a9a3a",
-	"srt":          "#c23b3b",
-	"udp-ceiling":  "#9a9a9a",
-	"tcp-ceiling":  "#5a5a5a",
+	"sttfast":       "#1f5fa8",
+	"sttfast-9000":  "#8fb5e0",
+	"sttfast-ws":    "#6a3d9a",
+	"sttfast-batch": "#17becf",
+	"quic-go":       "#e07b1f",
+	"kcp-go":        "#3a9a3a",
+	"srt":           "#c23b3b",
+	"udp-ceiling":   "#9a9a9a",
+	"tcp-ceiling":   "#5a5a5a",
 }
 
 type chartGroup struct {

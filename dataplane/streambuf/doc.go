@@ -2,7 +2,10 @@
 // the application wrote until the peer acknowledges it, so DATA frames can be built and rebuilt
 // at any offset; a RecvBuffer reassembles DATA that arrives out of order at absolute stream
 // offsets and lets the application read the contiguous prefix. Message framing (varint length
-// prefixes) and flow-control credit live above this package; it only deals in byte offsets.
+// prefixes) and flow-control credit live above this package, with one exception: the
+// whole-message calls (messages.go: RecvBuffer.ReadMessage and ReadMessages,
+// SendBuffer.WriteMessages) copy whole length-prefixed messages, many per call, because for
+// small messages one guard round per message cost as much as the copy itself.
 //
 // # Memory
 //
@@ -30,12 +33,12 @@
 // Each buffer has two sides that run concurrently without a lock between them:
 //
 //	SendBuffer  producer  (the application writer; one at a time, callers serialize writers):
-//	                      Write, Reserve, Commit, Space
+//	                      Write, Write2, WriteMessages, Reserve, Commit, Space
 //	            transport (with the session lock held, so serialized among themselves):
 //	                      ReadAt, Ack, IsAcked, Release
 //	RecvBuffer  transport (session lock held): Insert, SetFinalSize
 //	            consumer  (the application reader; one at a time, callers serialize readers):
-//	                      Readable, Read, Peek, Discard, EOF
+//	                      Readable, Read, Peek, Discard, ReadMessage, ReadMessages, EOF
 //	            Release may be called from either side, at any time.
 //
 // End, Acked, Frontier, ReadOffset, FinalSize and PoolStats are atomic loads, safe anywhere.
