@@ -127,6 +127,15 @@ bench-jitter:
 	cd benchmarks && $(GO) build -o $(abspath $(PEERBENCH)) ./cmd/peerbench
 	./$(PEERBENCH) run --suite jitter --out $(RESULTS) --date $(DATE) $(PEERBENCH_FLAGS)
 
+# Issue 15, long fat paths: one stream moves 256 MiB through the delay line at 400 Mbit/s with
+# a 1, 100 and 300 ms round trip; sttfast (CUBIC, BBR, and with its windows pinned as before)
+# beside quic-go with windows as large as sttfast's caps, interleaved; writes
+# $(RESULTS)/longfat-$(DATE).{md,json}. About 2 minutes a round; --quick moves 32 MiB.
+.PHONY: bench-longfat
+bench-longfat:
+	cd benchmarks && $(GO) build -o $(abspath $(PEERBENCH)) ./cmd/peerbench
+	./$(PEERBENCH) run --suite longfat --out $(RESULTS) --date $(DATE) $(PEERBENCH_FLAGS)
+
 # Issue 10: sttfast (CUBIC and BBR) and quic-go each move 64 MiB between two network namespaces
 # (hardening/netem/netns.sh: veth pair, tbf bottleneck with a 10 ms queue, nftables random loss
 # in both directions): 100 Mbit/s and 1 Gbit/s links x 0, 5 and 20% loss, 3 interleaved rounds;

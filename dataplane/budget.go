@@ -21,7 +21,7 @@ import (
 // The budget is allocated on a session's first write (Session.sendBudget): an idle session holds
 // only the pointer.
 type sendBudget struct {
-	limit int64
+	limit atomic.Int64 // Config.SessionSendBuffer, raised as send buffers grow (raise)
 	used  atomic.Int64 // bytes charged to streams
 	peak  atomic.Int64 // highest used ever (SessionStats, tests)
 	nwait atomic.Int32 // len(queue), readable without mu
@@ -36,7 +36,8 @@ func (s *Session) sendBudget() *sendBudget {
 	if b := s.budget.Load(); b != nil {
 		return b
 	}
-	b := &sendBudget{limit: int64(s.e.cfg.SessionSendBuffer)}
+	b := &sendBudget{}
+	b.limit.Store(int64(s.e.cfg.SessionSendBuffer))
 	if !s.budget.CompareAndSwap(nil, b) {
 		return s.budget.Load()
 	}
@@ -48,7 +49,7 @@ func (s *Session) sendBudget() *sendBudget {
 func (b *sendBudget) grab(lo, n int64) int64 {
 	for {
 		u := b.used.Load()
-		free := b.limit - u
+		free := b.limit.Load() - u
 		if free < lo || free <= 0 {
 			return 0
 		}
@@ -59,6 +60,28 @@ func (b *sendBudget) grab(lo, n int64) int64 {
 			return m
 		}
 	}
+}
+
+// raise lifts the limit to n (never lowers it) and, when writers wait, wakes the oldest to try
+// with the new room. Called with the session lock held by a writer growing its send buffer.
+func (b *sendBudget) raise(n int64) {
+	for {
+		l := b.limit.Load()
+		if n <= l {
+			return
+		}
+		if b.limit.CompareAndSwap(l, n) {
+			break
+		}
+	}
+	if b.nwait.Load() == 0 {
+		return
+	}
+	b.mu.Lock()
+	if len(b.queue) > 0 {
+		b.queue[0].wwake.Notify()
+	}
+	b.mu.Unlock()
 }
 
 // give returns n bytes and, when writers wait, wakes the oldest: through locked.wakeLater when

@@ -18,9 +18,11 @@ import (
 
 // budgetConfig is small enough that a run without a session-wide bound would show at once (each
 // of 1000 streams could hold its 64 KiB: 64 MiB against a budget of 256 KiB) without taking the
-// machine's memory to prove it.
+// machine's memory to prove it. The caps equal the starting sizes: the bound under test is a
+// fixed one (auto-tuning would raise it as the send buffers grow).
 func budgetConfig(streams int) Config {
-	return Config{StreamWindow: 64 << 10, SessionWindow: 256 << 10, SendBuffer: 64 << 10, MaxStreams: streams}
+	return Config{StreamWindow: 64 << 10, SessionWindow: 256 << 10, SendBuffer: 64 << 10, MaxStreams: streams,
+		MaxSendBuffer: 64 << 10, MaxSessionSendBuffer: 256 << 10}
 }
 
 // noInline keeps writers on other goroutines from running TX iterations themselves (a write
@@ -207,7 +209,7 @@ func BenchmarkSendMemoryStreams(b *testing.B) {
 // (it does not get around the bound) and goes ahead once acknowledgements free room; a write
 // deadline ends the wait with ErrTimeout and leaves the stream usable.
 func TestSendBudgetWaitsAndTimesOut(t *testing.T) {
-	cfg := Config{StreamWindow: 64 << 10, SessionWindow: 256 << 10, SessionSendBuffer: 64 << 10}
+	cfg := Config{StreamWindow: 64 << 10, SessionWindow: 256 << 10, SessionSendBuffer: 64 << 10, MaxSessionSendBuffer: 64 << 10}
 	a, b := newPair(t, cfg)
 	noInline(a, b)
 	ctx := t.Context()

@@ -44,6 +44,18 @@ type Config struct {
 	// so a session's send memory follows this bound, not the number of its streams. A stream
 	// whose reader stops reading can pin up to SendBuffer of it. At least 16 KiB (a chunk).
 	SessionSendBuffer int
+	// MaxStreamWindow, MaxSessionWindow, MaxSendBuffer and MaxSessionSendBuffer cap how far the
+	// windows above grow to follow the path's bandwidth-delay product (defaults 64 MiB, 128 MiB,
+	// 64 MiB and MaxSessionWindow; never below the starting size). A receive window starts at
+	// StreamWindow or SessionWindow and doubles whenever the application consumed half of it
+	// within two (minimum) round trips; a send buffer doubles when it is full and emptied as
+	// fast while the congestion window and the peer's credit would let more be in flight
+	// (docs/RELIABILITY.md, "Windows that follow the path"). Windows never shrink, but memory still follows the data buffered, so
+	// a grown window costs nothing while idle beyond its chunk table (8 bytes per 16 KiB). A cap
+	// equal to the starting size keeps that window fixed. The caps bound what one stream and
+	// one session can make this node buffer.
+	MaxStreamWindow, MaxSessionWindow   int
+	MaxSendBuffer, MaxSessionSendBuffer int
 	// MaxStreams is how many concurrent streams the peer may open (default 256; at least the
 	// protocol's initial 8). It is this side's limit, advertised to the peer in MAX_STREAMS: an
 	// OpenStream beyond the peer's limit waits, as long as its context allows, for a stream to
@@ -130,6 +142,7 @@ func (c *Config) setDefaults() {
 	}
 	c.SessionSendBuffer = max(c.SessionSendBuffer, streambuf.ChunkSize)
 	c.SendBuffer = min(c.SendBuffer, c.SessionSendBuffer)
+	c.setWindowCaps()
 	if c.MaxStreams == 0 {
 		c.MaxStreams = 256
 	}
@@ -179,4 +192,27 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// setWindowCaps defaults the auto-tuning caps and keeps each at least its starting size, and the
+// stream caps within the session caps. The defaults carry 400 Mbit/s over a 300 ms round trip
+// (a 15 MB bandwidth-delay product; credit returns every half window, so a window needs about
+// twice the product) and bound what a peer can make one session buffer to 128 MiB.
+func (c *Config) setWindowCaps() {
+	if c.MaxStreamWindow == 0 {
+		c.MaxStreamWindow = 64 << 20
+	}
+	if c.MaxSessionWindow == 0 {
+		c.MaxSessionWindow = 128 << 20
+	}
+	c.MaxSessionWindow = max(c.MaxSessionWindow, c.SessionWindow)
+	c.MaxStreamWindow = min(max(c.MaxStreamWindow, c.StreamWindow), c.MaxSessionWindow)
+	if c.MaxSessionSendBuffer == 0 {
+		c.MaxSessionSendBuffer = c.MaxSessionWindow
+	}
+	c.MaxSessionSendBuffer = max(c.MaxSessionSendBuffer, c.SessionSendBuffer)
+	if c.MaxSendBuffer == 0 {
+		c.MaxSendBuffer = 64 << 20
+	}
+	c.MaxSendBuffer = min(max(c.MaxSendBuffer, c.SendBuffer), c.MaxSessionSendBuffer)
 }

@@ -16,6 +16,10 @@
 //   - Protocol state of a session is guarded by its mutex, taken once per batch by each loop;
 //     application goroutines touch it only on slow paths (opening a stream, the first write to an
 //     idle stream, credit updates every half window).
+//   - Receive windows and send buffers start at their configured sizes and grow toward the
+//     path's bandwidth-delay product, up to Config's caps (autotune.go): a window doubles when
+//     its reader consumed half of it within two round trips, a send buffer when it alone holds
+//     the sender back. Growth allocates only when a window doubles, never per packet.
 //   - A session moves to another address only once that address echoed a fresh PATH_CHALLENGE;
 //     the dialer chooses its path, the responder follows (migrate.go). The paths of one session
 //     share its engine, through a MultiConn when they are of several kinds.

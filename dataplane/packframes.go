@@ -65,7 +65,8 @@ func (t *txLoop) appendControl(s *Session, b []byte, limit int, refs []recovery.
 	}
 	s.ctrlq = kept
 	if s.needMaxData && limit-len(b) >= small {
-		if v := s.consumed.Load() + uint64(t.e.cfg.SessionWindow); v > s.ourMaxData {
+		s.sessionCreditGrow(t.now)
+		if v := s.consumed.Load() + s.recvWindow(); v > s.ourMaxData {
 			s.ourMaxData = v
 			s.advertised.Store(v)
 		}
@@ -95,7 +96,8 @@ func (t *txLoop) appendControl(s *Session, b []byte, limit int, refs []recovery.
 		if st.readDone {
 			base = st.highRecv
 		}
-		if v := base + uint64(t.e.cfg.StreamWindow); v > st.ourMax {
+		s.streamCreditGrow(st, t.now)
+		if v := base + st.rxTune.size; v > st.ourMax {
 			st.ourMax = v
 			st.advertised.Store(v)
 		}

@@ -376,11 +376,10 @@ func (s *Session) countReceived(st *Stream, end uint64) error {
 
 // discardCredit keeps extending a discarded stream's window so its sender never stalls. mu held.
 func (s *Session) discardCredit(st *Stream) {
-	w := uint64(s.e.cfg.StreamWindow)
-	if st.ourMax-st.highRecv <= w/2 && st.creditPending.CompareAndSwap(false, true) {
+	if st.ourMax-st.highRecv <= st.rxTune.size/2 && st.creditPending.CompareAndSwap(false, true) {
 		s.creditq = append(s.creditq, st)
 	}
-	if s.advertised.Load()-s.consumed.Load() <= uint64(s.e.cfg.SessionWindow/2) {
+	if s.advertised.Load()-s.consumed.Load() <= s.recvWindow()/2 {
 		s.needMaxData = true
 	}
 }
@@ -422,6 +421,7 @@ func (s *Session) onMaxStreamData(rx *rxLoop, id, v uint64) {
 		return
 	}
 	st.peerMax = v
+	st.peerMaxPub.Store(v)
 	if st.blocked {
 		st.blocked = false
 		st.queued.Store(true)

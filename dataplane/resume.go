@@ -209,6 +209,7 @@ func (s *Session) installResumed(sn *Snapshot, firstPN uint64) {
 		st.send.InitAt(cfg.SendBuffer, rs.SendBase)
 		st.nextOff = rs.SendBase
 		st.peerMax = max(rs.PeerMax, InitialMaxStreamData)
+		st.peerMaxPub.Store(st.peerMax)
 		s.sentData += rs.SendBase
 	}
 }

@@ -105,8 +105,8 @@ type Session struct {
 	// (flushNow, closeSent, established and the control flags: at the top, in padding.)
 
 	closeErr      *CloseError
-	closeCopies   int
 	closeResendAt recovery.Time
+	// (closeCopies: beside pathWait, in padding.)
 
 	// --- owned by the engine's TX loop ---
 	txKeys      *stc.KeyChain
@@ -119,12 +119,18 @@ type Session struct {
 	idleProbe   bool // mu: the KEEP_ALIVE in flight was sent because the session was idle
 	// pathWait is the current wait for room on a reliable path in microseconds (reliable.go);
 	// small, so that it fits the padding after inReadyTx and costs an idle session nothing.
-	pathWait   uint16
-	pacedUntil recovery.Time
+	pathWait uint16
+	// closeCopies (mu) counts the SESSION_CLOSE copies sent; an int32 in the padding after
+	// pathWait, so that rxTune (autotune.go) fits in the 1784 bytes an idle session may take.
+	closeCopies int32
+	pacedUntil  recovery.Time
 
 	// --- application side ---
-	consumed    atomic.Uint64 // stream bytes the application read (session flow control)
-	advertised  atomic.Uint64 // mirror of ourMaxData for the lock-free read path
+	consumed   atomic.Uint64 // stream bytes the application read (session flow control)
+	advertised atomic.Uint64 // mirror of ourMaxData for the lock-free read path
+	// rxTune is the session window's auto-tuning (autotune.go), made by the first MAX_DATA
+	// after the opening one: a session that never received a window's worth costs 8 bytes.
+	rxTune      atomic.Pointer[sessionTuner]
 	waitCh      chan struct{} // closed and cleared by signal; made by the first waiter (mu)
 	done        chan struct{}
 	estab       chan struct{} // closed when the session is established; made on demand (mu)
@@ -475,9 +481,13 @@ func (s *Session) Stats() SessionStats {
 		AppFramesSent:      s.ctr.appFramesSent.Load(),
 		AppFramesRecv:      s.ctr.appFramesIn.Load(),
 		SendBudget:         int64(s.e.cfg.SessionSendBuffer),
+		RecvWindow:         s.recvWindow(),
+	}
+	if tu := s.rxTune.Load(); tu != nil {
+		st.WindowGrowths = tu.growths.Load()
 	}
 	if b := s.budget.Load(); b != nil {
-		st.SendBuffered, st.SendBufferedPeak = b.used.Load(), b.peak.Load()
+		st.SendBuffered, st.SendBufferedPeak, st.SendBudget = b.used.Load(), b.peak.Load(), b.limit.Load()
 	}
 	s.mu.Lock()
 	rs := s.sender.Stats()

@@ -204,4 +204,9 @@ type SessionStats struct {
 	// PMTUProbesAcked and PMTUBlackHoles are the session's share of the engine's counters.
 	PathMTU                                     int
 	PMTUProbes, PMTUProbesAcked, PMTUBlackHoles uint64
+	// RecvWindow is the session's receive window now, WindowGrowths how many times a window of
+	// the session (its receive window, a stream's receive window or send buffer) doubled to
+	// follow the path (Config.MaxSessionWindow); SendBudget grows with the send buffers.
+	RecvWindow    uint64
+	WindowGrowths uint64
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sttfast/sttfast/dataplane/recovery"
 	"github.com/sttfast/sttfast/dataplane/streambuf"
 	"github.com/sttfast/sttfast/frame"
 	"github.com/sttfast/sttfast/ring"
@@ -46,6 +47,11 @@ type Stream struct {
 	queued        atomic.Bool // in the session's ready list, or about to be
 	creditPending atomic.Bool
 	advertised    atomic.Uint64 // mirror of ourMax for the reader
+	rxWindow      atomic.Uint64 // mirror of rxTune.size for the reader
+	rxTune        windowTuner   // the receive window's auto-tuning (autotune.go); s.mu
+	peerMaxPub    atomic.Uint64 // mirror of peerMax, so a writer checks growth without s.mu
+	sendEpochAt   recovery.Time // the send buffer's growth epoch (autotune.go); wmu
+	sendEpochOff  uint64        // acknowledged offset when it began; wmu
 	wclosed       atomic.Bool
 	rclosed       atomic.Bool
 	failed        atomic.Pointer[error]
@@ -82,6 +88,8 @@ func (s *Session) newStream(id uint64) *Stream {
 		msgLeft: -1,
 	}
 	st.advertised.Store(st.ourMax)
+	st.rxTune.init(st.ourMax, recovery.Now())
+	st.rxWindow.Store(st.ourMax)
 	st.send.Init(cfg.SendBuffer)
 	st.recv.Init(cfg.StreamWindow)
 	if st.ourMax > InitialMaxStreamData {
@@ -196,6 +204,10 @@ func (st *Stream) fillAll(hdr, msg []byte) error {
 // waitSpace blocks until the send buffer has room for n bytes. wmu held.
 func (st *Stream) waitSpace(n int) error {
 	for st.send.Space() < n {
+		st.maybeGrowSend()
+		if st.send.Space() >= n {
+			break
+		}
 		st.kick() // let the TX loop send what is buffered, so acknowledgements free room
 		st.wwake.Arm()
 		if st.send.Space() >= n {
@@ -661,11 +673,10 @@ func (st *Stream) consumed(n int) {
 		return
 	}
 	s := st.s
-	cfg := &s.e.cfg
 	off := st.recv.ReadOffset()
-	streamDue := st.advertised.Load()-off <= uint64(cfg.StreamWindow/2)
+	streamDue := st.advertised.Load()-off <= st.rxWindow.Load()/2
 	c := s.consumed.Add(uint64(n))
-	sessDue := s.advertised.Load()-c <= uint64(cfg.SessionWindow/2)
+	sessDue := s.advertised.Load()-c <= s.recvWindow()/2
 	if !streamDue && !sessDue {
 		return
 	}

@@ -42,7 +42,7 @@ func TestAllocsStreamFileIO(t *testing.T) {
 	var sent, written int
 	round := func() {
 		bud := st.s.sendBudget()
-		if st.send.Space() >= int(need) && bud.limit-bud.used.Load() >= need {
+		if st.send.Space() >= int(need) && bud.limit.Load()-bud.used.Load() >= need {
 			n, err := vr.next()
 			if err != nil {
 				t.Fatal(err)

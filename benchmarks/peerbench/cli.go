@@ -166,7 +166,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
-  peerbench run [--suite peers|stt|jitter|netns] [--quick] [--contenders a,b] [--workloads x,y] [--rounds N] [--out DIR]
+  peerbench run [--suite peers|stt|jitter|longfat|netns] [--quick] [--contenders a,b] [--workloads x,y] [--rounds N] [--out DIR]
   peerbench recv --contender C --workload W [flags]      (a child role; prints READY, MARK, RESULT)
   peerbench send --contender C --workload W --addr A [flags]
   peerbench report [--out DIR] RESULTS.json               (rebuild the reports of a run from its JSON)

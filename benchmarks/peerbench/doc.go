@@ -24,7 +24,8 @@
 //
 // # Layout
 //
-// The jitter suite (jitter.go) puts a userspace delay line between the two processes; the netns
+// The jitter suite (jitter.go) puts a userspace delay line between the two processes, and the
+// longfat suite (longfat.go) the same line with a rate limit and a long round trip; the netns
 // suite (netns.go) runs them in two network namespaces made by hardening/netem/netns.sh, each
 // child started behind "ip netns exec" and bound to its namespace's address (--bind).
 //

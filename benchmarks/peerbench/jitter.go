@@ -16,6 +16,10 @@ import (
 // pathSpec is the impairment of a transfer workload, the same in both directions.
 type pathSpec struct {
 	Delay, Jitter time.Duration
+	// Rate (bytes per second, 0: none) and Queue (bytes) are a bottleneck in front of the delay
+	// (the longfat suite: the link, not the machine, sets the pace).
+	Rate  int64
+	Queue int
 }
 
 // defaultTransfer is the transfer size.
@@ -44,7 +48,8 @@ func lineSeed(round int) uint64 { return uint64(round) * 1000 }
 
 // startLine puts a delay line in front of the receiver at addr.
 func startLine(addr string, p *pathSpec, round int) (*delayline.Line, error) {
-	c := delayline.Config{Delay: p.Delay, Jitter: p.Jitter, Dist: delayline.Uniform, Seed: lineSeed(round)}
+	c := delayline.Config{Delay: p.Delay, Jitter: p.Jitter, Dist: delayline.Uniform, Seed: lineSeed(round),
+		Rate: p.Rate, QueueBytes: p.Queue}
 	d := c
 	d.Seed++
 	return delayline.New("127.0.0.1:0", addr, c, d)

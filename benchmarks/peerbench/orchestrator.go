@@ -52,7 +52,7 @@ func runOrchestrator(args []string, stdout, stderr io.Writer) error {
 	rc := runConfig{}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&rc.Suite, "suite", "peers", "peers (everything), stt (sttfast's own numbers), jitter (issue 10, delay line) or netns (issue 10, lossy links between network namespaces; root)")
+	fs.StringVar(&rc.Suite, "suite", "peers", "peers (everything), stt (sttfast's own numbers), jitter (issue 10, delay line), longfat (issue 15, long fat paths through a rate-limited delay line) or netns (issue 10, lossy links between network namespaces; root)")
 	fs.BoolVar(&rc.Quick, "quick", false, "one short round of everything (a smoke run, not a measurement)")
 	fs.StringVar(&rc.Contenders, "contenders", "", "comma-separated contenders (default: the suite's)")
 	fs.StringVar(&rc.Workloads, "workloads", "", "comma-separated workloads (default: the suite's)")
@@ -65,7 +65,7 @@ func runOrchestrator(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&rc.Out, "out", "benchmarks/results", "directory for the reports")
 	fs.StringVar(&rc.Date, "date", time.Now().UTC().Format("2006-01-02"), "date in the report file names")
 	fs.BoolVar(&rc.Verbose, "v", false, "show the children's stderr")
-	fs.Int64Var(&rc.Total, "total", 0, "bytes per transfer in the jitter and netns suites (default 64 MiB)")
+	fs.Int64Var(&rc.Total, "total", 0, "bytes per transfer in the jitter, longfat and netns suites (default 64 MiB; longfat 256 MiB, 32 MiB with --quick)")
 	fs.StringVar(&rc.NetnsScript, "netns-script", "", "path of hardening/netem/netns.sh (default: found from the working directory or the executable)")
 	fs.BoolVar(&rc.DryRun, "dry-run", false, "print the plan and its expected duration, run nothing")
 	if err := fs.Parse(args); err != nil {
@@ -115,7 +115,10 @@ type runReport struct {
 func orchestrate(rc runConfig, log io.Writer) (*runReport, error) {
 	s, ok := suites[rc.Suite]
 	if !ok {
-		return nil, fmt.Errorf("unknown suite %q (peers, stt, jitter, netns)", rc.Suite)
+		return nil, fmt.Errorf("unknown suite %q (peers, stt, jitter, longfat, netns)", rc.Suite)
+	}
+	if rc.Suite == "longfat" && rc.Total <= 0 {
+		rc.Total = longfatTotal(rc.Quick)
 	}
 	cnames, err := selectNames(s.contenders, rc.Contenders)
 	if err != nil {

@@ -66,6 +66,8 @@ func writeReports(rc runConfig, rep *runReport, command string, log io.Writer) e
 		kind = "stt"
 	case "jitter":
 		kind = "jitter"
+	case "longfat":
+		kind = "longfat"
 	case "netns":
 		kind = "netns"
 	case "wsidle":
@@ -97,6 +99,11 @@ func writeReports(rc runConfig, rep *runReport, command string, log io.Writer) e
 	if kind == "ws-idle" {
 		return write(reportPath(rc, kind, "md"), func(w io.Writer) error {
 			return writeWSIdleMarkdown(w, rep, filepath.Base(reportPath(rc, kind, "json")))
+		})
+	}
+	if kind == "longfat" {
+		return write(reportPath(rc, kind, "md"), func(w io.Writer) error {
+			return writeLongfatMarkdown(w, rep, filepath.Base(reportPath(rc, kind, "json")))
 		})
 	}
 	if kind == "jitter" {

@@ -24,13 +24,16 @@ import (
 // the one its ephemeral X25519 exchange changes, beside the seed-only rate of the same run. batch
 // is sttfast with the batch message calls (Stream.WriteMessages/ReadMessages, issue 15): small
 // messages only, beside the single-call row, as an application that has several messages at hand
-// would send them.
+// would send them. fixedWin is sttfast with its windows pinned at their starting sizes (the caps
+// set to them), as they were before they followed the path: the longfat suite's before/after in
+// one run.
 type sttContender struct {
-	payload int
-	cc      recovery.Algorithm
-	ws      bool
-	fs      bool
-	batch   bool
+	payload  int
+	cc       recovery.Algorithm
+	ws       bool
+	fs       bool
+	batch    bool
+	fixedWin bool
 }
 
 // sttWSPath is the request path the ws variant"s receivers listen on.
@@ -42,6 +45,8 @@ func (s *sttContender) Name() string {
 		return "sttfast-ws"
 	case s.fs:
 		return "sttfast-fs"
+	case s.fixedWin:
+		return "sttfast-fixedwin"
 	case s.batch:
 		return "sttfast-batch"
 	case s.payload != 0:
@@ -53,19 +58,22 @@ func (s *sttContender) Name() string {
 }
 
 func (s *sttContender) Class() Class {
-	if s.payload != 0 || s.cc != recovery.Cubic || s.ws || s.fs || s.batch {
+	if s.payload != 0 || s.cc != recovery.Cubic || s.ws || s.fs || s.batch || s.fixedWin {
 		return classVariant
 	}
 	return classSTT
 }
 
 func (s *sttContender) Describe() string {
-	d := "ctrl.Listen/Dial with the default Config: 1200-byte UDP payloads, AES-256-GCM, 4 MiB stream / 16 MiB session windows, 4 MiB send buffer, CUBIC with pacing, GSO/GRO on, 8 MiB socket buffers, one socket per node; the receiver reads with Stream.ReadMessage (whole messages), fan-out uses Node.SendToAll with one node per receiver"
+	d := "ctrl.Listen/Dial with the default Config: 1200-byte UDP payloads, AES-256-GCM, 4 MiB stream / 16 MiB session windows and 4 MiB send buffer growing with the path up to 64 / 128 / 64 MiB, CUBIC with pacing, GSO/GRO on, 8 MiB socket buffers, one socket per node; the receiver reads with Stream.ReadMessage (whole messages), fan-out uses Node.SendToAll with one node per receiver"
 	if s.payload != 0 {
 		d = fmt.Sprintf("as sttfast but Transport.PayloadSize = %d (loopback only: no real path carries it; not a headline number)", s.payload)
 	}
 	if s.cc != recovery.Cubic {
 		d = fmt.Sprintf("as sttfast but Transport.Congestion = recovery.%s (%s) on both nodes", strings.ToUpper(s.cc.String()), s.cc)
+	}
+	if s.fixedWin {
+		d = "as sttfast but with fixed windows: Transport.MaxStreamWindow, MaxSessionWindow, MaxSendBuffer and MaxSessionSendBuffer set to the starting 4, 16, 4 and 16 MiB (no auto-tuning, as before issue 15)"
 	}
 	if s.ws {
 		d = "as sttfast but over the WebSocket path: each receiver node listens on ws://127.0.0.1:0/stt (Config.Addr), the sender's node dials those ws:// addresses (one TCP connection and engine per session, packets sized for the path, paced by its byte budget); same AES-256-GCM, windows and ReadMessage"
@@ -98,6 +106,9 @@ func (s *sttContender) Supports(w Workload) bool {
 	if s.cc != recovery.Cubic {
 		return w.Kind == kindStream && w.Name != "bulk10s" || w.Kind == kindTransfer
 	}
+	if s.fixedWin {
+		return w.Kind == kindTransfer
+	}
 	return w.Kind != kindSeal
 }
 
@@ -110,8 +121,11 @@ func (s *sttContender) config(e *Env) (ctrl.Config, error) {
 	if err != nil {
 		return ctrl.Config{}, err
 	}
-	return ctrl.Config{Seed: seed, Addr: "udp://" + e.O.bindAddr(), ForwardSecrecy: s.fs,
-		Transport: dataplane.Config{PayloadSize: s.payload, Congestion: s.cc}}, nil
+	tc := dataplane.Config{PayloadSize: s.payload, Congestion: s.cc}
+	if s.fixedWin {
+		tc.MaxStreamWindow, tc.MaxSessionWindow, tc.MaxSendBuffer, tc.MaxSessionSendBuffer = 4<<20, 16<<20, 4<<20, 16<<20
+	}
+	return ctrl.Config{Seed: seed, Addr: "udp://" + e.O.bindAddr(), ForwardSecrecy: s.fs, Transport: tc}, nil
 }
 
 // listenNode starts a node with the contender's configuration, adjusted by tune (nil: none).
@@ -158,7 +172,7 @@ func (s *sttContender) Listen(ctx context.Context, e *Env, n int) (server, error
 	if s.ws {
 		cfg.Addr = "ws://" + e.O.bindAddr() + sttWSPath
 	}
-	srv := &sttServer{acceptQueue: newAcceptQueue(n), batch: s.batch}
+	srv := &sttServer{acceptQueue: newAcceptQueue(n), batch: s.batch, e: e}
 	for i := 0; i < n; i++ {
 		node, err := ctrl.Listen(ctx, cfg)
 		if err != nil {
@@ -194,6 +208,9 @@ type sttServer struct {
 	batch     bool // hand out sttBatchConns
 	nodes     []*ctrl.Node
 	closeOnce sync.Once
+	e         *Env
+	mu        sync.Mutex
+	sessions  []*ctrl.Session // accepted, for their end-of-transfer counters
 	acceptQueue
 }
 
@@ -204,6 +221,9 @@ func (srv *sttServer) acceptOne(ctx context.Context, node *ctrl.Node) {
 		srv.deliver(nil, err)
 		return
 	}
+	srv.mu.Lock()
+	srv.sessions = append(srv.sessions, sess)
+	srv.mu.Unlock()
 	st, err := sess.AcceptStream(ctx)
 	if err != nil {
 		srv.deliver(nil, err)
@@ -214,6 +234,11 @@ func (srv *sttServer) acceptOne(ctx context.Context, node *ctrl.Node) {
 
 func (srv *sttServer) Close() error {
 	srv.closeOnce.Do(func() {
+		srv.mu.Lock()
+		if srv.e.W.Kind == kindTransfer && len(srv.sessions) > 0 {
+			sessionInfo(srv.e, srv.sessions[0])
+		}
+		srv.mu.Unlock()
 		for _, n := range srv.nodes {
 			n.Close()
 		}
@@ -232,7 +257,7 @@ func (s *sttContender) Dial(ctx context.Context, e *Env, addrs []string) (client
 	if err != nil {
 		return nil, err
 	}
-	cl := &sttClient{node: node, fanout: e.W.Kind == kindFanout}
+	cl := &sttClient{node: node, fanout: e.W.Kind == kindFanout, e: e}
 	for _, a := range addrs {
 		sess, err := node.Dial(ctx, sttDialAddr(a))
 		if err != nil {
@@ -259,6 +284,7 @@ type sttClient struct {
 	sessions []*ctrl.Session
 	conns    []conn
 	fanout   bool
+	e        *Env
 }
 
 func (cl *sttClient) Conns() []conn { return cl.conns }
@@ -278,6 +304,9 @@ func (cl *sttClient) Broadcast(msg []byte) error {
 func (cl *sttClient) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
+	if cl.e.W.Kind == kindTransfer && len(cl.sessions) > 0 {
+		sessionInfo(cl.e, cl.sessions[0])
+	}
 	for _, s := range cl.sessions {
 		s.Close(ctx)
 	}
@@ -348,4 +377,17 @@ func (s *sttContender) RunSend(ctx context.Context, e *Env) error {
 		return s.fanScaleSender(ctx, e)
 	}
 	return errors.New("not a custom workload")
+}
+
+// sessionInfo records a transfer's session counters at its end (the longfat report shows them):
+// what the congestion controller and the windows reached, and what the path cost.
+func sessionInfo(e *Env, s *ctrl.Session) {
+	st := s.Stats()
+	e.Info("srtt_ms", strconv.FormatFloat(float64(st.SmoothedRTT)/1e6, 'f', 1, 64))
+	e.Info("cwnd_kib", strconv.Itoa(st.Window>>10))
+	e.Info("packets_lost", strconv.FormatUint(st.PacketsLost, 10))
+	e.Info("congestion_events", strconv.FormatUint(st.CongestionEvents, 10))
+	e.Info("window_growths", strconv.FormatUint(st.WindowGrowths, 10))
+	e.Info("recv_window_mib", strconv.FormatUint(st.RecvWindow>>20, 10))
+	e.Info("send_budget_mib", strconv.FormatInt(st.SendBudget>>20, 10))
 }

@@ -20,6 +20,12 @@
 // never carried a byte holds nothing but its struct. In steady state (pool warm) nothing
 // allocates: chunks and the grow-only range sets are reused.
 //
+// A window (RecvBuffer) or capacity (SendBuffer) can grow, never shrink (Grow): the session
+// doubles it when a long fat path needs more in flight. Growing replaces only the slot ring by a
+// larger one (8 bytes per 16 KiB of window), moving each live chunk to its slot in the new ring
+// while the other side is held out under the guard's gBusy (receive side) or the session lock
+// (send side); the chunks themselves stay where they are, so memory still follows the data.
+//
 // Offsets are absolute uint64 stream offsets below MaxOffset (2^62, the varint range).
 //
 // # Concurrency contract

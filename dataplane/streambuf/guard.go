@@ -67,6 +67,23 @@ func (g *guard) tryBusy() bool { return g.s.CompareAndSwap(0, gBusy) }
 
 func (g *guard) endBusy() { g.s.Add(^(gBusy - 1)) }
 
+// lockOut takes gBusy as tryBusy does, but waits (yielding) while a side is inside instead of
+// giving up, because a window that grows must swap the chunk table under it. It is called only
+// by a side that is not inside itself; the sides' calls are short and never block, so the wait
+// is bounded. It fails once the buffer is released.
+func (g *guard) lockOut() bool {
+	for {
+		s := g.s.Load()
+		if s&gReleased != 0 {
+			return false
+		}
+		if s == 0 && g.s.CompareAndSwap(0, gBusy) {
+			return true
+		}
+		runtime.Gosched()
+	}
+}
+
 // Why no idle chunk is left behind (a Dekker argument). A buffer is idle when everything written
 // is consumed (SendBuffer: acked == end; RecvBuffer: readOff == frontier == high). Each side, after
 // storing the positions that can make it idle, clears its bit with exit and only then loads the

@@ -90,6 +90,21 @@ func (t *table) slot(idx uint64) *atomic.Pointer[chunk] {
 	return &t.slots[idx%uint64(len(t.slots))]
 }
 
+// regrow returns a table of n slots holding the chunks of t whose indexes lie in [lo, lo+len(t)),
+// each in its slot of the new ring. By the slot-safety arguments every live chunk of a buffer
+// lies in that range (lo is the lowest index still live: acked/ChunkSize or readOff/ChunkSize),
+// so nothing is lost; the caller excludes both sides while it swaps the tables. A window grows by
+// doubling, a few times in a stream's life, so the allocation is not on any per-packet path.
+func (t *table) regrow(n uint32, lo uint64) *table {
+	nt := newTable(int(n))
+	for k := lo; k < lo+uint64(len(t.slots)); k++ {
+		if c := t.slot(k).Load(); c != nil {
+			nt.slot(k).Store(c)
+		}
+	}
+	return nt
+}
+
 // freeAll returns every chunk of the table to the pool. Each slot is emptied with Swap, so a
 // concurrent reclaim of one slot (see guard) and freeAll never return the same chunk twice.
 func (t *table) freeAll() {

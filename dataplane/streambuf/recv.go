@@ -93,8 +93,26 @@ func (b *RecvBuffer) Init(window int) {
 	b.ranges.reset()
 }
 
-// Window is the rounded window given to Init.
+// Window is the rounded window given to Init, or to Grow since. Transport side.
 func (b *RecvBuffer) Window() int { return int(b.window) }
+
+// Grow raises the window to window bytes (rounded up to whole chunks), so the receiver can grant
+// the peer more credit; a window never shrinks, so a smaller value is ignored. Memory still
+// follows the data buffered: only the chunk table (8 bytes per 16 KiB of window) is replaced by
+// a larger one, and only if the buffer has one. The reader is held out for the few
+// microseconds of the swap. Transport side (never concurrent with Insert or SetFinalSize); a
+// no-op after Release.
+func (b *RecvBuffer) Grow(window int) {
+	w := roundWindow(window)
+	if w <= b.window || !b.g.lockOut() {
+		return
+	}
+	if t := b.tab.Load(); t != nil {
+		b.tab.Store(t.regrow(slotsFor(w), b.readOff.Load()/ChunkSize))
+	}
+	b.window, b.nslots = w, slotsFor(w)
+	b.g.endBusy()
+}
 
 // Insert stores data received at stream offset off. Only the part inside [Frontier,
 // ReadOffset+window) that is not yet present is written; bytes below the frontier and bytes

@@ -70,8 +70,27 @@ func (b *SendBuffer) InitAt(capacity int, base uint64) {
 	b.acked.Store(base)
 }
 
-// Capacity is the rounded capacity given to Init.
+// Capacity is the rounded capacity given to Init, or to Grow since. Producer side.
 func (b *SendBuffer) Capacity() int { return int(b.cap) }
+
+// Grow raises the capacity to capacity bytes (rounded up to whole chunks) so the producer can
+// keep more unacknowledged bytes, as a long fat path needs; a capacity never shrinks, so a
+// smaller value is ignored. Memory still follows the data in flight: only the chunk table (8
+// bytes per 16 KiB of capacity) is replaced by a larger one, and only if the buffer has one.
+// Producer side, outside a reservation, and the caller must hold off the transport (ReadAt,
+// Ack, IsAcked, Release) for the call, as the session lock does; a no-op after Release.
+func (b *SendBuffer) Grow(capacity int) {
+	b.noReservation()
+	w := roundWindow(capacity)
+	if w <= b.cap || !b.g.lockOut() {
+		return
+	}
+	if t := b.tab.Load(); t != nil {
+		b.tab.Store(t.regrow(slotsFor(w), b.acked.Load()/ChunkSize))
+	}
+	b.cap, b.nslots = w, slotsFor(w)
+	b.g.endBusy()
+}
 
 // Space returns how many bytes the producer may write now: capacity - (End - Acked). It only
 // grows while the producer is not writing (acknowledgements free space), so a producer that

@@ -1,0 +1,184 @@
+package dataplane
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/sttfast/sttfast/dataplane/recovery"
+)
+
+// Windows that follow the path (docs/RELIABILITY.md, "Windows that follow the path's
+// bandwidth-delay product"). A fixed receive window of W bytes lets a stream carry at most W per
+// round trip, whatever the link: 4 MiB over 300 ms is 112 Mbit/s. So each receive window (one
+// per stream, one per session) starts at its configured size and doubles, up to its cap,
+// whenever the application consumed half of it within two round trips: the rule of
+// quic-go's flow controller (internal/flowcontrol, maybeAdjustWindowSize), close in effect to
+// Linux TCP's receive-buffer auto-tuning (DRS), which sizes the buffer to twice what the reader
+// consumed in one round trip. A slow reader never triggers it, so a window grows only as far
+// as the path and the reader together can use, and memory still follows the data buffered.
+
+// sessionWindowFactor keeps the session window at least 1.5 times the largest stream window,
+// as quic-go does, so the session's credit never holds back the stream that grew.
+//
+// The round trip the rules use is the minimum seen, not the smoothed one: the path's own delay,
+// of which the bandwidth-delay product is made. The smoothed RTT also holds the queues the
+// transfer builds itself (a bulk transfer on loopback with 4 MiB in flight measures 5-15 ms), and
+// a window grown on it fills them further: on loopback the windows then grew to their caps and
+// the bulk transfer took its extra chunks from the heap, with GC cycles, for no gain.
+const sessionWindowFactor = 1.5
+
+// windowTuner decides when one receive window doubles. Guarded by s.mu.
+type windowTuner struct {
+	size     uint64        // current window in bytes
+	epochAt  recovery.Time // when the current measuring epoch began
+	epochOff uint64        // consumed offset when it began
+}
+
+func (w *windowTuner) init(size uint64, now recovery.Time) {
+	w.size, w.epochAt, w.epochOff = size, now, 0
+}
+
+// onCredit is called as the receiver is about to raise the peer's limit, with off the bytes the
+// application has consumed so far. Once half the window has been consumed in the epoch, it
+// doubles the window (up to maxSize) if that took less than two round trips (4 × fraction
+// consumed × min RTT), starts a new epoch, and reports whether the window grew. Without an RTT
+// sample it only starts epochs: the initial RTT guess would grow windows on any path.
+func (w *windowTuner) onCredit(now recovery.Time, off uint64, rtt *recovery.RTT, maxSize uint64) bool {
+	read := off - w.epochOff
+	if read < w.size/2 {
+		return false
+	}
+	grew := false
+	if rtt.HasSample() && w.size < maxSize {
+		fraction := float64(read) / float64(w.size)
+		if now.Sub(w.epochAt) < time.Duration(4*fraction*float64(rtt.Min())) {
+			w.size = min(2*w.size, maxSize)
+			grew = true
+		}
+	}
+	w.epochAt, w.epochOff = now, off
+	return grew
+}
+
+// atLeast raises the window to size (capped by maxSize) and restarts the epoch, so the raise is
+// not mistaken for fast consumption. Used for the session window when a stream window grew.
+func (w *windowTuner) atLeast(size, maxSize uint64, now recovery.Time, off uint64) bool {
+	size = min(size, maxSize)
+	if size <= w.size {
+		return false
+	}
+	w.size = size
+	w.epochAt, w.epochOff = now, off
+	return true
+}
+
+// sessionTuner is a session's window state once it has one (Session.rxTune).
+type sessionTuner struct {
+	window  atomic.Uint64 // tune.size, for the reader's lock-free credit check
+	growths atomic.Uint64 // windows of the session doubled (SessionStats.WindowGrowths)
+	tune    windowTuner   // s.mu
+}
+
+// recvWindow is the session's receive window now: SessionWindow until it first grew.
+func (s *Session) recvWindow() uint64 {
+	if tu := s.rxTune.Load(); tu != nil {
+		return tu.window.Load()
+	}
+	return uint64(s.e.cfg.SessionWindow)
+}
+
+// tuner returns the session's window state, making it on first use. Its first epoch starts
+// now: the session's first window's worth of data only creates it. s.mu held.
+func (s *Session) tuner(now recovery.Time) *sessionTuner {
+	if tu := s.rxTune.Load(); tu != nil {
+		return tu
+	}
+	tu := &sessionTuner{}
+	tu.tune.init(uint64(s.e.cfg.SessionWindow), now)
+	tu.tune.epochOff = s.consumed.Load()
+	tu.window.Store(tu.tune.size)
+	s.rxTune.Store(tu)
+	return tu
+}
+
+// streamCreditGrow runs the stream's tuner before its MAX_STREAM_DATA is built, grows the receive
+// buffer first (the peer may use the new credit as soon as it hears of it), and lifts the session
+// window along with it. s.mu held.
+func (s *Session) streamCreditGrow(st *Stream, now recovery.Time) {
+	cfg := &s.e.cfg
+	if st.readDone || !st.rxTune.onCredit(now, st.recv.ReadOffset(), s.sender.RTT(), uint64(cfg.MaxStreamWindow)) {
+		return
+	}
+	st.recv.Grow(int(st.rxTune.size))
+	st.rxWindow.Store(st.rxTune.size)
+	tu := s.tuner(now)
+	tu.growths.Add(1)
+	want := uint64(sessionWindowFactor * float64(st.rxTune.size))
+	if tu.tune.atLeast(want, uint64(cfg.MaxSessionWindow), now, s.consumed.Load()) {
+		tu.window.Store(tu.tune.size)
+		s.needMaxData = true // the peer hears of it with this stream's credit
+	}
+}
+
+// sessionCreditGrow runs the session's tuner before its MAX_DATA is built. s.mu held.
+func (s *Session) sessionCreditGrow(now recovery.Time) {
+	if s.rxTune.Load() == nil && s.consumed.Load() < uint64(s.e.cfg.SessionWindow)/2 {
+		return // the opening MAX_DATA, or a resent one: nothing to measure yet
+	}
+	tu := s.tuner(now)
+	if tu.tune.onCredit(now, s.consumed.Load(), s.sender.RTT(), uint64(s.e.cfg.MaxSessionWindow)) {
+		tu.window.Store(tu.tune.size)
+		tu.growths.Add(1)
+	}
+}
+
+// maybeGrowSend doubles the stream's send buffer, up to MaxSendBuffer, when the buffer is what
+// holds the writer back. Like a receive window, it measures epochs: once half the buffer has
+// been acknowledged since the epoch began, it doubles if that took less than two round trips
+// (4 × fraction × min RTT: a buffer-limited sender empties half its buffer in half a round
+// trip, one limited elsewhere takes longer), the congestion window is above half the buffer and
+// the peer's credit reaches beyond it (Linux TCP keeps a send buffer of about twice the
+// congestion window). The session's send budget is raised to twice the new capacity (up to
+// MaxSessionSendBuffer) so it does not become the limit instead. Writer side (it runs when a
+// writer finds the buffer full), wmu held, outside any reservation.
+func (st *Stream) maybeGrowSend() {
+	cfg := &st.s.e.cfg
+	c := st.send.Capacity()
+	acked := st.send.Acked()
+	if c >= cfg.MaxSendBuffer {
+		return
+	}
+	now := recovery.Now()
+	if st.sendEpochAt == 0 {
+		st.sendEpochAt, st.sendEpochOff = now, acked
+		return
+	}
+	// Most waits end here without the session lock: half the buffer not yet acknowledged in
+	// this epoch, or the peer's credit (not the buffer) is what is full.
+	if acked-st.sendEpochOff < uint64(c)/2 || st.peerMaxPub.Load() <= acked+uint64(c) {
+		return
+	}
+	turned, elapsed := acked-st.sendEpochOff, now.Sub(st.sendEpochAt)
+	st.sendEpochAt, st.sendEpochOff = now, acked
+	s := st.s
+	s.mu.Lock() // holds the transport off the buffer while its table is swapped
+	limits := sendBufferLimits(c, turned, elapsed, s.sender.RTT(), s.sender.Window(), st.peerMax > acked+uint64(c))
+	if limits && !st.sendGone {
+		nc := min(2*c, cfg.MaxSendBuffer)
+		st.send.Grow(nc)
+		s.tuner(now).growths.Add(1)
+		if b := s.budget.Load(); b != nil {
+			b.raise(int64(min(2*nc, cfg.MaxSessionSendBuffer)))
+		}
+	}
+	s.mu.Unlock()
+}
+
+// sendBufferLimits is maybeGrowSend's decision: a send buffer of c bytes, turned of which were
+// acknowledged within elapsed, holds the sender back if that took less than 4 × (turned / c) ×
+// min RTT (two round trips for half of it), the congestion window is above half the buffer and the
+// peer's credit reaches beyond it (creditBeyond). Without an RTT sample it never does.
+func sendBufferLimits(c int, turned uint64, elapsed time.Duration, rtt *recovery.RTT, cwnd int, creditBeyond bool) bool {
+	fraction := float64(turned) / float64(c)
+	return rtt.HasSample() && elapsed < time.Duration(4*fraction*float64(rtt.Min())) && cwnd > c/2 && creditBeyond
+}

@@ -1,0 +1,220 @@
+package dataplane
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sttfast/sttfast/dataplane/recovery"
+)
+
+// rttOf returns an RTT estimator that has seen one sample of d.
+func rttOf(d time.Duration) *recovery.RTT {
+	var r recovery.RTT
+	r.Update(d, 0)
+	return &r
+}
+
+// consumeAt feeds a tuner credit decisions as a reader consuming rate bytes per second would,
+// one every step of consumption (as the receiver does when half a window has been read), for
+// the given duration, and returns the largest window seen.
+func consumeAt(w *windowTuner, rate float64, d time.Duration, rtt *recovery.RTT, maxSize uint64) uint64 {
+	now := recovery.Time(1)
+	var off uint64
+	largest := w.size
+	for elapsed := time.Duration(0); elapsed < d; {
+		step := w.size / 2 // credit goes out when half the window has been consumed
+		dt := time.Duration(float64(step) / rate * float64(time.Second))
+		now, off, elapsed = now.Add(dt), off+step, elapsed+dt
+		w.onCredit(now, off, rtt, maxSize)
+		largest = max(largest, w.size)
+	}
+	return largest
+}
+
+// TestWindowGrowsOnLongFatPath: a reader consuming 50 MB/s (400 Mbit/s) behind a 300 ms round
+// trip empties half of a 4 MiB window in 42 ms, far within two round trips, so the window
+// doubles while that holds (half of 32 MiB still takes only 336 ms of the 600) and stops at the
+// 64 MiB cap; with a lower cap, at that cap.
+func TestWindowGrowsOnLongFatPath(t *testing.T) {
+	var w windowTuner
+	w.init(4<<20, 1)
+	got := consumeAt(&w, 50e6, 20*time.Second, rttOf(300*time.Millisecond), 64<<20)
+	if got != 64<<20 {
+		t.Fatalf("window reached %d MiB, want the 64 MiB cap", got>>20)
+	}
+	// The same reader with a lower cap stops at the cap.
+	w.init(4<<20, 1)
+	if got := consumeAt(&w, 50e6, 20*time.Second, rttOf(300*time.Millisecond), 24<<20); got != 24<<20 {
+		t.Fatalf("window reached %d MiB with a 24 MiB cap", got>>20)
+	}
+}
+
+// TestWindowStopsAtBandwidthDelayProduct: the window grows only while half of it is consumed
+// within two round trips, so it settles near twice the bandwidth-delay product whatever the
+// cap: at 50 MB/s and 100 ms (5 MB), half of 16 MiB takes 168 ms (< 200: doubles to 32 MiB),
+// half of 32 MiB 336 ms (stays).
+func TestWindowStopsAtBandwidthDelayProduct(t *testing.T) {
+	var w windowTuner
+	w.init(4<<20, 1)
+	got := consumeAt(&w, 50e6, 30*time.Second, rttOf(100*time.Millisecond), 1<<30)
+	if got != 32<<20 {
+		t.Fatalf("window reached %d MiB, want 32 MiB (the first size whose half outlasts two RTTs)", got>>20)
+	}
+}
+
+// TestWindowDoesNotGrowForSlowReader: a reader consuming 1 MB/s takes 2 s for half of a 4 MiB
+// window, far more than two 100 ms round trips: the window stays where it started, so a slow
+// application never makes the node buffer more than its configured window.
+func TestWindowDoesNotGrowForSlowReader(t *testing.T) {
+	var w windowTuner
+	w.init(4<<20, 1)
+	if got := consumeAt(&w, 1e6, 60*time.Second, rttOf(100*time.Millisecond), 64<<20); got != 4<<20 {
+		t.Fatalf("a slow reader grew the window to %d MiB", got>>20)
+	}
+	// Without an RTT sample nothing grows either (the initial guess is not a measurement).
+	w.init(4<<20, 1)
+	if got := consumeAt(&w, 50e9, time.Second, &recovery.RTT{}, 64<<20); got != 4<<20 {
+		t.Fatalf("no RTT sample, yet the window grew to %d MiB", got>>20)
+	}
+}
+
+// sendPair opens a stream on a hand-driven pair with cfg and lets the peer's MAX_STREAM_DATA
+// arrive.
+func sendPair(t *testing.T, cfg Config) (a, b *side, st *Stream) {
+	a, b = newPair(t, cfg)
+	st, err := a.s.OpenStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendAndAck(t, a, b, st, 1)
+	return a, b, st
+}
+
+// sendAndAck writes an n-byte message and exchanges packets until it is acknowledged.
+func sendAndAck(t *testing.T, a, b *side, st *Stream, n int) {
+	t.Helper()
+	if err := st.WriteMessage(make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+	pumpUntil(t, a, b, nil, func() bool { return st.send.Acked() == st.send.End() })
+}
+
+// growSend is what a writer finding its buffer full does, on a path whose round trip is rtt:
+// the sender's RTT estimator is set to it first (the in-process samples are microseconds).
+func growSend(a *side, st *Stream, rtt time.Duration) int {
+	a.s.mu.Lock()
+	r := a.s.sender.RTT()
+	*r = recovery.RTT{}
+	r.Update(rtt, 0)
+	a.s.mu.Unlock()
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	st.maybeGrowSend()
+	return st.send.Capacity()
+}
+
+// TestSendBufferGrowsWhenItLimits: with a 300 ms round trip, a send buffer whose halves are
+// acknowledged within two round trips doubles, up to MaxSendBuffer, while the congestion window
+// and the peer's credit allow more in flight, and the session's budget follows.
+func TestSendBufferGrowsWhenItLimits(t *testing.T) {
+	a, b, st := sendPair(t, Config{SendBuffer: 16 << 10, SessionSendBuffer: 16 << 10, MaxSendBuffer: 64 << 10})
+	const rtt = 300 * time.Millisecond
+	if got := growSend(a, st, rtt); got != 16<<10 { // starts the first epoch
+		t.Fatalf("capacity %d KiB before any epoch", got>>10)
+	}
+	sendAndAck(t, a, b, st, 12<<10) // three quarters of the buffer acknowledged at once
+	if got := growSend(a, st, rtt); got != 32<<10 {
+		t.Fatalf("capacity %d KiB, want 32 KiB", got>>10)
+	}
+	if bud := a.s.sendBudget().limit.Load(); bud != 64<<10 {
+		t.Fatalf("session send budget %d KiB did not follow the buffer (want 64 KiB)", bud>>10)
+	}
+	sendAndAck(t, a, b, st, 20<<10)
+	if got := growSend(a, st, rtt); got != 64<<10 {
+		t.Fatalf("capacity %d KiB, want the 64 KiB cap", got>>10)
+	}
+	sendAndAck(t, a, b, st, 40<<10)
+	if got := growSend(a, st, rtt); got != 64<<10 {
+		t.Fatalf("capacity %d KiB beyond the 64 KiB cap", got>>10)
+	}
+}
+
+// TestSendBufferKeepsSizeWhenItDoesNotLimit: the buffer stays when the peer's credit, not the
+// buffer, is full (a slow reader over there), however fast its halves are acknowledged. (The
+// round-trip rule is TestSendGrowthRule's: in this hand-driven pair an epoch and a round trip are
+// the same tens of microseconds, so the buffer really is the limit here.)
+func TestSendBufferKeepsSizeWhenItDoesNotLimit(t *testing.T) {
+	cases := []struct {
+		name   string
+		cfg    Config
+		rtt    time.Duration
+		rounds int
+	}{
+		// Nobody reads on the other side: one round uses the peer's 64 KiB of credit.
+		{"credit limits", Config{SendBuffer: 64 << 10, StreamWindow: 64 << 10, MaxStreamWindow: 64 << 10, MaxSendBuffer: 256 << 10}, 300 * time.Millisecond, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a, b, st := sendPair(t, c.cfg)
+			start := st.send.Capacity()
+			growSend(a, st, c.rtt)
+			for range c.rounds {
+				sendAndAck(t, a, b, st, start*3/4)
+				if got := growSend(a, st, c.rtt); got != start {
+					a.s.mu.Lock()
+					srtt := a.s.sender.RTT().Smoothed()
+					a.s.mu.Unlock()
+					t.Fatalf("capacity %d KiB, want it kept at %d KiB (SRTT %v)", got>>10, start>>10, srtt)
+				}
+			}
+		})
+	}
+}
+
+// TestSendGrowthRule: the send buffer's decision on its own. A 4 MiB buffer half acknowledged in
+// 150 ms on a 300 ms path is the limit (a buffer-limited sender empties half of it in half a
+// round trip); the same on a 1 ms path, or in 900 ms on the 300 ms one, is not (loopback, or a
+// sender held by something else); nor is it with a small congestion window, with the peer's
+// credit full, or without an RTT sample.
+func TestSendGrowthRule(t *testing.T) {
+	const c, half = 4 << 20, 2 << 20
+	long, short := rttOf(300*time.Millisecond), rttOf(time.Millisecond)
+	cases := []struct {
+		name    string
+		elapsed time.Duration
+		rtt     *recovery.RTT
+		cwnd    int
+		credit  bool
+		want    bool
+	}{
+		{"buffer-limited on a long path", 150 * time.Millisecond, long, 8 << 20, true, true},
+		{"slow turnover", 900 * time.Millisecond, long, 8 << 20, true, false},
+		{"short path", 5 * time.Millisecond, short, 8 << 20, true, false},
+		{"congestion window small", 150 * time.Millisecond, long, 1 << 20, true, false},
+		{"peer's credit full", 150 * time.Millisecond, long, 8 << 20, false, false},
+		{"no RTT sample", 150 * time.Millisecond, &recovery.RTT{}, 8 << 20, true, false},
+	}
+	for _, k := range cases {
+		if got := sendBufferLimits(c, half, k.elapsed, k.rtt, k.cwnd, k.credit); got != k.want {
+			t.Errorf("%s: %v, want %v", k.name, got, k.want)
+		}
+	}
+}
+
+// TestWindowCapsDefaults: the caps default as documented, never fall below the starting sizes,
+// and a stream cap never exceeds its session's.
+func TestWindowCapsDefaults(t *testing.T) {
+	var c Config
+	c.setDefaults()
+	if c.MaxStreamWindow != 64<<20 || c.MaxSessionWindow != 128<<20 || c.MaxSendBuffer != 64<<20 || c.MaxSessionSendBuffer != 128<<20 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if c.StreamWindow != 4<<20 || c.SessionWindow != 16<<20 || c.SendBuffer != 4<<20 {
+		t.Fatalf("starting sizes changed: %d %d %d", c.StreamWindow, c.SessionWindow, c.SendBuffer)
+	}
+	c = Config{StreamWindow: 32 << 20, MaxStreamWindow: 1 << 20, MaxSessionWindow: 8 << 20, SendBuffer: 8 << 20, MaxSendBuffer: 1}
+	c.setDefaults()
+	if c.MaxStreamWindow != 32<<20 || c.MaxSessionWindow != 32<<20 || c.MaxSendBuffer != 8<<20 {
+		t.Fatalf("caps below the starting sizes: %+v", c)
+	}
+}
