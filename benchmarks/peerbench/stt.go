@@ -65,7 +65,7 @@ func (s *sttContender) Class() Class {
 }
 
 func (s *sttContender) Describe() string {
-	d := "ctrl.Listen/Dial with the default Config: 1200-byte UDP payloads, AES-256-GCM, 4 MiB stream / 16 MiB session windows and 4 MiB send buffer growing with the path up to 64 / 128 / 64 MiB, CUBIC with pacing, GSO/GRO on, 8 MiB socket buffers, one socket per node; the receiver reads with Stream.ReadMessage (whole messages), fan-out uses Node.SendToAll with one node per receiver"
+	d := "ctrl.Listen/Dial with the default Config: UDP payloads from 1200 bytes up to what path MTU discovery finds (8972 on loopback), AES-256-GCM, 4 MiB stream / 16 MiB session windows and 4 MiB send buffer growing with the path up to 64 / 128 / 64 MiB, CUBIC with pacing, GSO/GRO on, 8 MiB socket buffers, one socket per node; the receiver reads with Stream.ReadMessage (whole messages), fan-out uses Node.SendToAll with one node per receiver"
 	if s.payload != 0 {
 		d = fmt.Sprintf("as sttfast but Transport.PayloadSize = %d (loopback only: no real path carries it; not a headline number)", s.payload)
 	}
