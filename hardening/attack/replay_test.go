@@ -6,18 +6,20 @@ import (
 	"time"
 )
 
-// TestReplayCaptured runs sttattack replay against sttfast serve: a 4 MiB echo transfer is
-// captured in both directions through the attacker's forwarder, then replayed shuffled, round
+// TestReplayCaptured runs sttattack replay against sttfast serve: a 32 MiB echo transfer is
+// captured (32 MiB so that, with the 8972-byte packets path MTU discovery reaches on loopback,
+// more than the replay window's 2048 packets go each way and some replays fall behind it) in both directions through the attacker's forwarder, then replayed shuffled, round
 // after round (50000 datagrams; 1e6 in the long run, from the peer's own address and another,
 // in and behind the replay window, every tenth renumbered), while the session is live; then
 // again while it drains after the peer closed it, and after it is gone. Every replay the
 // listener's socket received is counted as a drop, by the reason its state implies, and the
 // transfer's echo is exactly the bytes sent, once.
 func TestReplayCaptured(t *testing.T) {
+	const legitMiB = 32
 	l := startListener(t, &binSttfast)
 	var rep ReplayReport
 	count := pick(int64(50000), int64(1000000))
-	l.attack("replay", &rep, "--count", strconv.FormatInt(count, 10), "--legit-mib", "4")
+	l.attack("replay", &rep, "--count", strconv.FormatInt(count, 10), "--legit-mib", strconv.Itoa(legitMiB))
 
 	c := rep.Capture
 	t.Logf("captured %d handshake, %d client→listener (largest pn %d: %d in window, %d behind), %d listener→client packets; kernel drops during the capture %d",
@@ -87,7 +89,7 @@ func TestReplayCaptured(t *testing.T) {
 	if gone["unknown_session"] == 0 || gone["closed"]+gone["replay"]+gone["auth"] != 0 {
 		t.Errorf("removed session: drops %v; want only unknown_session (and handshake)", gone)
 	}
-	if want := int64(4<<20 + 4<<10); !rep.Legit.OK || rep.Legit.Bytes != want {
+	if want := int64(legitMiB<<20 + 4<<10); !rep.Legit.OK || rep.Legit.Bytes != want {
 		t.Errorf("the echo differs from what was sent (want %d bytes once): %+v", want, rep.Legit)
 	}
 	bound := uint64(rssBound)
