@@ -148,7 +148,7 @@ func checkQueue(t *testing.T, c caseResult) {
 	// loaded 2-core machine, a sender that was descheduled bursts when it runs again): its drop
 	// count says nothing about the steady state. That is every link at make test's 16 MiB, whose
 	// slow-start overshoot alone is 1.5-2% of its packets since path MTU discovery made them
-	// 1472 bytes on this link (one run in about ten of CI's, sharing the cores with other
+	// 1472 bytes on this link (one CI run, sharing the cores with other
 	// packages' tests, went past 5%); make test-net's 256 MiB transfers are judged.
 	if q := queuePackets(c.Link); int64(c.PacketsSent) < 150*q {
 		t.Logf("%s %s: %d packets sent, fewer than 150 queues of %d: queue drops (%d) not judged", c.Link, c.Loss, c.PacketsSent, q, c.QueueDrops)
