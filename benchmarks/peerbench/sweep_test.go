@@ -245,11 +245,10 @@ func TestSweepRuns(t *testing.T) {
 	}
 	dir := t.TempDir()
 	sc := sweepConfig{Peer: "kcp-go", Workloads: "bulk", Settings: "window=256/mtu=1200/nodelay=fast3,window=1024/mtu=1400/nodelay=fast",
-		Rounds: 1, Warmup: 100 * time.Millisecond, Duration: 400 * time.Millisecond, Out: dir, Date: "test",
+		// kcp-go at window 256 can verify no byte in a 400 ms window after a 100 ms warm-up on a
+		// loaded machine (CI saw it): the windows are those the harness test's rerun uses.
+		Rounds: 1, Warmup: 500 * time.Millisecond, Duration: 1500 * time.Millisecond, Out: dir, Date: "test",
 		Exe: os.Args[0], Env: []string{childEnv + "=1"}}
-	if raceEnabled {
-		sc.Warmup, sc.Duration = 500*time.Millisecond, 1500*time.Millisecond
-	}
 	var log bytes.Buffer
 	if err := sweep(sc, "peerbench sweep (test)", &log); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
