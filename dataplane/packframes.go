@@ -81,13 +81,13 @@ func (t *txLoop) appendControl(s *Session, b []byte, limit int, refs []recovery.
 		s.needMaxStreams = false
 		ae = true
 	}
-	for len(s.creditq) > 0 && limit-len(b) >= small {
-		st := s.creditq[0]
-		s.creditq[0] = nil
-		s.creditq = s.creditq[1:]
-		if len(s.creditq) == 0 {
-			s.creditq = s.creditq[:0:0]
-		}
+	// The queue is drained from its front by index and what is left moves down afterwards, so its
+	// backing array is kept: a credit update every half window must not allocate (re-slicing from
+	// the front, or resetting to a zero capacity when empty, made each later append allocate).
+	taken := 0
+	for taken < len(s.creditq) && limit-len(b) >= small {
+		st := s.creditq[taken]
+		taken++
 		st.creditPending.Store(false)
 		if st.removed {
 			continue
@@ -105,12 +105,24 @@ func (t *txLoop) appendControl(s *Session, b []byte, limit int, refs []recovery.
 		refs = append(refs, recovery.FrameRef{Type: uint8(frame.TypeMaxStreamData), StreamID: st.id})
 		ae = true
 	}
+	s.creditq = compactStreams(s.creditq, taken)
 	if s.needPing && limit-len(b) >= small {
 		b = frame.AppendKeepAlive(b, uint64(t.now))
 		s.needPing = false
 		ae = true
 	}
 	return b, refs, ae
+}
+
+// compactStreams drops the first n entries of q, moving the rest down and clearing the slots they
+// leave, so the array keeps no stale pointers and its capacity is reused.
+func compactStreams(q []*Stream, n int) []*Stream {
+	if n == 0 {
+		return q
+	}
+	rest := copy(q, q[n:])
+	clear(q[rest:])
+	return q[:rest]
 }
 
 // appendApp adds queued application frames that fit. mu held.
