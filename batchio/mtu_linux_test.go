@@ -57,7 +57,13 @@ func TestGSOSizeErrorMidBatch(t *testing.T) {
 // 1200-byte datagram is still sent (fragmented by the kernel: batchio leaves IP_MTU_DISCOVER at
 // IP_PMTUDISC_WANT, on which the handshake relies) and segments of MaxPayload bytes pass.
 func TestSizeErrorNarrowLink(t *testing.T) {
-	const mtu = 1100
+	inNarrowNamespace(t, 1100, narrowLinkChecks)
+}
+
+// inNarrowNamespace runs checks on a thread of its own in a private network namespace whose
+// loopback has the given MTU, and fails or skips the test as they say.
+func inNarrowNamespace(t *testing.T, mtu int, checks func(*testing.T, int) error) {
+	t.Helper()
 	type result struct {
 		err  error
 		skip string
@@ -68,14 +74,14 @@ func TestSizeErrorNarrowLink(t *testing.T) {
 		// exits with the goroutine and no other goroutine runs in the namespace.
 		runtime.LockOSThread()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			done <- result{skip: "cannot make a network namespace: " + err.Error()}
+			done <- result{skip: "platform: cannot make a network namespace (needs root): " + err.Error()}
 			return
 		}
 		if err := setLoopback(mtu); err != nil {
 			done <- result{err: err}
 			return
 		}
-		done <- result{err: narrowLinkChecks(t, mtu)}
+		done <- result{err: checks(t, mtu)}
 	}()
 	r := <-done
 	if r.skip != "" {

@@ -4,7 +4,6 @@ package batchio
 
 import (
 	"errors"
-	"runtime"
 	"syscall"
 	"testing"
 
@@ -41,31 +40,7 @@ func TestWriteUnfragmentedRestoresMode(t *testing.T) {
 // with WriteUnfragmented is refused with a *SizeError, as a path MTU probe must be, while the
 // same datagram sent with WriteBatch is still fragmented and delivered.
 func TestWriteUnfragmentedNarrowLink(t *testing.T) {
-	const mtu = 1100
-	type result struct {
-		err  error
-		skip string
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the namespace dies with the thread
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			done <- result{skip: "cannot make a network namespace (needs root): " + err.Error()}
-			return
-		}
-		if err := setLoopback(mtu); err != nil {
-			done <- result{err: err}
-			return
-		}
-		done <- result{err: unfragNarrowChecks(t, mtu)}
-	}()
-	r := <-done
-	if r.skip != "" {
-		t.Skip(r.skip)
-	}
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
+	inNarrowNamespace(t, 1100, unfragNarrowChecks)
 }
 
 func unfragNarrowChecks(t *testing.T, mtu int) error {
