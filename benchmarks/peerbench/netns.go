@@ -61,6 +61,15 @@ var netnsScriptPath = filepath.Join("hardening", "netem", "netns.sh")
 // findNetnsScript looks for hardening/netem/netns.sh in the working directory, its parents, and
 // the parents of the executable (bin/peerbench in the repository).
 func findNetnsScript() (string, error) {
+	if d, ok := searchUp(func(d string) bool { return fileExists(filepath.Join(d, netnsScriptPath)) }); ok {
+		return filepath.Join(d, netnsScriptPath), nil
+	}
+	return "", fmt.Errorf("%s not found above the working directory or the executable (run from the repository, or pass --netns-script)", netnsScriptPath)
+}
+
+// searchUp returns the first directory, from the working directory and then the executable's
+// directory up to the root, for which match holds.
+func searchUp(match func(dir string) bool) (string, bool) {
 	var starts []string
 	if wd, err := os.Getwd(); err == nil {
 		starts = append(starts, wd)
@@ -70,9 +79,8 @@ func findNetnsScript() (string, error) {
 	}
 	for _, d := range starts {
 		for {
-			p := filepath.Join(d, netnsScriptPath)
-			if _, err := os.Stat(p); err == nil {
-				return p, nil
+			if match(d) {
+				return d, true
 			}
 			up := filepath.Dir(d)
 			if up == d {
@@ -81,7 +89,13 @@ func findNetnsScript() (string, error) {
 			d = up
 		}
 	}
-	return "", fmt.Errorf("%s not found above the working directory or the executable (run from the repository, or pass --netns-script)", netnsScriptPath)
+	return "", false
+}
+
+// fileExists reports whether path names something that can be stat'ed.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // skipError ends a run that cannot be made here (no network namespaces): the command reports

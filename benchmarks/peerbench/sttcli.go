@@ -184,26 +184,12 @@ func writePatternFile(path string, size int64) (string, error) {
 // findRepoRoot finds the repository (the directory holding cmd/sttfast and the core go.mod)
 // above the working directory or the executable.
 func findRepoRoot() (string, error) {
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
+	isRepo := func(d string) bool {
+		st, err := os.Stat(filepath.Join(d, "cmd", "sttfast"))
+		return err == nil && st.IsDir() && fileExists(filepath.Join(d, "go.mod"))
 	}
-	if exe, err := os.Executable(); err == nil {
-		starts = append(starts, filepath.Dir(exe))
-	}
-	for _, d := range starts {
-		for {
-			if st, err := os.Stat(filepath.Join(d, "cmd", "sttfast")); err == nil && st.IsDir() {
-				if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-					return d, nil
-				}
-			}
-			up := filepath.Dir(d)
-			if up == d {
-				break
-			}
-			d = up
-		}
+	if d, ok := searchUp(isRepo); ok {
+		return d, nil
 	}
 	return "", errors.New("the sttfast repository (cmd/sttfast) is not above the working directory or the executable (run from the repository, or set " + cliBinEnv + ")")
 }
