@@ -19,12 +19,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sttfast/sttfast/ctrl"
@@ -95,6 +98,23 @@ func (c *common) config(addr string) (ctrl.Config, error) {
 		HandshakeTimeout: c.handshake,
 		Transport:        dataplane.Config{IdleTimeout: c.idleTimeout, Congestion: cc},
 	}, nil
+}
+
+// listen starts a node listening on --addr, announces it on stderr ("listening on udp://IP:PORT",
+// like sttfast listen, which the tests wait for) and returns it with a context that SIGTERM or
+// SIGINT cancels; the caller closes the node and calls stop.
+func (c *common) listen() (node *ctrl.Node, ctx context.Context, stop context.CancelFunc, err error) {
+	cfg, err := c.config(c.addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	node, err = ctrl.Listen(context.Background(), cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, stop = signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	fmt.Fprintf(os.Stderr, "listening on udp://%s\n", node.Addr())
+	return node, ctx, stop, nil
 }
 
 // parse parses args into fs, exiting 2 on a bad flag like the flag package does.

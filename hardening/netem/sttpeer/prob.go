@@ -9,9 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"runtime/metrics"
-	"syscall"
 	"time"
 
 	"github.com/sttfast/sttfast/ctrl"
@@ -240,18 +238,12 @@ func runProbRecv(args []string) error {
 	if *messages <= 0 || *timesPath == "" {
 		return errors.New("--messages must be positive and --times given")
 	}
-	cfg, err := c.config(c.addr)
+	node, ctx, stop, err := c.listen()
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), cfg)
-	if err != nil {
-		return err
-	}
 	defer node.Close()
-	fmt.Fprintf(os.Stderr, "listening on udp://%s\n", node.Addr())
 	memDone := sampleMemory(20 * time.Millisecond)
 	r := probRecvResult{Event: "result"}
 	recvAt := make([]int64, *messages)

@@ -4,11 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"flag"
-	"fmt"
-	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sttfast/sttfast/ctrl"
@@ -28,18 +24,12 @@ func runSink(args []string) error {
 	fs.Var(&mark, "mark", "report \"receiving\" once a session has delivered this many bytes")
 	aged := fs.Duration("report-age", 0, "report \"aged\" when a session is still open this long after it opened")
 	parse(fs, args)
-	cfg, err := c.config(c.addr)
+	node, ctx, stop, err := c.listen()
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	node, err := ctrl.Listen(context.Background(), cfg)
-	if err != nil {
-		return err
-	}
 	defer node.Close()
-	fmt.Fprintf(os.Stderr, "listening on udp://%s\n", node.Addr())
 	for {
 		s, err := node.Accept(ctx)
 		if err != nil {
