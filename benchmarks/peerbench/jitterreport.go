@@ -76,29 +76,23 @@ func jitterCell(rep *runReport, workload, contender string) (string, float64) {
 	return cell, st.Med
 }
 
-// jitterGoal is one of issue 10's targets for an sttfast contender in a scenario: a share of its
-// own no-jitter goodput and a multiple of quic-go's in the same scenario.
-type jitterGoal struct {
-	workload  string
-	ofClean   float64
-	ofQuic    float64
-	scenarioT string
+// lineTarget is a delay-line suite's target for one scenario: at least ofBase of what the same
+// contender carried in the suite's base scenario, and at least ofPeer times the peer's goodput.
+type lineTarget struct {
+	workload, scenario string
+	ofBase, ofPeer     float64
 }
 
-var jitterGoals = []jitterGoal{
-	{"jitter1", 0.8, 1, "±1 ms"},
-	{"jitter4", 0.5, 2, "±4 ms"},
+// jitterGoals are issue 10's targets: a share of the contender's own no-jitter goodput and a
+// multiple of quic-go's in the same scenario.
+var jitterGoals = []lineTarget{
+	{"jitter1", "±1 ms", 0.8, 1},
+	{"jitter4", "±4 ms", 0.5, 2},
 }
 
 func writeJitterMarkdown(w io.Writer, rep *runReport, jsonName string) error {
 	writeHeader(w, rep, "Bulk transfer through a jittery delay line (issue 10), "+rep.Started.Format("2006-01-02"), jsonName)
-	total := int64(0)
-	for _, s := range rep.Samples {
-		if s.Recv != nil && s.Recv.Transfer != nil {
-			total = s.Recv.Transfer.Total
-			break
-		}
-	}
+	total := transferTotal(rep)
 	fmt.Fprintf(w, `Each run is a fresh pair of processes on 127.0.0.1 with a delay line (hardening/netem/delayline)
 in the orchestrator's process between them: every datagram, in both directions, is delayed by 5 ms
 plus an independent uniform offset in [-J, +J], so with J above the packet spacing datagrams overtake
@@ -117,7 +111,9 @@ medians over interleaved rounds, in Mbit/s, with min - max.
 		fmt.Fprintf(w, " %s |\n", reorderedCell(rep, wl.Name))
 	}
 	fmt.Fprintln(w)
-	jitterGoalsTable(w, rep, med)
+	lineTargetsTable(w, rep, med, lineTargets{
+		title: "Issue 10's targets", intro: "", column: "scenario", base: "jitter0",
+		baseLabel: "of its no-jitter goodput", peer: "quic-go", targets: jitterGoals})
 	errorSection(w, rep)
 	return nil
 }
@@ -137,20 +133,41 @@ func reorderedCell(rep *runReport, workload string) string {
 	return fmt.Sprintf("%.1f%%", st.Med)
 }
 
-func jitterGoalsTable(w io.Writer, rep *runReport, med map[string]float64) {
-	fmt.Fprint(w, "## Issue 10's targets\n\nMedians from the table above; met when the ratio reaches the target.\n\n")
-	fmt.Fprint(w, "| contender | scenario | target | ratio | met |\n|---|---|---|---|---|\n")
+// lineTargets describes a delay-line suite's targets table.
+type lineTargets struct {
+	title, intro    string // heading, and what the share and multiple are of (may be empty)
+	column          string // the scenario column's name
+	base, baseLabel string // the workload the share is of, and how a target names it
+	peer            string // the contender the multiple is of
+	targets         []lineTarget
+}
+
+// lineTargetsTable writes each non-peer contender's ratios against the suite's targets, from
+// the medians of the suite's table (med, keyed workload/contender).
+func lineTargetsTable(w io.Writer, rep *runReport, med map[string]float64, lt lineTargets) {
+	fmt.Fprintf(w, "## %s\n\nMedians from the table above; met when the ratio reaches the target.%s\n\n", lt.title, lt.intro)
+	fmt.Fprintf(w, "| contender | %s | target | ratio | met |\n|---|---|---|---|---|\n", lt.column)
 	for _, c := range rep.contenders {
 		if c.Class() == classPeer {
 			continue
 		}
-		for _, g := range jitterGoals {
-			v, clean, quic := med[g.workload+"/"+c.Name()], med["jitter0/"+c.Name()], med[g.workload+"/quic-go"]
-			ratioRow(w, c.Name(), g.scenarioT, fmt.Sprintf(">= %.0f%% of its no-jitter goodput", 100*g.ofClean), v, clean, g.ofClean, true)
-			ratioRow(w, c.Name(), g.scenarioT, fmt.Sprintf(">= %.0fx quic-go", g.ofQuic), v, quic, g.ofQuic, false)
+		for _, g := range lt.targets {
+			v, base, peer := med[g.workload+"/"+c.Name()], med[lt.base+"/"+c.Name()], med[g.workload+"/"+lt.peer]
+			ratioRow(w, c.Name(), g.scenario, fmt.Sprintf(">= %.0f%% %s", 100*g.ofBase, lt.baseLabel), v, base, g.ofBase, true)
+			ratioRow(w, c.Name(), g.scenario, fmt.Sprintf(">= %gx %s", g.ofPeer, lt.peer), v, peer, g.ofPeer, false)
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// transferTotal is the transfer size of a suite's runs (every run moves the same).
+func transferTotal(rep *runReport) int64 {
+	for _, s := range rep.Samples {
+		if s.Recv != nil && s.Recv.Transfer != nil {
+			return s.Recv.Transfer.Total
+		}
+	}
+	return 0
 }
 
 func ratioRow(w io.Writer, name, scenario, target string, v, ref, want float64, percent bool) {

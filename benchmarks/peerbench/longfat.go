@@ -46,27 +46,16 @@ func init() {
 		workloads:  []string{"lf1", "lf100", "lf300"}}
 }
 
-// longfatGoal is one of issue 15's targets for a scenario: a share of what the same contender
+// longfatGoals are issue 15's targets for the long paths: a share of what the same contender
 // carried over the 1 ms path, and a multiple of quic-go-bdp's goodput in the same scenario.
-type longfatGoal struct {
-	workload, scenario string
-	ofShort, ofQuic    float64
-}
-
-var longfatGoals = []longfatGoal{
+var longfatGoals = []lineTarget{
 	{"lf100", "100 ms", 0.9, 1.5},
 	{"lf300", "300 ms", 0.7, 1.5},
 }
 
 func writeLongfatMarkdown(w io.Writer, rep *runReport, jsonName string) error {
 	writeHeader(w, rep, "One stream over long, fat paths (issue 15), "+rep.Started.Format("2006-01-02"), jsonName)
-	total := int64(0)
-	for _, s := range rep.Samples {
-		if s.Recv != nil && s.Recv.Transfer != nil {
-			total = s.Recv.Transfer.Total
-			break
-		}
-	}
+	total := transferTotal(rep)
 	fmt.Fprintf(w, `Each run is a fresh pair of processes on 127.0.0.1 with the delay line (hardening/netem/delayline)
 in the orchestrator's process between them. In each direction it serialises datagrams through a
 %.0f Mbit/s bottleneck with a %.0f KB drop-tail queue (20 ms) and then delays them by half the
@@ -90,26 +79,13 @@ before its windows followed the path.
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
-	longfatGoalsTable(w, rep, med)
+	lineTargetsTable(w, rep, med, lineTargets{
+		title: "Issue 15's targets", column: "path", base: "lf1", baseLabel: "of its 1 ms goodput", peer: "quic-go-bdp",
+		intro:   " The share is of what the\nsame contender carried over the 1 ms path of this run; the multiple is of quic-go-bdp.",
+		targets: longfatGoals})
 	longfatSessionsTable(w, rep)
 	errorSection(w, rep)
 	return nil
-}
-
-func longfatGoalsTable(w io.Writer, rep *runReport, med map[string]float64) {
-	fmt.Fprint(w, "## Issue 15's targets\n\nMedians from the table above; met when the ratio reaches the target. The share is of what the\nsame contender carried over the 1 ms path of this run; the multiple is of quic-go-bdp.\n\n")
-	fmt.Fprint(w, "| contender | path | target | ratio | met |\n|---|---|---|---|---|\n")
-	for _, c := range rep.contenders {
-		if c.Class() == classPeer {
-			continue
-		}
-		for _, g := range longfatGoals {
-			v, short, quic := med[g.workload+"/"+c.Name()], med["lf1/"+c.Name()], med[g.workload+"/quic-go-bdp"]
-			ratioRow(w, c.Name(), g.scenario, fmt.Sprintf(">= %.0f%% of its 1 ms goodput", 100*g.ofShort), v, short, g.ofShort, true)
-			ratioRow(w, c.Name(), g.scenario, fmt.Sprintf(">= %.1fx quic-go-bdp", g.ofQuic), v, quic, g.ofQuic, false)
-		}
-	}
-	fmt.Fprintln(w)
 }
 
 // longfatSessionsTable shows, per sttfast run, where the sender's congestion controller and
