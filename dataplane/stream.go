@@ -480,7 +480,8 @@ func (st *Stream) readMessage(dst []byte) ([]byte, error) {
 			}
 			if skipped {
 				if lost == 0 {
-					return st.readAfterSkip(dst[:base])
+					// The skip named only messages already read: read the next one.
+					return st.readMessage(dst[:base])
 				}
 				return dst[:base], ErrMessagesLost
 			}
@@ -494,12 +495,6 @@ func (st *Stream) readMessage(dst []byte) ([]byte, error) {
 	}
 	st.msgLeft = -1
 	return dst, nil
-}
-
-// readAfterSkip reads the next message after a skip that reported no loss (the messages it
-// named had been read). rmu held.
-func (st *Stream) readAfterSkip(dst []byte) ([]byte, error) {
-	return st.readMessage(dst)
 }
 
 // Read reads message bytes into p, ignoring message boundaries. On a probabilistic stream it
