@@ -179,8 +179,8 @@ func TestExchangeIPv4(t *testing.T) {
 }
 
 func TestExchangeIPv6(t *testing.T) {
-	if !haveIPv6() {
-		t.Skip("platform: this host has no IPv6 loopback (::1), so the IPv6 path cannot be exercised")
+	if !ipv6Here(t) {
+		return
 	}
 	for _, tc := range []struct {
 		name     string
@@ -199,8 +199,8 @@ func TestExchangeIPv6(t *testing.T) {
 // A dual-stack socket sees IPv4 peers as IPv4-mapped addresses; ReadBatch
 // must unmap them and WriteBatch must accept plain IPv4 destinations.
 func TestDualStack(t *testing.T) {
-	if !haveIPv6() {
-		t.Skip("platform: this host has no IPv6, which a dual-stack socket needs")
+	if !ipv6Here(t) {
+		return
 	}
 	ds := listen(t, "udp", "[::]:0", Options{RecvBuffer: testRecvBuf})
 	v4 := listen(t, "udp4", "127.0.0.1:0", Options{RecvBuffer: testRecvBuf})

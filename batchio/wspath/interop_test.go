@@ -15,10 +15,10 @@ import (
 func TestInteropNodeWS(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("platform: node is not installed (.ci/setup-node installs it and the npm ws package)")
+		t.Skip("platform: node is not installed (.ci/setup-node installs it, with the npm ws package, on Debian as root)")
 	}
 	if err := exec.Command(node, "-e", "require('ws')").Run(); err != nil {
-		t.Skip("the npm ws package is not installed (npm install ws; set NODE_PATH)")
+		t.Skip("platform: the npm ws package is not installed (.ci/setup-node installs it on Debian as root; or npm install ws and set NODE_PATH)")
 	}
 	srv := listenT(t, Config{AllowedOrigins: []string{"https://ok.example"}})
 	go echo(srv)
