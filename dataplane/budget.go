@@ -74,14 +74,7 @@ func (b *sendBudget) raise(n int64) {
 			break
 		}
 	}
-	if b.nwait.Load() == 0 {
-		return
-	}
-	b.mu.Lock()
-	if len(b.queue) > 0 {
-		b.queue[0].wwake.Notify()
-	}
-	b.mu.Unlock()
+	b.wakeOldest(nil)
 }
 
 // give returns n bytes and, when writers wait, wakes the oldest: through locked.wakeLater when
@@ -93,6 +86,12 @@ func (b *sendBudget) give(n int64, locked *Session) {
 		return
 	}
 	b.used.Add(-n)
+	b.wakeOldest(locked)
+}
+
+// wakeOldest wakes the oldest waiting writer, if any, to try again: through locked.wakeLater when
+// the caller holds that session's lock in a loop, at once when locked is nil.
+func (b *sendBudget) wakeOldest(locked *Session) {
 	if b.nwait.Load() == 0 {
 		return
 	}
