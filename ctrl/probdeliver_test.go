@@ -15,24 +15,8 @@ import (
 	"github.com/sttfast/sttfast/dataplane/impair"
 )
 
-// classAlphabets gives each entropy class a message whose normalised entropy is exactly
-// log2(m)/8: every one of m symbols appears equally often in a 256-byte message.
-var classAlphabets = [delivery.NumClasses]int{2, 8, 32, 128, 256}
-
-const probMsgLen = 256
-
-// classMessage fills buf with message seq of class c: m symbols, each 256/m times, in a seeded
-// order, so its entropy is the class's and its bytes differ from message to message.
-func classMessage(buf []byte, c delivery.Class, rng *rand.Rand) []byte {
-	m := classAlphabets[c]
-	buf = buf[:probMsgLen]
-	base := byte(rng.Uint32())
-	for j := range buf {
-		buf[j] = base + byte(j%m)*byte(256/m)
-	}
-	rng.Shuffle(len(buf), func(i, j int) { buf[i], buf[j] = buf[j], buf[i] })
-	return buf
-}
+// probMsgLen is the size of the test's messages (delivery.SampleMessage).
+const probMsgLen = delivery.SampleSize
 
 // probRun is what one probabilistic (or reliable) transfer measured.
 type probRun struct {
@@ -73,7 +57,7 @@ func runProb(t *testing.T, l link, opts OpenStreamOptions, perClass int, gap tim
 			}
 			c := delivery.Class(i % delivery.NumClasses)
 			sentAt[i] = time.Now().UnixNano()
-			if err := st.WriteMessage(classMessage(buf, c, rng)); err != nil {
+			if err := st.WriteMessage(delivery.SampleMessage(buf, c, rng)); err != nil {
 				werr <- err
 				return
 			}

@@ -225,19 +225,6 @@ func probRun(ctx context.Context, o benchOpts, p probBenchOpts, prob bool) (prob
 	return run, nil
 }
 
-// probMessage fills buf with a 256-byte message of class c: m = 2, 8, 32, 128 or 256 symbols,
-// each 256/m times, shuffled, so its normalised entropy is exactly log2(m)/8.
-func probMessage(buf []byte, c delivery.Class, rng *rand.Rand) []byte {
-	m := [delivery.NumClasses]int{2, 8, 32, 128, 256}[c]
-	buf = buf[:256]
-	base := byte(rng.Uint32())
-	for j := range buf {
-		buf[j] = base + byte(j%m)*byte(256/m)
-	}
-	rng.Shuffle(len(buf), func(i, j int) { buf[i], buf[j] = buf[j], buf[i] })
-	return buf
-}
-
 // writeProbFeed writes len(sentAt) messages, classes in turn, rate a second (0: unpaced),
 // noting when each was written, then ends the stream.
 func writeProbFeed(st *ctrl.Stream, rate int, sentAt []int64) error {
@@ -249,7 +236,7 @@ func writeProbFeed(st *ctrl.Stream, rate int, sentAt []int64) error {
 			next = next.Add(time.Second / time.Duration(rate))
 			time.Sleep(time.Until(next))
 		}
-		msg := probMessage(buf, delivery.Class(i%delivery.NumClasses), rng)
+		msg := delivery.SampleMessage(buf, delivery.Class(i%delivery.NumClasses), rng)
 		sentAt[i] = time.Now().UnixNano()
 		if err := st.WriteMessage(msg); err != nil {
 			return err

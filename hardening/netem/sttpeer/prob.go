@@ -17,26 +17,8 @@ import (
 	"github.com/sttfast/sttfast/dataplane/delivery"
 )
 
-// probMsgLen is the size of every probsend message: 256 bytes hold each of up to 256 symbols
-// equally often, which makes a message's normalised entropy exactly its class's log2(m)/8.
-const probMsgLen = 256
-
-// classAlphabets gives each entropy class (delivery.Class) its number of symbols m.
-var classAlphabets = [delivery.NumClasses]int{2, 8, 32, 128, 256}
-
-// classMessage fills buf with a message of class c: m symbols, each 256/m times, shuffled by
-// rng, so its entropy is the class's and its bytes differ from message to message. It is the
-// message ctrl's TestProbabilisticTargetsUnderLoss sends in process.
-func classMessage(buf []byte, c delivery.Class, rng *rand.Rand) []byte {
-	m := classAlphabets[c]
-	buf = buf[:probMsgLen]
-	base := byte(rng.Uint32())
-	for j := range buf {
-		buf[j] = base + byte(j%m)*byte(256/m)
-	}
-	rng.Shuffle(len(buf), func(i, j int) { buf[i], buf[j] = buf[j], buf[i] })
-	return buf
-}
+// probMsgLen is the size of every probsend message (delivery.SampleMessage).
+const probMsgLen = delivery.SampleSize
 
 // probSendResult is the last stdout line of sttpeer probsend.
 type probSendResult struct {
@@ -198,7 +180,7 @@ func probSend(s *ctrl.Session, r *probSendResult, feed probFeed, timesPath strin
 			next = next.Add(feed.gap)
 			time.Sleep(time.Until(next))
 		}
-		msg := classMessage(buf, delivery.Class(i%delivery.NumClasses), rng)
+		msg := delivery.SampleMessage(buf, delivery.Class(i%delivery.NumClasses), rng)
 		sentAt[i] = time.Now().UnixNano()
 		if err := st.WriteMessage(msg); err != nil {
 			return fmt.Errorf("message %d: %w", i, err)
