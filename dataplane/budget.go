@@ -21,9 +21,12 @@ import (
 // The budget is allocated on a session's first write (Session.sendBudget): an idle session holds
 // only the pointer.
 type sendBudget struct {
+	used atomic.Int64 // bytes charged to streams
+	peak atomic.Int64 // highest used ever (SessionStats, tests)
+	// used changes with every charge and acknowledgement, limit and nwait almost never: apart,
+	// a writer spending its reserve reads nwait without pulling the line the ack path writes.
+	_     [48]byte
 	limit atomic.Int64 // Config.SessionSendBuffer, raised as send buffers grow (raise)
-	used  atomic.Int64 // bytes charged to streams
-	peak  atomic.Int64 // highest used ever (SessionStats, tests)
 	nwait atomic.Int32 // len(queue), readable without mu
 
 	mu    sync.Mutex
@@ -54,6 +57,29 @@ func (b *sendBudget) grab(lo, n int64) int64 {
 			return 0
 		}
 		m := min(n, free)
+		if b.used.CompareAndSwap(u, u+m) {
+			for p := b.peak.Load(); u+m > p && !b.peak.CompareAndSwap(p, u+m); p = b.peak.Load() {
+			}
+			return m
+		}
+	}
+}
+
+// grabMessage takes need bytes for one small message and, while the budget is ample (at least
+// half of it stays free after), extra more as the writer's reserve; it returns how many it took
+// (0: need bytes are not free).
+func (b *sendBudget) grabMessage(need, extra int64) int64 {
+	for {
+		u := b.used.Load()
+		l := b.limit.Load()
+		free := l - u
+		if free < need {
+			return 0
+		}
+		m := need
+		if free-need-extra >= l/2 {
+			m += extra
+		}
 		if b.used.CompareAndSwap(u, u+m) {
 			for p := b.peak.Load(); u+m > p && !b.peak.CompareAndSwap(p, u+m); p = b.peak.Load() {
 			}
@@ -153,6 +179,7 @@ func (st *Stream) charge(lo, n int) (int, error) {
 			return st.addCharge(b, m)
 		}
 	}
+	st.returnReserve() // a waiter holds nothing beyond what it has written
 	b.enqueue(st)
 	defer b.dequeue(st)
 	for {
@@ -193,6 +220,63 @@ func (st *Stream) addCharge(b *sendBudget, m int64) (int, error) {
 	}
 }
 
+// messageReserve is the budget a writer of small messages takes beyond its message, to spend on
+// the messages after it without touching the session's budget: a 64-byte message otherwise pays
+// two atomic updates of counters the acknowledgement path also writes (the budget's used and the
+// stream's charged), every message. It is small against any budget (at least a chunk), taken only
+// while half the budget stays free, and given back as soon as the stream has nothing
+// unacknowledged (unchargeAcked), when a writer waits for budget, and at CloseWrite; so an idle
+// stream holds none and no waiter ever waits on a reserve.
+const messageReserve = 4 << 10
+
+// chargeMessage takes need bytes of the session's budget for one whole message that fits in the
+// send buffer: from the stream's reserve when it holds enough and nobody waits for budget, else
+// from the budget together with a new reserve, else in the budget's queue (charge). wmu held.
+func (st *Stream) chargeMessage(need int) error {
+	b := st.s.sendBudget()
+	if b.nwait.Load() != 0 {
+		st.returnReserve()
+		_, err := st.charge(need, need)
+		return err
+	}
+	n := int64(need)
+	if p := st.prepaid.Load(); p >= n && st.prepaid.CompareAndSwap(p, p-n) {
+		return nil
+	}
+	if need >= messageReserve/4 {
+		_, err := st.charge(need, need)
+		return err
+	}
+	m := b.grabMessage(n, messageReserve)
+	if m == 0 {
+		_, err := st.charge(need, need)
+		return err
+	}
+	if _, err := st.addCharge(b, m); err != nil {
+		return err
+	}
+	// charged holds the reserve before prepaid shows it, so charged >= prepaid always holds
+	// for unchargeAcked and dropSend.
+	st.prepaid.Add(m - n)
+	return nil
+}
+
+// returnReserve gives the stream's unspent reserve back to the session's budget. wmu held.
+func (st *Stream) returnReserve() {
+	st.uncharge(st.prepaid.Swap(0), nil)
+}
+
+// unchargeAcked gives back the n bytes an acknowledgement freed and, once everything written is
+// acknowledged, the stream's reserve as well. s.mu held.
+func (st *Stream) unchargeAcked(n int64, s *Session) {
+	if st.send.Acked() == st.send.End() {
+		// A writer spending the reserve meanwhile has already taken its bytes out of prepaid
+		// (they stay in charged until their own acknowledgement).
+		n += st.prepaid.Swap(0)
+	}
+	st.uncharge(n, s)
+}
+
 // uncharge gives back up to n bytes st holds (acknowledged, or taken and not written). locked is
 // the session when its lock is held (see give), nil on the writer's side.
 func (st *Stream) uncharge(n int64, locked *Session) {
@@ -224,6 +308,7 @@ func (st *Stream) dropSend() {
 	if c := st.charged.Swap(chargeClosed); c > 0 {
 		st.s.budget.Load().give(c, st.s)
 	}
+	st.prepaid.Store(0) // its bytes were in charged, given back just now
 }
 
 // budgetGrain is the least a writer streaming a large message waits for: a chunk, so a crowded

@@ -56,6 +56,7 @@ type Stream struct {
 	rclosed       atomic.Bool
 	failed        atomic.Pointer[error]
 	charged       atomic.Int64 // bytes of the session's send budget held (chargeClosed: none ever again)
+	prepaid       atomic.Int64 // the part of charged not yet written: the writer's reserve (chargeMessage)
 
 	wmu, rmu  sync.Mutex
 	rwake     *ring.Waker
@@ -160,13 +161,17 @@ func (st *Stream) WriteMessage(msg []byte) error {
 		if err := st.waitSpace(need); err != nil {
 			return err
 		}
-		if _, err := st.charge(need, need); err != nil {
+		if err := st.chargeMessage(need); err != nil {
 			return err
 		}
 		if st.prob != nil {
 			st.recordMessage(need, class)
 		}
-		st.uncharge(int64(need-st.send.Write2(hdr[:n], msg)), nil)
+		if w := st.send.Write2(hdr[:n], msg); w < need {
+			// The buffer was released (reset, or the session's end) since waitSpace.
+			st.uncharge(int64(need-w), nil)
+			return st.closedErr()
+		}
 	} else {
 		if st.prob != nil {
 			st.recordMessage(need, class)
@@ -316,6 +321,15 @@ func (st *Stream) park(w *ring.Waker, dl *atomic.Int64) error {
 	}
 }
 
+// closedErr is a write's error once the send buffer is gone: the stream's failure, else
+// ErrStreamClosed (as charge reports it).
+func (st *Stream) closedErr() error {
+	if err := st.failure(); err != nil {
+		return err
+	}
+	return ErrStreamClosed
+}
+
 func (st *Stream) sessionErr() error {
 	if err := st.failure(); err != nil {
 		return err
@@ -358,6 +372,7 @@ func (st *Stream) CloseWrite() error {
 	if st.wclosed.Swap(true) {
 		return nil
 	}
+	st.returnReserve()
 	s := st.s
 	s.mu.Lock()
 	if st.failErr == nil && !st.resetSent && !st.resetRecvd {
