@@ -223,58 +223,84 @@ func (st *Stream) addCharge(b *sendBudget, m int64) (int, error) {
 // messageReserve is the budget a writer of small messages takes beyond its message, to spend on
 // the messages after it without touching the session's budget: a 64-byte message otherwise pays
 // two atomic updates of counters the acknowledgement path also writes (the budget's used and the
-// stream's charged), every message. It is small against any budget (at least a chunk), taken only
-// while half the budget stays free, and given back as soon as the stream has nothing
-// unacknowledged (unchargeAcked), when a writer waits for budget, and at CloseWrite; so an idle
-// stream holds none and no waiter ever waits on a reserve.
+// stream's charged), every message, where spending a reserve the writer alone owns costs a
+// subtraction. It is small against any budget (a quarter of a chunk), taken only by a writer
+// already streaming (bytes unacknowledged) while half the budget stays free, and given back
+// once everything the stream wrote is acknowledged (unchargeAcked), when a writer waits for
+// budget, and at CloseWrite: an idle stream holds none and no waiter waits on a reserve.
 const messageReserve = 4 << 10
 
 // chargeMessage takes need bytes of the session's budget for one whole message that fits in the
 // send buffer: from the stream's reserve when it holds enough and nobody waits for budget, else
-// from the budget together with a new reserve, else in the budget's queue (charge). wmu held.
+// from the budget (with a new reserve when the stream is streaming), else in the budget's queue
+// (charge). wmu held.
 func (st *Stream) chargeMessage(need int) error {
 	b := st.s.sendBudget()
+	n := int64(need)
 	if b.nwait.Load() != 0 {
 		st.returnReserve()
-		_, err := st.charge(need, need)
-		return err
-	}
-	n := int64(need)
-	if p := st.prepaid.Load(); p >= n && st.prepaid.CompareAndSwap(p, p-n) {
+	} else if st.reserve >= n {
+		st.reserve -= n
 		return nil
+	} else if n < messageReserve/4 && st.send.End() > st.send.Acked() {
+		if m := b.grabMessage(n, messageReserve); m > 0 {
+			if _, err := st.addCharge(b, m); err != nil {
+				return err
+			}
+			if m > n {
+				st.reserve += m - n
+				st.holdsReserve.Store(true)
+			}
+			return nil
+		}
 	}
-	if need >= messageReserve/4 {
-		_, err := st.charge(need, need)
-		return err
-	}
-	m := b.grabMessage(n, messageReserve)
-	if m == 0 {
-		_, err := st.charge(need, need)
-		return err
-	}
-	if _, err := st.addCharge(b, m); err != nil {
-		return err
-	}
-	// charged holds the reserve before prepaid shows it, so charged >= prepaid always holds
-	// for unchargeAcked and dropSend.
-	st.prepaid.Add(m - n)
-	return nil
+	_, err := st.charge(need, need)
+	return err
 }
 
 // returnReserve gives the stream's unspent reserve back to the session's budget. wmu held.
 func (st *Stream) returnReserve() {
-	st.uncharge(st.prepaid.Swap(0), nil)
+	st.reserveDue.Store(false)
+	if st.reserve == 0 {
+		return
+	}
+	r := st.reserve
+	st.reserve = 0
+	st.holdsReserve.Store(false)
+	st.uncharge(r, nil)
 }
 
 // unchargeAcked gives back the n bytes an acknowledgement freed and, once everything written is
-// acknowledged, the stream's reserve as well. s.mu held.
+// acknowledged, the stream's reserve as well. The reserve is the writer's (wmu): taken here when
+// no writer is inside, else left to the writer through reserveDue, which it checks after
+// unlocking (writerDone). s.mu held.
 func (st *Stream) unchargeAcked(n int64, s *Session) {
-	if st.send.Acked() == st.send.End() {
-		// A writer spending the reserve meanwhile has already taken its bytes out of prepaid
-		// (they stay in charged until their own acknowledgement).
-		n += st.prepaid.Swap(0)
-	}
 	st.uncharge(n, s)
+	if !st.holdsReserve.Load() || st.send.Acked() != st.send.End() {
+		return
+	}
+	if !st.wmu.TryLock() {
+		// The writer is inside: reserveDue is stored before its unlock (TryLock failed), so
+		// its check after the unlock sees it (sequentially consistent atomics).
+		st.reserveDue.Store(true)
+		return
+	}
+	r := st.reserve
+	st.reserve = 0
+	st.holdsReserve.Store(false)
+	st.wmu.Unlock()
+	st.uncharge(r, s)
+}
+
+// writerDone ends a write call that held wmu: it gives the reserve back if an acknowledgement
+// asked for it while the writer was inside (unchargeAcked). Called after wmu is unlocked.
+func (st *Stream) writerDone() {
+	if !st.reserveDue.Load() {
+		return
+	}
+	st.wmu.Lock()
+	st.returnReserve()
+	st.wmu.Unlock()
 }
 
 // uncharge gives back up to n bytes st holds (acknowledged, or taken and not written). locked is
@@ -308,7 +334,8 @@ func (st *Stream) dropSend() {
 	if c := st.charged.Swap(chargeClosed); c > 0 {
 		st.s.budget.Load().give(c, st.s)
 	}
-	st.prepaid.Store(0) // its bytes were in charged, given back just now
+	// The writer's reserve (wmu, not ours to touch) was in charged, given back just now: a write
+	// spending it finds the buffer released and reports the stream closed.
 }
 
 // budgetGrain is the least a writer streaming a large message waits for: a chunk, so a crowded

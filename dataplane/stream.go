@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sttfast/sttfast/dataplane/delivery"
 	"github.com/sttfast/sttfast/dataplane/recovery"
 	"github.com/sttfast/sttfast/dataplane/streambuf"
 	"github.com/sttfast/sttfast/frame"
@@ -56,7 +57,9 @@ type Stream struct {
 	rclosed       atomic.Bool
 	failed        atomic.Pointer[error]
 	charged       atomic.Int64 // bytes of the session's send budget held (chargeClosed: none ever again)
-	prepaid       atomic.Int64 // the part of charged not yet written: the writer's reserve (chargeMessage)
+	reserve       int64        // the part of charged not yet written: the writer's reserve (chargeMessage); wmu
+	holdsReserve  atomic.Bool  // reserve > 0 may hold, so an acknowledgement looks (unchargeAcked)
+	reserveDue    atomic.Bool  // an acknowledgement asks the writer to give its reserve back
 
 	wmu, rmu  sync.Mutex
 	rwake     *ring.Waker
@@ -146,7 +149,14 @@ func (st *Stream) WriteMessage(msg []byte) error {
 	}
 	class := st.classOf(msg) // before taking any lock: it reads every byte
 	st.wmu.Lock()
-	defer st.wmu.Unlock()
+	err := st.writeMessage(msg, class)
+	st.wmu.Unlock()
+	st.writerDone()
+	return err
+}
+
+// writeMessage is WriteMessage under wmu.
+func (st *Stream) writeMessage(msg []byte, class delivery.Class) error {
 	if st.wclosed.Load() {
 		return ErrStreamClosed
 	}
@@ -241,6 +251,7 @@ func (st *Stream) TryWriteMessage(msg []byte) (bool, error) {
 	if !st.wmu.TryLock() {
 		return false, nil
 	}
+	defer st.writerDone() // after the unlock (deferred calls run last first)
 	defer st.wmu.Unlock()
 	if st.wclosed.Load() {
 		return false, ErrStreamClosed
