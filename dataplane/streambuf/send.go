@@ -128,7 +128,13 @@ func (b *SendBuffer) Write2(p, q []byte) int {
 	}
 	if n+m > 0 {
 		t := b.table()
-		b.copyIn(t, b.copyIn(t, e, p[:n]), q[:m])
+		if o := e % ChunkSize; o+n+m <= ChunkSize {
+			// Both in one chunk (a small message's prefix and body, nearly always): one lookup.
+			c := b.chunkAt(t, e)
+			copy(c[o+uint64(copy(c[o:], p[:n])):], q[:m])
+		} else {
+			b.copyIn(t, b.copyIn(t, e, p[:n]), q[:m])
+		}
 		b.end.Store(e + n + m) // publish: the transport may read [.., e+n+m) from here on
 	}
 	b.leave()
