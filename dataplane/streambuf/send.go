@@ -75,7 +75,7 @@ func (b *SendBuffer) Capacity() int { return int(b.cap) }
 
 // Grow raises the capacity to capacity bytes (rounded up to whole chunks) so the producer can
 // keep more unacknowledged bytes, as a long fat path needs; a capacity never shrinks, so a
-// smaller value is ignored. Memory still follows the data in flight: only the chunk table (8
+// smaller value is ignored. Memory still follows the data in flight: only the chunk table (8 to 16
 // bytes per 16 KiB of capacity) is replaced by a larger one, and only if the buffer has one.
 // Producer side, outside a reservation, and the caller must hold off the transport (ReadAt,
 // Ack, IsAcked, Release) for the call, as the session lock does; a no-op after Release.
