@@ -61,16 +61,13 @@ type Stream struct {
 	holdsReserve  atomic.Bool  // reserve > 0 may hold, so an acknowledgement looks (unchargeAcked)
 	reserveDue    atomic.Bool  // an acknowledgement asks the writer to give its reserve back
 
-	wmu, rmu sync.Mutex
-	rwake    *ring.Waker
-	wwake    *ring.Waker
-	msgLeft  int64 // reader: bytes left of the current message, -1 at a boundary (rmu)
-	// unreported is what the reader consumed and has not yet added to the session's count
-	// (consumed); rmu.
-	unreported uint64
-	readDl     atomic.Int64
-	writeDl    atomic.Int64
-	dlTimerMu  sync.Mutex
+	wmu, rmu  sync.Mutex
+	rwake     *ring.Waker
+	wwake     *ring.Waker
+	msgLeft   int64 // reader: bytes left of the current message, -1 at a boundary (rmu)
+	readDl    atomic.Int64
+	writeDl   atomic.Int64
+	dlTimerMu sync.Mutex
 
 	// Probabilistic delivery (probstream.go, probrecv.go).
 	prob      *probSender  // set at open on a probabilistic stream, nil otherwise; state under s.mu
@@ -432,14 +429,6 @@ func (st *Stream) closeRead() {
 	if st.rclosed.Swap(true) {
 		return
 	}
-	if st.rmu.TryLock() {
-		// A reader that stopped with bytes still unread may hold a batch of consumed bytes
-		// unreported; a reader inside reports its own.
-		if st.unreported > 0 {
-			st.reportConsumed(false)
-		}
-		st.rmu.Unlock()
-	}
 	s := st.s
 	s.mu.Lock()
 	st.readDone = true
@@ -652,9 +641,6 @@ func (st *Stream) waitMore(need int) error {
 			st.rwake.Disarm()
 			return err
 		}
-		if st.unreported > 0 {
-			st.reportConsumed(false) // the session's credit must not wait on a parked reader
-		}
 		err := st.park(st.rwake, &st.readDl)
 		st.rwake.Disarm()
 		if err != nil {
@@ -702,38 +688,19 @@ func (st *Stream) readEnd(need int) error {
 	return nil
 }
 
-// consumed returns flow-control credit to the peer once half a window has been read. rmu held.
-//
-// The stream's own credit is checked every call; the session's count (s.consumed, a counter
-// every stream's reader shares) is brought up to date in batches: when the reader has caught up
-// with what arrived, when it is about to wait (waitMore), when creditBatch bytes are pending, or
-// when the stream's credit is due anyway. A run of small messages thus adds to the session's
-// counter and checks its window once per batch, not once per message. The session's count lags
-// the truth by less than creditBatch per stream only while that stream has bytes to read, far
-// below the half window (at least InitialMaxData/2) at which its credit falls due.
+// consumed returns flow-control credit to the peer once half a window has been read.
 func (st *Stream) consumed(n int) {
 	if n <= 0 {
 		return
 	}
-	st.unreported += uint64(n)
+	s := st.s
 	off := st.recv.ReadOffset()
 	streamDue := st.advertised.Load()-off <= st.rxWindow.Load()/2
-	if !streamDue && st.unreported < creditBatch && st.recv.Frontier() > off {
+	c := s.consumed.Add(uint64(n))
+	sessDue := s.advertised.Load()-c <= s.recvWindow()/2
+	if !streamDue && !sessDue {
 		return
 	}
-	st.reportConsumed(streamDue)
-}
-
-// creditBatch bounds what a reader reads before it adds to the session's consumed count.
-const creditBatch = 4 << 10
-
-// reportConsumed adds the bytes read since the last report to the session's count and queues
-// the stream's (streamDue) and the session's credit when due. rmu held.
-func (st *Stream) reportConsumed(streamDue bool) {
-	s := st.s
-	c := s.consumed.Add(st.unreported)
-	st.unreported = 0
-	sessDue := s.advertised.Load()-c <= s.recvWindow()/2
 	if streamDue && !st.creditPending.CompareAndSwap(false, true) {
 		streamDue = false
 	}

@@ -4,11 +4,13 @@ import (
 	"testing"
 )
 
-// TestConsumedBatchCredit: a reader taking 64-byte messages one call at a time adds to the
-// session's consumed count in batches, yet the count is exact whenever the reader has caught
-// up, and several session windows' worth of small messages pass through the smallest session
-// window the configuration allows (a lagging count that withheld MAX_DATA would stall it).
-func TestConsumedBatchCredit(t *testing.T) {
+// TestConsumedCreditSmallMessages: a reader taking 64-byte messages one call at a time keeps the
+// session's consumed count exact after every call, and several session windows' worth of small
+// messages pass through the smallest session window the configuration allows. (Adding to the
+// session's count in batches was tried and dropped: a reader that returns with bytes still
+// unread and then blocks elsewhere, as an echo server blocks in its write, would hold back
+// credit the peer may be waiting for.)
+func TestConsumedCreditSmallMessages(t *testing.T) {
 	cfg := Config{AckEvery: 1, SessionWindow: InitialMaxData, MaxSessionWindow: InitialMaxData, StreamWindow: 1 << 20}
 	a, b, st, pst := batchPair(t, cfg)
 	noInline(a, b)
@@ -35,10 +37,8 @@ func TestConsumedBatchCredit(t *testing.T) {
 				t.Fatal(err)
 			}
 			read++
-			if pst.recv.Readable() == 0 {
-				if got, want := b.s.consumed.Load(), pst.recv.ReadOffset(); got != want {
-					t.Fatalf("after %d messages, caught up: session consumed %d, stream read %d", read, got, want)
-				}
+			if got, want := b.s.consumed.Load(), pst.recv.ReadOffset(); got != want {
+				t.Fatalf("after %d messages: session consumed %d, stream read %d", read, got, want)
 			}
 		}
 		pump(a, b) // the credit the reads released
