@@ -226,8 +226,9 @@ func (st *Stream) addCharge(b *sendBudget, m int64) (int, error) {
 // stream's charged), every message, where spending a reserve the writer alone owns costs a
 // subtraction. It is small against any budget (a quarter of a chunk), taken only by a writer
 // already streaming (bytes unacknowledged) while half the budget stays free, and given back
-// once everything the stream wrote is acknowledged (unchargeAcked), when a writer waits for
-// budget, and at CloseWrite: an idle stream holds none and no waiter waits on a reserve.
+// by the acknowledgement that empties the stream or that comes while a writer waits for budget
+// (unchargeAcked), when its own writer waits for budget or for buffer space, and at
+// CloseWrite: an idle stream holds none.
 const messageReserve = 4 << 10
 
 // chargeMessage takes need bytes of the session's budget for one whole message that fits in the
@@ -271,12 +272,15 @@ func (st *Stream) returnReserve() {
 }
 
 // unchargeAcked gives back the n bytes an acknowledgement freed and, once everything written is
-// acknowledged, the stream's reserve as well. The reserve is the writer's (wmu): taken here when
+// acknowledged or while a writer waits for budget, the stream's reserve as well. The reserve is the writer's (wmu): taken here when
 // no writer is inside, else left to the writer through reserveDue, which it checks after
 // unlocking (writerDone). s.mu held.
 func (st *Stream) unchargeAcked(n int64, s *Session) {
 	st.uncharge(n, s)
-	if !st.holdsReserve.Load() || st.send.Acked() != st.send.End() {
+	if !st.holdsReserve.Load() {
+		return
+	}
+	if st.send.Acked() != st.send.End() && st.s.budget.Load().nwait.Load() == 0 {
 		return
 	}
 	if !st.wmu.TryLock() {

@@ -233,6 +233,7 @@ func (st *Stream) waitSpace(n int) error {
 			st.wwake.Disarm()
 			return err
 		}
+		st.returnReserve() // a writer blocked on its buffer holds no budget it cannot use
 		err := st.park(st.wwake, &st.writeDl)
 		st.wwake.Disarm()
 		if err != nil {
