@@ -3,6 +3,7 @@ package recovery
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -15,7 +16,8 @@ import (
 // without the windows, the CPU or a loaded machine in the way.
 
 // longFatParams returns the delay line's model for round trip rtt and a
-// transfer of size bytes.
+// transfer of size bytes: one sender, 8800-byte packets, ACKs every
+// second packet, pacing on, no random loss or jitter (the line has none).
 func longFatParams(rtt time.Duration, size int) simParams {
 	return simParams{
 		seed:       1,
@@ -34,15 +36,6 @@ func longFatParams(rtt time.Duration, size int) simParams {
 	}
 }
 
-// longFatShare runs the transfer at 1 ms and at rtt and returns the
-// goodput at rtt as a share of the 1 ms goodput.
-func longFatShare(t *testing.T, rtt time.Duration, size int) (share float64, at1, atRTT simResult) {
-	p1 := longFatParams(time.Millisecond, size)
-	pr := longFatParams(rtt, size)
-	at1, atRTT = runSim(t, p1), runSim(t, pr)
-	return atRTT.goodput(pr) / at1.goodput(p1), at1, atRTT
-}
-
 func longFatSummary(r simResult, p simParams) string {
 	st := r.stats
 	return fmt.Sprintf("%.0f Mbit/s in %v, sent %d lost %d, %d cc events, window %d KiB",
@@ -50,21 +43,40 @@ func longFatSummary(r simResult, p simParams) string {
 		st.CongestionEvents, st.Window>>10)
 }
 
-// TestSimLongFatPath reports the goodput of a 256 MiB transfer at 1, 100
-// and 300 ms (STT_LONGFAT_MIB changes the size) over the model delay line.
+// TestSimLongFatPath moves 256 MiB (STT_LONGFAT_MIB changes the size)
+// over the model delay line at 1, 100 and 300 ms and checks each long
+// path's goodput as a share of the 1 ms goodput. The simulation is
+// deterministic, so the floors guard the figures recorded in
+// docs/RELIABILITY.md against a regression of the controller: each is a
+// few points under what the code reaches (84.4% and 58.6%; 83.9% and
+// 56.7% before fast convergence ignored a slow-start overshoot). Issue 15's goals
+// (90% and 70%) are above what slow start from the initial window leaves
+// room for even without any loss (see RELIABILITY.md).
 func TestSimLongFatPath(t *testing.T) {
-	size := 64 << 20
 	if testing.Short() {
 		t.Skip("long simulation")
 	}
+	size := 256 << 20
 	if v := os.Getenv("STT_LONGFAT_MIB"); v != "" {
-		var mib int
-		fmt.Sscan(v, &mib)
+		mib, err := strconv.Atoi(v)
+		if err != nil || mib <= 0 {
+			t.Fatalf("STT_LONGFAT_MIB=%q: want a positive number of MiB", v)
+		}
 		size = mib << 20
 	}
-	for _, rtt := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
-		share, r1, rr := longFatShare(t, rtt, size)
-		t.Logf("1 ms: %s", longFatSummary(r1, longFatParams(time.Millisecond, size)))
-		t.Logf("%v: %s; %.0f%% of 1 ms", rtt, longFatSummary(rr, longFatParams(rtt, size)), share*100)
+	p1 := longFatParams(time.Millisecond, size)
+	r1 := runSim(t, p1)
+	t.Logf("1 ms: %s", longFatSummary(r1, p1))
+	for _, c := range []struct {
+		rtt   time.Duration
+		floor float64
+	}{{100 * time.Millisecond, 0.82}, {300 * time.Millisecond, 0.57}} {
+		p := longFatParams(c.rtt, size)
+		r := runSim(t, p)
+		share := r.goodput(p) / r1.goodput(p1)
+		t.Logf("%v: %s; %.1f%% of 1 ms", c.rtt, longFatSummary(r, p), share*100)
+		if size == 256<<20 && share < c.floor {
+			t.Errorf("%v: %.1f%% of the 1 ms goodput, want at least %.0f%%", c.rtt, share*100, c.floor*100)
+		}
 	}
 }
