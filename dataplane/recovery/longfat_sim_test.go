@@ -49,9 +49,9 @@ func longFatSummary(r simResult, p simParams) string {
 // deterministic, so the floors guard the figures recorded in
 // docs/RELIABILITY.md against a regression of the controller: each is a
 // few points under what the code reaches (84.4% and 58.6%; 83.9% and
-// 56.7% before fast convergence ignored a slow-start overshoot). Issue 15's goals
-// (90% and 70%) are above what slow start from the initial window leaves
-// room for even without any loss (see RELIABILITY.md).
+// 56.7% before fast convergence ignored a slow-start overshoot). Issue
+// 15's goals (90% and 70%) are above what slow start from the initial
+// window leaves room for even without any loss (see RELIABILITY.md).
 func TestSimLongFatPath(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long simulation")

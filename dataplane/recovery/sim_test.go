@@ -36,8 +36,6 @@ type simParams struct {
 	// 3: 1100-byte packets); above 3 the Sender's datagram size is raised
 	// to it once initialised, as path MTU discovery would.
 	framesPerPacket int
-	// trace, if set, is called after every step of the run.
-	trace func(now Time, s *Sender)
 }
 
 type simEvent struct {
@@ -338,9 +336,6 @@ func runSim(t *testing.T, p simParams) simResult {
 		}
 		trySend(now)
 		res.maxPTOs = max(res.maxPTOs, s.PTOCount())
-		if p.trace != nil {
-			p.trace(now, s)
-		}
 		if d := s.UnresponsiveAt(lastHeard); d != 0 && now >= d && res.unresponsive == 0 {
 			res.unresponsive = now
 		}
