@@ -110,12 +110,17 @@ type congestion struct {
 	renoAcc int // bytes acknowledged toward the next NewReno increment
 
 	// CUBIC state, in bytes and seconds (RFC 9438 §4).
-	wMax       float64
-	k          float64
-	wEst       float64
-	cubicAcc   float64 // fractional bytes of growth not yet applied
-	epochStart Time
-	epochValid bool
+	wMax float64
+	// wMaxOvershoot says wMax was set by a loss that ended slow start:
+	// it is where slow start's doubling stood when the loss was detected,
+	// up to twice what the path holds, not a saturation point found by
+	// congestion avoidance.
+	wMaxOvershoot bool
+	k             float64
+	wEst          float64
+	cubicAcc      float64 // fractional bytes of growth not yet applied
+	epochStart    Time
+	epochValid    bool
 
 	hs hystart
 
@@ -289,12 +294,17 @@ func (c *congestion) onCongestionEvent(lostPN, nextPN uint64) bool {
 	default:
 		// Fast convergence (RFC 9438 §4.7): if we did not get back to the
 		// previous maximum, another flow is probably taking bandwidth, so
-		// release some more of it.
-		if cwnd < c.wMax {
+		// release some more of it. Not below a maximum that slow start
+		// overshot to: falling short of it says nothing about other
+		// flows, and releasing 15% more there left the window at 70-85%
+		// of a long fat path's product for seconds (the 100 and 300 ms
+		// delay-line runs, TestSimLongFatPath).
+		if cwnd < c.wMax && !c.wMaxOvershoot {
 			c.wMax = cwnd * (1 + cubicBeta) / 2
 		} else {
 			c.wMax = cwnd
 		}
+		c.wMaxOvershoot = c.inSlowStart()
 		w = cwnd * cubicBeta
 		c.epochValid = false
 		c.cubicAcc = 0
@@ -314,6 +324,7 @@ func (c *congestion) onPersistentCongestion() {
 	c.recoveryStartPN = 0
 	c.renoAcc = 0
 	c.wMax = 0
+	c.wMaxOvershoot = false
 	c.epochValid = false
 	c.cubicAcc = 0
 	c.hs.reset()
@@ -370,6 +381,7 @@ func (c *congestion) hystartOnAck(largestAcked uint64, sampled bool, rtt time.Du
 				// without waiting for a loss.
 				c.ssthresh = c.cwnd
 				c.wMax = float64(c.cwnd)
+				c.wMaxOvershoot = false
 				c.epochValid = false
 				h.inCSS = false
 			}
