@@ -43,7 +43,10 @@ type txLoop struct {
 	heap                 timerHeap
 	timer                *time.Timer
 	armed                atomic.Int64 // deadline the loop's timer is set for (0: none)
-	now                  recovery.Time
+	// timerLive: the timer was armed for armed and the loop has not received its tick since, so
+	// arming it again for the same deadline would change nothing. Under txMu.
+	timerLive bool
+	now       recovery.Time
 
 	wakes     []*ring.Waker
 	refs      []recovery.FrameRef
@@ -90,8 +93,12 @@ func newTxLoop(e *Engine) *txLoop {
 // loop idle can run one iteration itself (runInline) instead of paying a goroutine wake-up.
 func (t *txLoop) run() {
 	e := t.e
+	fired := false // the timer ticked: it is no longer running (timerLive)
 	for {
 		e.txMu.Lock()
+		if fired {
+			t.timerLive, fired = false, false
+		}
 		t.iterate()
 		select {
 		case <-e.closing:
@@ -110,11 +117,12 @@ func (t *txLoop) run() {
 			e.txMu.Unlock()
 			continue
 		}
-		t.armTimer()
+		t.parkTimer()
 		e.txMu.Unlock()
 		select {
 		case <-e.wake.C():
 		case <-t.timer.C:
+			fired = true
 		case <-e.closing:
 		}
 		e.wake.Disarm()
@@ -159,8 +167,13 @@ func (e *Engine) runInline() bool {
 	e.lastInline.Store(int64(recovery.Now()))
 	if t.readyHead != nil {
 		e.wake.Notify() // work left (budget or batch room): the loop continues it
-	} else if d := t.heap.min(); int64(d) != t.armed.Load() {
-		t.armTimer() // the parked loop selects on this timer, so re-arming it is enough
+	} else if d := t.heap.min(); d != 0 && (t.armed.Load() == 0 || int64(d) < t.armed.Load()) {
+		// The parked loop selects on this timer, so re-arming it is enough. Only an earlier
+		// deadline re-arms it: each Reset of a timer a goroutine waits on wakes the runtime's
+		// poller or an idle thread, and in a request/response exchange the deadline moves at
+		// every message (the ACK due, then the PTO of the reply). A timer left early costs one
+		// wake-up of the loop that finds nothing due and arms it for the real deadline.
+		t.armTimer()
 	}
 	e.txMu.Unlock()
 	return true
@@ -176,9 +189,22 @@ func (t *txLoop) finalPass() {
 	t.applyNarrow()
 }
 
+// parkTimer arms the timer for the next deadline before the loop parks, leaving it alone when
+// it is already running for that deadline (a Reset would wake the runtime's poller for nothing).
+// A timer left running for an earlier deadline than the heap's is re-armed: the loop would wake
+// early for nothing. txMu held.
+func (t *txLoop) parkTimer() {
+	if d := t.heap.min(); d != 0 && t.timerLive && int64(d) == t.armed.Load() {
+		return
+	}
+	t.armTimer()
+}
+
+// armTimer sets the timer for the earliest deadline of the heap, or stops it. txMu held.
 func (t *txLoop) armTimer() {
 	d := t.heap.min()
 	t.armed.Store(int64(d))
+	t.timerLive = d != 0
 	if d == 0 {
 		t.timer.Stop()
 		return
