@@ -143,15 +143,18 @@ func (t *txLoop) iterate() {
 // runInline lets a writer run the TX loop's work on its own goroutine when the loop is parked:
 // for request/response traffic it saves the wake-up of the TX goroutine on every message. If the
 // loop is busy (or another goroutine holds the baton) it does nothing: the loop will see the work.
-func (e *Engine) runInline() bool {
+func (e *Engine) runInline(reply bool) bool {
 	t := e.tx
-	if t == nil {
+	if t == nil || e.inlineOff.Load() {
 		return false
 	}
 	// A write right after the previous inline send is a stream of small messages, not a
 	// request/response exchange: hand it to the TX loop, whose wake-up lets the following writes
-	// pile up and leave together in full packets instead of one packet per message.
-	if now := int64(recovery.Now()); now-e.lastInline.Load() < int64(inlineGap) {
+	// pile up and leave together in full packets instead of one packet per message. Unless the
+	// write is a reply, to data that arrived on its stream since the stream's previous write:
+	// on a loaded machine the peer's answer can be back before the writer's clock moved 10 µs
+	// past its own send, and a wake-up of the TX loop would then sit on the round trip.
+	if now := int64(recovery.Now()); now-e.lastInline.Load() < int64(inlineGap) && !reply {
 		return false
 	}
 	if !e.txMu.TryLock() {

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 )
@@ -81,4 +82,69 @@ func TestTxTimerAcrossExchanges(t *testing.T) {
 	}
 	checkTimerNotLate(t, cli, "dialer, idle")
 	checkTimerNotLate(t, srv, "server, idle")
+}
+
+// TestInlineReplyAfterData: a write within inlineGap of the previous inline send goes to the TX
+// loop (the rule that lets a stream of small messages coalesce), unless data arrived on the
+// session since that send, which makes the write a reply: it goes out inline.
+func TestInlineReplyAfterData(t *testing.T) {
+	cliConn, srvConn := listenUDP(t), listenUDP(t)
+	cli, _, cs, ss := startPair(t, cliConn, srvConn, srvConn.LocalAddr(), cliConn.LocalAddr())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ping, err := cs.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := make([]byte, 64)
+	if err := ping.WriteMessage(msg); err != nil {
+		t.Fatal(err)
+	}
+	echo, err := ss.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 64)
+	roundTrip := func() {
+		t.Helper()
+		got, err := echo.ReadMessage(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := echo.WriteMessage(got); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ping.ReadMessage(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrip()
+
+	// From here the dialer's last inline send is "now" forever: only the data rule can let a
+	// write go inline.
+	const never = int64(math.MaxInt64)
+	cli.lastInline.Store(never)
+	ping.dataIn.Store(false)
+	if err := ping.WriteMessage(msg); err != nil {
+		t.Fatal(err)
+	}
+	if cli.lastInline.Load() != never {
+		t.Fatal("a write with no data received since the last inline send went inline")
+	}
+	roundTrip() // the TX loop sent it; the echo brings data
+
+	// The write that answers received data goes inline, unless the TX loop happened to hold the
+	// baton at that moment (then it sends): a few tries make that chance negligible.
+	for try := 0; cli.lastInline.Load() == never; try++ {
+		if try == 20 {
+			t.Fatal("writes answering received data never went inline")
+		}
+		if err := ping.WriteMessage(msg); err != nil {
+			t.Fatal(err)
+		}
+		if cli.lastInline.Load() != never {
+			break
+		}
+		roundTrip()
+	}
 }
