@@ -111,13 +111,15 @@ func (t *txLoop) run() {
 			e.txMu.Unlock()
 			continue
 		}
+		// The timer is armed before the last look at the rings: a session queued after that look
+		// pulls the timer in (pullTimer) after this Reset, so the later Reset, its own, wins.
+		t.parkTimer()
 		e.wake.Arm()
 		if e.active.Len() > 0 || e.raw.Len() > 0 || e.activeOverflow.Load() {
 			e.wake.Disarm()
 			e.txMu.Unlock()
 			continue
 		}
-		t.parkTimer()
 		e.txMu.Unlock()
 		select {
 		case <-e.wake.C():
@@ -175,8 +177,10 @@ func (e *Engine) runInline(reply bool) bool {
 		// deadline re-arms it: each Reset of a timer a goroutine waits on wakes the runtime's
 		// poller or an idle thread, and in a request/response exchange the deadline moves at
 		// every message (the ACK due, then the PTO of the reply). A timer left early costs one
-		// wake-up of the loop that finds nothing due and arms it for the real deadline.
-		t.armTimer()
+		// wake-up of the loop that finds nothing due and arms it for the real deadline. It is
+		// lowered as the RX loop lowers it, which may do so at the same time.
+		t.pullTimer(d)
+		t.timerLive = true
 	}
 	e.txMu.Unlock()
 	return true
@@ -229,9 +233,19 @@ func (t *txLoop) pullTimer(d recovery.Time) {
 			return
 		}
 		if t.armed.CompareAndSwap(a, int64(d)) {
-			t.timer.Reset(max(0, time.Duration(d-recovery.Now())))
+			break
+		}
+	}
+	// Another goroutine may lower armed further between our CAS and our Reset, and its Reset
+	// may land first: Reset again until the last one was for what armed holds. (A higher armed
+	// is the loop's own arming, which looks at the queued sessions after it.)
+	for v := int64(d); ; {
+		t.timer.Reset(max(0, time.Duration(recovery.Time(v)-recovery.Now())))
+		a := t.armed.Load()
+		if a == v || a == 0 || a > v {
 			return
 		}
+		v = a
 	}
 }
 
