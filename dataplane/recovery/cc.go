@@ -110,22 +110,27 @@ type congestion struct {
 	renoAcc int // bytes acknowledged toward the next NewReno increment
 
 	// CUBIC state, in bytes and seconds (RFC 9438 §4).
-	wMax float64
+	wMax       float64
+	k          float64
+	wEst       float64
+	cubicAcc   float64 // fractional bytes of growth not yet applied
+	epochStart Time
+	epochValid bool
 	// wMaxOvershoot says wMax was set by a loss that ended slow start:
 	// it is where slow start's doubling stood when the loss was detected,
 	// up to twice what the path holds, not a saturation point found by
-	// congestion avoidance.
+	// congestion avoidance. (Beside epochValid, in the padding after it:
+	// an 8-byte slot of its own pushed an idle session's heap past 4 KiB.)
 	wMaxOvershoot bool
-	k             float64
-	wEst          float64
-	cubicAcc      float64 // fractional bytes of growth not yet applied
-	epochStart    Time
-	epochValid    bool
 
 	hs hystart
 
 	algo           Algorithm
 	disableHyStart bool
+	// undoOvershoot is wMaxOvershoot as it was before the current congestion event, the
+	// part of reorderState's congestionUndo that fits here, in padding, where it costs a
+	// session nothing (in congestionUndo it would cost 8 bytes).
+	undoOvershoot bool
 }
 
 // hystart is the HyStart++ state machine (RFC 9406): it watches the

@@ -114,7 +114,6 @@ type congestionUndo struct {
 	cwnd, ssthresh  int
 	recoveryStartPN uint64
 	wMax            float64
-	wMaxOvershoot   bool
 }
 
 // onEvent notes a new congestion event, c being the controller before its reaction, and decays
@@ -122,7 +121,8 @@ type congestionUndo struct {
 func (r *reorderState) onEvent(c *congestion) {
 	r.episode++
 	r.undoValid = true
-	r.prior = congestionUndo{cwnd: c.cwnd, ssthresh: c.ssthresh, recoveryStartPN: c.recoveryStartPN, wMax: c.wMax, wMaxOvershoot: c.wMaxOvershoot}
+	r.prior = congestionUndo{cwnd: c.cwnd, ssthresh: c.ssthresh, recoveryStartPN: c.recoveryStartPN, wMax: c.wMax}
+	c.undoOvershoot = c.wMaxOvershoot
 	r.lost, r.spurious = 0, 0
 	r.quietEvents++
 	if r.quietEvents >= reorderDecayEvents {
@@ -167,7 +167,7 @@ func (c *congestion) undo(prior *congestionUndo) {
 	c.ssthresh = prior.ssthresh
 	c.recoveryStartPN = prior.recoveryStartPN
 	c.wMax = prior.wMax
-	c.wMaxOvershoot = prior.wMaxOvershoot
+	c.wMaxOvershoot = c.undoOvershoot
 	c.epochValid = false
 	c.cubicAcc = 0
 	c.renoAcc = 0
