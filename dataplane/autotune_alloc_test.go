@@ -3,6 +3,7 @@
 package dataplane
 
 import (
+	"math"
 	"runtime"
 	"testing"
 )
@@ -49,7 +50,7 @@ func TestAllocsCreditUpdates(t *testing.T) {
 	}
 	// AllocsPerRun divides in integers: one allocation per credit update (every 32 messages)
 	// rounds to 0 there. Count every allocation of 300 more rounds instead.
-	if n := totalAllocs(300, round); n != 0 {
+	if n := fewestAllocs(3, 300, round); n != 0 {
 		t.Fatalf("64 KiB messages with credit updates: %d allocations in 300 messages, want 0", n)
 	}
 	if a.s.Stats().StreamBytesSent < 36<<20 {
@@ -57,15 +58,23 @@ func TestAllocsCreditUpdates(t *testing.T) {
 	}
 }
 
-// totalAllocs runs f runs times and returns how many heap allocations they made in all, measured
-// as testing.AllocsPerRun does (one P, so other goroutines do not run meanwhile) but not divided.
-func totalAllocs(runs int, f func()) uint64 {
+// fewestAllocs counts every heap allocation of runs calls of f, measured as testing.AllocsPerRun
+// does (one P, one call before counting) but not divided, and returns the fewest of attempts
+// counts. The count is the process's: a background goroutine that allocates now and then (gnet's
+// worker pool ticker, the runtime's scavenger and mark workers, a sync.Pool refilled after a
+// collection) lands in one count in a few, while an allocation on the measured path lands in all.
+func fewestAllocs(attempts, runs int, f func()) uint64 {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range runs {
-		f()
+	f()
+	fewest := uint64(math.MaxUint64)
+	for range attempts {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range runs {
+			f()
+		}
+		runtime.ReadMemStats(&after)
+		fewest = min(fewest, after.Mallocs-before.Mallocs)
 	}
-	runtime.ReadMemStats(&after)
-	return after.Mallocs - before.Mallocs
+	return fewest
 }

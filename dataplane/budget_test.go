@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -29,7 +28,7 @@ func budgetConfig(streams int) Config {
 // that finds the TX loop parked may): in a hand-driven pair only the test's pump sends.
 func noInline(sides ...*side) {
 	for _, x := range sides {
-		x.e.lastInline.Store(math.MaxInt64)
+		x.e.inlineOff.Store(true)
 	}
 }
 

@@ -52,6 +52,7 @@ type Engine struct {
 	activeOverflow atomic.Bool  // the active ring overflowed: the TX loop rescans the table
 	txMu           sync.Mutex   // the TX baton: held by whoever runs the TX loop's work
 	lastInline     atomic.Int64 // when the last inline send finished (recovery.Time)
+	inlineOff      atomic.Bool  // tests of hand-driven pairs: writers never send inline
 	tx             *txLoop
 	started        atomic.Bool
 
@@ -280,10 +281,11 @@ func (e *Engine) notify(s *Session) {
 }
 
 // send queues s and then runs the TX loop's work on the caller's goroutine if the loop is
-// parked, waking the loop only when it is busy (it then sees the queued session itself).
-func (e *Engine) send(s *Session) {
+// parked, waking the loop only when it is busy (it then sees the queued session itself). reply
+// says the write answers data received since the stream's previous write (runInline).
+func (e *Engine) send(s *Session, reply bool) {
 	e.enqueue(s)
-	if !e.runInline() {
+	if !e.runInline(reply) {
 		e.wake.Notify()
 	}
 }

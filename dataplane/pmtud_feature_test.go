@@ -92,7 +92,9 @@ func TestPMTUDConvergesOverLoopback(t *testing.T) {
 	}
 	st := cs.Stats()
 	es := cli.Stats()
+	cs.mu.Lock() // the RX loop still updates the search state as late ACKs arrive
 	t.Logf("black holes %d, pmtu %+v", es.PMTUBlackHoles, cs.pmtu)
+	cs.mu.Unlock()
 	t.Logf("dialer: path MTU %d after %d probes (%d acknowledged, %d lost); %d datagrams dropped by the link; %d bytes resent, %d packets lost",
 		st.PathMTU, es.PMTUProbesSent, es.PMTUProbesAcked, es.PMTUProbesLost, cl.dropped.Load(), st.RetransmittedBytes, st.PacketsLost)
 	if st.PathMTU > limit || st.PathMTU < limit-pmtuGranularity {

@@ -343,6 +343,9 @@ func (s *Session) onData(id, off uint64, data []byte) error {
 	}
 	if advanced {
 		s.ctr.streamBytesRecv.Add(st.recv.Frontier() - before)
+		if !st.dataIn.Load() { // a load, not a store per packet, in bulk
+			st.dataIn.Store(true)
+		}
 		s.wakeLater(st.rwake)
 	}
 	return nil

@@ -47,19 +47,22 @@ type Stream struct {
 
 	queued        atomic.Bool // in the session's ready list, or about to be
 	creditPending atomic.Bool
-	advertised    atomic.Uint64 // mirror of ourMax for the reader
-	rxWindow      atomic.Uint64 // mirror of rxTune.size for the reader
-	rxTune        windowTuner   // the receive window's auto-tuning (autotune.go); s.mu
-	peerMaxPub    atomic.Uint64 // mirror of peerMax, so a writer checks growth without s.mu
-	sendEpochAt   recovery.Time // the send buffer's growth epoch (autotune.go); wmu
-	sendEpochOff  uint64        // acknowledged offset when it began; wmu
-	wclosed       atomic.Bool
-	rclosed       atomic.Bool
-	failed        atomic.Pointer[error]
-	charged       atomic.Int64 // bytes of the session's send budget held (chargeClosed: none ever again)
-	reserve       int64        // the part of charged not yet written: the writer's reserve (chargeMessage); wmu
-	holdsReserve  atomic.Bool  // reserve > 0 may hold, so an acknowledgement looks (unchargeAcked)
-	reserveDue    atomic.Bool  // an acknowledgement asks the writer to give its reserve back
+	// dataIn: the RX loop delivered data on the stream since its last write kicked the TX work,
+	// so that write answers it and goes out inline even right after an inline send (runInline).
+	dataIn       atomic.Bool
+	advertised   atomic.Uint64 // mirror of ourMax for the reader
+	rxWindow     atomic.Uint64 // mirror of rxTune.size for the reader
+	rxTune       windowTuner   // the receive window's auto-tuning (autotune.go); s.mu
+	peerMaxPub   atomic.Uint64 // mirror of peerMax, so a writer checks growth without s.mu
+	sendEpochAt  recovery.Time // the send buffer's growth epoch (autotune.go); wmu
+	sendEpochOff uint64        // acknowledged offset when it began; wmu
+	wclosed      atomic.Bool
+	rclosed      atomic.Bool
+	failed       atomic.Pointer[error]
+	charged      atomic.Int64 // bytes of the session's send budget held (chargeClosed: none ever again)
+	reserve      int64        // the part of charged not yet written: the writer's reserve (chargeMessage); wmu
+	holdsReserve atomic.Bool  // reserve > 0 may hold, so an acknowledgement looks (unchargeAcked)
+	reserveDue   atomic.Bool  // an acknowledgement asks the writer to give its reserve back
 
 	wmu, rmu  sync.Mutex
 	rwake     *ring.Waker
@@ -362,7 +365,7 @@ func (st *Stream) kick() {
 	s.mu.Lock()
 	s.pushReady(st)
 	s.mu.Unlock()
-	s.e.send(s)
+	s.e.send(s, st.dataIn.Swap(false))
 }
 
 // Flush asks the TX loop to send buffered data now, even when FlushDelay would let it wait.
@@ -374,7 +377,7 @@ func (st *Stream) Flush() {
 		s.pushReady(st)
 	}
 	s.mu.Unlock()
-	s.e.send(s)
+	s.e.send(s, false)
 }
 
 // CloseWrite ends the sending half: the peer reads EOF after the last message written so far.

@@ -43,7 +43,10 @@ type txLoop struct {
 	heap                 timerHeap
 	timer                *time.Timer
 	armed                atomic.Int64 // deadline the loop's timer is set for (0: none)
-	now                  recovery.Time
+	// timerLive: the timer was armed for armed and the loop has not received its tick since, so
+	// arming it again for the same deadline would change nothing. Under txMu.
+	timerLive bool
+	now       recovery.Time
 
 	wakes     []*ring.Waker
 	refs      []recovery.FrameRef
@@ -90,8 +93,12 @@ func newTxLoop(e *Engine) *txLoop {
 // loop idle can run one iteration itself (runInline) instead of paying a goroutine wake-up.
 func (t *txLoop) run() {
 	e := t.e
+	fired := false // the timer ticked: it is no longer running (timerLive)
 	for {
 		e.txMu.Lock()
+		if fired {
+			t.timerLive, fired = false, false
+		}
 		t.iterate()
 		select {
 		case <-e.closing:
@@ -104,17 +111,20 @@ func (t *txLoop) run() {
 			e.txMu.Unlock()
 			continue
 		}
+		// The timer is armed before the last look at the rings: a session queued after that look
+		// pulls the timer in (pullTimer) after this Reset, so the later Reset, its own, wins.
+		t.parkTimer()
 		e.wake.Arm()
 		if e.active.Len() > 0 || e.raw.Len() > 0 || e.activeOverflow.Load() {
 			e.wake.Disarm()
 			e.txMu.Unlock()
 			continue
 		}
-		t.armTimer()
 		e.txMu.Unlock()
 		select {
 		case <-e.wake.C():
 		case <-t.timer.C:
+			fired = true
 		case <-e.closing:
 		}
 		e.wake.Disarm()
@@ -135,15 +145,18 @@ func (t *txLoop) iterate() {
 // runInline lets a writer run the TX loop's work on its own goroutine when the loop is parked:
 // for request/response traffic it saves the wake-up of the TX goroutine on every message. If the
 // loop is busy (or another goroutine holds the baton) it does nothing: the loop will see the work.
-func (e *Engine) runInline() bool {
+func (e *Engine) runInline(reply bool) bool {
 	t := e.tx
-	if t == nil {
+	if t == nil || e.inlineOff.Load() {
 		return false
 	}
 	// A write right after the previous inline send is a stream of small messages, not a
 	// request/response exchange: hand it to the TX loop, whose wake-up lets the following writes
-	// pile up and leave together in full packets instead of one packet per message.
-	if now := int64(recovery.Now()); now-e.lastInline.Load() < int64(inlineGap) {
+	// pile up and leave together in full packets instead of one packet per message. Unless the
+	// write is a reply, to data that arrived on its stream since the stream's previous write:
+	// on a loaded machine the peer's answer can be back before the writer's clock moved 10 µs
+	// past its own send, and a wake-up of the TX loop would then sit on the round trip.
+	if now := int64(recovery.Now()); now-e.lastInline.Load() < int64(inlineGap) && !reply {
 		return false
 	}
 	if !e.txMu.TryLock() {
@@ -159,8 +172,15 @@ func (e *Engine) runInline() bool {
 	e.lastInline.Store(int64(recovery.Now()))
 	if t.readyHead != nil {
 		e.wake.Notify() // work left (budget or batch room): the loop continues it
-	} else if d := t.heap.min(); int64(d) != t.armed.Load() {
-		t.armTimer() // the parked loop selects on this timer, so re-arming it is enough
+	} else if d := t.heap.min(); d != 0 && (t.armed.Load() == 0 || int64(d) < t.armed.Load()) {
+		// The parked loop selects on this timer, so re-arming it is enough. Only an earlier
+		// deadline re-arms it: each Reset of a timer a goroutine waits on wakes the runtime's
+		// poller or an idle thread, and in a request/response exchange the deadline moves at
+		// every message (the ACK due, then the PTO of the reply). A timer left early costs one
+		// wake-up of the loop that finds nothing due and arms it for the real deadline. It is
+		// lowered as the RX loop lowers it, which may do so at the same time.
+		t.pullTimer(d)
+		t.timerLive = true
 	}
 	e.txMu.Unlock()
 	return true
@@ -176,9 +196,22 @@ func (t *txLoop) finalPass() {
 	t.applyNarrow()
 }
 
+// parkTimer arms the timer for the next deadline before the loop parks, leaving it alone when
+// it is already running for that deadline (a Reset would wake the runtime's poller for nothing).
+// A timer left running for an earlier deadline than the heap's is re-armed: the loop would wake
+// early for nothing. txMu held.
+func (t *txLoop) parkTimer() {
+	if d := t.heap.min(); d != 0 && t.timerLive && int64(d) == t.armed.Load() {
+		return
+	}
+	t.armTimer()
+}
+
+// armTimer sets the timer for the earliest deadline of the heap, or stops it. txMu held.
 func (t *txLoop) armTimer() {
 	d := t.heap.min()
 	t.armed.Store(int64(d))
+	t.timerLive = d != 0
 	if d == 0 {
 		t.timer.Stop()
 		return
@@ -200,9 +233,19 @@ func (t *txLoop) pullTimer(d recovery.Time) {
 			return
 		}
 		if t.armed.CompareAndSwap(a, int64(d)) {
-			t.timer.Reset(max(0, time.Duration(d-recovery.Now())))
+			break
+		}
+	}
+	// Another goroutine may lower armed further between our CAS and our Reset, and its Reset
+	// may land first: Reset again until the last one was for what armed holds. (A higher armed
+	// is the loop's own arming, which looks at the queued sessions after it.)
+	for v := int64(d); ; {
+		t.timer.Reset(max(0, time.Duration(recovery.Time(v)-recovery.Now())))
+		a := t.armed.Load()
+		if a == v || a == 0 || a > v {
 			return
 		}
+		v = a
 	}
 }
 

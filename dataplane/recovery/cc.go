@@ -116,11 +116,21 @@ type congestion struct {
 	cubicAcc   float64 // fractional bytes of growth not yet applied
 	epochStart Time
 	epochValid bool
+	// wMaxOvershoot says wMax was set by a loss that ended slow start:
+	// it is where slow start's doubling stood when the loss was detected,
+	// up to twice what the path holds, not a saturation point found by
+	// congestion avoidance. (Beside epochValid, in the padding after it:
+	// an 8-byte slot of its own pushed an idle session's heap past 4 KiB.)
+	wMaxOvershoot bool
 
 	hs hystart
 
 	algo           Algorithm
 	disableHyStart bool
+	// undoOvershoot is wMaxOvershoot as it was before the current congestion event, the
+	// part of reorderState's congestionUndo that fits here, in padding, where it costs a
+	// session nothing (in congestionUndo it would cost 8 bytes).
+	undoOvershoot bool
 }
 
 // hystart is the HyStart++ state machine (RFC 9406): it watches the
@@ -289,12 +299,17 @@ func (c *congestion) onCongestionEvent(lostPN, nextPN uint64) bool {
 	default:
 		// Fast convergence (RFC 9438 §4.7): if we did not get back to the
 		// previous maximum, another flow is probably taking bandwidth, so
-		// release some more of it.
-		if cwnd < c.wMax {
+		// release some more of it. Not below a maximum that slow start
+		// overshot to: falling short of it says nothing about other
+		// flows, and releasing 15% more there left the window at 70-85%
+		// of a long fat path's product for seconds (the 100 and 300 ms
+		// delay-line runs, TestSimLongFatPath).
+		if cwnd < c.wMax && !c.wMaxOvershoot {
 			c.wMax = cwnd * (1 + cubicBeta) / 2
 		} else {
 			c.wMax = cwnd
 		}
+		c.wMaxOvershoot = c.inSlowStart()
 		w = cwnd * cubicBeta
 		c.epochValid = false
 		c.cubicAcc = 0
@@ -314,6 +329,7 @@ func (c *congestion) onPersistentCongestion() {
 	c.recoveryStartPN = 0
 	c.renoAcc = 0
 	c.wMax = 0
+	c.wMaxOvershoot = false
 	c.epochValid = false
 	c.cubicAcc = 0
 	c.hs.reset()
@@ -370,6 +386,7 @@ func (c *congestion) hystartOnAck(largestAcked uint64, sampled bool, rtt time.Du
 				// without waiting for a loss.
 				c.ssthresh = c.cwnd
 				c.wMax = float64(c.cwnd)
+				c.wMaxOvershoot = false
 				c.epochValid = false
 				h.inCSS = false
 			}

@@ -269,10 +269,27 @@ func TestFastConvergence(t *testing.T) {
 	p := send(t, s, now, 10, 1200, 1)
 	now += 100 * ms
 	ack(t, s, now, nil, Range{p + 4, p + 9})
-	// Lose again before getting back to W_max: W_max shrinks further to
-	// cwnd*(1+beta)/2.
+	// The loss that ended slow start set W_max where slow start stood;
+	// falling short of that says nothing about other flows, so the next
+	// loss takes the window itself as W_max.
+	if !s.cc.wMaxOvershoot {
+		t.Fatal("the loss that ended slow start did not mark W_max as an overshoot")
+	}
 	now = round(t, s, now, 100*time.Millisecond)
 	w := s.Window()
+	p = send(t, s, now, 10, 1200, 1)
+	now += 100 * ms
+	ack(t, s, now, nil, Range{p + 4, p + 9})
+	if want := float64(w); math.Abs(s.cc.wMax-want) > 1 {
+		t.Fatalf("W_max %.0f below a slow-start overshoot, want the window %.0f", s.cc.wMax, want)
+	}
+	if s.cc.wMaxOvershoot {
+		t.Fatal("a loss in congestion avoidance marked W_max as an overshoot")
+	}
+	// Lose again before getting back to that W_max, found in congestion
+	// avoidance: W_max shrinks further to cwnd*(1+beta)/2.
+	now = round(t, s, now, 100*time.Millisecond)
+	w = s.Window()
 	p = send(t, s, now, 10, 1200, 1)
 	now += 100 * ms
 	ack(t, s, now, nil, Range{p + 4, p + 9})

@@ -63,7 +63,10 @@
 // window to the minimum; pacing (§7.7) with a token bucket; not growing
 // the window while the application does not use it (§7.8).
 // CUBIC (RFC 9438) with fast convergence and the Reno-friendly region,
-// and HyStart++ (RFC 9406) for slow start, NewReno selectable.
+// and HyStart++ (RFC 9406) for slow start, NewReno selectable. Fast
+// convergence compares a loss's window only with a W_max found in
+// congestion avoidance, never with the one the loss that ended slow start
+// left (where slow start's doubling stood, up to twice the path).
 //
 // # BBR
 //

@@ -122,6 +122,7 @@ func (r *reorderState) onEvent(c *congestion) {
 	r.episode++
 	r.undoValid = true
 	r.prior = congestionUndo{cwnd: c.cwnd, ssthresh: c.ssthresh, recoveryStartPN: c.recoveryStartPN, wMax: c.wMax}
+	c.undoOvershoot = c.wMaxOvershoot
 	r.lost, r.spurious = 0, 0
 	r.quietEvents++
 	if r.quietEvents >= reorderDecayEvents {
@@ -166,6 +167,7 @@ func (c *congestion) undo(prior *congestionUndo) {
 	c.ssthresh = prior.ssthresh
 	c.recoveryStartPN = prior.recoveryStartPN
 	c.wMax = prior.wMax
+	c.wMaxOvershoot = c.undoOvershoot
 	c.epochValid = false
 	c.cubicAcc = 0
 	c.renoAcc = 0

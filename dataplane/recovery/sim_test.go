@@ -28,6 +28,14 @@ type simParams struct {
 	deadAt    time.Duration // the receiver vanishes (stops receiving and acknowledging) at this time; 0: never
 	pacing    bool
 	ackEveryN int
+	// maxHistory bounds the Sender's history capacity the run accepts; 0
+	// means 8192, enough for the short paths of TestSimulation.
+	maxHistory int
+	quiet      bool // no per-run log line
+	// framesPerPacket is how many frames a full packet carries (default
+	// 3: 1100-byte packets); above 3 the Sender's datagram size is raised
+	// to it once initialised, as path MTU discovery would.
+	framesPerPacket int
 }
 
 type simEvent struct {
@@ -196,10 +204,14 @@ func runSim(t *testing.T, p simParams) simResult {
 	push := func(e *simEvent) { seq++; e.seq = seq; heap.Push(&q, e) }
 	delivered := make([]bool, p.frames)
 	nDelivered := 0
-	const frameLen, perPacket, overhead = simFrameLen, 3, 50
+	const frameLen, overhead = simFrameLen, 50
+	perPacket := max(p.framesPerPacket, 3)
+	if perPacket > 3 {
+		s.RaiseMaxDatagramSize(overhead + perPacket*frameLen)
+	}
+	refs := make([]FrameRef, perPacket)
 
 	sendPacket := func(now Time, probe bool) bool {
-		var refs [perPacket]FrameRef
 		var txs []uint32
 		n := 0
 		for n < perPacket {
@@ -268,7 +280,7 @@ func runSim(t *testing.T, p simParams) simResult {
 		if res.unresponsive != 0 && p.deadAt > 0 {
 			break
 		}
-		if steps > 5_000_000 || now > limit {
+		if steps > 5_000_000+10*p.frames || now > limit {
 			t.Fatalf("%+v: no progress: done %d/%d, in flight %d, t=%v", p, ss.nDone, p.frames, s.BytesInFlight(), now.Sub(t0))
 		}
 		next := Time(0)
@@ -363,13 +375,19 @@ func runSim(t *testing.T, p simParams) simResult {
 	peak := s.Stats().PacketsSent
 	// Lost packets are kept about two round trips for late ACKs, so a short lossy transfer may
 	// span up to twice the packets it sent, rounded up to a power of two.
-	if uint64(maxCap) > 2*peak || maxCap > 8192 {
+	maxHistory := p.maxHistory
+	if maxHistory == 0 {
+		maxHistory = 8192
+	}
+	if uint64(maxCap) > 2*peak || maxCap > maxHistory {
 		t.Fatalf("history capacity %d for %d packets sent", maxCap, peak)
 	}
 	st := s.Stats()
-	t.Logf("%v loss %.2f: %v, sent %d lost %d (%d lost-then-acked tx) events %d pto %d pc %d, window %d, srtt %v, history cap %d%s",
-		p.algo, p.loss, now.Sub(t0).Round(time.Millisecond), st.PacketsSent, st.PacketsLost, ss.lostThen,
-		st.CongestionEvents, st.PTOCount, st.PersistentCongestion, st.Window, st.SRTT.Round(time.Microsecond), maxCap, bbrSummary(st))
+	if !p.quiet {
+		t.Logf("%v loss %.2f: %v, sent %d lost %d (%d lost-then-acked tx) events %d pto %d pc %d, window %d, srtt %v, history cap %d%s",
+			p.algo, p.loss, now.Sub(t0).Round(time.Millisecond), st.PacketsSent, st.PacketsLost, ss.lostThen,
+			st.CongestionEvents, st.PTOCount, st.PersistentCongestion, st.Window, st.SRTT.Round(time.Microsecond), maxCap, bbrSummary(st))
+	}
 	res.elapsed, res.stats, res.lostThen = now.Sub(t0), st, ss.lostThen
 	if res.unresponsive != 0 {
 		t.Errorf("%+v: a live peer was declared unresponsive at %v (%d consecutive PTOs)", p, res.unresponsive.Sub(t0), res.maxPTOs)
