@@ -21,9 +21,12 @@ import (
 // The budget is allocated on a session's first write (Session.sendBudget): an idle session holds
 // only the pointer.
 type sendBudget struct {
+	used atomic.Int64 // bytes charged to streams
+	peak atomic.Int64 // highest used ever (SessionStats, tests)
+	// used changes with every charge and acknowledgement, limit and nwait almost never: apart,
+	// a writer spending its reserve reads nwait without pulling the line the ack path writes.
+	_     [48]byte
 	limit atomic.Int64 // Config.SessionSendBuffer, raised as send buffers grow (raise)
-	used  atomic.Int64 // bytes charged to streams
-	peak  atomic.Int64 // highest used ever (SessionStats, tests)
 	nwait atomic.Int32 // len(queue), readable without mu
 
 	mu    sync.Mutex
@@ -54,6 +57,29 @@ func (b *sendBudget) grab(lo, n int64) int64 {
 			return 0
 		}
 		m := min(n, free)
+		if b.used.CompareAndSwap(u, u+m) {
+			for p := b.peak.Load(); u+m > p && !b.peak.CompareAndSwap(p, u+m); p = b.peak.Load() {
+			}
+			return m
+		}
+	}
+}
+
+// grabMessage takes need bytes for one small message and, while the budget is ample (at least
+// half of it stays free after), extra more as the writer's reserve; it returns how many it took
+// (0: need bytes are not free).
+func (b *sendBudget) grabMessage(need, extra int64) int64 {
+	for {
+		u := b.used.Load()
+		l := b.limit.Load()
+		free := l - u
+		if free < need {
+			return 0
+		}
+		m := need
+		if free-need-extra >= l/2 {
+			m += extra
+		}
 		if b.used.CompareAndSwap(u, u+m) {
 			for p := b.peak.Load(); u+m > p && !b.peak.CompareAndSwap(p, u+m); p = b.peak.Load() {
 			}
@@ -153,6 +179,7 @@ func (st *Stream) charge(lo, n int) (int, error) {
 			return st.addCharge(b, m)
 		}
 	}
+	st.returnReserve() // a waiter holds nothing beyond what it has written
 	b.enqueue(st)
 	defer b.dequeue(st)
 	for {
@@ -193,6 +220,93 @@ func (st *Stream) addCharge(b *sendBudget, m int64) (int, error) {
 	}
 }
 
+// messageReserve is the budget a writer of small messages takes beyond its message, to spend on
+// the messages after it without touching the session's budget: a 64-byte message otherwise pays
+// two atomic updates of counters the acknowledgement path also writes (the budget's used and the
+// stream's charged), every message, where spending a reserve the writer alone owns costs a
+// subtraction. It is small against any budget (a quarter of a chunk), taken only by a writer
+// already streaming (bytes unacknowledged) while half the budget stays free, and given back
+// by the acknowledgement that empties the stream or that comes while a writer waits for budget
+// (unchargeAcked), when its own writer waits for budget or for buffer space, and at
+// CloseWrite: an idle stream holds none.
+const messageReserve = 4 << 10
+
+// chargeMessage takes need bytes of the session's budget for one whole message that fits in the
+// send buffer: from the stream's reserve when it holds enough and nobody waits for budget, else
+// from the budget (with a new reserve when the stream is streaming), else in the budget's queue
+// (charge). wmu held.
+func (st *Stream) chargeMessage(need int) error {
+	b := st.s.sendBudget()
+	n := int64(need)
+	if b.nwait.Load() != 0 {
+		st.returnReserve()
+	} else if st.reserve >= n {
+		st.reserve -= n
+		return nil
+	} else if n < messageReserve/4 && st.send.End() > st.send.Acked() {
+		if m := b.grabMessage(n, messageReserve); m > 0 {
+			if _, err := st.addCharge(b, m); err != nil {
+				return err
+			}
+			if m > n {
+				st.reserve += m - n
+				st.holdsReserve.Store(true)
+			}
+			return nil
+		}
+	}
+	_, err := st.charge(need, need)
+	return err
+}
+
+// returnReserve gives the stream's unspent reserve back to the session's budget. wmu held.
+func (st *Stream) returnReserve() {
+	st.reserveDue.Store(false)
+	if st.reserve == 0 {
+		return
+	}
+	r := st.reserve
+	st.reserve = 0
+	st.holdsReserve.Store(false)
+	st.uncharge(r, nil)
+}
+
+// unchargeAcked gives back the n bytes an acknowledgement freed and, once everything written is
+// acknowledged or while a writer waits for budget, the stream's reserve as well. The reserve is the writer's (wmu): taken here when
+// no writer is inside, else left to the writer through reserveDue, which it checks after
+// unlocking (writerDone). s.mu held.
+func (st *Stream) unchargeAcked(n int64, s *Session) {
+	st.uncharge(n, s)
+	if !st.holdsReserve.Load() {
+		return
+	}
+	if st.send.Acked() != st.send.End() && st.s.budget.Load().nwait.Load() == 0 {
+		return
+	}
+	if !st.wmu.TryLock() {
+		// The writer is inside: reserveDue is stored before its unlock (TryLock failed), so
+		// its check after the unlock sees it (sequentially consistent atomics).
+		st.reserveDue.Store(true)
+		return
+	}
+	r := st.reserve
+	st.reserve = 0
+	st.holdsReserve.Store(false)
+	st.wmu.Unlock()
+	st.uncharge(r, s)
+}
+
+// writerDone ends a write call that held wmu: it gives the reserve back if an acknowledgement
+// asked for it while the writer was inside (unchargeAcked). Called after wmu is unlocked.
+func (st *Stream) writerDone() {
+	if !st.reserveDue.Load() {
+		return
+	}
+	st.wmu.Lock()
+	st.returnReserve()
+	st.wmu.Unlock()
+}
+
 // uncharge gives back up to n bytes st holds (acknowledged, or taken and not written). locked is
 // the session when its lock is held (see give), nil on the writer's side.
 func (st *Stream) uncharge(n int64, locked *Session) {
@@ -224,6 +338,8 @@ func (st *Stream) dropSend() {
 	if c := st.charged.Swap(chargeClosed); c > 0 {
 		st.s.budget.Load().give(c, st.s)
 	}
+	// The writer's reserve (wmu, not ours to touch) was in charged, given back just now: a write
+	// spending it finds the buffer released and reports the stream closed.
 }
 
 // budgetGrain is the least a writer streaming a large message waits for: a chunk, so a crowded

@@ -51,7 +51,7 @@ type Config struct {
 	// within two (minimum) round trips; a send buffer doubles when it is full and emptied as
 	// fast while the congestion window and the peer's credit would let more be in flight
 	// (docs/RELIABILITY.md, "Windows that follow the path"). Windows never shrink, but memory still follows the data buffered, so
-	// a grown window costs nothing while idle beyond its chunk table (8 bytes per 16 KiB). A cap
+	// a grown window costs nothing while idle beyond its chunk table (8 to 16 bytes per 16 KiB). A cap
 	// equal to the starting size keeps that window fixed. The caps bound what one stream and
 	// one session can make this node buffer.
 	MaxStreamWindow, MaxSessionWindow   int

@@ -210,7 +210,7 @@ func (s *Session) abandon(st *Stream, i int) {
 	p.stats.Classes[m.class].Abandoned++
 	st.lost.remove(m.start, m.end)
 	if a := st.send.Acked(); st.send.Ack(m.start, m.end-m.start) {
-		st.uncharge(int64(st.send.Acked()-a), s)
+		st.unchargeAcked(int64(st.send.Acked()-a), s)
 		s.wakeLater(st.wwake)
 		s.signal()
 	}

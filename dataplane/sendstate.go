@@ -100,7 +100,7 @@ func (h *lossHandler) FrameAcked(f *recovery.FrameRef) {
 			st.lost.remove(f.Offset, f.Offset+f.Length)
 		}
 		if a := st.send.Acked(); st.send.Ack(f.Offset, f.Length) {
-			st.uncharge(int64(st.send.Acked()-a), s)
+			st.unchargeAcked(int64(st.send.Acked()-a), s)
 			s.wakeLater(st.wwake)
 			if st.prob != nil {
 				st.prob.trim(st.send.Acked())

@@ -196,8 +196,9 @@ type SessionStats struct {
 	Window, BytesInFlight         int
 	Streams                       int
 	// SendBuffered is what the session's streams hold for sending now (written, not yet
-	// acknowledged), SendBufferedPeak the most they ever held; neither exceeds SendBudget
-	// (Config.SessionSendBuffer).
+	// acknowledged, plus the few KiB a writer of small messages holds in reserve while it has
+	// bytes unacknowledged), SendBufferedPeak the most they ever held; neither exceeds
+	// SendBudget (Config.SessionSendBuffer).
 	SendBuffered, SendBufferedPeak, SendBudget int64
 	// PathMTU is the UDP payload size the session's packets use now: Config.PayloadSize, what
 	// path MTU discovery raised it to, or what a narrower route shrank it to. PMTUProbes,

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sttfast/sttfast/dataplane/delivery"
 	"github.com/sttfast/sttfast/dataplane/recovery"
 	"github.com/sttfast/sttfast/dataplane/streambuf"
 	"github.com/sttfast/sttfast/frame"
@@ -59,6 +60,9 @@ type Stream struct {
 	rclosed      atomic.Bool
 	failed       atomic.Pointer[error]
 	charged      atomic.Int64 // bytes of the session's send budget held (chargeClosed: none ever again)
+	reserve      int64        // the part of charged not yet written: the writer's reserve (chargeMessage); wmu
+	holdsReserve atomic.Bool  // reserve > 0 may hold, so an acknowledgement looks (unchargeAcked)
+	reserveDue   atomic.Bool  // an acknowledgement asks the writer to give its reserve back
 
 	wmu, rmu  sync.Mutex
 	rwake     *ring.Waker
@@ -148,7 +152,14 @@ func (st *Stream) WriteMessage(msg []byte) error {
 	}
 	class := st.classOf(msg) // before taking any lock: it reads every byte
 	st.wmu.Lock()
-	defer st.wmu.Unlock()
+	err := st.writeMessage(msg, class)
+	st.wmu.Unlock()
+	st.writerDone()
+	return err
+}
+
+// writeMessage is WriteMessage under wmu.
+func (st *Stream) writeMessage(msg []byte, class delivery.Class) error {
 	if st.wclosed.Load() {
 		return ErrStreamClosed
 	}
@@ -163,13 +174,17 @@ func (st *Stream) WriteMessage(msg []byte) error {
 		if err := st.waitSpace(need); err != nil {
 			return err
 		}
-		if _, err := st.charge(need, need); err != nil {
+		if err := st.chargeMessage(need); err != nil {
 			return err
 		}
 		if st.prob != nil {
 			st.recordMessage(need, class)
 		}
-		st.uncharge(int64(need-st.send.Write2(hdr[:n], msg)), nil)
+		if w := st.send.Write2(hdr[:n], msg); w < need {
+			// The buffer was released (reset, or the session's end) since waitSpace.
+			st.uncharge(int64(need-w), nil)
+			return st.closedErr()
+		}
 	} else {
 		if st.prob != nil {
 			st.recordMessage(need, class)
@@ -221,6 +236,7 @@ func (st *Stream) waitSpace(n int) error {
 			st.wwake.Disarm()
 			return err
 		}
+		st.returnReserve() // a writer blocked on its buffer holds no budget it cannot use
 		err := st.park(st.wwake, &st.writeDl)
 		st.wwake.Disarm()
 		if err != nil {
@@ -239,6 +255,7 @@ func (st *Stream) TryWriteMessage(msg []byte) (bool, error) {
 	if !st.wmu.TryLock() {
 		return false, nil
 	}
+	defer st.writerDone() // after the unlock (deferred calls run last first)
 	defer st.wmu.Unlock()
 	if st.wclosed.Load() {
 		return false, ErrStreamClosed
@@ -319,6 +336,15 @@ func (st *Stream) park(w *ring.Waker, dl *atomic.Int64) error {
 	}
 }
 
+// closedErr is a write's error once the send buffer is gone: the stream's failure, else
+// ErrStreamClosed (as charge reports it).
+func (st *Stream) closedErr() error {
+	if err := st.failure(); err != nil {
+		return err
+	}
+	return ErrStreamClosed
+}
+
 func (st *Stream) sessionErr() error {
 	if err := st.failure(); err != nil {
 		return err
@@ -361,6 +387,7 @@ func (st *Stream) CloseWrite() error {
 	if st.wclosed.Swap(true) {
 		return nil
 	}
+	st.returnReserve()
 	s := st.s
 	s.mu.Lock()
 	if st.failErr == nil && !st.resetSent && !st.resetRecvd {

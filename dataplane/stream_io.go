@@ -208,6 +208,7 @@ func (vr *vecReader) next() (int, error) {
 // the length prefix in front of it once its length is known. wmu held throughout.
 func (vr *vecReader) nextInPlace() (int, error) {
 	st := vr.st
+	defer st.writerDone() // after the unlock (deferred calls run last first)
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	if st.wclosed.Load() {

@@ -96,6 +96,7 @@ func (st *Stream) WriteMessages(msgs [][]byte) (n int, err error) {
 		}
 		return len(msgs), nil
 	}
+	defer st.writerDone() // after the unlock (deferred calls run last first)
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	for n < len(msgs) && err == nil {

@@ -50,7 +50,7 @@ func BenchmarkSmallMessages(b *testing.B) {
 				}
 				// Everything written must have arrived before the reads, which would block this
 				// one goroutine: pacing, the congestion window or a slow ACK may hold some back.
-				for pst.recv.Readable() < perRound*65 {
+				for pst.recv.Readable() < perRound*prefixed(msgs[0]) { // 66 bytes each: 64 needs a 2-byte varint
 					a.step()
 					deliver(a, c)
 					c.step()

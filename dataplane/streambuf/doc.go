@@ -11,8 +11,9 @@
 //
 // Both buffers are made of fixed-size chunks (ChunkSize, 16 KiB) from one process-wide
 // sync.Pool (pool.go says why a pool and not a free list), indexed through a small ring of
-// chunk slots (window/ChunkSize + 1 of them) created on the first byte. A chunk is taken when
-// the first byte is written into it and given back as soon as no byte in it can be read again:
+// chunk slots (window/ChunkSize + 1 of them, rounded up to a power of two so that a slot is
+// found with a mask, not a division) created on the first byte. A chunk is taken when the first
+// byte is written into it and given back as soon as no byte in it can be read again:
 // on the send side when the acknowledged prefix passes it, on the receive side when the reader
 // has consumed it. The partly used chunk at the edge is given back as well once the buffer is
 // idle (everything written acknowledged, everything received consumed). So memory follows the
@@ -22,7 +23,7 @@
 //
 // A window (RecvBuffer) or capacity (SendBuffer) can grow, never shrink (Grow): the session
 // doubles it when a long fat path needs more in flight. Growing replaces only the slot ring by a
-// larger one (8 bytes per 16 KiB of window), moving each live chunk to its slot in the new ring
+// larger one (8 to 16 bytes per 16 KiB of window), moving each live chunk to its slot in the new ring
 // while the other side is held out under the guard's gBusy (receive side) or the session lock
 // (send side); the chunks themselves stay where they are, so memory still follows the data.
 //

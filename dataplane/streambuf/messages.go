@@ -65,15 +65,20 @@ func nextMessage(t *table, r, f, maxLen uint64) (body, end uint64, ok bool) {
 	if r >= f {
 		return 0, 0, false
 	}
-	var p [8]byte
-	copyOut(t, r, p[:1])
-	k := uint64(1) << (p[0] >> 6)
+	c, o := t.slot(r/ChunkSize).Load(), r%ChunkSize
+	k := uint64(1) << (c[o] >> 6)
 	if f-r < k {
 		return 0, 0, false
 	}
-	copyOut(t, r, p[:k])
-	v := uint64(p[0] & 0x3f)
-	for _, c := range p[1:k] {
+	var p [8]byte
+	pre := p[:k]
+	if o+k <= ChunkSize {
+		pre = c[o : o+k] // read in place: the prefix lies below f, in one chunk
+	} else {
+		copyOut(t, r, pre)
+	}
+	v := uint64(pre[0] & 0x3f)
+	for _, c := range pre[1:] {
 		v = v<<8 | uint64(c)
 	}
 	if v > maxLen || f-r-k < v {

@@ -1,6 +1,7 @@
 package streambuf
 
 import (
+	"math/bits"
 	"sync"
 	"sync/atomic"
 )
@@ -75,19 +76,23 @@ func PoolStats() (inUse, allocated int64) {
 }
 
 // table maps chunk indexes (absolute offset / ChunkSize) to chunks. It is a ring of slots: chunk k
-// lives in slot k % len(slots). Each buffer sizes it (window/ChunkSize + 1 slots) so that all the
-// chunks that may be live at once fall into distinct slots; see the proofs in send.go and
+// lives in slot k % len(slots). Each buffer sizes it (at least window/ChunkSize + 1 slots) so that
+// all the chunks that may be live at once fall into distinct slots; see the proofs in send.go and
 // recv.go. Slots are atomic because one side installs a chunk while the other side loads it.
 type table struct {
 	slots []atomic.Pointer[chunk]
+	mask  uint64 // len(slots)-1: the count is a power of two, so k % len(slots) is k & mask
 }
 
+// newTable makes a table of n slots; n is a power of two (slotsFor).
 func newTable(n int) *table {
-	return &table{slots: make([]atomic.Pointer[chunk], n)}
+	return &table{slots: make([]atomic.Pointer[chunk], n), mask: uint64(n - 1)}
 }
 
+// slot is the slot of chunk idx. Every copy in and out of a buffer looks a slot up, several times
+// per small message on each side: a mask where a modulo would cost a division each time.
 func (t *table) slot(idx uint64) *atomic.Pointer[chunk] {
-	return &t.slots[idx%uint64(len(t.slots))]
+	return &t.slots[idx&t.mask]
 }
 
 // regrow returns a table of n slots holding the chunks of t whose indexes lie in [lo, lo+len(t)),
@@ -114,8 +119,9 @@ func (t *table) freeAll() {
 }
 
 // slotsFor returns the slot count for a buffer of w bytes (already a multiple of ChunkSize):
-// [x, x+w) touches at most w/ChunkSize+1 chunks when x is not chunk-aligned.
-func slotsFor(w uint64) uint32 { return uint32(w/ChunkSize) + 1 }
+// [x, x+w) touches at most w/ChunkSize+1 chunks when x is not chunk-aligned, rounded up to a
+// power of two for table.slot's mask (more slots than live chunks keeps them distinct).
+func slotsFor(w uint64) uint32 { return uint32(1) << bits.Len64(w/ChunkSize) }
 
 // roundWindow rounds a configured size up to whole chunks (at least one), capped so that the
 // chunk table stays addressable by a uint32 and offsets cannot overflow.

@@ -98,7 +98,7 @@ func (b *RecvBuffer) Window() int { return int(b.window) }
 
 // Grow raises the window to window bytes (rounded up to whole chunks), so the receiver can grant
 // the peer more credit; a window never shrinks, so a smaller value is ignored. Memory still
-// follows the data buffered: only the chunk table (8 bytes per 16 KiB of window) is replaced by
+// follows the data buffered: only the chunk table (8 to 16 bytes per 16 KiB of window) is replaced by
 // a larger one, and only if the buffer has one. The reader is held out for the few
 // microseconds of the swap. Transport side (never concurrent with Insert or SetFinalSize); a
 // no-op after Release.

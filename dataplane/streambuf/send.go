@@ -75,7 +75,7 @@ func (b *SendBuffer) Capacity() int { return int(b.cap) }
 
 // Grow raises the capacity to capacity bytes (rounded up to whole chunks) so the producer can
 // keep more unacknowledged bytes, as a long fat path needs; a capacity never shrinks, so a
-// smaller value is ignored. Memory still follows the data in flight: only the chunk table (8
+// smaller value is ignored. Memory still follows the data in flight: only the chunk table (8 to 16
 // bytes per 16 KiB of capacity) is replaced by a larger one, and only if the buffer has one.
 // Producer side, outside a reservation, and the caller must hold off the transport (ReadAt,
 // Ack, IsAcked, Release) for the call, as the session lock does; a no-op after Release.
@@ -128,7 +128,13 @@ func (b *SendBuffer) Write2(p, q []byte) int {
 	}
 	if n+m > 0 {
 		t := b.table()
-		b.copyIn(t, b.copyIn(t, e, p[:n]), q[:m])
+		if o := e % ChunkSize; o+n+m <= ChunkSize {
+			// Both in one chunk (a small message's prefix and body, nearly always): one lookup.
+			c := b.chunkAt(t, e)
+			copy(c[o+uint64(copy(c[o:], p[:n])):], q[:m])
+		} else {
+			b.copyIn(t, b.copyIn(t, e, p[:n]), q[:m])
+		}
 		b.end.Store(e + n + m) // publish: the transport may read [.., e+n+m) from here on
 	}
 	b.leave()
