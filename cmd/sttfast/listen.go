@@ -296,6 +296,20 @@ func eachStream(s *ctrl.Session, log func(string, ...any), f func(*ctrl.Stream))
 		}
 		f(st)
 	}
-	<-s.Done()
+	awaitEnd(s)
 	log("session %x from %s closed: %s", idOf(s), s.Peer(), explain(s.Err()))
+}
+
+// awaitEnd waits until s, whose AcceptStream has failed (it is closing), has ended. A session
+// the peer closed has ended when its SESSION_CLOSE arrived: the drain period that follows (three
+// PTOs, about 15 ms after a bulk transfer on loopback) sends nothing and only absorbs the peer's
+// stragglers, so waiting it out would only delay listen --once's exit; received data stays
+// readable either way. A session closed on this side is waited for: its drain resends our
+// SESSION_CLOSE to a peer that missed it.
+func awaitEnd(s *ctrl.Session) {
+	var ce *dataplane.CloseError
+	if errors.As(s.Err(), &ce) && ce.Remote {
+		return
+	}
+	<-s.Done()
 }
