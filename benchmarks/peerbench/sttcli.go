@@ -154,7 +154,7 @@ func (c *sttCLIContender) prepare(dir string, b budget, total int64, log io.Writ
 }
 
 // writePatternFile writes size bytes of the pattern (every byte written: no sparse holes for the
-// kernel to read as zeros for free) and returns their SHA-256 in hex.
+// kernel to read as zeros for free), syncs them to disk and returns their SHA-256 in hex.
 func writePatternFile(path string, size int64) (string, error) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -173,6 +173,13 @@ func writePatternFile(path string, size int64) (string, error) {
 		off += int64(len(b))
 	}
 	if err := w.Flush(); err != nil {
+		return "", err
+	}
+	// On disk before the first run: left dirty, the file's writeback would start about 30 s
+	// later (vm.dirty_expire_centisecs) in whichever run was then timed, and its 1 GiB of dirty
+	// pages beside a transfer's output would take the total past the background writeback
+	// threshold of a machine with about 20 GiB free (10%); neither is the command's cost.
+	if err := f.Sync(); err != nil {
 		return "", err
 	}
 	if err := f.Close(); err != nil {
