@@ -74,6 +74,23 @@ func (c *sttCLIContender) Available() error {
 
 func (c *sttCLIContender) Custom(w Workload) bool { return true }
 
+// selfTimer is a custom contender that marks its measuring side's window itself. The generic
+// warm-up clock (Env.measure) must not run beside it: started by the first Add, which
+// sttfast-cli makes only once the transfer is over, it would mark a new start after the
+// contender's end whenever STOP came later than the warm-up (a loaded machine, the race
+// detector's short budget), leaving a negative window ("empty measurement window").
+type selfTimer interface {
+	timesItself(w Workload) bool
+}
+
+// timesItself reports whether c marks its own window in workload w.
+func timesItself(c Contender, w Workload) bool {
+	st, ok := c.(selfTimer)
+	return ok && st.timesItself(w)
+}
+
+func (c *sttCLIContender) timesItself(w Workload) bool { return true }
+
 // preparer is a contender that needs files made once per run before any of its runs (a binary
 // to build, an input file). prepare makes them in dir, which the orchestrator removes at the end
 // of the run, and returns the environment entries that tell the children where they are.
