@@ -247,7 +247,7 @@ func runChild(role string, args []string, stdin io.Reader, stdout, stderr io.Wri
 		e.fail(fmt.Errorf("watchdog: no STOP within %v", o.Watchdog))
 	})
 	defer watchdog.Stop()
-	if e.Measuring() && w.Kind != kindIdle && w.Kind != kindTransfer { // a transfer times itself
+	if e.Measuring() && w.Kind != kindIdle && w.Kind != kindTransfer && !timesItself(c, w) { // a transfer times itself
 		go e.measure()
 	}
 	err = runRole(context.Background(), e)

@@ -74,6 +74,23 @@ func (c *sttCLIContender) Available() error {
 
 func (c *sttCLIContender) Custom(w Workload) bool { return true }
 
+// selfTimer is a custom contender that marks its measuring side's window itself. The generic
+// warm-up clock (Env.measure) must not run beside it: started by the first Add, which
+// sttfast-cli makes only once the transfer is over, it would mark a new start after the
+// contender's end whenever STOP came later than the warm-up (a loaded machine, the race
+// detector's short budget), leaving a negative window ("empty measurement window").
+type selfTimer interface {
+	timesItself(w Workload) bool
+}
+
+// timesItself reports whether c marks its own window in workload w.
+func timesItself(c Contender, w Workload) bool {
+	st, ok := c.(selfTimer)
+	return ok && st.timesItself(w)
+}
+
+func (c *sttCLIContender) timesItself(w Workload) bool { return true }
+
 // preparer is a contender that needs files made once per run before any of its runs (a binary
 // to build, an input file). prepare makes them in dir, which the orchestrator removes at the end
 // of the run, and returns the environment entries that tell the children where they are.
@@ -154,7 +171,7 @@ func (c *sttCLIContender) prepare(dir string, b budget, total int64, log io.Writ
 }
 
 // writePatternFile writes size bytes of the pattern (every byte written: no sparse holes for the
-// kernel to read as zeros for free) and returns their SHA-256 in hex.
+// kernel to read as zeros for free), syncs them to disk and returns their SHA-256 in hex.
 func writePatternFile(path string, size int64) (string, error) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -173,6 +190,13 @@ func writePatternFile(path string, size int64) (string, error) {
 		off += int64(len(b))
 	}
 	if err := w.Flush(); err != nil {
+		return "", err
+	}
+	// On disk before the first run: left dirty, the file's writeback would start about 30 s
+	// later (vm.dirty_expire_centisecs) in whichever run was then timed, and its 1 GiB of dirty
+	// pages beside a transfer's output would take the total past the background writeback
+	// threshold of a machine with about 20 GiB free (10%); neither is the command's cost.
+	if err := f.Sync(); err != nil {
 		return "", err
 	}
 	if err := f.Close(); err != nil {

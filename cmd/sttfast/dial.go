@@ -13,6 +13,7 @@ import (
 	"github.com/sttfast/sttfast/batchio/wspath"
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
+	"golang.org/x/sys/unix"
 )
 
 // dialUsage is dial's --help text.
@@ -334,7 +335,11 @@ func sendOn(ctx context.Context, c *cli, s *ctrl.Session, st *ctrl.Stream, o *di
 	peerDone := make(chan error, 1)
 	go func() { peerDone <- drain(st) }()
 	var sent atomic.Uint64
-	prog := startProgress(c.stderr, show, inputSize(c.stdin), &sent)
+	size := inputSize(c.stdin)
+	if size > 0 {
+		adviseSequential(c.stdin)
+	}
+	prog := startProgress(c.stderr, show, size, &sent)
 	sendDone := make(chan error, 1)
 	whole := o.state != "" || o.resume != "" // resumable: message boundaries fixed by the input
 	go func() { sendDone <- sendInput(c.stdin, st, o.chunk, whole, &sent, keeper) }()
@@ -514,6 +519,19 @@ func inputSize(r io.Reader) int64 {
 		return -1
 	}
 	return max(fi.Size()-pos, 0)
+}
+
+// adviseSequential tells the kernel that r, a regular file, is read once from start to end, so
+// that it reads ahead twice as far as by default and a file that is not in the page cache is
+// read before the stream asks for it. Only a hint: errors are ignored.
+func adviseSequential(r io.Reader) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return
+	}
+	if rc, err := f.SyscallConn(); err == nil { // not Fd(), which would make a pipe blocking
+		rc.Control(func(fd uintptr) { unix.Fadvise(int(fd), 0, 0, unix.FADV_SEQUENTIAL) })
+	}
 }
 
 // awaitDone waits, briefly, for a closing session to finish its drain period so that its

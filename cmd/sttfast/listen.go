@@ -35,7 +35,8 @@ would), then ends.
 
 With --once, listen serves the first session only (later ones are refused) and exits once it has
 ended and every byte is on stdout: status 0 if the peer closed it cleanly (SESSION_CLOSE code 0,
-which sttfast dial sends after its data is acknowledged and written out), 1 otherwise.
+which sttfast dial sends after its data is acknowledged and written out), 1 otherwise. A session
+the peer closed has ended when its SESSION_CLOSE arrives (listen does not wait out the drain).
 SIGINT/SIGTERM close every session (SESSION_CLOSE code 8), write out what has arrived and exit 0.
 If stdout is closed or fails (say "| head -c 100"), every session is closed with application
 code 0x101 and the reason "the receiver's output was closed", which the dialer prints at once,
@@ -296,6 +297,24 @@ func eachStream(s *ctrl.Session, log func(string, ...any), f func(*ctrl.Stream))
 		}
 		f(st)
 	}
-	<-s.Done()
+	awaitEnd(s)
 	log("session %x from %s closed: %s", idOf(s), s.Peer(), explain(s.Err()))
+}
+
+// awaitEnd waits until s, whose AcceptStream has failed (it is closing), has ended. A session
+// the peer closed has ended when its SESSION_CLOSE arrived: the drain period that follows (three
+// PTOs, about 15 ms after a bulk transfer on loopback) sends nothing and only absorbs the peer's
+// stragglers, so waiting it out would only delay listen --once's exit; received data stays
+// readable either way. A session closed on this side is waited for: its drain resends our
+// SESSION_CLOSE to a peer that missed it.
+func awaitEnd(s *ctrl.Session) {
+	if !closedByPeer(s.Err()) {
+		<-s.Done()
+	}
+}
+
+// closedByPeer reports whether err, a session's error, says that the peer closed it.
+func closedByPeer(err error) bool {
+	var ce *dataplane.CloseError
+	return errors.As(err, &ce) && ce.Remote
 }
