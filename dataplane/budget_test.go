@@ -229,17 +229,7 @@ func TestSendBudgetWaitsAndTimesOut(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s2.WriteMessage(make([]byte, 8<<10)) }()
 	// Deliver until s1's bytes are acknowledged: the budget they held frees the waiting writer.
-	pumpUntil(t, a, b, nil, func() bool {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			return true
-		default:
-			return false
-		}
-	})
+	pumpUntilDone(t, a, b, done)
 	if p := a.s.Stats().SendBufferedPeak; p > 64<<10 {
 		t.Fatalf("peak %d beyond the budget", p)
 	}

@@ -77,6 +77,23 @@ func pumpUntil(t testing.TB, a, b *side, tap func(capturedDG), cond func() bool)
 	}
 }
 
+// pumpUntilDone pumps a and b until a writer running on its own goroutine reports on done, and
+// fails the test if it reports an error.
+func pumpUntilDone(t testing.TB, a, b *side, done <-chan error) {
+	t.Helper()
+	pumpUntil(t, a, b, nil, func() bool {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return true
+		default:
+			return false
+		}
+	})
+}
+
 // drainEvents pops every queued event of e.
 func drainEvents(e *Engine) []Event {
 	var evs []Event

@@ -91,17 +91,7 @@ func TestMessageReserveWaiter(t *testing.T) {
 	done := make(chan error, 1)
 	// The whole budget, prefix included: only possible once s1 holds nothing, reserve included.
 	go func() { done <- s2.WriteMessage(make([]byte, 64<<10-4)) }()
-	pumpUntil(t, a, b, nil, func() bool {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			return true
-		default:
-			return false
-		}
-	})
+	pumpUntilDone(t, a, b, done)
 }
 
 // TestMessageReserveCloseWrite: CloseWrite gives the reserve back at once.

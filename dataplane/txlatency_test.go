@@ -20,15 +20,19 @@ func checkTimerNotLate(t *testing.T, e *Engine, when string) {
 	}
 }
 
-// TestTxTimerAcrossExchanges runs request/response exchanges (inline sends, delayed ACKs riding
-// on replies) and checks after each that neither engine's timer is later than its earliest
-// deadline; then a lone message that gets no reply must still be acknowledged, which takes the
-// receiver's timer firing for its delayed ACK (or a PTO probe; either needs a live timer).
-func TestTxTimerAcrossExchanges(t *testing.T) {
+// pingPair is two engines over real UDP sockets with one stream open between them: ping on the
+// dialer, echo on the server, after one 64-byte message (msg) from ping has opened it.
+type pingPair struct {
+	cli, srv   *Engine
+	cs         *Session
+	ping, echo *Stream
+	msg        []byte
+}
+
+func newPingPair(ctx context.Context, t *testing.T) pingPair {
+	t.Helper()
 	cliConn, srvConn := listenUDP(t), listenUDP(t)
 	cli, srv, cs, ss := startPair(t, cliConn, srvConn, srvConn.LocalAddr(), cliConn.LocalAddr())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	ping, err := cs.OpenStream(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +45,19 @@ func TestTxTimerAcrossExchanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pingPair{cli: cli, srv: srv, cs: cs, ping: ping, echo: echo, msg: msg}
+}
+
+// TestTxTimerAcrossExchanges runs request/response exchanges (inline sends, delayed ACKs riding
+// on replies) and checks after each that neither engine's timer is later than its earliest
+// deadline; then a lone message that gets no reply must still be acknowledged, which takes the
+// receiver's timer firing for its delayed ACK (or a PTO probe; either needs a live timer).
+func TestTxTimerAcrossExchanges(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p := newPingPair(ctx, t)
+	cli, srv, cs := p.cli, p.srv, p.cs
+	ping, echo, msg := p.ping, p.echo, p.msg
 	buf := make([]byte, 0, 64)
 	for i := range 200 {
 		if i > 0 {
@@ -73,13 +90,7 @@ func TestTxTimerAcrossExchanges(t *testing.T) {
 	if _, err := echo.ReadMessage(buf); err != nil {
 		t.Fatal(err)
 	}
-	for cs.Stats().BytesInFlight != 0 {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the lone message was never acknowledged: %+v", cs.Stats())
-		case <-time.After(time.Millisecond):
-		}
-	}
+	waitFor(ctx, t, "the lone message's acknowledgement", func() bool { return cs.Stats().BytesInFlight == 0 })
 	checkTimerNotLate(t, cli, "dialer, idle")
 	checkTimerNotLate(t, srv, "server, idle")
 }
@@ -88,22 +99,10 @@ func TestTxTimerAcrossExchanges(t *testing.T) {
 // loop (the rule that lets a stream of small messages coalesce), unless data arrived on the
 // session since that send, which makes the write a reply: it goes out inline.
 func TestInlineReplyAfterData(t *testing.T) {
-	cliConn, srvConn := listenUDP(t), listenUDP(t)
-	cli, _, cs, ss := startPair(t, cliConn, srvConn, srvConn.LocalAddr(), cliConn.LocalAddr())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ping, err := cs.OpenStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := make([]byte, 64)
-	if err := ping.WriteMessage(msg); err != nil {
-		t.Fatal(err)
-	}
-	echo, err := ss.AcceptStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPingPair(ctx, t)
+	cli, ping, echo, msg := p.cli, p.ping, p.echo, p.msg
 	buf := make([]byte, 0, 64)
 	roundTrip := func() {
 		t.Helper()
