@@ -54,7 +54,7 @@ func longFatSummary(r simResult, p simParams) string {
 // window leaves room for even without any loss (see RELIABILITY.md).
 func TestSimLongFatPath(t *testing.T) {
 	if testing.Short() {
-		t.Skip("long simulation")
+		t.Skip("-short: simulates 256 MiB over three long fat paths; make test runs it without -short")
 	}
 	size := 256 << 20
 	if v := os.Getenv("STT_LONGFAT_MIB"); v != "" {
