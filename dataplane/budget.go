@@ -283,12 +283,16 @@ func (st *Stream) unchargeAcked(n int64, s *Session) {
 	if st.send.Acked() != st.send.End() && st.s.budget.Load().nwait.Load() == 0 {
 		return
 	}
+	// Ask first, then try the lock. A failed TryLock means a writer is inside, and it sees
+	// reserveDue in writerDone after its unlock: the store comes before the TryLock that saw
+	// the lock held, so before the unlock (atomics are sequentially consistent). Asking only
+	// after a failed TryLock left a window in which the writer unlocked and checked before
+	// the store, and an idle stream kept its reserve until its next write.
+	st.reserveDue.Store(true)
 	if !st.wmu.TryLock() {
-		// The writer is inside: reserveDue is stored before its unlock (TryLock failed), so
-		// its check after the unlock sees it (sequentially consistent atomics).
-		st.reserveDue.Store(true)
 		return
 	}
+	st.reserveDue.Store(false)
 	r := st.reserve
 	st.reserve = 0
 	st.holdsReserve.Store(false)
