@@ -216,7 +216,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 // timeout, so that it can still be resumed; with the window off it ends as before.
 func TestResumeWindowKeepsSilentSession(t *testing.T) {
 	if testing.Short() {
-		t.Skip("waits out an idle timeout")
+		t.Skip("-short: waits out an idle timeout; runs without -short (make test)")
 	}
 	for _, tc := range []struct {
 		name   string
