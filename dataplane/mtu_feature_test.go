@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -71,26 +72,9 @@ func TestNarrowPathShrinksPackets(t *testing.T) {
 	}
 	writeRaw(t, st, append(frame.AppendVarint(nil, uint64(len(data))), data...)) // one message
 	st.CloseWrite()
-	deadline := time.Now().Add(10 * time.Second) // hang guard only
-	var bst *Stream
-	for bst == nil || !bst.peerFin || bst.recv.Frontier() != bst.peerFinal {
-		if time.Now().After(deadline) {
-			t.Fatalf("transfer stalled over MTU 1100: %d GSO messages refused, payload size %d",
-				nc.refused, a.s.payloadSize())
-		}
-		if exchangeRound(a, b, nil) == 0 {
-			time.Sleep(100 * time.Microsecond) // nothing in flight: let a timer come due
-		}
-		b.s.mu.Lock()
-		if len(b.s.acceptq) > 0 {
-			bst = b.s.acceptq[0]
-		}
-		b.s.mu.Unlock()
-	}
-	got, err := bst.ReadMessage(nil)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("received %d bytes (err %v), want the %d sent, byte-exact", len(got), err, len(data))
-	}
+	receiveWhole(t, a, b, data, 10*time.Second, func() string {
+		return fmt.Sprintf("over MTU 1100: %d GSO messages refused, payload size %d", nc.refused, a.s.payloadSize())
+	})
 	const fit = 1100 - 28
 	if p := a.s.payloadSize(); p != fit {
 		t.Fatalf("payload size %d after EMSGSIZE at MTU 1100, want %d", p, fit)
@@ -174,5 +158,31 @@ func TestNarrowPathAppFrameTooLarge(t *testing.T) {
 	}
 	if !errors.Is(a.s.Err(), ErrPathTooNarrow) {
 		t.Fatalf("close %v, want ErrPathTooNarrow", a.s.Err())
+	}
+}
+
+// receiveWhole exchanges a's and b's packets until the first stream b accepted holds every byte
+// up to its FIN, then checks that it holds data as one message, byte-exact. guard only bounds a
+// hang; stalled says what to report with it.
+func receiveWhole(t *testing.T, a, b *side, data []byte, guard time.Duration, stalled func() string) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	var bst *Stream
+	for bst == nil || !bst.peerFin || bst.recv.Frontier() != bst.peerFinal {
+		if time.Now().After(deadline) {
+			t.Fatalf("transfer stalled %s", stalled())
+		}
+		if exchangeRound(a, b, nil) == 0 {
+			time.Sleep(100 * time.Microsecond) // nothing in flight: let a timer come due
+		}
+		b.s.mu.Lock()
+		if len(b.s.acceptq) > 0 {
+			bst = b.s.acceptq[0]
+		}
+		b.s.mu.Unlock()
+	}
+	got, err := bst.ReadMessage(nil)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("received %d bytes (err %v), want the %d sent, byte-exact", len(got), err, len(data))
 	}
 }

@@ -1,8 +1,8 @@
 package dataplane
 
 import (
-	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -58,25 +58,10 @@ func TestPMTUProbeLossIsNotCongestion(t *testing.T) {
 	}
 	writeRaw(t, st, append(frame.AppendVarint(nil, uint64(len(data))), data...))
 	st.CloseWrite()
-	deadline := time.Now().Add(20 * time.Second) // hang guard only
-	var bst *Stream
-	for bst == nil || !bst.peerFin || bst.recv.Frontier() != bst.peerFinal {
-		if time.Now().After(deadline) {
-			t.Fatalf("transfer stalled: payload %d, probes %v", a.s.payloadSize(), l.sizes)
-		}
-		if exchangeRound(a, b, nil) == 0 {
-			time.Sleep(100 * time.Microsecond) // nothing in flight: let a timer come due
-		}
-		b.s.mu.Lock()
-		if len(b.s.acceptq) > 0 {
-			bst = b.s.acceptq[0]
-		}
-		b.s.mu.Unlock()
-	}
-	got, err := bst.ReadMessage(nil)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("received %d bytes (err %v), want the %d sent, byte-exact", len(got), err, len(data))
-	}
+	deadline := time.Now().Add(20 * time.Second) // hang guard only, for the transfer and the search
+	receiveWhole(t, a, b, data, time.Until(deadline), func() string {
+		return fmt.Sprintf("(payload %d, probes %v)", a.s.payloadSize(), l.sizes)
+	})
 	// Let the search finish (its last probes may still be out).
 	for a.s.pmtu.phase == pmtuSearching && time.Now().Before(deadline) {
 		if exchangeRound(a, b, nil) == 0 {
