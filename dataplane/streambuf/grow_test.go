@@ -39,11 +39,7 @@ func TestRecvBufferGrowKeepsBytes(t *testing.T) {
 		mustRead(t, &b, data, n)
 		read += n
 	}
-	if b.held() != 0 {
-		t.Fatalf("idle buffer holds %d chunks", b.held())
-	}
-	b.Release()
-	checkInUse(t, base, "after Release")
+	releaseIdle(t, &b, base)
 }
 
 // TestSendBufferGrowKeepsBytes grows a send buffer holding unacknowledged bytes across the old
@@ -77,11 +73,7 @@ func TestSendBufferGrowKeepsBytes(t *testing.T) {
 		t.Fatalf("ReadAt after Grow: %d bytes, equal %v", n, string(got) == string(data[3*ChunkSize:end]))
 	}
 	b.Ack(0, uint64(end))
-	if b.held() != 0 {
-		t.Fatalf("idle buffer holds %d chunks", b.held())
-	}
-	b.Release()
-	checkInUse(t, base, "after Release")
+	releaseIdle(t, &b, base)
 }
 
 // TestRecvBufferGrowConcurrentReader grows the window from the transport side while a reader

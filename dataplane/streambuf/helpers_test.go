@@ -43,4 +43,18 @@ func chunksOver(lo, hi uint64) int {
 }
 
 func (b *SendBuffer) held() int { return heldChunks(b.tab.Load()) }
+
+// releaseIdle checks that b, with nothing left to read or acknowledge, holds no chunk, releases
+// it, and checks that the pool's count is back to base.
+func releaseIdle(t testing.TB, b interface {
+	held() int
+	Release()
+}, base int64) {
+	t.Helper()
+	if h := b.held(); h != 0 {
+		t.Fatalf("idle buffer holds %d chunks", h)
+	}
+	b.Release()
+	checkInUse(t, base, "after Release")
+}
 func (b *RecvBuffer) held() int { return heldChunks(b.tab.Load()) }
