@@ -383,8 +383,11 @@ func TestResumeAcceptLost(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resume with the first ACCEPT lost: %v", err)
 	}
-	if !drop.dropped.Load() || srv.Stats().Refused[RefusedRetransmit] == 0 {
-		t.Fatalf("no ACCEPT dropped (%v) or no retransmission answered (%d)", drop.dropped.Load(), srv.Stats().Refused[RefusedRetransmit])
+	if !drop.dropped.Load() {
+		t.Fatal("no RESUME_ACCEPT was dropped")
 	}
+	// The responder answers a retransmitted RESUME first and counts it after its handler
+	// returns, so the resumed dialer can be done before the count (it was, once, in CI).
+	pollUntil(t, "the retransmitted RESUME counted", func() bool { return srv.Stats().Refused[RefusedRetransmit] > 0 })
 	streamPairSaying(t, s2, ss, "after a lost RESUME_ACCEPT")
 }
