@@ -44,6 +44,13 @@ func (t *txLoop) serve(s *Session) bool {
 		// a lossy path unlikely to leave the peer waiting for its idle timeout (a packet from the
 		// peer during the drain also triggers a copy).
 		if s.sendingClose() && (!s.closeSent || (s.closeCopies < maxCloseCopies && now >= s.closeResendAt)) {
+			if s.closeCopies == 0 {
+				// The drain runs from the first copy on the wire, not from the close call: a TX
+				// loop that comes to the session only after the drain period (a loaded machine)
+				// would otherwise remove it without a single SESSION_CLOSE sent, and the peer
+				// would learn of the end only from its idle timeout.
+				s.drainAt = now + s.drainPeriod()
+			}
 			t.packClose(s)
 			s.closeCopies++
 			s.closeResendAt = now + recovery.Time(s.sender.PTO()/2)

@@ -728,19 +728,18 @@ func (s *Session) CloseWithError(code uint64, reason string) {
 // three PTOs to absorb stragglers, then the TX loop removes it. mu held.
 func (s *Session) enterClosing(st sessState) {
 	s.state.Store(uint32(st))
-	pto := s.sender.PTO()
-	drain := 3 * pto
-	if drain < 5*time.Millisecond {
-		drain = 5 * time.Millisecond
-	}
-	if drain > 2*time.Second {
-		drain = 2 * time.Second
-	}
-	s.drainAt = recovery.Now() + recovery.Time(drain)
+	s.drainAt = recovery.Now() + s.drainPeriod()
 	for _, st := range s.streams {
 		st.fail(s.closeErr)
 	}
 	s.signal()
+}
+
+// drainPeriod is how long a closing or draining session lingers: three PTOs, at least 5 ms and
+// at most 2 s. mu held.
+func (s *Session) drainPeriod() recovery.Time {
+	drain := min(max(3*s.sender.PTO(), 5*time.Millisecond), 2*time.Second)
+	return recovery.Time(drain)
 }
 
 // terminate removes the session for good: out of the table, buffers released, Done closed.

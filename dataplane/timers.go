@@ -31,7 +31,7 @@ type deadSession struct {
 // mu held.
 func (t *txLoop) timers(s *Session, now recovery.Time) *CloseError {
 	cfg := &t.e.cfg
-	if s.drainAt != 0 && now >= s.drainAt {
+	if s.drainAt != 0 && now >= s.drainAt && !s.closeOwed() {
 		return &CloseError{Code: CodeIdleTimeout} // not used: the drain set the session's error
 	}
 	if s.drainAt == 0 && now-s.lastRecv >= s.idleLimit(cfg) {
@@ -86,6 +86,10 @@ func (s *Session) unresponsive(now recovery.Time) *CloseError {
 	return &CloseError{Code: CodeIdleTimeout, Reason: fmt.Sprintf(
 		"the peer stopped acknowledging (no answer to %d probes over %v)", s.sender.PTOCount(), silent)}
 }
+
+// closeOwed reports whether s is closing and has not sent its first SESSION_CLOSE yet: its
+// drain ends only after that copy went out (serve sends it and restarts the drain). mu held.
+func (s *Session) closeOwed() bool { return s.sendingClose() && s.closeCopies == 0 }
 
 // nextDeadline is the earliest time s needs the TX loop again. mu held.
 func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
