@@ -99,12 +99,15 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestKeepAliveHoldsIdleSession(t *testing.T) {
-	tr := dataplane.Config{IdleTimeout: 300 * time.Millisecond, KeepAlive: 100 * time.Millisecond}
+	// The idle timeout is ten keep-alive intervals: a loaded machine that holds the TX loop back
+	// for a few hundred milliseconds (the race detector beside other test binaries) must not end
+	// a session whose keep-alives work; with 300 ms against 100 ms it once did.
+	tr := dataplane.Config{IdleTimeout: time.Second, KeepAlive: 100 * time.Millisecond}
 	srv, _, s := pair(t, link{name: "clean"}, Config{Transport: tr}, Config{Transport: tr})
 	ss := acceptSession(t, srv)
 	before, pbefore := s.Stats(), ss.Stats()
-	// Five idle timeouts without a byte of application data.
-	idle := time.NewTimer(5 * tr.IdleTimeout)
+	// Three idle timeouts without a byte of application data.
+	idle := time.NewTimer(3 * tr.IdleTimeout)
 	defer idle.Stop()
 	select {
 	case <-s.Done():
@@ -114,11 +117,11 @@ func TestKeepAliveHoldsIdleSession(t *testing.T) {
 	case <-idle.C:
 	}
 	after, pafter := s.Stats(), ss.Stats()
-	// Surviving five idle timeouts takes at least four packets in each direction.
-	if got := after.PacketsRecv - before.PacketsRecv; got < 4 {
+	// Surviving three idle timeouts takes at least two packets in each direction (about 30 come).
+	if got := after.PacketsRecv - before.PacketsRecv; got < 2 {
 		t.Fatalf("client received %d packets while idle", got)
 	}
-	if got := pafter.PacketsRecv - pbefore.PacketsRecv; got < 4 {
+	if got := pafter.PacketsRecv - pbefore.PacketsRecv; got < 2 {
 		t.Fatalf("server received %d packets while idle", got)
 	}
 	// And the session still carries data.
