@@ -60,7 +60,7 @@ type Stream struct {
 	rclosed      atomic.Bool
 	failed       atomic.Pointer[error]
 	charged      atomic.Int64 // bytes of the session's send budget held (chargeClosed: none ever again)
-	reserve      int64        // the part of charged not yet written: the writer's reserve (chargeMessage); wmu
+	reserve      int64        // the part of charged not yet written: the writer's reserve (chargeMessage); wmu or writeAlone
 	holdsReserve atomic.Bool  // reserve > 0 may hold, so an acknowledgement looks (unchargeAcked)
 	reserveDue   atomic.Bool  // an acknowledgement asks the writer to give its reserve back
 
@@ -150,12 +150,78 @@ func (st *Stream) WriteMessage(msg []byte) error {
 	if len(msg) > st.s.e.cfg.MaxMessageSize {
 		return ErrMessageTooLarge
 	}
+	if st.writeAlone(msg) {
+		st.kick()
+		st.writerDone()
+		return nil
+	}
 	class := st.classOf(msg) // before taking any lock: it reads every byte
-	st.wmu.Lock()
+	st.lockWrite()
 	err := st.writeMessage(msg, class)
-	st.wmu.Unlock()
+	st.unlockWrite()
 	st.writerDone()
 	return err
+}
+
+// writeAlone writes msg whole without the write lock when nothing can make the call wait or
+// fail: no other writer is inside, the stream is open, the send buffer has room and the budget
+// is taken without waiting (chargeQuick). It reports false, having written nothing, otherwise:
+// the caller goes the locked way, which waits and reports errors. A small message thus pays one
+// compare-and-swap to enter, the publishing store and one add to leave, where the lock and the
+// buffer's guard cost two of each. Probabilistic streams record each message under the lock,
+// so they never come here.
+func (st *Stream) writeAlone(msg []byte) bool {
+	if st.prob != nil || !st.send.TryEnterAlone() {
+		return false
+	}
+	var hdr [8]byte
+	n := frame.PutVarint(hdr[:], uint64(len(msg)))
+	need := n + len(msg)
+	ok := !st.wclosed.Load() && st.failed.Load() == nil && need <= st.send.Space() &&
+		need <= st.s.e.cfg.SessionSendBuffer && st.chargeQuick(need)
+	if ok {
+		st.send.Write2Alone(hdr[:n], msg) // all of it: need bytes were free and still are
+	}
+	st.send.LeaveAlone()
+	return ok
+}
+
+// lockWrite takes the stream's write side for a call that may block: the write lock, which
+// serializes such calls, and then the send buffer's hold, which keeps writeAlone out and waits
+// for one inside.
+func (st *Stream) lockWrite() {
+	st.wmu.Lock()
+	st.send.Hold()
+}
+
+// tryLockWrite is lockWrite that gives up, reporting false, instead of waiting.
+func (st *Stream) tryLockWrite() bool {
+	if !st.wmu.TryLock() {
+		return false
+	}
+	if !st.send.TryHold() {
+		st.wmu.Unlock()
+		return false
+	}
+	return true
+}
+
+// unlockWrite ends lockWrite (or a successful tryLockWrite).
+func (st *Stream) unlockWrite() {
+	st.send.Unhold()
+	st.wmu.Unlock()
+}
+
+// lockRead and unlockRead are lockWrite and unlockWrite for the read side: the read lock and
+// the receive buffer's hold, which keeps readAlone out.
+func (st *Stream) lockRead() {
+	st.rmu.Lock()
+	st.recv.Hold()
+}
+
+func (st *Stream) unlockRead() {
+	st.recv.Unhold()
+	st.rmu.Unlock()
 }
 
 // writeMessage is WriteMessage under wmu.
@@ -252,11 +318,11 @@ func (st *Stream) TryWriteMessage(msg []byte) (bool, error) {
 	if len(msg) > st.s.e.cfg.MaxMessageSize {
 		return false, ErrMessageTooLarge
 	}
-	if !st.wmu.TryLock() {
+	if !st.tryLockWrite() {
 		return false, nil
 	}
 	defer st.writerDone() // after the unlock (deferred calls run last first)
-	defer st.wmu.Unlock()
+	defer st.unlockWrite()
 	if st.wclosed.Load() {
 		return false, ErrStreamClosed
 	}
@@ -382,8 +448,8 @@ func (st *Stream) Flush() {
 
 // CloseWrite ends the sending half: the peer reads EOF after the last message written so far.
 func (st *Stream) CloseWrite() error {
-	st.wmu.Lock()
-	defer st.wmu.Unlock()
+	st.lockWrite()
+	defer st.unlockWrite()
 	if st.wclosed.Swap(true) {
 		return nil
 	}
@@ -479,8 +545,12 @@ func deadlineNanos(t time.Time) int64 {
 // On a probabilistic stream, when the sender abandoned the messages before the next one, it
 // returns dst unchanged and ErrMessagesLost (LastLost says which); the next call goes on.
 func (st *Stream) ReadMessage(dst []byte) ([]byte, error) {
-	st.rmu.Lock()
-	defer st.rmu.Unlock()
+	if m, used, ok := st.readAlone(dst); ok {
+		st.consumed(used)
+		return m, nil
+	}
+	st.lockRead()
+	defer st.unlockRead()
 	if m, ok := st.readWhole(dst); ok {
 		return m, nil
 	}
@@ -534,8 +604,8 @@ func (st *Stream) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	st.rmu.Lock()
-	defer st.rmu.Unlock()
+	st.lockRead()
+	defer st.unlockRead()
 	r := 0
 	for {
 		for st.msgLeft <= 0 {
