@@ -64,6 +64,10 @@ type Stream struct {
 	holdsReserve atomic.Bool  // reserve > 0 may hold, so an acknowledgement looks (unchargeAcked)
 	reserveDue   atomic.Bool  // an acknowledgement asks the writer to give its reserve back
 
+	// wmu (rmu) serializes the writers (readers) that may block; they also hold the send
+	// (receive) buffer (lockWrite, lockRead), which keeps out writeAlone (readAlone): a call
+	// that cannot block enters its buffer alone instead of taking the lock. The fields marked
+	// wmu (rmu) belong to whichever of the two is in.
 	wmu, rmu  sync.Mutex
 	rwake     *ring.Waker
 	wwake     *ring.Waker

@@ -163,11 +163,12 @@ func (g *guard) lockOut() bool {
 // whose tryBusy fails:
 //
 //   - because B's bit is set: in the single total order of sequentially consistent operations,
-//     A's position stores < A's load or CAS that saw the bit < B's exit < B's loads, so B sees them, finds the
-//     buffer idle and reclaims (or defers to yet another try that the same argument covers).
-//   - because C holds gBusy: C's successful CAS read no side bit, so A was not inside then and A's stores
-//     precede it (had A entered after it, A would have waited for endBusy). C's re-check, which
-//     follows its CAS, therefore sees A's stores. The SendBuffer transport sets no bit, but the
+//     A's position stores < A's load or CAS that saw the bit < B's exit < B's loads, so B sees
+//     them, finds the buffer idle and reclaims (or defers to yet another try that the same
+//     argument covers).
+//   - because C holds gBusy: C's successful CAS read no side bit, so A was not inside then and
+//     A's stores precede it (had A entered after it, A would have waited for endBusy). C's
+//     re-check, which follows its CAS, therefore sees A's stores. The SendBuffer transport sets no bit, but the
 //     store that makes acked == end is the only one that can; C saw it in its pre-check.
 //
 // A caller that entered alone (tryAlone) is a side like any other: its bit is gApp and it leaves
