@@ -49,7 +49,10 @@ type Stream struct {
 	creditPending atomic.Bool
 	// dataIn: the RX loop delivered data on the stream since its last write kicked the TX work,
 	// so that write answers it and goes out inline even right after an inline send (runInline).
-	dataIn       atomic.Bool
+	dataIn atomic.Bool
+	// crowded: another stream was in the session at the same time as this one (set under s.mu,
+	// never cleared): the reader then counts its credit at once (countAlone).
+	crowded      atomic.Bool
 	advertised   atomic.Uint64 // mirror of ourMax for the reader
 	rxWindow     atomic.Uint64 // mirror of rxTune.size for the reader
 	rxTune       windowTuner   // the receive window's auto-tuning (autotune.go); s.mu
@@ -71,7 +74,8 @@ type Stream struct {
 	wmu, rmu  sync.Mutex
 	rwake     *ring.Waker
 	wwake     *ring.Waker
-	msgLeft   int64 // reader: bytes left of the current message, -1 at a boundary (rmu)
+	msgLeft   int64  // reader: bytes left of the current message, -1 at a boundary (rmu)
+	uncounted uint64 // reader: bytes read alone not yet added to the session's consumed count (countAlone; rmu)
 	readDl    atomic.Int64
 	writeDl   atomic.Int64
 	dlTimerMu sync.Mutex
@@ -110,6 +114,16 @@ func (s *Session) newStream(id uint64) *Stream {
 	}
 	if s.streams == nil {
 		s.streams = make(map[uint64]*Stream)
+	}
+	if len(s.streams) > 0 {
+		// Its readers may no longer hold back their credit (countAlone). One loop, on the
+		// second stream: after it, every stream was already crowded when it was made.
+		st.crowded.Store(true)
+		if len(s.streams) == 1 {
+			for _, o := range s.streams {
+				o.crowded.Store(true)
+			}
+		}
 	}
 	s.streams[id] = st
 	return st
@@ -221,6 +235,10 @@ func (st *Stream) unlockWrite() {
 func (st *Stream) lockRead() {
 	st.rmu.Lock()
 	st.recv.Hold()
+	if u := st.uncounted; u > 0 { // a reader about to wait counts everything it read
+		st.uncounted = 0
+		st.credit(u)
+	}
 }
 
 func (st *Stream) unlockRead() {
@@ -549,8 +567,8 @@ func deadlineNanos(t time.Time) int64 {
 // On a probabilistic stream, when the sender abandoned the messages before the next one, it
 // returns dst unchanged and ErrMessagesLost (LastLost says which); the next call goes on.
 func (st *Stream) ReadMessage(dst []byte) ([]byte, error) {
-	if m, used, ok := st.readAlone(dst); ok {
-		st.consumed(used)
+	if m, count, ok := st.readAlone(dst); ok {
+		st.credit(count)
 		return m, nil
 	}
 	st.lockRead()
@@ -771,11 +789,21 @@ func (st *Stream) consumed(n int) {
 	if n <= 0 {
 		return
 	}
+	st.credit(uint64(n))
+}
+
+// credit adds n read bytes to the session's consumed count and queues the stream's credit
+// (half its window read, from its read offset) and the session's (half the session window)
+// when due. n may be 0: the stream's own check still runs (countAlone held the bytes back).
+func (st *Stream) credit(n uint64) {
 	s := st.s
 	off := st.recv.ReadOffset()
 	streamDue := st.advertised.Load()-off <= st.rxWindow.Load()/2
-	c := s.consumed.Add(uint64(n))
-	sessDue := s.advertised.Load()-c <= s.recvWindow()/2
+	sessDue := false
+	if n > 0 {
+		c := s.consumed.Add(n)
+		sessDue = s.advertised.Load()-c <= s.recvWindow()/2
+	}
 	if !streamDue && !sessDue {
 		return
 	}
@@ -794,6 +822,32 @@ func (st *Stream) consumed(n int) {
 	}
 	s.mu.Unlock()
 	s.e.notify(s)
+}
+
+// creditBatch is the most a reader of small messages reads alone before it adds them to the
+// session's consumed count (countAlone): an atomic add on a counter every reader shares, which
+// cost a 64-byte ReadMessage as much as its copy.
+const creditBatch = 4 << 10
+
+// countAlone adds n bytes that readAlone took to those not yet counted, and returns how many to
+// count now (credit): all of them, unless every one of these holds, in which case it keeps them
+// back: fewer than creditBatch (and a sixteenth of the session window), the stream has been the
+// session's only one all its life (crowded), bytes are left to read on it, and the session's credit is not due even with
+// them counted. So no credit is ever held back from a peer that waits for it: the only reader
+// sees the exact count in its due check, a reader that drained its stream (or is about to wait,
+// lockRead) counts everything, and what a reader leaving bytes unread holds back is bounded by
+// the batch, and only while a second stream, opened since its last read, reads. Inside alone.
+func (st *Stream) countAlone(n uint64) uint64 {
+	u := st.uncounted + n
+	s := st.s
+	w := s.recvWindow()
+	if u < min(creditBatch, w/16) && !st.crowded.Load() && st.recv.Frontier() != st.recv.ReadOffset() &&
+		s.advertised.Load()-(s.consumed.Load()+u) > w/2 {
+		st.uncounted = u
+		return 0
+	}
+	st.uncounted = 0
+	return u
 }
 
 func growLen(b []byte, n int) []byte {

@@ -52,22 +52,25 @@ func (st *Stream) readLimit() (uint64, bool) {
 
 // readAlone reads the next message into dst, as readWhole does, without the read lock when no
 // other reader is inside or holds the stream (lockRead); it reports false, having read nothing,
-// when it cannot, and the caller goes the locked way. The caller counts used with consumed,
-// which takes no lock of the stream's. One compare-and-swap to enter and one add to leave
-// replace the read lock's and the buffer guard's two of each.
-func (st *Stream) readAlone(dst []byte) (m []byte, used int, ok bool) {
+// when it cannot, and the caller goes the locked way. The caller passes count to credit, which
+// takes no lock of the stream's (countAlone decides how many bytes to count now). One
+// compare-and-swap to enter and one add to leave replace the read lock's and the buffer
+// guard's two of each.
+func (st *Stream) readAlone(dst []byte) (m []byte, count uint64, ok bool) {
 	if !st.recv.TryEnterAlone() {
 		return dst, 0, false
 	}
 	m = dst
 	if limit, whole := st.readLimit(); whole {
+		var used int
 		m, used, ok = st.recv.ReadMessageAlone(dst, uint64(st.s.e.cfg.MaxMessageSize), limit)
 		if ok {
 			st.msgNum++
+			count = st.countAlone(uint64(used))
 		}
 	}
 	st.recv.LeaveAlone()
-	return m, used, ok
+	return m, count, ok
 }
 
 // readWhole appends the next message to dst if all of it has arrived. rmu held.
