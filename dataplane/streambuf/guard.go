@@ -35,10 +35,11 @@ const (
 // instructions with no blocking call, so the wait is bounded and short, and it happens only when
 // a buffer goes idle and is touched again at the same instant.
 func (g *guard) enter(side uint32) bool {
-	// Nobody else inside is the common case (always on a SendBuffer, whose transport sets no
-	// bit): one compare-and-swap from 0 takes the word's cache line for writing at once, where
-	// a load first would fetch it shared and then again to write it.
-	if g.s.CompareAndSwap(0, side) {
+	// For the transport, nobody else inside is the common case: one compare-and-swap from 0
+	// takes the word's cache line for writing at once, where a load first would fetch it shared
+	// and then again to write it. An application call that is not alone comes from a holder
+	// (gHold set, the line its own): a load and one compare-and-swap, not a failed one first.
+	if side == gNet && g.s.CompareAndSwap(0, side) {
 		return true
 	}
 	for {
