@@ -107,8 +107,8 @@ func growSend(a *side, st *Stream, rtt time.Duration) int {
 	*r = recovery.RTT{}
 	r.Update(rtt, 0)
 	a.s.mu.Unlock()
-	st.wmu.Lock()
-	defer st.wmu.Unlock()
+	st.lockWrite()
+	defer st.unlockWrite()
 	st.maybeGrowSend()
 	return st.send.Capacity()
 }

@@ -236,27 +236,45 @@ const messageReserve = 4 << 10
 // from the budget (with a new reserve when the stream is streaming), else in the budget's queue
 // (charge). wmu held.
 func (st *Stream) chargeMessage(need int) error {
-	b := st.s.sendBudget()
-	n := int64(need)
-	if b.nwait.Load() != 0 {
+	if st.s.sendBudget().nwait.Load() != 0 {
 		st.returnReserve()
-	} else if st.reserve >= n {
-		st.reserve -= n
+	} else if st.chargeQuick(need) {
 		return nil
-	} else if n < messageReserve/4 && st.send.End() > st.send.Acked() {
-		if m := b.grabMessage(n, messageReserve); m > 0 {
-			if _, err := st.addCharge(b, m); err != nil {
-				return err
-			}
-			if m > n {
-				st.reserve += m - n
-				st.holdsReserve.Store(true)
-			}
-			return nil
-		}
 	}
 	_, err := st.charge(need, need)
 	return err
+}
+
+// chargeQuick takes need bytes for one small message if it can without waiting: from the
+// reserve, or from a budget with room (taking a new reserve when the stream is streaming), and
+// only while nobody waits for budget, so it never jumps the queue. It reports false, having
+// taken nothing, otherwise (also when the stream's buffer is gone: charge then says so). wmu
+// held, or the send buffer entered alone (writeAlone): either excludes the reserve's other users.
+func (st *Stream) chargeQuick(need int) bool {
+	b := st.s.sendBudget()
+	n := int64(need)
+	if b.nwait.Load() != 0 {
+		return false
+	}
+	if st.reserve >= n {
+		st.reserve -= n
+		return true
+	}
+	if n >= messageReserve/4 || st.send.End() == st.send.Acked() {
+		return false
+	}
+	m := b.grabMessage(n, messageReserve)
+	if m == 0 {
+		return false
+	}
+	if _, err := st.addCharge(b, m); err != nil {
+		return false // addCharge gave m back
+	}
+	if m > n {
+		st.reserve += m - n
+		st.holdsReserve.Store(true)
+	}
+	return true
 }
 
 // returnReserve gives the stream's unspent reserve back to the session's budget. wmu held.
@@ -289,14 +307,14 @@ func (st *Stream) unchargeAcked(n int64, s *Session) {
 	// after a failed TryLock left a window in which the writer unlocked and checked before
 	// the store, and an idle stream kept its reserve until its next write.
 	st.reserveDue.Store(true)
-	if !st.wmu.TryLock() {
+	if !st.tryLockWrite() {
 		return
 	}
 	st.reserveDue.Store(false)
 	r := st.reserve
 	st.reserve = 0
 	st.holdsReserve.Store(false)
-	st.wmu.Unlock()
+	st.unlockWrite()
 	st.uncharge(r, s)
 }
 
@@ -306,9 +324,9 @@ func (st *Stream) writerDone() {
 	if !st.reserveDue.Load() {
 		return
 	}
-	st.wmu.Lock()
+	st.lockWrite()
 	st.returnReserve()
-	st.wmu.Unlock()
+	st.unlockWrite()
 }
 
 // uncharge gives back up to n bytes st holds (acknowledged, or taken and not written). locked is

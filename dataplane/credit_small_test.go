@@ -4,12 +4,14 @@ import (
 	"testing"
 )
 
-// TestConsumedCreditSmallMessages: a reader taking 64-byte messages one call at a time keeps the
-// session's consumed count exact after every call, and several session windows' worth of small
-// messages pass through the smallest session window the configuration allows. (Adding to the
-// session's count in batches was tried and dropped: a reader that returns with bytes still
-// unread and then blocks elsewhere, as an echo server blocks in its write, would hold back
-// credit the peer may be waiting for.)
+// TestConsumedCreditSmallMessages: a reader taking 64-byte messages one call at a time counts
+// every byte it read in the session's consumed count or in what it holds back (countAlone),
+// holds back nothing once it has read everything received, never more than creditBatch, and
+// several session windows' worth of small messages pass through the smallest session window
+// the configuration allows. (A reader holding back its count regardless, as tried before, would
+// hold back credit a peer may wait for when it returns with bytes unread and then blocks
+// elsewhere, as an echo server blocks in its write: countAlone counts whenever the session's
+// credit would be due with its bytes counted.)
 func TestConsumedCreditSmallMessages(t *testing.T) {
 	cfg := Config{AckEvery: 1, SessionWindow: InitialMaxData, MaxSessionWindow: InitialMaxData, StreamWindow: 1 << 20}
 	a, b, st, pst := batchPair(t, cfg)
@@ -37,8 +39,10 @@ func TestConsumedCreditSmallMessages(t *testing.T) {
 				t.Fatal(err)
 			}
 			read++
-			if got, want := b.s.consumed.Load(), pst.recv.ReadOffset(); got != want {
-				t.Fatalf("after %d messages: session consumed %d, stream read %d", read, got, want)
+			c, held, off := b.s.consumed.Load(), pst.uncounted, pst.recv.ReadOffset()
+			if c+held != off || held >= creditBatch || (held != 0 && pst.recv.Readable() == 0) {
+				t.Fatalf("after %d messages: session consumed %d, held back %d, stream read %d (%d readable)",
+					read, c, held, off, pst.recv.Readable())
 			}
 		}
 		pump(a, b) // the credit the reads released
@@ -46,6 +50,39 @@ func TestConsumedCreditSmallMessages(t *testing.T) {
 			if stalls++; stalls > 100 {
 				t.Fatalf("stalled after %d of %d messages (%d written)", read, total, written)
 			}
+		}
+	}
+}
+
+// TestConsumedCreditTwoStreams: with a second stream in the session a reader holds nothing back:
+// the other stream's reader could not see it in its due check.
+func TestConsumedCreditTwoStreams(t *testing.T) {
+	a, b, st, pst := batchPair(t, Config{AckEvery: 1})
+	noInline(a, b)
+	other, err := a.s.OpenStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.WriteMessage([]byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	msg := make([]byte, 64)
+	for range 100 {
+		if err := st.WriteMessage(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pump(a, b)
+	if !pst.crowded.Load() {
+		t.Fatal("a stream of a session with two is not marked crowded")
+	}
+	var buf []byte
+	for i := range 100 {
+		if buf, err = pst.ReadMessage(buf[:0]); err != nil {
+			t.Fatal(err)
+		}
+		if c, off := b.s.consumed.Load(), pst.recv.ReadOffset(); c != off || pst.uncounted != 0 {
+			t.Fatalf("after %d messages: session consumed %d, held back %d, stream read %d", i+1, c, pst.uncounted, off)
 		}
 	}
 }

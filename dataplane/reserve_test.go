@@ -33,9 +33,9 @@ func TestMessageReserveGoesBack(t *testing.T) {
 		if err := st.WriteMessage(msg); err != nil {
 			t.Fatal(err)
 		}
-		st.wmu.Lock()
+		st.lockWrite()
 		took = took || st.reserve > 0
-		st.wmu.Unlock()
+		st.unlockWrite()
 		if i%16 == 15 {
 			stepDeliver(a, b)
 			stepDeliver(b, a)
@@ -107,5 +107,33 @@ func TestMessageReserveCloseWrite(t *testing.T) {
 	buffered := int64(st.send.End() - st.send.Acked())
 	if got := a.s.Stats().SendBuffered; got != buffered {
 		t.Fatalf("budget holds %d bytes after CloseWrite, the stream has %d unacknowledged", got, buffered)
+	}
+}
+
+// TestMessageReserveWriterAlone: as TestMessageReserveWriterInside, with the writer inside the
+// send buffer alone (writeAlone, no write lock): the acknowledgement cannot take the reserve,
+// asks for it, and the writer gives it back as it leaves.
+func TestMessageReserveWriterAlone(t *testing.T) {
+	a, b := newPair(t, Config{AckEvery: 1})
+	noInline(a, b)
+	st, _ := a.s.OpenStream(t.Context())
+	writeSmall(t, a, b, st, 100)
+	if err := st.WriteMessage(make([]byte, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if st.reserve == 0 {
+		t.Fatal("no reserve after a run of 64-byte messages with bytes unacknowledged")
+	}
+	if !st.send.TryEnterAlone() { // a writer inside alone
+		t.Fatal("nobody is inside, yet the writer could not enter alone")
+	}
+	pumpUntil(t, a, b, nil, func() bool { return st.send.Acked() == st.send.End() })
+	if !st.reserveDue.Load() || st.reserve == 0 {
+		t.Fatalf("reserve %d, asked %v: the acknowledgement should have asked the writer for it", st.reserve, st.reserveDue.Load())
+	}
+	st.send.LeaveAlone()
+	st.writerDone()
+	if got := a.s.Stats().SendBuffered; got != 0 {
+		t.Fatalf("%d bytes of budget held after the writer left", got)
 	}
 }

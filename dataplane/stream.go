@@ -49,7 +49,10 @@ type Stream struct {
 	creditPending atomic.Bool
 	// dataIn: the RX loop delivered data on the stream since its last write kicked the TX work,
 	// so that write answers it and goes out inline even right after an inline send (runInline).
-	dataIn       atomic.Bool
+	dataIn atomic.Bool
+	// crowded: another stream was in the session at the same time as this one (set under s.mu,
+	// never cleared): the reader then counts its credit at once (countAlone).
+	crowded      atomic.Bool
 	advertised   atomic.Uint64 // mirror of ourMax for the reader
 	rxWindow     atomic.Uint64 // mirror of rxTune.size for the reader
 	rxTune       windowTuner   // the receive window's auto-tuning (autotune.go); s.mu
@@ -60,14 +63,19 @@ type Stream struct {
 	rclosed      atomic.Bool
 	failed       atomic.Pointer[error]
 	charged      atomic.Int64 // bytes of the session's send budget held (chargeClosed: none ever again)
-	reserve      int64        // the part of charged not yet written: the writer's reserve (chargeMessage); wmu
+	reserve      int64        // the part of charged not yet written: the writer's reserve (chargeMessage); wmu or writeAlone
 	holdsReserve atomic.Bool  // reserve > 0 may hold, so an acknowledgement looks (unchargeAcked)
 	reserveDue   atomic.Bool  // an acknowledgement asks the writer to give its reserve back
 
+	// wmu (rmu) serializes the writers (readers) that may block; they also hold the send
+	// (receive) buffer (lockWrite, lockRead), which keeps out writeAlone (readAlone): a call
+	// that cannot block enters its buffer alone instead of taking the lock. The fields marked
+	// wmu (rmu) belong to whichever of the two is in.
 	wmu, rmu  sync.Mutex
 	rwake     *ring.Waker
 	wwake     *ring.Waker
-	msgLeft   int64 // reader: bytes left of the current message, -1 at a boundary (rmu)
+	msgLeft   int64  // reader: bytes left of the current message, -1 at a boundary (rmu)
+	uncounted uint64 // reader: bytes read alone not yet added to the session's consumed count (countAlone; rmu)
 	readDl    atomic.Int64
 	writeDl   atomic.Int64
 	dlTimerMu sync.Mutex
@@ -106,6 +114,16 @@ func (s *Session) newStream(id uint64) *Stream {
 	}
 	if s.streams == nil {
 		s.streams = make(map[uint64]*Stream)
+	}
+	if len(s.streams) > 0 {
+		// Its readers may no longer hold back their credit (countAlone). One loop, on the
+		// second stream: after it, every stream was already crowded when it was made.
+		st.crowded.Store(true)
+		if len(s.streams) == 1 {
+			for _, o := range s.streams {
+				o.crowded.Store(true)
+			}
+		}
 	}
 	s.streams[id] = st
 	return st
@@ -150,12 +168,82 @@ func (st *Stream) WriteMessage(msg []byte) error {
 	if len(msg) > st.s.e.cfg.MaxMessageSize {
 		return ErrMessageTooLarge
 	}
+	if st.writeAlone(msg) {
+		st.kick()
+		st.writerDone()
+		return nil
+	}
 	class := st.classOf(msg) // before taking any lock: it reads every byte
-	st.wmu.Lock()
+	st.lockWrite()
 	err := st.writeMessage(msg, class)
-	st.wmu.Unlock()
+	st.unlockWrite()
 	st.writerDone()
 	return err
+}
+
+// writeAlone writes msg whole without the write lock when nothing can make the call wait or
+// fail: no other writer is inside, the stream is open, the send buffer has room and the budget
+// is taken without waiting (chargeQuick). It reports false, having written nothing, otherwise:
+// the caller goes the locked way, which waits and reports errors. A small message thus pays one
+// compare-and-swap to enter, the publishing store and one add to leave, where the lock and the
+// buffer's guard cost two of each. Probabilistic streams record each message under the lock,
+// so they never come here.
+func (st *Stream) writeAlone(msg []byte) bool {
+	if st.prob != nil || !st.send.TryEnterAlone() {
+		return false
+	}
+	var hdr [8]byte
+	n := frame.PutVarint(hdr[:], uint64(len(msg)))
+	need := n + len(msg)
+	ok := !st.wclosed.Load() && st.failed.Load() == nil && need <= st.send.Space() &&
+		need <= st.s.e.cfg.SessionSendBuffer && st.chargeQuick(need)
+	if ok {
+		st.send.Write2Alone(hdr[:n], msg) // all of it: need bytes were free and still are
+	}
+	st.send.LeaveAlone()
+	return ok
+}
+
+// lockWrite takes the stream's write side for a call that may block: the write lock, which
+// serializes such calls, and then the send buffer's hold, which keeps writeAlone out and waits
+// for one inside.
+func (st *Stream) lockWrite() {
+	st.wmu.Lock()
+	st.send.Hold()
+}
+
+// tryLockWrite is lockWrite that gives up, reporting false, instead of waiting.
+func (st *Stream) tryLockWrite() bool {
+	if !st.wmu.TryLock() {
+		return false
+	}
+	if !st.send.TryHold() {
+		st.wmu.Unlock()
+		return false
+	}
+	return true
+}
+
+// unlockWrite ends lockWrite (or a successful tryLockWrite).
+func (st *Stream) unlockWrite() {
+	st.send.Unhold()
+	st.wmu.Unlock()
+}
+
+// lockRead and unlockRead are lockWrite and unlockWrite for the read side: the read lock and
+// the receive buffer's hold, which keeps readAlone out.
+func (st *Stream) lockRead() {
+	st.rmu.Lock()
+	st.recv.Hold()
+	if u := st.uncounted; u > 0 { // a reader about to wait counts everything it read
+		st.uncounted = 0
+		st.credit(u)
+	}
+}
+
+func (st *Stream) unlockRead() {
+	st.recv.Unhold()
+	st.rmu.Unlock()
 }
 
 // writeMessage is WriteMessage under wmu.
@@ -252,11 +340,11 @@ func (st *Stream) TryWriteMessage(msg []byte) (bool, error) {
 	if len(msg) > st.s.e.cfg.MaxMessageSize {
 		return false, ErrMessageTooLarge
 	}
-	if !st.wmu.TryLock() {
+	if !st.tryLockWrite() {
 		return false, nil
 	}
 	defer st.writerDone() // after the unlock (deferred calls run last first)
-	defer st.wmu.Unlock()
+	defer st.unlockWrite()
 	if st.wclosed.Load() {
 		return false, ErrStreamClosed
 	}
@@ -382,8 +470,8 @@ func (st *Stream) Flush() {
 
 // CloseWrite ends the sending half: the peer reads EOF after the last message written so far.
 func (st *Stream) CloseWrite() error {
-	st.wmu.Lock()
-	defer st.wmu.Unlock()
+	st.lockWrite()
+	defer st.unlockWrite()
 	if st.wclosed.Swap(true) {
 		return nil
 	}
@@ -479,8 +567,12 @@ func deadlineNanos(t time.Time) int64 {
 // On a probabilistic stream, when the sender abandoned the messages before the next one, it
 // returns dst unchanged and ErrMessagesLost (LastLost says which); the next call goes on.
 func (st *Stream) ReadMessage(dst []byte) ([]byte, error) {
-	st.rmu.Lock()
-	defer st.rmu.Unlock()
+	if m, count, ok := st.readAlone(dst); ok {
+		st.credit(count)
+		return m, nil
+	}
+	st.lockRead()
+	defer st.unlockRead()
 	if m, ok := st.readWhole(dst); ok {
 		return m, nil
 	}
@@ -534,8 +626,8 @@ func (st *Stream) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	st.rmu.Lock()
-	defer st.rmu.Unlock()
+	st.lockRead()
+	defer st.unlockRead()
 	r := 0
 	for {
 		for st.msgLeft <= 0 {
@@ -697,11 +789,21 @@ func (st *Stream) consumed(n int) {
 	if n <= 0 {
 		return
 	}
+	st.credit(uint64(n))
+}
+
+// credit adds n read bytes to the session's consumed count and queues the stream's credit
+// (half its window read, from its read offset) and the session's (half the session window)
+// when due. n may be 0: the stream's own check still runs (countAlone held the bytes back).
+func (st *Stream) credit(n uint64) {
 	s := st.s
 	off := st.recv.ReadOffset()
 	streamDue := st.advertised.Load()-off <= st.rxWindow.Load()/2
-	c := s.consumed.Add(uint64(n))
-	sessDue := s.advertised.Load()-c <= s.recvWindow()/2
+	sessDue := false
+	if n > 0 {
+		c := s.consumed.Add(n)
+		sessDue = s.advertised.Load()-c <= s.recvWindow()/2
+	}
 	if !streamDue && !sessDue {
 		return
 	}
@@ -720,6 +822,32 @@ func (st *Stream) consumed(n int) {
 	}
 	s.mu.Unlock()
 	s.e.notify(s)
+}
+
+// creditBatch is the most a reader of small messages reads alone before it adds them to the
+// session's consumed count (countAlone): an atomic add on a counter every reader shares, which
+// cost a 64-byte ReadMessage as much as its copy.
+const creditBatch = 4 << 10
+
+// countAlone adds n bytes that readAlone took to those not yet counted, and returns how many to
+// count now (credit): all of them, unless every one of these holds, in which case it keeps them
+// back: fewer than creditBatch (and a sixteenth of the session window), the stream has been the
+// session's only one all its life (crowded), bytes are left to read on it, and the session's credit is not due even with
+// them counted. So no credit is ever held back from a peer that waits for it: the only reader
+// sees the exact count in its due check, a reader that drained its stream (or is about to wait,
+// lockRead) counts everything, and what a reader leaving bytes unread holds back is bounded by
+// the batch, and only while a second stream, opened since its last read, reads. Inside alone.
+func (st *Stream) countAlone(n uint64) uint64 {
+	u := st.uncounted + n
+	s := st.s
+	w := s.recvWindow()
+	if u < min(creditBatch, w/16) && !st.crowded.Load() && st.recv.Frontier() != st.recv.ReadOffset() &&
+		s.advertised.Load()-(s.consumed.Load()+u) > w/2 {
+		st.uncounted = u
+		return 0
+	}
+	st.uncounted = 0
+	return u
 }
 
 func growLen(b []byte, n int) []byte {

@@ -14,9 +14,9 @@ import (
 // message stream (the length prefix is the application layer's, §5).
 func writeRaw(t *testing.T, st *Stream, b []byte) {
 	t.Helper()
-	st.wmu.Lock()
+	st.lockWrite()
 	n := st.send.Write(b)
-	st.wmu.Unlock()
+	st.unlockWrite()
 	if n != len(b) {
 		t.Fatalf("wrote %d of %d raw bytes", n, len(b))
 	}

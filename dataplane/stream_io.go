@@ -52,8 +52,8 @@ func (st *Stream) WriteTo(w io.Writer) (int64, error) {
 // writeSome writes what is readable of the current message to vw (waiting for at least one
 // byte) and consumes what vw took. The message logic is Read's.
 func (st *Stream) writeSome(vw *vecWriter) (int, error) {
-	st.rmu.Lock()
-	defer st.rmu.Unlock()
+	st.lockRead()
+	defer st.unlockRead()
 	for st.msgLeft <= 0 {
 		if err := st.readPrefix(); err != nil && err != ErrMessagesLost {
 			return 0, err
@@ -209,8 +209,8 @@ func (vr *vecReader) next() (int, error) {
 func (vr *vecReader) nextInPlace() (int, error) {
 	st := vr.st
 	defer st.writerDone() // after the unlock (deferred calls run last first)
-	st.wmu.Lock()
-	defer st.wmu.Unlock()
+	st.lockWrite()
+	defer st.unlockWrite()
 	if st.wclosed.Load() {
 		return 0, ErrStreamClosed
 	}

@@ -22,8 +22,8 @@ func (st *Stream) ReadMessages(bufs [][]byte) (n int, err error) {
 	if len(bufs) == 0 {
 		return 0, nil
 	}
-	st.rmu.Lock()
-	defer st.rmu.Unlock()
+	st.lockRead()
+	defer st.unlockRead()
 	if n = st.readWholeBatch(bufs); n > 0 {
 		return n, nil
 	}
@@ -38,7 +38,7 @@ func (st *Stream) ReadMessages(bufs [][]byte) (n int, err error) {
 // readLimit returns the offset below which the reader may take whole messages without the
 // general path, and false when it must not: inside a partly read message, or when skips are
 // pending on a probabilistic stream. The frontier is loaded before the skip count, as in
-// ReadMessage, so no byte a skip filled can be taken for data. rmu held.
+// ReadMessage, so no byte a skip filled can be taken for data. rmu held, or inside alone.
 func (st *Stream) readLimit() (uint64, bool) {
 	if st.msgLeft >= 0 {
 		return 0, false
@@ -48,6 +48,29 @@ func (st *Stream) readLimit() (uint64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// readAlone reads the next message into dst, as readWhole does, without the read lock when no
+// other reader is inside or holds the stream (lockRead); it reports false, having read nothing,
+// when it cannot, and the caller goes the locked way. The caller passes count to credit, which
+// takes no lock of the stream's (countAlone decides how many bytes to count now). One
+// compare-and-swap to enter and one add to leave replace the read lock's and the buffer
+// guard's two of each.
+func (st *Stream) readAlone(dst []byte) (m []byte, count uint64, ok bool) {
+	if !st.recv.TryEnterAlone() {
+		return dst, 0, false
+	}
+	m = dst
+	if limit, whole := st.readLimit(); whole {
+		var used int
+		m, used, ok = st.recv.ReadMessageAlone(dst, uint64(st.s.e.cfg.MaxMessageSize), limit)
+		if ok {
+			st.msgNum++
+			count = st.countAlone(uint64(used))
+		}
+	}
+	st.recv.LeaveAlone()
+	return m, count, ok
 }
 
 // readWhole appends the next message to dst if all of it has arrived. rmu held.
@@ -97,8 +120,8 @@ func (st *Stream) WriteMessages(msgs [][]byte) (n int, err error) {
 		return len(msgs), nil
 	}
 	defer st.writerDone() // after the unlock (deferred calls run last first)
-	st.wmu.Lock()
-	defer st.wmu.Unlock()
+	st.lockWrite()
+	defer st.unlockWrite()
 	for n < len(msgs) && err == nil {
 		var k int
 		k, err = st.writeRun(msgs[n:])

@@ -238,12 +238,12 @@ func TestReadMessagesWaitsForOne(t *testing.T) {
 func TestReadMessagesBadLength(t *testing.T) {
 	a, b, st, pst := batchPair(t, Config{MaxMessageSize: 1000})
 	// The sender's own limit is the same: write the oversized prefix by hand.
-	st.wmu.Lock()
+	st.lockWrite()
 	var hdr [8]byte
 	n := putPrefix(hdr[:], make([]byte, 5000))
 	st.charge(n, n)
 	st.send.Write(hdr[:n])
-	st.wmu.Unlock()
+	st.unlockWrite()
 	st.kick()
 	pump(a, b)
 	bufs := make([][]byte, 4)

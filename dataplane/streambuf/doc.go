@@ -42,6 +42,13 @@
 //	                      Readable, Read, Peek, Discard, ReadMessage, ReadMessages, EOF
 //	            Release may be called from either side, at any time.
 //
+// Callers serialize their producers (readers) in one of two ways, and may mix them: a caller
+// with a lock of its own takes it and then Hold, and calls freely until Unhold; a caller without
+// one calls TryEnterAlone, and if it got in, the ...Alone calls and the position loads, then
+// LeaveAlone, never blocking in between. Each way keeps the other out (Hold waits for a caller
+// inside alone to leave; TryEnterAlone fails under a hold), so a small message pays one
+// compare-and-swap for what a lock and the guard's enter cost together.
+//
 // End, Acked, Frontier, ReadOffset, FinalSize and PoolStats are atomic loads, safe anywhere.
 // Init must happen before either side starts (it is not synchronized).
 //

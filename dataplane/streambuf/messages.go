@@ -18,16 +18,28 @@ func (b *RecvBuffer) ReadMessage(dst []byte, maxLen, limit uint64) ([]byte, int,
 	if !b.g.enter(gApp) {
 		return dst, 0, false
 	}
+	dst, n, ok := b.readMessage(dst, maxLen, limit)
+	b.leaveApp()
+	return dst, n, ok
+}
+
+// ReadMessageAlone is ReadMessage for a caller inside through TryEnterAlone. Consumer side.
+func (b *RecvBuffer) ReadMessageAlone(dst []byte, maxLen, limit uint64) ([]byte, int, bool) {
+	return b.readMessage(dst, maxLen, limit)
+}
+
+// readMessage is ReadMessage inside the buffer.
+func (b *RecvBuffer) readMessage(dst []byte, maxLen, limit uint64) ([]byte, int, bool) {
 	r := b.readOff.Load()
 	f := min(b.frontier.Load(), limit) // acquire: bytes below the frontier are visible
 	t := b.tab.Load()
 	body, end, ok := nextMessage(t, r, f, maxLen)
-	if ok {
-		dst = appendOut(t, dst, body, end)
-		b.advance(t, r, end)
+	if !ok {
+		return dst, 0, false
 	}
-	b.leaveApp()
-	return dst, int(end - r), ok
+	dst = appendOut(t, dst, body, end)
+	b.advance(t, r, end)
+	return dst, int(end - r), true
 }
 
 // ReadMessages sets dst[i] to dst[i][:0] holding the body of message i, for as many whole

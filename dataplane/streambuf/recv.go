@@ -215,6 +215,29 @@ func (b *RecvBuffer) leaveNet() {
 	b.maybeReclaim()
 }
 
+// TryEnterAlone enters the consumer side for a reader that holds no lock of its own, as the
+// only reader until LeaveAlone: it fails, and never waits, while another reader is inside or
+// holds the buffer (Hold), while the idle chunk is reclaimed, and after Release. The transport
+// may insert meanwhile. One compare-and-swap does what a reader's lock and the guard's enter did
+// with two (SendBuffer.TryEnterAlone says why that matters). Inside, the caller may call
+// Frontier, ReadOffset, Readable and ReadMessageAlone, and must leave soon: it must not block
+// nor wait for anything (Hold and Grow wait for it). Consumer side.
+func (b *RecvBuffer) TryEnterAlone() bool { return b.g.tryAlone() }
+
+// LeaveAlone ends what TryEnterAlone began: it frees the chunks if Release came meanwhile, else
+// gives back the idle chunk if the read caught up with everything received.
+func (b *RecvBuffer) LeaveAlone() { b.leaveApp() }
+
+// Hold makes the caller the buffer's reader across calls until Unhold, for readers that
+// serialize themselves with a lock of their own and may block between calls (waiting for
+// data): it waits for a reader inside through TryEnterAlone to leave and keeps others from
+// entering so. It is not a call inside the buffer: Insert, Release and the idle reclaim go on.
+// The holder's own consumer calls enter and leave as usual.
+func (b *RecvBuffer) Hold() { b.g.hold() }
+
+// Unhold ends a Hold.
+func (b *RecvBuffer) Unhold() { b.g.unhold() }
+
 // leaveApp ends a reader call, symmetric to leaveNet.
 func (b *RecvBuffer) leaveApp() {
 	if b.g.exit(gApp) {

@@ -119,6 +119,13 @@ func (b *SendBuffer) Write2(p, q []byte) int {
 	if !b.g.enter(gApp) {
 		return 0
 	}
+	n := b.write2(p, q)
+	b.leave()
+	return n
+}
+
+// write2 is Write2 inside the buffer.
+func (b *SendBuffer) write2(p, q []byte) int {
 	e := b.end.Load()
 	room := b.cap - (e - b.acked.Load())
 	n := min(uint64(len(p)), room)
@@ -137,9 +144,39 @@ func (b *SendBuffer) Write2(p, q []byte) int {
 		}
 		b.end.Store(e + n + m) // publish: the transport may read [.., e+n+m) from here on
 	}
-	b.leave()
 	return int(n + m)
 }
+
+// TryEnterAlone enters the producer side for a caller that holds no producer lock of its own,
+// as the only producer until LeaveAlone: it fails, and never waits, while another producer is
+// inside or holds the buffer (Hold), while the idle chunk is reclaimed, and after Release. One
+// compare-and-swap does what a producer lock and Write2's guard round did with two, which for a
+// small message is a large part of the call (profiles/README.md). Inside, the caller may call
+// Space, End, Acked and Write2Alone, and must leave soon: it must not block nor wait for anything
+// (Hold waits for it). Producer side.
+func (b *SendBuffer) TryEnterAlone() bool { return b.g.tryAlone() }
+
+// Write2Alone is Write2 for a caller inside through TryEnterAlone. Producer side.
+func (b *SendBuffer) Write2Alone(p, q []byte) int {
+	b.noReservation()
+	return b.write2(p, q)
+}
+
+// LeaveAlone ends what TryEnterAlone began (and frees the chunks if Release came meanwhile).
+func (b *SendBuffer) LeaveAlone() { b.leave() }
+
+// Hold makes the caller the buffer's producer across calls until Unhold, for producers that
+// serialize themselves with a lock of their own and may block between calls (waiting for
+// space): it waits for a producer inside through TryEnterAlone to leave, and keeps others from
+// entering so. It is not a call inside the buffer: Release and the idle reclaim go on. The
+// holder's own producer calls enter and leave as usual.
+func (b *SendBuffer) Hold() { b.g.hold() }
+
+// TryHold is Hold that gives up, reporting false, instead of waiting.
+func (b *SendBuffer) TryHold() bool { return b.g.tryHold() }
+
+// Unhold ends a Hold.
+func (b *SendBuffer) Unhold() { b.g.unhold() }
 
 // copyIn copies src into the buffer at offset off and returns the offset after it.
 func (b *SendBuffer) copyIn(t *table, off uint64, src []byte) uint64 {
