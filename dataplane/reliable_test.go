@@ -88,10 +88,18 @@ func reliableTransfer(t *testing.T, a, b *side, data []byte, msgLen, drainEvery 
 			deliver(b, a)
 		}
 	}
-	// The last ACK, so that a's send buffers are released.
-	b.stepAt(recovery.Now() + recovery.Time(reliableAckDelay))
-	deliver(b, a)
-	a.step()
+	// The last ACKs, so that a's send buffers are released. Time is real: on a slow run a's
+	// probe timeout can fire before the last ACK arrives, and the probe (a PING-only packet) is
+	// in flight until b acknowledges it too, so exchange until nothing is (a few rounds at most).
+	for i := 0; i < 10; i++ {
+		deliver(a, b)
+		b.stepAt(recovery.Now() + recovery.Time(reliableAckDelay))
+		deliver(b, a)
+		a.step()
+		if a.s.sender.BytesInFlight() == 0 {
+			break
+		}
+	}
 	return got, ts
 }
 
