@@ -56,6 +56,11 @@ type Engine struct {
 	tx             *txLoop
 	started        atomic.Bool
 
+	// groupMu guards peers, the registry of sessions by peer address, and each group's members
+	// (peergroup.go).
+	groupMu sync.Mutex
+	peers   map[netip.AddrPort]peerEntry
+
 	// gone holds the peers the path reported gone during a ReadBatch (pathgone.go); RX loop only.
 	gone []batchio.PeerGone
 
