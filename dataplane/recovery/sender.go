@@ -257,7 +257,8 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 	ackElicitingAcked := false
 	appLimited := false
 	ackedBytes := 0
-	ensAcked := 0 // bytes that may grow the ensemble's window (Ensemble.onAck)
+	ensAcked := 0     // bytes that may grow the ensemble's window (Ensemble.onAck)
+	var ensFirst Time // send time of the oldest of them
 	priorInFlight := s.bytesInFlight
 	if s.useBBR && !s.reliable {
 		s.bbr.rs.beginAck()
@@ -292,6 +293,9 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 			if sl.flags&flagInFlight != 0 {
 				s.removeInFlight(sl)
 				if s.ens != nil && s.ens.canGrow(sl.sent) {
+					if ensAcked == 0 || sl.sent < ensFirst {
+						ensFirst = sl.sent
+					}
 					ensAcked += int(sl.size)
 				}
 				switch {
@@ -339,7 +343,10 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 	// RFC 9002 order: losses first, then growth, so that packets acked by
 	// the same ACK that started a recovery period do not grow the window.
 	reacted := s.detectLost(now, h)
-	if s.ens != nil && ensAcked > 0 {
+	if s.ens != nil && ensAcked > 0 && s.ens.canGrow(ensFirst) {
+		// (Not when the losses just detected, this member's or another's, began a congestion
+		// event after some of these packets left: as for the Sender's own window, packets
+		// acknowledged by the ACK that started a recovery period do not grow it.)
 		s.ens.onAck(ensAcked, s.MaxDatagramSize())
 	}
 	switch {
