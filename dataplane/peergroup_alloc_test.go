@@ -24,7 +24,7 @@ func TestAllocsPeerGroup(t *testing.T) {
 			if tc.window != 0 {
 				g.ens = recovery.NewEnsemble(tc.window)
 			}
-			msg := make([]byte, 200)
+			msg := make([]byte, 1000) // 16 members: more than 4 packets per round
 			buf := make([]byte, 0, 1024)
 			readers := make([]*Stream, n)
 			var want uint64
@@ -32,7 +32,7 @@ func TestAllocsPeerGroup(t *testing.T) {
 				if sent, err := Broadcast(as, msg); err != nil || sent != n {
 					t.Fatalf("Broadcast = %d, %v", sent, err)
 				}
-				want += uint64(len(msg)) + 2
+				want += uint64(len(msg)) + 2 // a two-byte length prefix
 				for i := 0; ; i++ {
 					if i == 1000 {
 						t.Fatal("round did not complete")
