@@ -1,6 +1,9 @@
 package recovery
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Ensemble is congestion state shared by the Senders of several sessions whose packets end at
 // the same receiver (RFC 9040 §5, "ensemble sharing"; RFC 3124's congestion manager): their
@@ -24,6 +27,11 @@ type Ensemble struct {
 	reducedAt atomic.Int64 // Time of the last decrease: losses of packets sent before it are part of it
 	limitedAt atomic.Int64 // Time of the latest send that left the window (nearly) full
 	maxWindow int64
+
+	// Slow start's delay exit (HyStart++'s, RFC 9406, over the members' samples): the smallest
+	// RTT any member measured, and the smallest of the current round of hsNRTTSample samples.
+	minRTT, roundMin atomic.Int64 // nanoseconds; 0: none yet
+	roundN           atomic.Int32
 }
 
 // NewEnsemble returns an empty ensemble whose window may grow up to maxWindow bytes (0:
@@ -101,6 +109,34 @@ func (e *Ensemble) onLoss(now, sent Time, mss int) {
 			return
 		}
 	}
+}
+
+// onRTT takes a member's RTT sample. In slow start, once a round of hsNRTTSample samples all
+// exceed the smallest RTT seen by HyStart++'s threshold (an eighth of it, within 4 to 16 ms),
+// the queue at the receiver is growing: the window stops doubling and grows by congestion
+// avoidance from there. Without it the members' aggregate ACK clock keeps slow start going
+// until the receiver's socket buffer overflows, which on a receiver limited by its CPU is many
+// megabytes later, and every member then loses at once.
+func (e *Ensemble) onRTT(rtt time.Duration) {
+	if rtt <= 0 || e.window.Load() >= e.ssthresh.Load() {
+		return
+	}
+	if m := e.minRTT.Load(); m == 0 || int64(rtt) < m {
+		e.minRTT.Store(int64(rtt))
+	}
+	if r := e.roundMin.Load(); r == 0 || int64(rtt) < r {
+		e.roundMin.Store(int64(rtt))
+	}
+	if e.roundN.Add(1) < hsNRTTSample {
+		return
+	}
+	base := time.Duration(e.minRTT.Load())
+	thresh := min(max(base/hsMinRTTDivisor, hsMinRTTThresh), hsMaxRTTThresh)
+	if time.Duration(e.roundMin.Load()) >= base+thresh {
+		e.ssthresh.Store(e.window.Load())
+	}
+	e.roundN.Store(0)
+	e.roundMin.Store(0)
 }
 
 // raiseWindow makes the window at least w (a joining member's own window).

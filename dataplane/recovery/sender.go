@@ -333,6 +333,9 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 		}
 		s.rtt.Update(now.Sub(largestSent), ackDelay)
 		sampled = true
+		if s.ens != nil && !s.reliable {
+			s.ens.onRTT(s.rtt.Latest())
+		}
 	}
 	if s.reliable {
 		s.detectGaps(h)
