@@ -14,10 +14,15 @@ import (
 // socket at pairAddrA) and b (pairAddrB): every session of a has the same peer address, so they
 // form one peer group on each side.
 func newGroupPair(t testing.TB, n int) (a, b *side, as, bs []*Session) {
+	return newGroupPairCfg(t, n, Config{})
+}
+
+// newGroupPairCfg is newGroupPair with both engines configured by cfg.
+func newGroupPairCfg(t testing.TB, n int, cfg Config) (a, b *side, as, bs []*Session) {
 	t.Helper()
 	mk := func(local netip.AddrPort) *side {
 		c := newMemConnSize(local, 1024, 64<<10)
-		e := NewEngine(c, Config{}, nil)
+		e := NewEngine(c, cfg, nil)
 		return &side{e: e, conn: c, tx: newTxLoop(e), rx: newRxLoop(e)}
 	}
 	a, b = mk(pairAddrA), mk(pairAddrB)
