@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"sync"
@@ -56,10 +57,12 @@ type Engine struct {
 	tx             *txLoop
 	started        atomic.Bool
 
-	// groupMu guards peers, the registry of sessions by peer address, and each group's members
-	// (peergroup.go).
-	groupMu sync.Mutex
-	peers   map[netip.AddrPort]peerEntry
+	// groupMu guards the registry of sessions by peer address (peers: the lone ones; groups:
+	// addresses with several) and each group's members (peergroup.go). peerSeed keys them.
+	groupMu  sync.Mutex
+	peers    map[uint64]*Session
+	groups   map[uint64]*peerGroup
+	peerSeed maphash.Seed
 
 	// gone holds the peers the path reported gone during a ReadBatch (pathgone.go); RX loop only.
 	gone []batchio.PeerGone
@@ -83,18 +86,19 @@ func NewEngine(conn PacketConn, cfg Config, t *Table) *Engine {
 		t = NewTable()
 	}
 	e := &Engine{
-		cfg:     cfg,
-		conn:    conn,
-		gso:     1,
-		table:   t,
-		active:  ring.NewMPSC[*Session](4096),
-		wake:    ring.NewWaker(),
-		raw:     ring.NewMPSC[*Datagram](1024),
-		hs:      ring.NewBlocking[*Datagram](ring.NewMPSC[*Datagram](cfg.HandshakeQueue)),
-		events:  ring.NewBlocking[Event](ring.NewMPSC[Event](4096)),
-		closing: make(chan struct{}),
-		txDone:  make(chan struct{}),
-		rxDone:  make(chan struct{}),
+		cfg:      cfg,
+		conn:     conn,
+		gso:      1,
+		peerSeed: maphash.MakeSeed(),
+		table:    t,
+		active:   ring.NewMPSC[*Session](4096),
+		wake:     ring.NewWaker(),
+		raw:      ring.NewMPSC[*Datagram](1024),
+		hs:       ring.NewBlocking[*Datagram](ring.NewMPSC[*Datagram](cfg.HandshakeQueue)),
+		events:   ring.NewBlocking[Event](ring.NewMPSC[Event](4096)),
+		closing:  make(chan struct{}),
+		txDone:   make(chan struct{}),
+		rxDone:   make(chan struct{}),
 	}
 	e.unfrag = pmtuWriter(conn)
 	if g, ok := conn.(gsoConn); ok && g.GSO() {

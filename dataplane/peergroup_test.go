@@ -63,7 +63,7 @@ func installGroupMember(t testing.TB, a, b *side, i int) *Session {
 func groupOf(e *Engine, addr netip.AddrPort) *peerGroup {
 	e.groupMu.Lock()
 	defer e.groupMu.Unlock()
-	return e.peers[addr].g
+	return e.groups[e.addrKey(addr)]
 }
 
 // checkGroupFlight asserts the group's invariant: its bytes in flight are the sum of what its
@@ -149,8 +149,8 @@ func TestPeerGroupFormsAndDissolves(t *testing.T) {
 		t.Fatal("the last member kept the ensemble")
 	}
 	as[2].terminate(&CloseError{Code: CodeNoError})
-	if len(a.e.peers) != 0 {
-		t.Fatalf("registry holds %d addresses after every session ended", len(a.e.peers))
+	if len(a.e.peers)+len(a.e.groups) != 0 {
+		t.Fatalf("registry holds %d addresses after every session ended", len(a.e.peers)+len(a.e.groups))
 	}
 }
 
@@ -195,8 +195,8 @@ func TestPeerGroupAccounting(t *testing.T) {
 		s.terminate(&CloseError{Code: CodeNoError})
 		checkGroupFlight(t, g, as[i+1:])
 	}
-	if len(a.e.peers) != 0 || g.ens.BytesInFlight() != 0 {
-		t.Fatalf("after every close: registry %d, group in flight %d", len(a.e.peers), g.ens.BytesInFlight())
+	if len(a.e.peers)+len(a.e.groups) != 0 || g.ens.BytesInFlight() != 0 {
+		t.Fatalf("after every close: registry %d, group in flight %d", len(a.e.peers)+len(a.e.groups), g.ens.BytesInFlight())
 	}
 }
 
@@ -304,7 +304,7 @@ func TestPeerGroupMigration(t *testing.T) {
 	for _, s := range as {
 		s.terminate(&CloseError{Code: CodeNoError})
 	}
-	if len(a.e.peers) != 0 || g.ens.BytesInFlight() != 0 {
-		t.Fatalf("registry %d, in flight %d", len(a.e.peers), g.ens.BytesInFlight())
+	if len(a.e.peers)+len(a.e.groups) != 0 || g.ens.BytesInFlight() != 0 {
+		t.Fatalf("registry %d, in flight %d", len(a.e.peers)+len(a.e.groups), g.ens.BytesInFlight())
 	}
 }
