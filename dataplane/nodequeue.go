@@ -14,7 +14,8 @@ import (
 // (nothing allocated); an acknowledgement that takes the count below the bound wakes them.
 type nodeQueue struct {
 	bytes atomic.Int64
-	nwait atomic.Int32 // broadcasters waiting, readable without mu
+	nwait atomic.Int32  // broadcasters waiting, readable without mu
+	waits atomic.Uint64 // times a broadcaster had to wait, ever
 	mu    sync.Mutex
 	cond  sync.Cond // L is &mu (NewTable)
 }
@@ -36,6 +37,7 @@ func (q *nodeQueue) wait(limit int64) {
 	if limit <= 0 || q.bytes.Load() < limit {
 		return
 	}
+	q.waits.Add(1)
 	q.mu.Lock()
 	q.nwait.Add(1)
 	for q.bytes.Load() >= limit {
