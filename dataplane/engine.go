@@ -86,20 +86,20 @@ func NewEngine(conn PacketConn, cfg Config, t *Table) *Engine {
 		t = NewTable()
 	}
 	e := &Engine{
-		cfg:      cfg,
-		conn:     conn,
-		gso:      1,
-		peerSeed: maphash.MakeSeed(),
-		table:    t,
-		active:   ring.NewMPSC[*Session](4096),
-		wake:     ring.NewWaker(),
-		raw:      ring.NewMPSC[*Datagram](1024),
-		hs:       ring.NewBlocking[*Datagram](ring.NewMPSC[*Datagram](cfg.HandshakeQueue)),
-		events:   ring.NewBlocking[Event](ring.NewMPSC[Event](4096)),
-		closing:  make(chan struct{}),
-		txDone:   make(chan struct{}),
-		rxDone:   make(chan struct{}),
+		cfg:     cfg,
+		conn:    conn,
+		gso:     1,
+		table:   t,
+		active:  ring.NewMPSC[*Session](4096),
+		wake:    ring.NewWaker(),
+		raw:     ring.NewMPSC[*Datagram](1024),
+		hs:      ring.NewBlocking[*Datagram](ring.NewMPSC[*Datagram](cfg.HandshakeQueue)),
+		events:  ring.NewBlocking[Event](ring.NewMPSC[Event](4096)),
+		closing: make(chan struct{}),
+		txDone:  make(chan struct{}),
+		rxDone:  make(chan struct{}),
 	}
+	e.peerSeed = maphash.MakeSeed()
 	e.unfrag = pmtuWriter(conn)
 	if g, ok := conn.(gsoConn); ok && g.GSO() {
 		e.gso = g.MaxGSOSegments()
