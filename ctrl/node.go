@@ -250,7 +250,9 @@ func (n *Node) HandleFrame(t frame.Type, h FrameHandler) error {
 // SendToAll writes msg as one message to every live session (on each session's broadcast
 // stream, opened on first use), waking each TX loop once so the packets leave in batches. It
 // returns how many sessions took the message and the first error. Like Stream.Write it blocks
-// while a session's send buffer is full.
+// while a session's send buffer is full, and also while the node's sessions together hold
+// Transport.NodeSendBuffer bytes for sending (64 MiB by default), so that a broadcast to many
+// sessions congestion-limited to one receiver queues what the path can carry, not every send buffer.
 func (n *Node) SendToAll(msg []byte) (int, error) { return n.SendToAllExcept(nil, msg) }
 
 // SendToAllExcept is SendToAll minus one session (a relay forwarding what that session sent).

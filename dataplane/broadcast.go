@@ -8,13 +8,16 @@ import "context"
 // pack and send all sessions' packets in batches. It returns how many sessions took the message
 // and the first error; a closed session is skipped with its error. Like Stream.Write it blocks
 // while a session's send buffer is full, so a slow subscriber slows the broadcaster rather than
-// losing messages.
+// losing messages, and it waits while the node's sessions hold Config.NodeSendBuffer bytes for
+// sending together, so that a wide broadcast keeps what the paths can carry queued, not every
+// session's whole send buffer.
 func Broadcast(sessions []*Session, msg []byte) (int, error) {
 	var first error
 	sent := 0
 	for _, s := range sessions {
 		st, err := s.broadcastStream()
 		if err == nil {
+			s.e.table.queued.wait(int64(s.e.cfg.NodeSendBuffer))
 			err = st.WriteMessage(msg)
 		}
 		if err != nil {

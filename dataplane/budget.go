@@ -31,6 +31,8 @@ type sendBudget struct {
 
 	mu    sync.Mutex
 	queue []*Stream // writers waiting for budget, oldest first; grows once, then reused
+
+	node *nodeQueue // the node's count of what all sessions hold (nodequeue.go)
 }
 
 // sendBudget returns the session's budget, creating it on first use. Writers call it; the
@@ -39,7 +41,7 @@ func (s *Session) sendBudget() *sendBudget {
 	if b := s.budget.Load(); b != nil {
 		return b
 	}
-	b := &sendBudget{}
+	b := &sendBudget{node: &s.e.table.queued}
 	b.limit.Store(int64(s.e.cfg.SessionSendBuffer))
 	if !s.budget.CompareAndSwap(nil, b) {
 		return s.budget.Load()
@@ -60,6 +62,7 @@ func (b *sendBudget) grab(lo, n int64) int64 {
 		if b.used.CompareAndSwap(u, u+m) {
 			for p := b.peak.Load(); u+m > p && !b.peak.CompareAndSwap(p, u+m); p = b.peak.Load() {
 			}
+			b.node.bytes.Add(m)
 			return m
 		}
 	}
@@ -83,6 +86,7 @@ func (b *sendBudget) grabMessage(need, extra int64) int64 {
 		if b.used.CompareAndSwap(u, u+m) {
 			for p := b.peak.Load(); u+m > p && !b.peak.CompareAndSwap(p, u+m); p = b.peak.Load() {
 			}
+			b.node.bytes.Add(m)
 			return m
 		}
 	}
@@ -112,6 +116,7 @@ func (b *sendBudget) give(n int64, locked *Session) {
 		return
 	}
 	b.used.Add(-n)
+	b.node.release(n)
 	b.wakeOldest(locked)
 }
 

@@ -44,6 +44,13 @@ type Config struct {
 	// so a session's send memory follows this bound, not the number of its streams. A stream
 	// whose reader stops reading can pin up to SendBuffer of it. At least 16 KiB (a chunk).
 	SessionSendBuffer int
+	// NodeSendBuffer bounds what the sessions of all the engines of a node (engines sharing a
+	// Table) hold for sending together, written and not yet acknowledged, as far as Broadcast
+	// (Node.SendToAll, SendToSessions) is concerned: before it writes to a session it waits
+	// while that much is held (default 64 MiB; negative: no bound). Without it a broadcast to
+	// 1000 sessions congestion-limited to one receiver could fill 1000 send buffers. Other
+	// writes are bounded per stream and per session as before and never wait for it.
+	NodeSendBuffer int
 	// MaxStreamWindow, MaxSessionWindow, MaxSendBuffer and MaxSessionSendBuffer cap how far the
 	// windows above grow to follow the path's bandwidth-delay product (defaults 64 MiB, 128 MiB,
 	// 64 MiB and MaxSessionWindow; never below the starting size). A receive window starts at
@@ -141,6 +148,9 @@ func (c *Config) setDefaults() {
 		c.SessionSendBuffer = c.SessionWindow
 	}
 	c.SessionSendBuffer = max(c.SessionSendBuffer, streambuf.ChunkSize)
+	if c.NodeSendBuffer == 0 {
+		c.NodeSendBuffer = 64 << 20
+	}
 	c.SendBuffer = min(c.SendBuffer, c.SessionSendBuffer)
 	c.setWindowCaps()
 	if c.MaxStreams == 0 {

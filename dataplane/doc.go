@@ -23,6 +23,10 @@
 //   - A session moves to another address only once that address echoed a fresh PATH_CHALLENGE;
 //     the dialer chooses its path, the responder follows (migrate.go). The paths of one session
 //     share its engine, through a MultiConn when they are of several kinds.
+//   - Sessions of one engine to the same peer address share a congestion window once there are
+//     two of them (peergroup.go, recovery.Ensemble): their packets meet in one receive queue. A
+//     session alone to its address is in no group. Broadcast also waits while the node's sessions
+//     hold Config.NodeSendBuffer for sending (nodequeue.go).
 //   - Nothing on the data path blocks on the control plane: handshake packets and events go
 //     through bounded rings, and when a ring is full the item is counted and dropped.
 //

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"sync"
@@ -56,6 +57,13 @@ type Engine struct {
 	tx             *txLoop
 	started        atomic.Bool
 
+	// groupMu guards the registry of sessions by peer address (peers: the lone ones; groups:
+	// addresses with several) and each group's members (peergroup.go). peerSeed keys them.
+	groupMu  sync.Mutex
+	peers    map[uint64]*Session
+	groups   map[uint64]*peerGroup
+	peerSeed maphash.Seed
+
 	// gone holds the peers the path reported gone during a ReadBatch (pathgone.go); RX loop only.
 	gone []batchio.PeerGone
 
@@ -91,6 +99,7 @@ func NewEngine(conn PacketConn, cfg Config, t *Table) *Engine {
 		txDone:  make(chan struct{}),
 		rxDone:  make(chan struct{}),
 	}
+	e.peerSeed = maphash.MakeSeed()
 	e.unfrag = pmtuWriter(conn)
 	if g, ok := conn.(gsoConn); ok && g.GSO() {
 		e.gso = g.MaxGSOSegments()

@@ -195,6 +195,7 @@ func (s *Session) moveTo(addr netip.AddrPort, why moveReason) {
 	s.rel.Store(rel)
 	s.payload.Store(int32(payload))
 	s.sender.ChangePath(s.e.senderConfig(rel), rebinding, s.losses())
+	s.moveGroup(old)
 	s.startPMTU() // a new path: what the old one carried says nothing about it
 	s.receiver.SetAckRate(ackDelay, ackEvery)
 	// The ACKs sent since the peer moved went to the old path: acknowledge everything again

@@ -58,6 +58,10 @@ func (t *txLoop) serve(s *Session) bool {
 	case stateDraining:
 	default:
 		t.adoptResumedKeys(s)
+		t.grp, t.grpAdmitted = s.syncGroup(), false
+		if t.grp != nil {
+			t.grp.wake(t.e) // the timers may have declared packets lost: room for the queue
+		}
 		t.maybeRotate(s, now)
 		t.packPath(s, now)
 		t.packProbe(s, now)
@@ -66,6 +70,7 @@ func (t *txLoop) serve(s *Session) bool {
 		}
 		acks := s.ctr.acksSent.Load()
 		more = t.packSession(s, now)
+		t.grp = nil
 		if s.ctr.acksSent.Load() != acks {
 			t.packCandidateAck(s, now)
 		}
@@ -121,7 +126,7 @@ func (s *Session) canSendData(now recovery.Time, size int) bool {
 // send right now. mu held.
 func (t *txLoop) packOne(s *Session, now recovery.Time) (sent, more bool) {
 	size := s.payloadSize()
-	dataOK := s.canSendData(now, size)
+	dataOK := t.groupGate(s, s.canSendData(now, size))
 	// An ACK goes out on its own only when due (two ack-eliciting packets, a gap, or the delayed
 	// ACK timer); otherwise it waits up to MaxAckDelay to ride on the next data packet.
 	ackDue := s.receiver.AckPending() && (s.receiver.AckNow() || now >= s.receiver.AckDeadline())

@@ -273,6 +273,9 @@ func (s *Session) onAck(rx *rxLoop, f *frame.Frame) error {
 	if (s.sender.BytesInFlight() < before && s.hasFrames()) || s.probes > 0 {
 		rx.touch(s)
 	}
+	if g := s.grp.Load(); g != nil && s.sender.BytesInFlight() < before {
+		g.wake(s.e) // room in the group's window: the members queued for it take their turns
+	}
 	if s.idleProbe && s.sender.InFlightPackets() == 0 {
 		// The keep-alive of an idle session came back: release its history until it talks again.
 		s.idleProbe = false

@@ -151,7 +151,10 @@ func (s *Session) Resume(epoch uint64, send, recv stc.Secret, peer netip.AddrPor
 	if largest, ok := s.replay.Largest(); ok {
 		firstPN = largest + 1
 	}
-	s.peer = peer
+	if old := s.peer; old != peer {
+		s.peer = peer
+		s.moveGroup(old)
+	}
 	s.lastRecv = recovery.Now()
 	// Tell the new device at once, under the new keys, what it may send, and prove them.
 	s.needPing, s.needMaxData, s.needMaxStreams = true, true, true

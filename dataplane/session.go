@@ -120,10 +120,15 @@ type Session struct {
 	// pathWait is the current wait for room on a reliable path in microseconds (reliable.go);
 	// small, so that it fits the padding after inReadyTx and costs an idle session nothing.
 	pathWait uint16
-	// closeCopies (mu) counts the SESSION_CLOSE copies sent; an int32 in the padding after
-	// pathWait, so that rxTune (autotune.go) fits in the 1784 bytes an idle session may take.
-	closeCopies int32
-	pacedUntil  recovery.Time
+	// closeCopies (mu) counts the SESSION_CLOSE copies sent (at most maxCloseCopies); an int16
+	// in the padding after pathWait, so that rxTune (autotune.go) fits in the 1784 bytes an idle
+	// session may take, beside groupWait and groupTurn.
+	closeCopies int16
+	// groupWait and groupTurn (peergroup.go; under the group's mu, not the session's): the
+	// session is queued for room in its peer group's window; it was woken from that queue and
+	// may go ahead of the members still in it.
+	groupWait, groupTurn bool
+	pacedUntil           recovery.Time
 
 	// --- application side ---
 	consumed   atomic.Uint64 // stream bytes the application read (session flow control)
@@ -138,6 +143,11 @@ type Session struct {
 	broadcastMu sync.Mutex
 	broadcast   *Stream
 	budget      atomic.Pointer[sendBudget] // made by the first write (see sendBudget)
+	// grp is the group of sessions to the same peer address whose congestion state this one
+	// shares (peergroup.go); nil while it is the only one. Set under Engine.groupMu, by the
+	// goroutine of whichever session made or left the group; the TX loop makes the sender
+	// follow it (syncGroup). It takes the 8 bytes recovery's hystart gave back.
+	grp atomic.Pointer[peerGroup]
 }
 
 // pathState is the path state of a session that has seen or been given another address of its
@@ -254,6 +264,11 @@ func (e *Engine) Install(p SessionParams) (*Session, error) {
 		s.releaseKeys()
 		return e.table.Lookup(p.ID), ErrDuplicateSession
 	}
+	s.mu.Lock()
+	if sessState(s.state.Load()) != stateClosed { // terminate, which unregisters, has not run
+		e.register(s, s.peer)
+	}
+	s.mu.Unlock()
 	if !p.Initiator || p.Resumed != nil {
 		s.mu.Lock()
 		s.becomeOpen()
@@ -777,6 +792,7 @@ func (s *Session) terminate(err *CloseError) {
 	s.e.ctr.closedLost.Add(s.sender.Stats().PacketsLost)
 	s.e.ctr.closedRetx.Add(s.ctr.retransmits.Load())
 	s.e.ctr.closedSessions.Add(1)
+	s.leaveGroup()
 	s.sender.Drop(nil)
 	s.receiver.Release()
 	s.releaseKeys()

@@ -14,6 +14,9 @@ type Table struct {
 	mu    sync.RWMutex
 	slots []tableSlot // len is a power of two
 	n     int
+	// queued counts what the sessions of every engine sharing the table hold for sending
+	// (nodequeue.go): the node-wide bound Broadcast waits under.
+	queued nodeQueue
 }
 
 type tableSlot struct {
@@ -27,7 +30,9 @@ const tableMinSlots = 16
 // NewTable returns an empty session table. Engines of one node share one table, so a packet
 // is found whichever socket of a SO_REUSEPORT group it arrives on.
 func NewTable() *Table {
-	return &Table{slots: make([]tableSlot, tableMinSlots)}
+	t := &Table{slots: make([]tableSlot, tableMinSlots)}
+	t.queued.cond.L = &t.queued.mu
+	return t
 }
 
 // Lookup returns the session with id, or nil.

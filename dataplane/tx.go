@@ -58,6 +58,10 @@ type txLoop struct {
 	narrow    []narrowing // sessions whose packets the route refused, applied by applyNarrow
 	probeMsgs []int       // indexes of the batch's path MTU probes, sent unfragmented (send)
 	room      int         // reliable path: bytes it takes for the session being served (pathRoom)
+	// grp is the peer group of the session being served, if any (peergroup.go); grpAdmitted
+	// says the session took its turn in the group during this visit.
+	grp         *peerGroup
+	grpAdmitted bool
 }
 
 // sealJob is a packed packet waiting to be sealed in place just before the batch goes out, so the

@@ -104,8 +104,7 @@ type congestion struct {
 	// below it grows the window; a packet sent later was sent while the
 	// application did not use the window, and growing on it would inflate
 	// cwnd without evidence that the path can carry it (RFC 9438 §5.8).
-	limitedPN    uint64
-	limitedValid bool
+	limitedPN uint64
 
 	renoAcc int // bytes acknowledged toward the next NewReno increment
 
@@ -131,6 +130,10 @@ type congestion struct {
 	// part of reorderState's congestionUndo that fits here, in padding, where it costs a
 	// session nothing (in congestionUndo it would cost 8 bytes).
 	undoOvershoot bool
+	// limitedValid says limitedPN holds a packet (see limitedPN). It sits here, in the padding
+	// after the flags, and not beside limitedPN, where its 7 bytes of padding cost a Sender the
+	// 8 bytes its ensemble pointer takes (Sender.ens).
+	limitedValid bool
 }
 
 // hystart is the HyStart++ state machine (RFC 9406): it watches the
@@ -142,10 +145,13 @@ type hystart struct {
 	lastRoundMin time.Duration
 	curRoundMin  time.Duration
 	cssBaseline  time.Duration
-	samples      uint32
-	cssRounds    uint32
-	inCSS        bool
-	started      bool
+	// samples and cssRounds are 16 bits, so that the struct ends within 40 bytes: the 8 bytes
+	// it saves a session hold its peer group (dataplane's Session.grp). Only whether samples
+	// reached hsNRTTSample matters, so it saturates; cssRounds stops at hsCSSRounds.
+	samples   uint16
+	cssRounds uint16
+	inCSS     bool
+	started   bool
 }
 
 func (h *hystart) reset() {
@@ -350,7 +356,9 @@ func (c *congestion) hystartOnAck(largestAcked uint64, sampled bool, rtt time.Du
 		if rtt < h.curRoundMin {
 			h.curRoundMin = rtt
 		}
-		h.samples++
+		if h.samples < math.MaxUint16 {
+			h.samples++
+		}
 		if h.samples >= hsNRTTSample && h.curRoundMin != hsInfinity {
 			if !h.inCSS {
 				if h.lastRoundMin != hsInfinity {

@@ -175,6 +175,9 @@ func (s *Sender) Drop(h Handler) {
 	}
 	s.release()
 	s.histBase = s.nextPN
+	if s.ens != nil {
+		s.ens.flight.Add(-int64(s.bytesInFlight))
+	}
 	s.bytesInFlight, s.inFlight, s.ackElicitingInFlight = 0, 0, 0
 	s.lossTime = 0
 	s.ptoCount = 0

@@ -74,6 +74,7 @@ func (s *Sender) detectLost(now Time, h Handler) (reacted bool) {
 	var (
 		anyLost       bool
 		largestLostPN uint64
+		lastLostSent  Time // send time of the newest in-flight packet declared lost (ensemble)
 		runStart      Time
 		inRun         bool
 		persistent    bool
@@ -115,6 +116,7 @@ func (s *Sender) detectLost(now Time, h Handler) (reacted bool) {
 			}
 			anyLost = true
 			largestLostPN = pn
+			lastLostSent = max(lastLostSent, sl.sent)
 			s.reo.onLost(sl)
 		}
 		if sl.flags&flagAckEliciting != 0 && s.rtt.HasSample() && sl.sent > s.firstRTTSampleAt {
@@ -129,6 +131,9 @@ func (s *Sender) detectLost(now Time, h Handler) (reacted bool) {
 	}
 	if !anyLost {
 		return false
+	}
+	if s.ens != nil && !s.reliable {
+		s.ens.onLoss(now, lastLostSent, s.MaxDatagramSize())
 	}
 	if s.useBBR {
 		// Loss is not congestion to BBR: only PROBE_BW's probing phase

@@ -87,6 +87,11 @@ type Sender struct {
 	// itself (Config.Reliable); cc, bbr and pace are left alone.
 	reliable bool
 	probing  bool // inside probe's FrameLost calls (Probing)
+
+	// ens is the congestion state this Sender shares with the Senders of other sessions to
+	// the same receiver (JoinEnsemble); nil for a session on its own, which then behaves as if
+	// ensembles did not exist.
+	ens *Ensemble
 }
 
 // Init (re)initialises the Sender with cfg (zero fields take defaults):
@@ -96,6 +101,7 @@ type Sender struct {
 // allocating.
 func (s *Sender) Init(cfg Config) {
 	c := cfg.withDefaults()
+	s.LeaveEnsemble()
 	slots, frames, model := s.slots, s.frames, s.bbr
 	*s = Sender{slots: slots, frames: frames, bbr: model}
 	s.maxAckDelay = c.MaxAckDelay
@@ -194,6 +200,9 @@ func (s *Sender) OnPacketSent(now Time, pn uint64, size int, ackEliciting bool, 
 		s.inFlight++
 		s.ackElicitingInFlight++
 		s.lastAckElicitingSent = now
+		if s.ens != nil {
+			s.ens.onSent(now, size, s.MaxDatagramSize())
+		}
 		if s.reliable {
 			return // no window, no pacing: the path's own
 		}
@@ -248,6 +257,8 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 	ackElicitingAcked := false
 	appLimited := false
 	ackedBytes := 0
+	ensAcked := 0     // bytes that may grow the ensemble's window (Ensemble.onAck)
+	var ensFirst Time // send time of the oldest of them
 	priorInFlight := s.bytesInFlight
 	if s.useBBR && !s.reliable {
 		s.bbr.rs.beginAck()
@@ -281,6 +292,12 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 			s.onDelivered(now, sl)
 			if sl.flags&flagInFlight != 0 {
 				s.removeInFlight(sl)
+				if s.ens != nil && s.ens.canGrow(sl.sent) {
+					if ensAcked == 0 || sl.sent < ensFirst {
+						ensFirst = sl.sent
+					}
+					ensAcked += int(sl.size)
+				}
 				switch {
 				case s.reliable:
 				case s.useBBR:
@@ -316,6 +333,9 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 		}
 		s.rtt.Update(now.Sub(largestSent), ackDelay)
 		sampled = true
+		if s.ens != nil && !s.reliable {
+			s.ens.onRTT(s.rtt.Latest())
+		}
 	}
 	if s.reliable {
 		s.detectGaps(h)
@@ -326,6 +346,12 @@ func (s *Sender) OnAck(now Time, ranges []Range, ackDelay time.Duration, h Handl
 	// RFC 9002 order: losses first, then growth, so that packets acked by
 	// the same ACK that started a recovery period do not grow the window.
 	reacted := s.detectLost(now, h)
+	if s.ens != nil && ensAcked > 0 && s.ens.canGrow(ensFirst) {
+		// (Not when the losses just detected, this member's or another's, began a congestion
+		// event after some of these packets left: as for the Sender's own window, packets
+		// acknowledged by the ACK that started a recovery period do not grow it.)
+		s.ens.onAck(ensAcked, s.MaxDatagramSize())
+	}
 	switch {
 	case s.useBBR:
 		var rtt time.Duration
@@ -355,6 +381,9 @@ func (s *Sender) onDelivered(now Time, sl *slot) {
 }
 
 func (s *Sender) removeInFlight(sl *slot) {
+	if s.ens != nil {
+		s.ens.flight.Add(-int64(sl.size))
+	}
 	s.bytesInFlight -= int(sl.size)
 	s.inFlight--
 	if sl.flags&flagAckEliciting != 0 {
@@ -382,7 +411,18 @@ func (s *Sender) Window() int {
 // (BytesInFlight < Window). Like TCP, the packet may then overshoot the
 // window by up to one datagram; probes ignore the window entirely. Over a
 // reliable path (Config.Reliable) there is no window: always true.
-func (s *Sender) CanSend() bool { return s.reliable || s.bytesInFlight < s.Window() }
+//
+// A Sender in an ensemble (JoinEnsemble) also needs room in the ensemble's window; EnsembleLimited
+// tells that case apart from its own window being full.
+func (s *Sender) CanSend() bool {
+	return s.reliable || (s.bytesInFlight < s.Window() && (s.ens == nil || s.ens.Room()))
+}
+
+// EnsembleLimited reports whether the Sender's own window admits another packet but its
+// ensemble's does not: the caller then waits for another member's acknowledgement, not its own.
+func (s *Sender) EnsembleLimited() bool {
+	return s.ens != nil && !s.reliable && s.bytesInFlight < s.Window() && !s.ens.Room()
+}
 
 // SendBudget returns Window - BytesInFlight, at least 0: how many bytes
 // the caller may pack into the next burst.
