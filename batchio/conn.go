@@ -24,6 +24,9 @@ const (
 	// GROBufferSize is the smallest read buffer that can hold any GRO
 	// coalesced receive (a UDP payload is at most 65535 bytes).
 	GROBufferSize = 64 << 10
+	// maxPollBatch is the size of TryReadBatch's header set: a poller wants what one exchange
+	// brings, not a bulk batch.
+	maxPollBatch = 8
 )
 
 // Largest UDP payload one send can carry: 65535 minus the IP and UDP
@@ -143,6 +146,24 @@ func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 		return 0, nil
 	}
 	return c.readBatch(msgs)
+}
+
+// TryReadBatch is ReadBatch that never waits: it returns 0 and no error when no datagram is
+// queued. It exists for a goroutine that polls the socket beside a ReadBatch parked in the
+// netpoller (a reader of a request/response exchange that would otherwise be woken by the
+// goroutine that reads): it has a header set of its own, at most 8 messages, and does not take
+// the socket's read lock, so it may run while a ReadBatch waits, but not in two goroutines at
+// once. Both may receive parts of what arrives, in either order. It does not allocate. Off
+// Linux (and with the batchio_portable tag) it always returns 0: there is no portable
+// non-blocking read.
+func (c *Conn) TryReadBatch(msgs []Message) (int, error) {
+	if c.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	return c.tryReadBatch(msgs)
 }
 
 // WriteBatch sends the datagrams of all msgs, blocking (parked in the

@@ -29,6 +29,7 @@ type sysConn struct {
 	rc     syscall.RawConn
 	family int // AF_INET or AF_INET6, from SO_DOMAIN
 	rx     rxState
+	poll   rxState // TryReadBatch's own header set, so a poller never touches ReadBatch's
 	tx     txState
 	df     dfState // WriteUnfragmented's socket option switch (unfrag_linux.go)
 }
@@ -45,6 +46,7 @@ type rxState struct {
 	n     int                     // headers filled by the kernel
 	errno unix.Errno
 	fn    func(fd uintptr) bool // r.recv, bound once so rc.Read does not allocate
+	tryFn func(fd uintptr)      // r.tryRecv, bound once so rc.Control does not allocate
 	zone  zoneCache
 	peer  *peerHook
 	errq  errQueue
@@ -120,8 +122,9 @@ func (c *Conn) init(o Options) error {
 		return os.NewSyscallError("socket family", unix.EAFNOSUPPORT)
 	}
 	s.rx.init(c.batch)
+	s.poll.init(min(c.batch, maxPollBatch))
 	s.tx.init(c.batch, s.family)
-	s.rx.peer, s.tx.peer = &c.peer, &c.peer
+	s.rx.peer, s.poll.peer, s.tx.peer = &c.peer, &c.peer, &c.peer
 	c.initDF()
 	return nil
 }
@@ -139,6 +142,7 @@ func (r *rxState) init(b int) {
 		h.Control = &r.ctrl[i*rxCtrlSpace]
 	}
 	r.fn = r.recv
+	r.tryFn = r.tryRecv
 	r.errq.init()
 }
 
@@ -182,6 +186,31 @@ func (r *rxState) recv(fd uintptr) bool {
 				r.drained, _ = r.errq.drain(fd, r.peer.handler(), e)
 			}
 			return true
+		}
+	}
+}
+
+// tryRecv is TryReadBatch's RawConn control callback: one recvmmsg that never waits. EAGAIN
+// leaves n at 0 and errno at 0.
+func (r *rxState) tryRecv(fd uintptr) {
+	r.n, r.errno = 0, 0
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
+			uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.cnt), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			r.n = int(n)
+			return
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return
+		default:
+			r.errno = e
+			if r.peer.on.Load() {
+				r.drained, _ = r.errq.drain(fd, r.peer.handler(), e)
+			}
+			return
 		}
 	}
 }
@@ -253,26 +282,8 @@ func (t *txState) injectUntil() int {
 
 func (c *Conn) readBatch(msgs []Message) (int, error) {
 	r := &c.sys.rx
-	cnt := min(len(msgs), len(r.hdrs))
-	if c.gro.Load() {
-		for i := range cnt {
-			if len(msgs[i].Buf) < GROBufferSize {
-				c.disableGRO()
-				break
-			}
-		}
-	}
-	for i := range cnt {
-		b := msgs[i].Buf
-		r.iovs[i].Base = unsafe.SliceData(b)
-		r.iovs[i].SetLen(len(b))
-		h := &r.hdrs[i]
-		h.Hdr.Namelen = unix.SizeofSockaddrInet6
-		h.Hdr.SetControllen(rxCtrlSpace)
-		h.Hdr.Flags = 0
-		h.Len = 0
-	}
-	r.cnt = cnt
+	c.prepareRead(r, msgs)
+	cnt := r.cnt
 	for {
 		r.drained = 0
 		if err := c.sys.rc.Read(r.fn); err != nil {
@@ -293,6 +304,56 @@ func (c *Conn) readBatch(msgs []Message) (int, error) {
 			h.Len = 0
 		}
 	}
+	r.fill(msgs)
+	return r.n, nil
+}
+
+// tryReadBatch is TryReadBatch on Linux: one recvmmsg with MSG_DONTWAIT on the poll header set,
+// through RawConn.Control, which holds a reference on the fd (it cannot be closed and reused
+// under the call) but not the read lock that a ReadBatch parked in the netpoller holds.
+func (c *Conn) tryReadBatch(msgs []Message) (int, error) {
+	r := &c.sys.poll
+	c.prepareRead(r, msgs)
+	r.drained = 0
+	if err := c.sys.rc.Control(r.tryFn); err != nil {
+		return 0, mapErr(err)
+	}
+	if r.errno != 0 {
+		if r.drained > 0 {
+			return 0, nil // an ICMP report, now handed to the handler; the data is still queued
+		}
+		return 0, os.NewSyscallError("recvmmsg", r.errno)
+	}
+	r.fill(msgs)
+	return r.n, nil
+}
+
+// prepareRead points r's headers at msgs' buffers and resets what the kernel overwrites.
+func (c *Conn) prepareRead(r *rxState, msgs []Message) {
+	cnt := min(len(msgs), len(r.hdrs))
+	if c.gro.Load() {
+		for i := range cnt {
+			if len(msgs[i].Buf) < GROBufferSize {
+				c.disableGRO()
+				break
+			}
+		}
+	}
+	for i := range cnt {
+		b := msgs[i].Buf
+		r.iovs[i].Base = unsafe.SliceData(b)
+		r.iovs[i].SetLen(len(b))
+		h := &r.hdrs[i]
+		h.Hdr.Namelen = unix.SizeofSockaddrInet6
+		h.Hdr.SetControllen(rxCtrlSpace)
+		h.Hdr.Flags = 0
+		h.Len = 0
+	}
+	r.cnt = cnt
+}
+
+// fill copies what the kernel reported for the first r.n headers into msgs.
+func (r *rxState) fill(msgs []Message) {
 	for i := range r.n {
 		m := &msgs[i]
 		h := &r.hdrs[i]
@@ -306,7 +367,6 @@ func (c *Conn) readBatch(msgs []Message) (int, error) {
 			}
 		}
 	}
-	return r.n, nil
 }
 
 func (c *Conn) writeBatch(msgs []Message) (int, error) {

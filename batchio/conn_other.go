@@ -50,6 +50,9 @@ func (c *Conn) readBatch(msgs []Message) (int, error) {
 	return 1, nil
 }
 
+// tryReadBatch finds nothing: without a non-blocking read every poll would block.
+func (c *Conn) tryReadBatch([]Message) (int, error) { return 0, nil }
+
 // writeBatch splits GSO-style messages in software, one datagram per
 // system call.
 func (c *Conn) writeBatch(msgs []Message) (int, error) {

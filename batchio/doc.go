@@ -37,7 +37,10 @@
 //   - One reader and one writer may run at the same time (for example an
 //     RX loop and a TX loop), but ReadBatch must not be called from two
 //     goroutines at once, nor WriteBatch: each direction owns one
-//     preallocated header set.
+//     preallocated header set. [Conn.TryReadBatch], a read that never
+//     waits, has a third set: one poller may call it while a ReadBatch is
+//     parked in the netpoller (it holds a reference on the fd, not the
+//     read lock), as a reader of a request/response exchange does.
 //
 // # GSO and GRO
 //

@@ -105,6 +105,12 @@ type Config struct {
 	// no MTU to fit (default DefaultReliablePacketSize, 16 KiB; bounded by the path's MaxPacket
 	// and 64 KiB). PayloadSize applies to datagram paths only.
 	ReliablePacketSize int
+	// ReadPoll is how long a reader that would wait during a request/response exchange (its
+	// engine sent a message inline within the last 100 µs) receives on the UDP socket itself,
+	// yielding its core between tries, before it parks (default DefaultReadPoll, 100 µs;
+	// negative: never). It saves the hand-off from the RX loop's goroutine to the reader's on
+	// the round trip; the cost is at most this much CPU per wait. UDP paths only.
+	ReadPoll time.Duration
 	// BatchSize is how many datagrams one recvmmsg/sendmmsg moves (default 64).
 	BatchSize int
 	// HandshakeQueue bounds handshake packets waiting for the control plane (default 1024);
@@ -171,6 +177,9 @@ func (c *Config) setDefaults() {
 		c.FailoverFloor = defaultFailoverFloor
 	case c.FailoverFloor < 0:
 		c.FailoverFloor = 0
+	}
+	if c.ReadPoll == 0 {
+		c.ReadPoll = DefaultReadPoll
 	}
 	if c.MaxAckDelay == 0 {
 		c.MaxAckDelay = time.Millisecond

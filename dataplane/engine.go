@@ -64,6 +64,14 @@ type Engine struct {
 	groups   map[uint64]*peerGroup
 	peerSeed maphash.Seed
 
+	// The RX baton: held by whoever runs the RX loop's packet work (the loop, or a reader polling
+	// the socket itself, rxpoll.go). rx, poller and pollMsgs are set by Start when the conn can be
+	// polled; pollMsgs belong to the baton's holder.
+	rxMu     sync.Mutex
+	rx       *rxLoop
+	poller   batchPoller
+	pollMsgs []batchio.Message
+
 	// gone holds the peers the path reported gone during a ReadBatch (pathgone.go); RX loop only.
 	gone []batchio.PeerGone
 
@@ -123,9 +131,10 @@ func NewEngine(conn PacketConn, cfg Config, t *Table) *Engine {
 
 // Start launches the RX and TX loops.
 func (e *Engine) Start() {
-	e.started.Store(true)
 	tx := newTxLoop(e)
 	rx := newRxLoop(e)
+	e.initPoll(rx)
+	e.started.Store(true)
 	go func() { defer close(e.rxDone); rx.run() }()
 	go func() { defer close(e.txDone); tx.run() }()
 }
@@ -194,6 +203,7 @@ func (e *Engine) Stats() EngineStats {
 	s.RxDatagrams = e.ctr.rxDatagrams.Load()
 	s.RxBytes = e.ctr.rxBytes.Load()
 	s.RxBatches = e.ctr.rxBatches.Load()
+	s.RxPolled = e.ctr.rxPolled.Load()
 	s.TxDatagrams = e.ctr.txDatagrams.Load()
 	s.TxBytes = e.ctr.txBytes.Load()
 	s.TxBatches = e.ctr.txBatches.Load()
@@ -262,6 +272,9 @@ func (e *Engine) Close() error {
 		if e.started.Load() {
 			<-e.rxDone
 		}
+		// A reader polling the socket may still be at work on what it read before the close.
+		e.rxMu.Lock()
+		e.rxMu.Unlock()
 		for _, s := range e.table.Snapshot(nil) {
 			if s.e != e {
 				continue // another engine of the node owns it

@@ -62,7 +62,9 @@ func (rx *rxLoop) run() {
 	for {
 		n, err := e.conn.ReadBatch(rx.msgs)
 		if err == nil {
+			e.rxMu.Lock()
 			rx.batch(rx.msgs[:n])
+			e.rxMu.Unlock()
 		}
 		if len(e.gone) > 0 { // after the packets received before the ends
 			rx.endGonePeers()

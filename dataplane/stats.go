@@ -52,6 +52,7 @@ func DropReasons() []DropReason {
 // engineCounters are written by the loops with atomic adds; Stats copies them.
 type engineCounters struct {
 	rxDatagrams, rxBytes, rxBatches atomic.Uint64
+	rxPolled                        atomic.Uint64 // batches a reader read itself (rxpoll.go)
 	txDatagrams, txBytes, txBatches atomic.Uint64
 	drops                           [numDropReasons]atomic.Uint64
 	eventsDropped                   atomic.Uint64
@@ -72,6 +73,9 @@ type engineCounters struct {
 // EngineStats is a snapshot of an engine's counters.
 type EngineStats struct {
 	RxDatagrams, RxBytes, RxBatches uint64
+	// RxPolled counts the receive batches (of RxBatches) that a reader waiting in a
+	// request/response exchange read from the socket itself (Config.ReadPoll).
+	RxPolled                        uint64
 	TxDatagrams, TxBytes, TxBatches uint64
 	Drops                           [numDropReasons]uint64
 	EventsDropped                   uint64
@@ -121,6 +125,7 @@ func (s *EngineStats) Add(o *EngineStats) {
 	s.RxDatagrams += o.RxDatagrams
 	s.RxBytes += o.RxBytes
 	s.RxBatches += o.RxBatches
+	s.RxPolled += o.RxPolled
 	s.TxDatagrams += o.TxDatagrams
 	s.TxBytes += o.TxBytes
 	s.TxBatches += o.TxBatches

@@ -728,6 +728,9 @@ func (st *Stream) waitMore(need int) error {
 		if st.recv.Readable() >= need {
 			return nil
 		}
+		if st.pollFor(need) {
+			return nil
+		}
 		st.rwake.Arm()
 		if st.recv.Readable() >= need {
 			st.rwake.Disarm()

@@ -1,0 +1,95 @@
+package dataplane
+
+import (
+	"time"
+
+	"github.com/sttfast/sttfast/batchio"
+	"github.com/sttfast/sttfast/dataplane/recovery"
+)
+
+// The reader-side receive (docs/ARCHITECTURE.md, "Latency paths"). A reader that is about to
+// park while its engine is in a request/response exchange receives on the socket itself for a
+// short while: it takes the RX baton (Engine.rxMu), reads without waiting (recvmmsg with
+// MSG_DONTWAIT beside the RX loop parked in the netpoller) and runs what it read through the
+// RX loop's own code (rxLoop.batch). Its reply then needs no hand-off from the RX loop's
+// goroutine to its own, which on a small VM is an idle vCPU's wake-up.
+
+// batchPoller is a PacketConn that can also be read without waiting (*batchio.Conn, the UDP
+// path). Other conns (WebSocket, MultiConn, test wrappers) keep the RX loop as their only
+// reader.
+type batchPoller interface {
+	TryReadBatch(msgs []batchio.Message) (int, error)
+}
+
+// pollBatch is how many receive buffers a polling reader reads into: an exchange brings a
+// packet or a few, and each buffer holds a GRO train of one flow.
+const pollBatch = 4
+
+// exchangeGap: a reader waits in an exchange when its engine sent inline (runInline) within
+// this time, i.e. it has just written a request or a reply. A reader of a one-way stream does
+// not poll.
+const exchangeGap = 100 * time.Microsecond
+
+// DefaultReadPoll is Config.ReadPoll's default: about a round trip between two processes of a
+// loaded 2-core VM (measured in profiles/README.md).
+const DefaultReadPoll = 100 * time.Microsecond
+
+// initPoll prepares the poll path when the engine's conn can be polled. Before Start marks the
+// engine started, so a reader that sees started sees these fields.
+func (e *Engine) initPoll(rx *rxLoop) {
+	p, ok := e.conn.(batchPoller)
+	if !ok || e.cfg.ReadPoll <= 0 {
+		return
+	}
+	e.rx = rx
+	e.pollMsgs = batchio.NewSlab(pollBatch, rxBufSize).Messages()
+	e.poller = p
+}
+
+// pollRx receives and processes what is queued on the socket, on the caller's goroutine, unless
+// someone else holds the RX baton (the RX loop at work, another polling reader). It reports
+// whether it read any datagram.
+func (e *Engine) pollRx() bool {
+	if !e.rxMu.TryLock() {
+		return false
+	}
+	n, err := e.poller.TryReadBatch(e.pollMsgs)
+	if err == nil && n > 0 {
+		e.ctr.rxPolled.Add(1)
+		e.rx.batch(e.pollMsgs[:n])
+	}
+	e.rxMu.Unlock()
+	return n > 0
+}
+
+// pollFor receives on the socket until need bytes are readable on st or Config.ReadPoll is
+// spent, yielding the core between tries: the thread the peer process or the netpoller wakes
+// may be waiting for this core, and a spin that held it made round trips slower (a plain
+// spin: p50 11-14 µs in quiet moments but p99 700-850 µs when the machine is loaded). It
+// reports whether need bytes became readable. rmu held.
+func (st *Stream) pollFor(need int) bool {
+	e := st.s.e
+	if !e.started.Load() || e.poller == nil {
+		return false
+	}
+	now := recovery.Now()
+	if int64(now)-e.lastInline.Load() >= int64(exchangeGap) {
+		return false
+	}
+	end := now.Add(e.cfg.ReadPoll)
+	if d := st.readDl.Load(); d != 0 {
+		if left := time.Until(time.Unix(0, d)); left < e.cfg.ReadPoll {
+			end = now.Add(max(left, 0))
+		}
+	}
+	for {
+		e.pollRx()
+		if st.recv.Readable() >= need {
+			return true
+		}
+		if recovery.Now() >= end {
+			return false
+		}
+		yieldCPU()
+	}
+}

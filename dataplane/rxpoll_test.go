@@ -1,0 +1,138 @@
+package dataplane
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sttfast/sttfast/batchio"
+)
+
+// pollEngine is an engine over a real UDP socket with the poll path prepared but its loops not
+// started, so that only pollRx reads the socket; from is a socket to send it datagrams with.
+func pollEngine(t *testing.T) (e *Engine, from *batchio.Conn) {
+	t.Helper()
+	c := listenUDP(t)
+	e = NewEngine(c, Config{}, nil)
+	e.initPoll(newRxLoop(e))
+	if e.poller == nil {
+		t.Fatal("an engine over a batchio.Conn has no poll path")
+	}
+	from = listenUDP(t)
+	t.Cleanup(func() { e.conn.Close(); from.Close() })
+	return e, from
+}
+
+// junk is one datagram that is not an STT packet (bad magic), allocated once.
+var junk = batchio.NewSlab(1, 64).Messages()
+
+// sendJunk sends junk to e's socket; loopback queues it before WriteBatch returns.
+func sendJunk(t *testing.T, from *batchio.Conn, e *Engine) {
+	junk[0].N, junk[0].Addr = 64, e.LocalAddr()
+	if _, err := from.WriteBatch(junk); err != nil {
+		t.Error(err)
+	}
+}
+
+// What a reader reads from the socket goes through the RX loop's code (the drop is counted as
+// the RX loop counts it), only under the RX baton, and never after the socket closed.
+func TestPollRxUnderBaton(t *testing.T) {
+	e, from := pollEngine(t)
+	if e.pollRx() {
+		t.Fatal("pollRx read something from an empty socket")
+	}
+	sendJunk(t, from, e)
+	e.rxMu.Lock() // the RX loop at work: a poller leaves the socket alone
+	if e.pollRx() {
+		t.Fatal("pollRx read while another goroutine held the RX baton")
+	}
+	e.rxMu.Unlock()
+	if !e.pollRx() {
+		t.Fatal("pollRx did not read the queued datagram")
+	}
+	st := e.Stats()
+	if st.RxPolled != 1 || st.RxBatches != 1 || st.RxDatagrams != 1 || st.Drops[DropBadMagic] != 1 {
+		t.Fatalf("after one polled datagram: polled %d batches %d datagrams %d bad-magic drops %d; want 1 each",
+			st.RxPolled, st.RxBatches, st.RxDatagrams, st.Drops[DropBadMagic])
+	}
+	sendJunk(t, from, e)
+	e.conn.Close()
+	if e.pollRx() {
+		t.Fatal("pollRx read from a closed socket")
+	}
+}
+
+// ReadPoll < 0 turns the poll path off; paths that cannot be polled never have it.
+func TestPollPathOnlyWhereItApplies(t *testing.T) {
+	c := listenUDP(t)
+	defer c.Close()
+	e := NewEngine(c, Config{ReadPoll: -1}, nil)
+	if e.initPoll(newRxLoop(e)); e.poller != nil {
+		t.Fatal("ReadPoll < 0 left the poll path on")
+	}
+	m := newMemConn(pairAddrA)
+	e = NewEngine(m, Config{}, nil)
+	if e.initPoll(newRxLoop(e)); e.poller != nil {
+		t.Fatal("a conn without TryReadBatch got a poll path")
+	}
+}
+
+// A ping-pong between two started engines over UDP, with a poll long enough that the waiting
+// reader is still polling when the answer comes: every message comes back intact, and readers
+// received on the socket themselves (the RX loops, woken by the netpoller, race them for each
+// packet; over 2 x 300 waits a reader wins some).
+func TestReadPollPingPong(t *testing.T) {
+	cfg := Config{ReadPoll: 20 * time.Millisecond}
+	ca, cb := listenUDP(t), listenUDP(t)
+	cli, srv, cs, ss := startPairConfig(t, cfg, ca, cb, cb.LocalAddr(), ca.LocalAddr())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const rounds = 300
+	echoed := make(chan error, 1)
+	go func() {
+		st, err := ss.AcceptStream(ctx)
+		if err != nil {
+			echoed <- err
+			return
+		}
+		var buf []byte
+		for range rounds {
+			if buf, err = st.ReadMessage(buf[:0]); err != nil {
+				echoed <- err
+				return
+			}
+			if err = st.WriteMessage(buf); err != nil {
+				echoed <- err
+				return
+			}
+		}
+		echoed <- nil
+	}()
+	st, err := cs.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := make([]byte, 64)
+	var back []byte
+	for i := range rounds {
+		for j := range msg {
+			msg[j] = byte(i + j)
+		}
+		if err := st.WriteMessage(msg); err != nil {
+			t.Fatal(err)
+		}
+		if back, err = st.ReadMessage(back[:0]); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(back, msg) {
+			t.Fatalf("round %d: echo %x, sent %x", i, back, msg)
+		}
+	}
+	if err := <-echoed; err != nil {
+		t.Fatal(err)
+	}
+	if p := cli.Stats().RxPolled + srv.Stats().RxPolled; p == 0 {
+		t.Fatalf("no reader received on the socket itself in %d round trips", rounds)
+	}
+}
