@@ -14,9 +14,10 @@ import (
 // same socket for the same socket on the other side, where they meet in one receive queue: a
 // thousand sessions each sending its own minimum window would overrun that queue together even
 // when each alone would not. So once a second session to an address appears, the sessions to it
-// form a peerGroup whose recovery.Ensemble bounds what all of them together keep in flight; a
-// session that has always been alone to its address belongs to no group and behaves exactly as
-// before. Loss recovery, PTOs, pacing and each member's own window stay per session.
+// form a peerGroup, and from Config.PeerGroupMin members on (64 by default) its
+// recovery.Ensemble bounds what all of them together keep in flight; below that, and for a
+// session that has always been alone to its address, each session sends by its own window
+// exactly as before. Loss recovery, PTOs, pacing and each member's own window stay per session.
 //
 // Fairness: while members wait for room in the group's window they queue in arrival order
 // (waiters); room freed by any member's acknowledgement wakes the queue's head (wake), and a
@@ -25,6 +26,10 @@ import (
 //
 // Locks, always in this order: a session's mu, Engine.groupMu (the registry and each group's
 // members), peerGroup.mu (the queue and the members' groupWait and groupTurn).
+
+// DefaultPeerGroupMin is Config.PeerGroupMin's default: from this many sessions to one peer
+// address on, they share a congestion window.
+const DefaultPeerGroupMin = 64
 
 // groupQuantum is how many of a woken member's packets the room it is woken for is taken to
 // hold: room freed by an acknowledgement wakes one waiter per groupQuantum packets of room.
@@ -35,7 +40,8 @@ type peerGroup struct {
 	ens  *recovery.Ensemble
 	addr netip.AddrPort
 
-	members []*Session // under Engine.groupMu
+	members []*Session   // under Engine.groupMu
+	size    atomic.Int32 // len(members), readable without the lock: the group binds from PeerGroupMin on
 
 	mu      sync.Mutex
 	waiters []*Session   // FIFO from head, each with groupWait set
@@ -53,7 +59,7 @@ type peerGroup struct {
 // (about n²/2^64 for n addresses, and the seed is random per engine) would share a group's window:
 // a loss of throughput for them, nothing worse.
 func (e *Engine) register(s *Session, addr netip.AddrPort) {
-	if s.rel.Load() || !addr.IsValid() {
+	if s.rel.Load() || !addr.IsValid() || e.cfg.PeerGroupMin < 0 {
 		return
 	}
 	k := e.addrKey(addr)
@@ -65,6 +71,7 @@ func (e *Engine) register(s *Session, addr netip.AddrPort) {
 	}
 	if g := e.groups[k]; g != nil {
 		g.members = append(g.members, s)
+		g.size.Store(int32(len(g.members)))
 		s.grp.Store(g)
 		return
 	}
@@ -74,6 +81,7 @@ func (e *Engine) register(s *Session, addr netip.AddrPort) {
 		return
 	}
 	g := &peerGroup{ens: recovery.NewEnsemble(0), addr: addr, members: []*Session{lone, s}}
+	g.size.Store(2)
 	// The session already there joins on its next TX visit (syncGroup): its lock may not be
 	// taken here, under s's.
 	lone.grp.Store(g)
@@ -108,6 +116,7 @@ func (e *Engine) unregister(s *Session, addr netip.AddrPort) *peerGroup {
 			break
 		}
 	}
+	g.size.Store(int32(len(g.members)))
 	if len(g.members) == 1 {
 		last := g.members[0]
 		last.grp.Store(nil)
@@ -144,10 +153,13 @@ func (s *Session) leaveGroup() {
 }
 
 // syncGroup makes the session's sender a member of the ensemble of the group it was put in
-// (register may put it there from another session's goroutine), or of none. It returns the group.
-// mu held.
+// (register may put it there from another session's goroutine), or of none while the group has
+// fewer than Config.PeerGroupMin members. It returns the group when it binds, else nil. mu held.
 func (s *Session) syncGroup() *peerGroup {
 	g := s.grp.Load()
+	if g != nil && int(g.size.Load()) < s.e.cfg.PeerGroupMin {
+		g = nil // too few members to bind: each sends by its own window (Config.PeerGroupMin)
+	}
 	var ens *recovery.Ensemble
 	if g != nil {
 		ens = g.ens

@@ -17,9 +17,13 @@ func newGroupPair(t testing.TB, n int) (a, b *side, as, bs []*Session) {
 	return newGroupPairCfg(t, n, Config{})
 }
 
-// newGroupPairCfg is newGroupPair with both engines configured by cfg.
+// newGroupPairCfg is newGroupPair with both engines configured by cfg; unless cfg says
+// otherwise, any two sessions to one address share a window (PeerGroupMin 2).
 func newGroupPairCfg(t testing.TB, n int, cfg Config) (a, b *side, as, bs []*Session) {
 	t.Helper()
+	if cfg.PeerGroupMin == 0 {
+		cfg.PeerGroupMin = 2
+	}
 	mk := func(local netip.AddrPort) *side {
 		c := newMemConnSize(local, 1024, 64<<10)
 		e := NewEngine(c, cfg, nil)
@@ -151,6 +155,43 @@ func TestPeerGroupFormsAndDissolves(t *testing.T) {
 	as[2].terminate(&CloseError{Code: CodeNoError})
 	if len(a.e.peers)+len(a.e.groups) != 0 {
 		t.Fatalf("registry holds %d addresses after every session ended", len(a.e.peers)+len(a.e.groups))
+	}
+}
+
+// TestPeerGroupBindsFromMin: sessions to one address share a window only from PeerGroupMin
+// members on. Below it (the default 64 against 3 sessions) they are registered together but each
+// sends by its own window; the member that reaches the minimum makes every member join the
+// ensemble on its next TX visit, and one leaving below it makes them all leave it again.
+func TestPeerGroupBindsFromMin(t *testing.T) {
+	a, _, as, _ := newGroupPairCfg(t, 3, Config{PeerGroupMin: DefaultPeerGroupMin})
+	g := groupOf(a.e, pairAddrB)
+	if g == nil || len(g.members) != 3 {
+		t.Fatalf("groups %+v", a.e.PeerGroups())
+	}
+	for i, s := range as {
+		if s.sender.Ensemble() != nil {
+			t.Fatalf("session %d joined the ensemble of a group of 3 with PeerGroupMin %d", i, DefaultPeerGroupMin)
+		}
+	}
+
+	a, _, as, _ = newGroupPairCfg(t, 4, Config{PeerGroupMin: 4})
+	g = groupOf(a.e, pairAddrB)
+	a.step()
+	for i, s := range as {
+		if s.sender.Ensemble() != g.ens {
+			t.Fatalf("session %d not in the ensemble of a group of 4 with PeerGroupMin 4", i)
+		}
+	}
+	as[3].terminate(&CloseError{Code: CodeNoError})
+	for _, s := range as[:3] {
+		s.mu.Lock()
+		s.syncGroup() // what the member's next TX visit does
+		s.mu.Unlock()
+	}
+	for i, s := range as[:3] {
+		if s.sender.Ensemble() != nil || g.ens.BytesInFlight() != 0 {
+			t.Fatalf("session %d kept the ensemble of a group fallen to 3 (in flight %d)", i, g.ens.BytesInFlight())
+		}
 	}
 }
 
