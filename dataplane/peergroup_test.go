@@ -195,6 +195,32 @@ func TestPeerGroupBindsFromMin(t *testing.T) {
 	}
 }
 
+// TestPeerGroupShortSessions: a member that closes leaves its group at once, with its bytes in
+// flight, not at the end of its drain: they will not be acknowledged now, and counted they held
+// the group's window for the live members. Many short sessions to one peer (a dial and a close
+// each, the peers report's handshake row) stalled behind their closing predecessors: no dial of
+// 64 concurrent ones completed within half a second in 8 runs out of 10.
+func TestPeerGroupShortSessions(t *testing.T) {
+	a, _, as, _ := newGroupPair(t, 3)
+	g := groupOf(a.e, pairAddrB)
+	writeEach(t, as[:1], 64<<10)
+	a.step() // sent, not delivered: in flight
+	mine := as[0].sender.BytesInFlight()
+	if mine == 0 || g.ens.BytesInFlight() < mine {
+		t.Fatalf("member in flight %d, group %d: nothing to take out", mine, g.ens.BytesInFlight())
+	}
+	as[0].CloseWithError(CodeNoError, "")
+	if as[0].grp.Load() != nil || as[0].sender.Ensemble() != nil {
+		t.Fatal("a closing member is still in its group")
+	}
+	select {
+	case <-as[0].Done():
+		t.Fatal("the session ended at once: the test no longer shows a member leaving before its drain")
+	default:
+	}
+	checkGroupFlight(t, g, as[1:])
+}
+
 // TestPeerGroupAccounting moves data on several sessions of a group through a lossy path (every
 // fifth datagram dropped, and once half is delivered a blackout that only the members' probe
 // timeouts end) and checks after every round that the group's bytes in flight are its members'

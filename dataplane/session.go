@@ -744,6 +744,11 @@ func (s *Session) CloseWithError(code uint64, reason string) {
 func (s *Session) enterClosing(st sessState) {
 	s.state.Store(uint32(st))
 	s.drainAt = recovery.Now() + s.drainPeriod()
+	// Out of its peer group at once: it sends no more data, and what it has in flight will not
+	// be acknowledged now, so leaving it counted would hold the group's window for every live
+	// member until the drain ends (short sessions to one peer, a dial and a close each, stalled
+	// behind their own closing predecessors: TestPeerGroupShortSessions).
+	s.leaveGroup()
 	for _, st := range s.streams {
 		st.fail(s.closeErr)
 	}
