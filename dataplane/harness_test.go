@@ -3,6 +3,7 @@ package dataplane
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/sttfast/sttfast/batchio"
 	"github.com/sttfast/sttfast/dataplane/recovery"
@@ -166,7 +167,11 @@ func newHub(t testing.TB, n int) *hub {
 	if n > 128 { // wide hubs (BenchmarkBroadcastWidth): room for a round's packet to every peer
 		c = newMemConnSize(hubAddr, 4*n, 16<<10)
 	}
-	e := NewEngine(c, Config{}, nil)
+	cfg := Config{}
+	if n > 128 { // building a wide hub on a busy machine can take longer than the idle timeout
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	e := NewEngine(c, cfg, nil)
 	h := &hub{a: &side{e: e, conn: c, tx: newTxLoop(e), rx: newRxLoop(e)}, byAddr: map[netip.AddrPort]*hubPeer{}}
 	for i := 0; i < n; i++ {
 		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(1 + i>>8), byte(i)}), 3000) // distinct past 256 peers
@@ -174,7 +179,7 @@ func newHub(t testing.TB, n int) *hub {
 		if n > 128 { // a wide hub's peer gets a packet and answers with an ACK per round
 			pc = newMemConnSize(addr, 16, 4<<10)
 		}
-		pe := NewEngine(pc, Config{}, nil)
+		pe := NewEngine(pc, cfg, nil)
 		p := &hubPeer{side: &side{e: pe, conn: pc, tx: newTxLoop(pe), rx: newRxLoop(pe)}}
 		var i2r, r2i stc.Secret
 		i2r[0], r2i[0] = byte(i), byte(i+100)

@@ -140,8 +140,8 @@ type Session struct {
 	done        chan struct{}
 	estab       chan struct{} // closed when the session is established; made on demand (mu)
 	ctr         sessionCounters
-	broadcastMu sync.Mutex
-	broadcast   *Stream
+	broadcastMu sync.Mutex                 // serializes opening the broadcast stream
+	broadcast   atomic.Pointer[Stream]     // set once: a broadcast visit to 1000 sessions loads it, no lock
 	budget      atomic.Pointer[sendBudget] // made by the first write (see sendBudget)
 	// grp is the group of sessions to the same peer address whose congestion state this one
 	// shares (peergroup.go); nil while it is the only one. Set under Engine.groupMu, by the

@@ -27,6 +27,13 @@
 // while the other side is held out under the guard's gBusy (receive side) or the session lock
 // (send side); the chunks themselves stay where they are, so memory still follows the data.
 //
+// A SendBuffer may instead hold references to shared copies (shared.go: Shared, WriteShared),
+// for broadcasts: one copy of a message, reference counted, read by every buffer it was written
+// to, each reference given back when its bytes are acknowledged or the buffer is released. A
+// buffer holds copied bytes or references, never both. The references live in a ring (one slot
+// per 512 bytes of capacity at most) that follows the same slot-safety argument as the chunk
+// table, with reference indexes in place of chunk indexes.
+//
 // Offsets are absolute uint64 stream offsets below MaxOffset (2^62, the varint range).
 //
 // # Concurrency contract
@@ -34,7 +41,8 @@
 // Each buffer has two sides that run concurrently without a lock between them:
 //
 //	SendBuffer  producer  (the application writer; one at a time, callers serialize writers):
-//	                      Write, Write2, WriteMessages, Reserve, Commit, Space
+//	                      Write, Write2, WriteMessages, Reserve, Commit, Space, WriteShared,
+//	                      RefRoom, RefsNeedGrow (GrowRefs, like Grow, with the transport held off)
 //	            transport (with the session lock held, so serialized among themselves):
 //	                      ReadAt, Ack, IsAcked, Release
 //	RecvBuffer  transport (session lock held): Insert, SetFinalSize

@@ -16,9 +16,10 @@ type SendBuffer struct {
 	nslots uint32
 	cap    uint64 // capacity: max unacknowledged bytes (multiple of ChunkSize)
 
-	tab   atomic.Pointer[table] // created by the producer's first write
-	end   atomic.Uint64         // producer: first byte not yet written
-	acked atomic.Uint64         // transport: every byte below it is acknowledged
+	tab   atomic.Pointer[table]   // created by the producer's first write
+	refs  atomic.Pointer[refRing] // instead of tab: created by the first WriteShared (shared.go)
+	end   atomic.Uint64           // producer: first byte not yet written
+	acked atomic.Uint64           // transport: every byte below it is acknowledged
 
 	// acks holds the acknowledged spans above acked (all start > acked). It has no fixed cap,
 	// because forgetting an acknowledgement is not safe here: once a packet is acknowledged the
@@ -56,6 +57,7 @@ func (b *SendBuffer) Init(capacity int) {
 	b.cap = w
 	b.nslots = slotsFor(w)
 	b.tab.Store(nil)
+	b.refs.Store(nil)
 	b.end.Store(0)
 	b.acked.Store(0)
 	b.acks.reset()
@@ -242,6 +244,9 @@ func (b *SendBuffer) noReservation() {
 func (b *SendBuffer) table() *table {
 	t := b.tab.Load()
 	if t == nil {
+		if b.refs.Load() != nil {
+			panic("streambuf: copying write on a buffer holding shared references")
+		}
 		t = newTable(int(b.nslots))
 		b.tab.Store(t)
 	}
@@ -291,6 +296,9 @@ func (b *SendBuffer) freeChunks() {
 	if t := b.tab.Swap(nil); t != nil {
 		t.freeAll()
 	}
+	if r := b.refs.Swap(nil); r != nil {
+		r.releaseAll()
+	}
 }
 
 // End returns the producer's published end offset: every byte below it has been written.
@@ -308,13 +316,16 @@ func (b *SendBuffer) ReadAt(dst []byte, off uint64) int {
 	if off < b.acked.Load() || off >= e || len(dst) == 0 {
 		return 0
 	}
-	t := b.tab.Load()
-	if t == nil { // released
-		return 0
-	}
 	n := min(uint64(len(dst)), e-off)
-	copyOut(t, off, dst[:n])
-	return int(n)
+	if t := b.tab.Load(); t != nil {
+		copyOut(t, off, dst[:n])
+		return int(n)
+	}
+	if r := b.refs.Load(); r != nil {
+		r.copyOut(off, dst[:n])
+		return int(n)
+	}
+	return 0 // released
 }
 
 // Ack marks [off, off+n) as acknowledged. Ranges above the acknowledged prefix are remembered
@@ -344,6 +355,8 @@ func (b *SendBuffer) Ack(off, n uint64) bool {
 		for k := a / ChunkSize; k < na/ChunkSize; k++ {
 			putChunk(t.slot(k).Swap(nil))
 		}
+	} else if r := b.refs.Load(); r != nil {
+		r.releaseBelow(na)
 	}
 	b.acked.Store(na)
 	if na == e {
