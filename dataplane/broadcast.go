@@ -245,16 +245,7 @@ func (st *Stream) tryWriteShared(m *streambuf.Shared, size int) (bool, error) {
 	if !st.sharedRoom(need) {
 		return false, nil
 	}
-	// Take the budget only when no writer is waiting for it: a try never jumps the queue.
-	b := st.s.sendBudget()
-	if b.nwait.Load() != 0 {
-		return false, nil
-	}
-	c := b.grab(int64(need), int64(need))
-	if c == 0 {
-		return false, nil
-	}
-	if _, err := st.addCharge(b, c); err != nil {
+	if ok, err := st.tryCharge(need); !ok {
 		return false, err
 	}
 	st.uncharge(int64(need-st.send.WriteShared(m, 0, need)), nil)

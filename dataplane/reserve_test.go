@@ -53,12 +53,13 @@ func TestMessageReserveGoesBack(t *testing.T) {
 	}
 }
 
-// TestMessageReserveWriterInside: when the acknowledgement that empties the stream arrives
-// while the writer holds the write lock, the reserve goes back as the writer leaves.
-func TestMessageReserveWriterInside(t *testing.T) {
-	a, b := newPair(t, Config{AckEvery: 1})
+// pairHoldingReserve returns a pair whose writer holds a message reserve on st: a run of 64-byte
+// messages written, bytes unacknowledged, writes never inline.
+func pairHoldingReserve(t *testing.T) (a, b *side, st *Stream) {
+	t.Helper()
+	a, b = newPair(t, Config{AckEvery: 1})
 	noInline(a, b)
-	st, _ := a.s.OpenStream(t.Context())
+	st, _ = a.s.OpenStream(t.Context())
 	writeSmall(t, a, b, st, 100)
 	if err := st.WriteMessage(make([]byte, 64)); err != nil {
 		t.Fatal(err)
@@ -66,6 +67,13 @@ func TestMessageReserveWriterInside(t *testing.T) {
 	if st.reserve == 0 {
 		t.Fatal("no reserve after a run of 64-byte messages with bytes unacknowledged")
 	}
+	return a, b, st
+}
+
+// TestMessageReserveWriterInside: when the acknowledgement that empties the stream arrives
+// while the writer holds the write lock, the reserve goes back as the writer leaves.
+func TestMessageReserveWriterInside(t *testing.T) {
+	a, b, st := pairHoldingReserve(t)
 	st.wmu.Lock() // a writer inside
 	pumpUntil(t, a, b, nil, func() bool { return st.send.Acked() == st.send.End() })
 	if !st.reserveDue.Load() {
@@ -114,16 +122,7 @@ func TestMessageReserveCloseWrite(t *testing.T) {
 // send buffer alone (writeAlone, no write lock): the acknowledgement cannot take the reserve,
 // asks for it, and the writer gives it back as it leaves.
 func TestMessageReserveWriterAlone(t *testing.T) {
-	a, b := newPair(t, Config{AckEvery: 1})
-	noInline(a, b)
-	st, _ := a.s.OpenStream(t.Context())
-	writeSmall(t, a, b, st, 100)
-	if err := st.WriteMessage(make([]byte, 64)); err != nil {
-		t.Fatal(err)
-	}
-	if st.reserve == 0 {
-		t.Fatal("no reserve after a run of 64-byte messages with bytes unacknowledged")
-	}
+	a, b, st := pairHoldingReserve(t)
 	if !st.send.TryEnterAlone() { // a writer inside alone
 		t.Fatal("nobody is inside, yet the writer could not enter alone")
 	}

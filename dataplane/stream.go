@@ -357,7 +357,21 @@ func (st *Stream) TryWriteMessage(msg []byte) (bool, error) {
 	if st.send.Space() < need {
 		return false, nil
 	}
-	// Take the budget only when no writer is waiting for it: a try never jumps the queue.
+	if ok, err := st.tryCharge(need); !ok {
+		return false, err
+	}
+	if st.prob != nil {
+		st.recordMessage(need, st.classOf(msg))
+	}
+	st.uncharge(int64(need-st.send.Write2(hdr[:n], msg)), nil)
+	st.kick()
+	return true, nil
+}
+
+// tryCharge takes need bytes of the session's send budget for a write that must not wait, and
+// reports whether it did: only when no writer is waiting for the budget (a try never jumps the
+// queue) and the budget has that much now. wmu held.
+func (st *Stream) tryCharge(need int) (bool, error) {
 	b := st.s.sendBudget()
 	if b.nwait.Load() != 0 {
 		return false, nil
@@ -369,11 +383,6 @@ func (st *Stream) TryWriteMessage(msg []byte) (bool, error) {
 	if _, err := st.addCharge(b, m); err != nil {
 		return false, err
 	}
-	if st.prob != nil {
-		st.recordMessage(need, st.classOf(msg))
-	}
-	st.uncharge(int64(need-st.send.Write2(hdr[:n], msg)), nil)
-	st.kick()
 	return true, nil
 }
 
