@@ -321,6 +321,10 @@ func (s *Stats) Add(o *Stats) {
 
 // Stats returns the Conn's counters.
 func (c *Conn) Stats() Stats {
+	// DropPong before DropBudget: a dropped pong counts into dropBudget first (the outbox) and
+	// dropPong second, so read in this order the snapshot keeps DropPong <= DropBudget while a
+	// flood goes on (read the other way round it once showed 35 more pongs than budget drops).
+	pongs := c.dropPong.Load()
 	s := Stats{
 		ClosedProtocol: c.closedProtocol.Load(),
 		ClosedText:     c.closedText.Load(),
@@ -328,7 +332,7 @@ func (c *Conn) Stats() Stats {
 		DropNoPeer:     c.dropNoPeer.Load(),
 		DropOversize:   c.dropOversize.Load(),
 		DropBudget:     c.dropBudget.Load(),
-		DropPong:       c.dropPong.Load(),
+		DropPong:       pongs,
 		DropQueue:      c.q.drops.Load(),
 		PeerCloses:     c.peerCloses.Load(),
 	}
