@@ -136,6 +136,13 @@ func (x *side) step() {
 	x.tx.applyNarrow()
 }
 
+// warm runs f n times: the rounds before an allocation count, or a benchmark's timer.
+func warm(n int, f func()) {
+	for i := 0; i < n; i++ {
+		f()
+	}
+}
+
 // deliver hands everything from's TX loop wrote to to's RX loop.
 func deliver(from, to *side) int {
 	msgs := from.conn.take()
