@@ -120,8 +120,7 @@ func (st *Stream) writeShared(m *streambuf.Shared, size int) error {
 	}
 	st.lockWrite()
 	err := st.writeSharedLocked(m)
-	st.unlockWrite()
-	st.writerDone()
+	st.endWrite()
 	return err
 }
 
@@ -227,20 +226,10 @@ func (st *Stream) sharedRoom(n int) bool {
 // send buffer has room for all of it right now, and never blocks. size is the message's length
 // without its prefix.
 func (st *Stream) tryWriteShared(m *streambuf.Shared, size int) (bool, error) {
-	if size > st.s.e.cfg.MaxMessageSize {
-		return false, ErrMessageTooLarge
-	}
-	if !st.tryLockWrite() {
-		return false, nil
-	}
-	defer st.writerDone() // after the unlock (deferred calls run last first)
-	defer st.unlockWrite()
-	if st.wclosed.Load() {
-		return false, ErrStreamClosed
-	}
-	if err := st.failure(); err != nil {
+	if ok, err := st.tryBeginWrite(size); !ok {
 		return false, err
 	}
+	defer st.endWrite()
 	need := m.Len()
 	if !st.sharedRoom(need) {
 		return false, nil

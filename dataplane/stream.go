@@ -176,8 +176,7 @@ func (st *Stream) WriteMessage(msg []byte) error {
 	class := st.classOf(msg) // before taking any lock: it reads every byte
 	st.lockWrite()
 	err := st.writeMessage(msg, class)
-	st.unlockWrite()
-	st.writerDone()
+	st.endWrite()
 	return err
 }
 
@@ -228,6 +227,33 @@ func (st *Stream) tryLockWrite() bool {
 func (st *Stream) unlockWrite() {
 	st.send.Unhold()
 	st.wmu.Unlock()
+}
+
+// endWrite ends a write call that held the write side: unlockWrite, then writerDone.
+func (st *Stream) endWrite() {
+	st.unlockWrite()
+	st.writerDone()
+}
+
+// tryBeginWrite starts a write of a size-byte message that must not wait: it reports false
+// when another writer holds the stream, and fails for a message over MaxMessageSize or a stream
+// closed for writing or failed. On true the caller holds the write side and ends with endWrite.
+func (st *Stream) tryBeginWrite(size int) (bool, error) {
+	if size > st.s.e.cfg.MaxMessageSize {
+		return false, ErrMessageTooLarge
+	}
+	if !st.tryLockWrite() {
+		return false, nil
+	}
+	err := st.failure()
+	if st.wclosed.Load() {
+		err = ErrStreamClosed
+	}
+	if err != nil {
+		st.endWrite()
+		return false, err
+	}
+	return true, nil
 }
 
 // lockRead and unlockRead are lockWrite and unlockWrite for the read side: the read lock and
@@ -337,20 +363,10 @@ func (st *Stream) waitSpace(n int) error {
 // TryWriteMessage writes msg as one message only if the send buffer has room for all of it right
 // now, and reports whether it did; it never blocks and never writes part of a message.
 func (st *Stream) TryWriteMessage(msg []byte) (bool, error) {
-	if len(msg) > st.s.e.cfg.MaxMessageSize {
-		return false, ErrMessageTooLarge
-	}
-	if !st.tryLockWrite() {
-		return false, nil
-	}
-	defer st.writerDone() // after the unlock (deferred calls run last first)
-	defer st.unlockWrite()
-	if st.wclosed.Load() {
-		return false, ErrStreamClosed
-	}
-	if err := st.failure(); err != nil {
+	if ok, err := st.tryBeginWrite(len(msg)); !ok {
 		return false, err
 	}
+	defer st.endWrite()
 	var hdr [8]byte
 	n := frame.PutVarint(hdr[:], uint64(len(msg)))
 	need := n + len(msg)

@@ -208,9 +208,8 @@ func (vr *vecReader) next() (int, error) {
 // the length prefix in front of it once its length is known. wmu held throughout.
 func (vr *vecReader) nextInPlace() (int, error) {
 	st := vr.st
-	defer st.writerDone() // after the unlock (deferred calls run last first)
 	st.lockWrite()
-	defer st.unlockWrite()
+	defer st.endWrite()
 	if st.wclosed.Load() {
 		return 0, ErrStreamClosed
 	}

@@ -119,9 +119,8 @@ func (st *Stream) WriteMessages(msgs [][]byte) (n int, err error) {
 		}
 		return len(msgs), nil
 	}
-	defer st.writerDone() // after the unlock (deferred calls run last first)
 	st.lockWrite()
-	defer st.unlockWrite()
+	defer st.endWrite()
 	for n < len(msgs) && err == nil {
 		var k int
 		k, err = st.writeRun(msgs[n:])
