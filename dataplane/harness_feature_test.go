@@ -81,17 +81,22 @@ func pumpUntil(t testing.TB, a, b *side, tap func(capturedDG), cond func() bool)
 // fails the test if it reports an error.
 func pumpUntilDone(t testing.TB, a, b *side, done <-chan error) {
 	t.Helper()
-	pumpUntil(t, a, b, nil, func() bool {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			return true
-		default:
-			return false
+	pumpUntil(t, a, b, nil, func() bool { return reported(t, done) })
+}
+
+// reported reports whether a goroutine has reported on done, and fails the test if it reported
+// an error.
+func reported(t testing.TB, done <-chan error) bool {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		return true
+	default:
+		return false
+	}
 }
 
 // drainEvents pops every queued event of e.

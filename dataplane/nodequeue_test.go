@@ -41,15 +41,7 @@ func TestNodeSendBufferBoundsBroadcast(t *testing.T) {
 		if live := streambuf.SharedInUse() - baseShared; live > maxShared {
 			t.Fatalf("%d shared broadcast copies alive, want <= %d", live, maxShared)
 		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			return true
-		default:
-			return false
-		}
+		return reported(t, done)
 	})
 	if q.waits.Load() == 0 {
 		t.Fatal("the broadcaster never waited for the node's bound")
