@@ -38,16 +38,7 @@ func TestAwaitEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	cli, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	srv, cli := loopbackNode(t, seed), loopbackNode(t, seed)
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	cs, err := cli.Dial(ctx, "udp://"+srv.Addr().String())
@@ -80,4 +71,16 @@ func TestAwaitEnd(t *testing.T) {
 	default:
 		t.Fatal("awaitEnd returned on the closing side before its drain was over")
 	}
+}
+
+// loopbackNode starts a node with seed on a loopback UDP port of its own, closed when the test
+// ends: an in-process peer for the command's tests.
+func loopbackNode(t *testing.T, seed *stc.Seed) *ctrl.Node {
+	t.Helper()
+	n, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
 }

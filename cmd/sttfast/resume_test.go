@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/stc"
 )
 
@@ -160,11 +158,8 @@ func waitStateHas(t *testing.T, seedPath, state string, n int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node, err := ctrl.Listen(context.Background(), ctrl.Config{Seed: seed, Addr: "udp://127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
+	node := loopbackNode(t, seed)
+	defer node.Close() // at return: the test goes on long after the state is read
 	deadline := time.Now().Add(guard)
 	for {
 		if b, err := readStateFile(state); err == nil {
