@@ -25,9 +25,10 @@ type batchPoller interface {
 // packet or a few, and each buffer holds a GRO train of one flow.
 const pollBatch = 4
 
-// exchangeGap: a reader waits in an exchange when its engine sent inline (runInline) within
-// this time, i.e. it has just written a request or a reply. A reader of a one-way stream does
-// not poll.
+// exchangeGap: a reader waits in an exchange when its own stream wrote since it last polled
+// (Stream.kicked) and its engine sent inline (runInline) within this time, i.e. it has just
+// written a request or a reply. A reader of a one-way stream does not poll, whatever other
+// streams of its engine do.
 const exchangeGap = 100 * time.Microsecond
 
 // DefaultReadPoll is Config.ReadPoll's default: about a round trip between two processes of a
@@ -71,6 +72,9 @@ func (st *Stream) pollFor(need int) bool {
 	e := st.s.e
 	if !e.started.Load() || e.poller == nil {
 		return false
+	}
+	if !st.kicked.Load() || !st.kicked.CompareAndSwap(true, false) {
+		return false // this stream wrote nothing since: it does not wait for an answer
 	}
 	now := recovery.Now()
 	if int64(now)-e.lastInline.Load() >= int64(exchangeGap) {

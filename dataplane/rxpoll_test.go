@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sttfast/sttfast/batchio"
+	"github.com/sttfast/sttfast/dataplane/recovery"
 )
 
 // pollEngine is an engine over a real UDP socket with the poll path prepared but its loops not
@@ -134,5 +135,34 @@ func TestReadPollPingPong(t *testing.T) {
 	}
 	if p := cli.Stats().RxPolled + srv.Stats().RxPolled; p == 0 {
 		t.Fatalf("no reader received on the socket itself in %d round trips", rounds)
+	}
+}
+
+// Only a reader whose own stream wrote since it last polled polls the socket: a one-way
+// stream's reader parks at once even while its engine is in an exchange on another stream
+// (an inline send just now), and a reader polls once per write, not again after a poll that
+// found nothing.
+func TestPollOnlyAfterOwnWrite(t *testing.T) {
+	e, from := pollEngine(t)
+	e.started.Store(true) // the loops stay off: only the reader reads
+	st := &Stream{s: &Session{e: e}}
+	sendJunk(t, from, e)
+	e.lastInline.Store(int64(recovery.Now())) // another stream's exchange
+	if st.pollFor(1) || e.Stats().RxPolled != 0 {
+		t.Fatalf("a reader whose stream wrote nothing polled (%d batches)", e.Stats().RxPolled)
+	}
+	st.kicked.Store(true) // its own write
+	e.lastInline.Store(int64(recovery.Now()))
+	st.pollFor(1)
+	if got := e.Stats().RxPolled; got != 1 {
+		t.Fatalf("a reader after its own write polled %d batches, want the queued one", got)
+	}
+	if st.kicked.Load() {
+		t.Fatal("the poll did not use up the write's turn")
+	}
+	sendJunk(t, from, e)
+	e.lastInline.Store(int64(recovery.Now()))
+	if st.pollFor(1); e.Stats().RxPolled != 1 {
+		t.Fatal("a reader polled again without writing since")
 	}
 }

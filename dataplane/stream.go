@@ -50,6 +50,10 @@ type Stream struct {
 	// dataIn: the RX loop delivered data on the stream since its last write kicked the TX work,
 	// so that write answers it and goes out inline even right after an inline send (runInline).
 	dataIn atomic.Bool
+	// kicked: the stream's writes kicked the TX work since its reader last polled the socket
+	// (pollFor): only a reader waiting for the answer to its own stream's write polls, not one
+	// of a one-way stream that happens to share an engine with an exchange.
+	kicked atomic.Bool
 	// crowded: another stream was in the session at the same time as this one (set under s.mu,
 	// never cleared): the reader then counts its credit at once (countAlone).
 	crowded      atomic.Bool
@@ -478,6 +482,9 @@ func (st *Stream) kick() {
 	s.mu.Lock()
 	s.pushReady(st)
 	s.mu.Unlock()
+	if !st.kicked.Load() {
+		st.kicked.Store(true)
+	}
 	s.e.send(s, st.dataIn.Swap(false))
 }
 
