@@ -189,8 +189,18 @@ func probRows(sr probSendResult, sentAt, recvAt []int64, p float64) []probClassR
 		}
 	}
 	// The sender decides on the loss rate of its last 1000-2000 packets, which wanders by about
-	// two standard deviations of 1000 samples around the final one (see ctrl's test).
-	pHi := p + 2*math.Sqrt(p*(1-p)/1000)
+	// two standard deviations of 1000 samples around the path's rate (see ctrl's test). The
+	// final window is one such sample, and may sit well below the rate the earlier windows
+	// measured: at 20% loss the class of target 0.80 straddles its budget's step (1 − p >= 0.8
+	// needs no retransmission exactly up to p = 0.2), so a run whose final window read 0.176
+	// while the whole run lost 0.198 had rightly bought a round for its earlier messages. The
+	// upper bound starts from the higher of the final window and the whole run.
+	whole := p
+	if sr.PacketsSent > 0 {
+		whole = float64(sr.PacketsLost) / float64(sr.PacketsSent)
+	}
+	pTop := max(p, whole)
+	pHi := pTop + 2*math.Sqrt(pTop*(1-pTop)/1000)
 	for c := range rows {
 		r := &rows[c]
 		r.class = delivery.Class(c)
