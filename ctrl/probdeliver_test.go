@@ -23,8 +23,8 @@ type probRun struct {
 	sent, delivered [delivery.NumClasses]int
 	stats           dataplane.ProbStats
 	latency         []time.Duration // of delivered messages, in order
-	lossRate        float64 // the sender's final estimate (one window)
-	wholeLoss       float64 // packets lost / sent over the whole run
+	lossRate        float64         // the sender's final estimate (one window)
+	wholeLoss       float64         // packets lost / sent over the whole run
 }
 
 // runProb sends perClass messages of every class, interleaved, on one stream of the session
