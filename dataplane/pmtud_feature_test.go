@@ -80,16 +80,7 @@ func TestPMTUDConvergesOverLoopback(t *testing.T) {
 	})
 	data := randomBytes(16<<20, 15)
 	p := transferWatched(ctx, cs, ss, data)
-	for range 2 {
-		select {
-		case err := <-p.done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-ctx.Done():
-			t.Fatalf("transfer stuck at %d bytes", p.got.Load())
-		}
-	}
+	p.wait(ctx, t)
 	st := cs.Stats()
 	es := cli.Stats()
 	cs.mu.Lock() // the RX loop still updates the search state as late ACKs arrive
@@ -123,16 +114,7 @@ func TestPMTUDBlackHoleMidTransfer(t *testing.T) {
 	p.waitBytes(ctx, t, 4<<20)
 	cl.limit.Store(after)
 	sl.limit.Store(after)
-	for range 2 {
-		select {
-		case err := <-p.done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-ctx.Done():
-			t.Fatalf("transfer stuck at %d bytes after the black hole", p.got.Load())
-		}
-	}
+	p.wait(ctx, t)
 	if bh := cli.Stats().PMTUBlackHoles; bh == 0 {
 		t.Fatal("the transfer survived but no black hole was detected")
 	}
