@@ -71,6 +71,9 @@ func (t *txLoop) serve(s *Session) bool {
 		acks := s.ctr.acksSent.Load()
 		more = t.packSession(s, now)
 		t.grp = nil
+		if g := s.grp.Load(); g != nil {
+			g.endTurn(s, t.e)
+		}
 		if s.ctr.acksSent.Load() != acks {
 			t.packCandidateAck(s, now)
 		}

@@ -47,6 +47,10 @@ type peerGroup struct {
 	waiters []*Session   // FIFO from head, each with groupWait set
 	head    int          // first live entry of waiters
 	nwait   atomic.Int32 // len(waiters) - head, readable without mu
+	// woken counts the members given a turn (groupTurn) that have not taken it yet: the room
+	// promised to them, groupQuantum packets each, is not offered again until their TX visits
+	// take or end their turns (endTurn). Written under mu, readable without it.
+	woken atomic.Int32
 }
 
 // register records s as a session to addr, forming a group with the session already there if
@@ -178,11 +182,11 @@ func (g *peerGroup) wait(s *Session, e *Engine) {
 	if !s.groupWait {
 		s.groupWait = true
 		if s.groupTurn && g.head > 0 {
-			s.groupTurn = false
+			g.clearTurn(s)
 			g.head--
 			g.waiters[g.head] = s
 		} else {
-			s.groupTurn = false
+			g.clearTurn(s)
 			g.waiters = append(g.waiters, s)
 		}
 		g.nwait.Store(int32(len(g.waiters) - g.head))
@@ -204,7 +208,7 @@ func (g *peerGroup) admit(s *Session, e *Engine) bool {
 	}
 	g.mu.Lock()
 	turn := s.groupTurn
-	s.groupTurn = false
+	g.clearTurn(s)
 	g.mu.Unlock()
 	if turn {
 		return true
@@ -213,8 +217,37 @@ func (g *peerGroup) admit(s *Session, e *Engine) bool {
 	return false
 }
 
+// clearTurn ends s's turn, if it has one, and with it the room promised to it. g.mu held.
+func (g *peerGroup) clearTurn(s *Session) {
+	if s.groupTurn {
+		s.groupTurn = false
+		g.woken.Add(-1)
+	}
+}
+
+// endTurn ends the turn a TX visit of s did not take (s had nothing to send, or its own
+// window held it), so that the room promised to it goes to the next waiter rather than
+// staying promised until s next sends. Every woken member is visited (wake queues it for the
+// TX loop), so every promise ends. TX loop, s's mu held.
+func (g *peerGroup) endTurn(s *Session, e *Engine) {
+	if g.woken.Load() == 0 {
+		return
+	}
+	g.mu.Lock()
+	had := s.groupTurn
+	g.clearTurn(s)
+	g.mu.Unlock()
+	if had {
+		g.wake(e)
+	}
+}
+
 // wake gives the head of the queue its turn, one waiter per groupQuantum packets of room in the
-// group's window, and hands them to the TX loop.
+// group's window beyond what earlier turns not yet taken were promised, and hands them to the
+// TX loop. Each acknowledgement calls it: without the promises, the acknowledgements arriving
+// before the TX loop came round each offered the same room again, and at 1000 members most of
+// the members woken found it taken, a visit of one cold session's state for nothing (two
+// empty visits per packet sent).
 func (g *peerGroup) wake(e *Engine) {
 	if g.nwait.Load() == 0 {
 		return
@@ -225,12 +258,16 @@ func (g *peerGroup) wake(e *Engine) {
 	}
 	g.mu.Lock()
 	woke := false
-	for room > 0 && g.head < len(g.waiters) {
+	for g.head < len(g.waiters) {
 		s := g.waiters[g.head]
+		q := groupQuantum * s.payloadSize()
+		if room-int(g.woken.Load())*q <= 0 {
+			break
+		}
 		g.waiters[g.head] = nil
 		g.head++
 		s.groupWait, s.groupTurn = false, true
-		room -= groupQuantum * s.payloadSize()
+		g.woken.Add(1)
 		e.enqueue(s)
 		woke = true
 	}
@@ -254,7 +291,8 @@ func (g *peerGroup) drop(s *Session) {
 			}
 		}
 	}
-	s.groupWait, s.groupTurn = false, false
+	s.groupWait = false
+	g.clearTurn(s)
 	g.compact()
 	g.mu.Unlock()
 }

@@ -120,7 +120,17 @@ func (s *Session) nextDeadline(now recovery.Time) recovery.Time {
 	}
 	earliest(s.rxPrevDrop)
 	if s.sender.HistoryCap() > 0 && s.sender.InFlightPackets() == 0 {
-		earliest(s.lastSent + recovery.Time(idleTrim)) // to give the history back once quiet
+		// To give the history back once quiet. Once that time has passed, this visit's timers
+		// tried (Trim) and the history is still held: by packets not ack-eliciting (ACKs) that
+		// the peer has not acknowledged, which a receiver that only acknowledges keeps sending.
+		// Try again in idleTrim, not at once: a deadline in the past would bring the session
+		// back at every pass of the TX loop (a fan-out receiver's 1000 sessions made 1.4
+		// million empty visits in a 3 s window).
+		trimAt := s.lastSent + recovery.Time(idleTrim)
+		if trimAt <= now {
+			trimAt = now + recovery.Time(idleTrim)
+		}
+		earliest(trimAt)
 	}
 	if s.pacedUntil > now {
 		earliest(s.pacedUntil)

@@ -146,6 +146,15 @@ func fanScaleInfo(e *Env, node *ctrl.Node) {
 	e.Info("retransmitted_bytes", strconv.FormatUint(retransmitted, 10))
 	e.Info("ptos", strconv.FormatUint(ptos, 10))
 	e.Info("send_buffered_peak_per_session", strconv.FormatInt(peak, 10))
+	// Packets both ways: how full the sender's packets are and how many acknowledgements it
+	// opens per packet sent, at each width (a wide fan-out that sent emptier packets, or drew
+	// more acknowledgements per packet, would pay per message for it).
+	ns := node.Stats()
+	e.Info("tx_datagrams", strconv.FormatUint(ns.TxDatagrams, 10))
+	e.Info("tx_bytes", strconv.FormatUint(ns.TxBytes, 10))
+	e.Info("tx_batches", strconv.FormatUint(ns.TxBatches, 10))
+	e.Info("rx_datagrams", strconv.FormatUint(ns.RxDatagrams, 10))
+	e.Info("rx_batches", strconv.FormatUint(ns.RxBatches, 10))
 }
 
 // dialSessions establishes n sessions from node to addr, fanScaleDials at a time.
