@@ -19,6 +19,11 @@ import (
 // reader.
 type batchPoller interface {
 	TryReadBatch(msgs []batchio.Message) (int, error)
+	// HoldReadWakes and ReleaseReadWakes bracket a poll: while held, the datagrams the poller
+	// takes and the replies it sends do not wake the runtime's netpoller thread (the RX loop's
+	// park), which on a small VM costs more than the round trip's work.
+	HoldReadWakes() bool
+	ReleaseReadWakes()
 }
 
 // pollBatch is how many receive buffers a polling reader reads into: an exchange brings a
@@ -66,8 +71,11 @@ func (e *Engine) pollRx() bool {
 // pollFor receives on the socket until need bytes are readable on st or Config.ReadPoll is
 // spent, yielding the core between tries: the thread the peer process or the netpoller wakes
 // may be waiting for this core, and a spin that held it made round trips slower (a plain
-// spin: p50 11-14 µs in quiet moments but p99 700-850 µs when the machine is loaded). It
-// reports whether need bytes became readable. rmu held.
+// spin: p50 11-14 µs in quiet moments but p99 700-850 µs when the machine is loaded). While
+// it polls, the socket's readiness does not wake the runtime's netpoller (HoldReadWakes): the
+// wake-ups of the thread parked for the RX loop, one per datagram taken here and one per
+// datagram sent, were most of the round trip (profiles/README.md, "Round trip, piece by
+// piece"). It reports whether need bytes became readable. rmu held.
 func (st *Stream) pollFor(need int) bool {
 	e := st.s.e
 	if !e.started.Load() || e.poller == nil {
@@ -86,6 +94,16 @@ func (st *Stream) pollFor(need int) bool {
 			end = now.Add(max(left, 0))
 		}
 	}
+	held := e.poller.HoldReadWakes()
+	got := e.pollUntil(st, need, end)
+	if held {
+		e.poller.ReleaseReadWakes()
+	}
+	return got
+}
+
+// pollUntil receives until need bytes are readable on st or the clock reaches end.
+func (e *Engine) pollUntil(st *Stream, need int, end recovery.Time) bool {
 	for {
 		e.pollRx()
 		if st.recv.Readable() >= need {
