@@ -138,6 +138,95 @@ func TestReadPollPingPong(t *testing.T) {
 	}
 }
 
+// A polling reader holds the socket's netpoller wake-ups only while it polls: after an
+// exchange, a message on another stream, whose reader parks at once (it never wrote), reaches
+// it through the RX loop, which the netpoller must wake again. A release that left the
+// registration without EPOLLIN leaves the engine deaf here (the test then fails at its
+// deadline: checked by breaking the release).
+func TestPollReleasesNetpollerWakes(t *testing.T) {
+	cfg := Config{ReadPoll: 20 * time.Millisecond}
+	ca, cb := listenUDP(t), listenUDP(t)
+	cli, _, cs, ss := startPairConfig(t, cfg, ca, cb, cb.LocalAddr(), ca.LocalAddr())
+	if !ca.HoldReadWakes() {
+		t.Skip("the runtime's epoll registration of the socket was not found")
+	}
+	ca.ReleaseReadWakes()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := cs.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 50
+	served := make(chan error, 1)
+	go func() {
+		st, err := ss.AcceptStream(ctx)
+		if err != nil {
+			served <- err
+			return
+		}
+		var buf []byte
+		for range rounds {
+			if buf, err = st.ReadMessage(buf[:0]); err != nil {
+				served <- err
+				return
+			}
+			if err = st.WriteMessage(buf); err != nil {
+				served <- err
+				return
+			}
+		}
+		// Push only when the client says its exchange is over, so no poll of its can take the
+		// push on the way.
+		gone, err := ss.AcceptStream(ctx)
+		if err == nil {
+			_, err = gone.ReadMessage(nil)
+		}
+		if err != nil {
+			served <- err
+			return
+		}
+		push, err := ss.OpenStream(ctx)
+		if err == nil {
+			err = push.WriteMessage([]byte("after the exchange"))
+		}
+		served <- err
+	}()
+	var back []byte
+	for i := range rounds {
+		if err := req.WriteMessage([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if back, err = req.ReadMessage(back[:0]); err != nil || len(back) != 1 || back[0] != byte(i) {
+			t.Fatalf("round %d: echo %x, %v", i, back, err)
+		}
+	}
+	polled := cli.Stats().RxPolled
+	done, err := cs.OpenStream(ctx)
+	if err == nil {
+		err = done.WriteMessage([]byte("done"))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	push, err := cs.AcceptStream(ctx)
+	if err != nil {
+		t.Fatalf("the stream opened after the exchange was never accepted: %v", err)
+	}
+	if err := push.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := push.ReadMessage(nil); err != nil || string(got) != "after the exchange" {
+		t.Fatalf("message after the exchange: %q, %v", got, err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if polled == 0 {
+		t.Fatalf("no reader received on the socket itself in %d round trips: no wake-up was held", rounds)
+	}
+}
+
 // Only a reader whose own stream wrote since it last polled polls the socket: a one-way
 // stream's reader parks at once even while its engine is in an exchange on another stream
 // (an inline send just now), and a reader polls once per write, not again after a poll that
