@@ -55,9 +55,13 @@ func (e *Engine) initPoll(rx *rxLoop) {
 // pollRx receives and processes what is queued on the socket, on the caller's goroutine, unless
 // someone else holds the RX baton (the RX loop at work, another polling reader). It reports
 // whether it read any datagram.
-func (e *Engine) pollRx() bool {
+func (e *Engine) pollRx() bool { return e.pollRxCount() > 0 }
+
+// pollRxCount is pollRx reporting how many receive buffers it filled (0 when someone else
+// holds the baton).
+func (e *Engine) pollRxCount() int {
 	if !e.rxMu.TryLock() {
-		return false
+		return 0
 	}
 	n, err := e.poller.TryReadBatch(e.pollMsgs)
 	if err == nil && n > 0 {
@@ -65,7 +69,7 @@ func (e *Engine) pollRx() bool {
 		e.rx.batch(e.pollMsgs[:n])
 	}
 	e.rxMu.Unlock()
-	return n > 0
+	return max(n, 0)
 }
 
 // pollFor receives on the socket until need bytes are readable on st or Config.ReadPoll is
@@ -95,17 +99,23 @@ func (st *Stream) pollFor(need int) bool {
 		}
 	}
 	held := e.poller.HoldReadWakes()
-	got := e.pollUntil(st, need, end)
+	got := e.pollUntil(st, need, end, &held)
 	if held {
 		e.poller.ReleaseReadWakes()
 	}
 	return got
 }
 
-// pollUntil receives until need bytes are readable on st or the clock reaches end.
-func (e *Engine) pollUntil(st *Stream, need int, end recovery.Time) bool {
+// pollUntil receives until need bytes are readable on st or the clock reaches end. A try that
+// fills every poll buffer means a busy socket rather than an exchange: the hold on the
+// netpoller's wake-ups ends there (*held false), so the RX loop, with its larger batches, is
+// woken for the rest while this reader goes on polling.
+func (e *Engine) pollUntil(st *Stream, need int, end recovery.Time, held *bool) bool {
 	for {
-		e.pollRx()
+		if e.pollRxCount() == len(e.pollMsgs) && *held {
+			e.poller.ReleaseReadWakes()
+			*held = false
+		}
 		if st.recv.Readable() >= need {
 			return true
 		}

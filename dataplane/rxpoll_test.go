@@ -255,3 +255,64 @@ func TestPollOnlyAfterOwnWrite(t *testing.T) {
 		t.Fatal("a reader polled again without writing since")
 	}
 }
+
+// holdCounter counts a poller's holds and releases of the netpoller wake-ups.
+type holdCounter struct {
+	batchPoller
+	e               *Engine
+	holds, releases int
+	polledAtRelease uint64 // the engine's RxPolled at the last release
+}
+
+func (h *holdCounter) HoldReadWakes() bool {
+	h.holds++
+	h.batchPoller.HoldReadWakes()
+	return true
+}
+
+func (h *holdCounter) ReleaseReadWakes() {
+	h.releases++
+	h.polledAtRelease = h.e.Stats().RxPolled
+	h.batchPoller.ReleaseReadWakes()
+}
+
+// A poll holds the netpoller's wake-ups once and releases them once, also when it returns
+// early; a try that fills every poll buffer (a busy socket, not an exchange) releases the hold
+// at once and the poll goes on without it.
+func TestPollHoldsWakesOncePerPoll(t *testing.T) {
+	e, from := pollEngine(t)
+	e.started.Store(true) // the loops stay off: only the reader reads
+	hc := &holdCounter{batchPoller: e.poller, e: e}
+	e.poller = hc
+	e.cfg.ReadPoll = time.Millisecond
+	st := &Stream{s: &Session{e: e}}
+	st.kicked.Store(true)
+	e.lastInline.Store(int64(recovery.Now()))
+	if st.pollFor(1) {
+		t.Fatal("a poll of an empty socket found data")
+	}
+	if hc.holds != 1 || hc.releases != 1 {
+		t.Fatalf("one poll: %d holds, %d releases; want 1, 1", hc.holds, hc.releases)
+	}
+	// Datagrams of different sizes are not coalesced (GRO), so each fills a poll buffer.
+	for i := range pollBatch + 1 {
+		junk[0].N, junk[0].Addr = 64-i, e.LocalAddr()
+		if _, err := from.WriteBatch(junk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.kicked.Store(true)
+	e.lastInline.Store(int64(recovery.Now()))
+	polled := e.Stats().RxPolled
+	st.pollFor(1)
+	if hc.holds != 2 || hc.releases != 2 {
+		t.Fatalf("a poll that met a full batch: %d holds, %d releases; want 2, 2", hc.holds, hc.releases)
+	}
+	if hc.polledAtRelease != polled+1 {
+		t.Fatalf("the hold ended after %d polled batches, want right after the full one",
+			hc.polledAtRelease-polled)
+	}
+	if got := e.Stats().Drops[DropBadMagic]; got != pollBatch+1 {
+		t.Fatalf("%d junk datagrams dropped, want all %d read by the poll", got, pollBatch+1)
+	}
+}
