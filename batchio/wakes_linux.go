@@ -37,6 +37,7 @@ const runtimeEpollMask = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.E
 // epollReg is a socket's registration in the runtime's epoll set, once found.
 type epollReg struct {
 	mu        sync.Mutex
+	searched  bool   // find ran (once per Conn: not found stays not found)
 	found     bool   // the registration was found and has the runtime's mask
 	epfd      int    // the runtime's epoll fd
 	data      uint64 // the runtime's data word for the socket (its pollDesc, tagged)
@@ -46,14 +47,12 @@ type epollReg struct {
 	want      uint32 // the mask modFn registers
 	err       error
 	modFn     func(fd uintptr) // r.mod, bound once so rc.Control does not allocate
-	// changed: the registration was modified at least once; outBack: EPOLLOUT is in it for
-	// good. A WriteBatch reads them without the lock.
-	changed atomic.Bool
+	// outBack mirrors outWanted for a WriteBatch, which reads it without the lock.
 	outBack atomic.Bool
 }
 
-// findEpollReg looks for the socket fd in the epoll sets of this process and keeps the one
-// registered with the runtime's mask. It runs once per Conn, at its first hold.
+// find looks for the socket fd in the epoll sets of this process and keeps the one registered
+// with the runtime's mask. It runs once per Conn, at its first hold.
 func (r *epollReg) find(fd int) {
 	dir, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -122,7 +121,6 @@ func (r *epollReg) mod(fd uintptr) {
 		return
 	}
 	r.mask = r.want
-	r.changed.Store(true)
 }
 
 // wanted is the mask for the current holds and writers.
@@ -148,7 +146,7 @@ func (c *Conn) HoldReadWakes() bool {
 	r := &c.sys.wakes
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.found && r.err == nil {
+	if !r.searched {
 		c.findReg(r)
 	}
 	if !r.found || r.err != nil {
@@ -176,20 +174,26 @@ func (c *Conn) ReleaseReadWakes() {
 // a full socket buffer (it stays: bulk senders need it, and they do not poll). Called in the
 // RawConn.Write callback, which holds the fd; the kernel re-checks readiness, so space freed
 // in the meantime wakes the writer at once.
+// The first full buffer of a Conn takes the lock even when no hold ever changed the
+// registration, so a hold that begins while this writer parks keeps EPOLLOUT in the mask.
 func (r *epollReg) wantWriteWakes(fd uintptr) {
-	if !r.changed.Load() || r.outBack.Load() {
-		return // never changed, or already back
+	if r.outBack.Load() {
+		return // already back
 	}
 	r.mu.Lock()
 	r.outWanted = true
 	r.outBack.Store(true)
-	if r.want = r.wanted(); r.want != r.mask {
-		r.mod(fd)
+	if r.found {
+		if r.want = r.wanted(); r.want != r.mask {
+			r.mod(fd)
+		}
 	}
 	r.mu.Unlock()
 }
 
+// findReg finds the registration of c's socket once. r.mu held.
 func (c *Conn) findReg(r *epollReg) {
+	r.searched = true
 	r.modFn = r.mod
 	fd := -1
 	if err := c.sys.rc.Control(func(f uintptr) { fd = int(f) }); err != nil {

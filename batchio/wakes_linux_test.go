@@ -138,3 +138,20 @@ func TestReleaseWakesParkedReader(t *testing.T) {
 		t.Fatalf("TryReadBatch after Close: %v", err)
 	}
 }
+
+// A WriteBatch that parked before any hold keeps EPOLLOUT in the mask of every later hold and
+// release: a hold beginning while it waits must not take away the event it waits for.
+func TestWriterBeforeHoldKeepsWriteWakes(t *testing.T) {
+	_, rx := loopbackPair(t, "udp4", "127.0.0.1:0", Options{DisableGSO: true}, Options{RecvBuffer: testRecvBuf})
+	rx.sys.rc.Control(rx.sys.wakes.wantWriteWakes)
+	if !rx.HoldReadWakes() {
+		t.Skip("the runtime's epoll registration of the socket was not found (not the usual netpoller)")
+	}
+	if got := registeredMask(t, rx); got != unix.EPOLLOUT|unix.EPOLLET {
+		t.Fatalf("held after a writer parked: mask %#x, want EPOLLOUT|EPOLLET", got)
+	}
+	rx.ReleaseReadWakes()
+	if got, want := registeredMask(t, rx), uint32(runtimeEpollMask); got != want {
+		t.Fatalf("released after a writer parked: mask %#x, want the runtime's %#x", got, want)
+	}
+}
