@@ -220,7 +220,9 @@ func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
 
 // UDPConn returns the underlying socket, e.g. for socket options this
 // package does not cover. Reading or writing it directly bypasses the
-// batch machinery but is safe.
+// batch machinery but is safe, except that after a [Conn.HoldReadWakes] a
+// direct write that finds the socket buffer full is not woken until a
+// WriteBatch has also found it full (EPOLLOUT is off until then).
 func (c *Conn) UDPConn() *net.UDPConn { return c.uc }
 
 // SetReadDeadline bounds blocked and future ReadBatch calls, exactly as

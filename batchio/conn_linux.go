@@ -31,7 +31,8 @@ type sysConn struct {
 	rx     rxState
 	poll   rxState // TryReadBatch's own header set, so a poller never touches ReadBatch's
 	tx     txState
-	df     dfState // WriteUnfragmented's socket option switch (unfrag_linux.go)
+	df     dfState  // WriteUnfragmented's socket option switch (unfrag_linux.go)
+	wakes  epollReg // the socket's registration in the runtime's epoll set (wakes_linux.go)
 }
 
 // rxState is everything recvmmsg needs, allocated once. hdr i always
@@ -83,6 +84,7 @@ type txState struct {
 	peer      *peerHook
 	errq      errQueue
 	pe        PeerError // the report of a refused send being handed out, reused
+	wakes     *epollReg // EPOLLOUT back before parking on a full buffer (wakes_linux.go)
 }
 
 // alignedBytes returns n zeroed bytes backed by uint64s, so cmsghdr
@@ -125,6 +127,7 @@ func (c *Conn) init(o Options) error {
 	s.poll.init(min(c.batch, maxPollBatch))
 	s.tx.init(c.batch, s.family)
 	s.rx.peer, s.poll.peer, s.tx.peer = &c.peer, &c.peer, &c.peer
+	s.tx.wakes = &s.wakes
 	c.initDF()
 	return nil
 }
@@ -241,6 +244,7 @@ func (t *txState) send(fd uintptr) bool {
 			retries = 0
 		case unix.EINTR:
 		case unix.EAGAIN:
+			t.wakes.wantWriteWakes(fd)
 			return false
 		case unix.ENOBUFS:
 			if t.peer.on.Load() {

@@ -88,3 +88,9 @@ func sendErrno(err error) error {
 	}
 	return err
 }
+
+// HoldReadWakes reports false off Linux: the runtime's poller registration is left as it is.
+func (c *Conn) HoldReadWakes() bool { return false }
+
+// ReleaseReadWakes does nothing off Linux.
+func (c *Conn) ReleaseReadWakes() {}

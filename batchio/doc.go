@@ -41,6 +41,17 @@
 //     waits, has a third set: one poller may call it while a ReadBatch is
 //     parked in the netpoller (it holds a reference on the fd, not the
 //     read lock), as a reader of a request/response exchange does.
+//   - Such a poller can bracket its polling with [Conn.HoldReadWakes] and
+//     [Conn.ReleaseReadWakes] (Linux): while held, the socket's readiness
+//     does not wake the runtime thread parked in epoll_pwait for the
+//     ReadBatch, neither for the datagrams the poller takes nor for the
+//     write space of each send. The registration in the runtime's epoll set
+//     is modified in place (found in /proc/self/fdinfo, used only when it
+//     has the runtime's usual mask); a release puts EPOLLIN back and the
+//     kernel re-checks readiness, so nothing that arrived meanwhile is left
+//     unread. EPOLLOUT is off from the first hold until a WriteBatch parks
+//     on a full buffer; writes through [Conn.UDPConn] that would block are
+//     therefore not woken after a hold.
 //
 // # GSO and GRO
 //

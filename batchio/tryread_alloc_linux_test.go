@@ -30,3 +30,18 @@ func TestZeroAllocTryReadBatch(t *testing.T) {
 		t.Fatalf("WriteBatch + TryReadBatch: %v allocations, err %v", a, failed)
 	}
 }
+
+// Holding and releasing the socket's read wake-ups allocates nothing after the first hold.
+func TestZeroAllocHoldReadWakes(t *testing.T) {
+	_, rx := loopbackPair(t, "udp4", "127.0.0.1:0", Options{DisableGSO: true}, Options{RecvBuffer: testRecvBuf})
+	if !rx.HoldReadWakes() {
+		t.Skip("the runtime's epoll registration of the socket was not found")
+	}
+	rx.ReleaseReadWakes()
+	if a := testing.AllocsPerRun(200, func() {
+		rx.HoldReadWakes()
+		rx.ReleaseReadWakes()
+	}); a != 0 {
+		t.Fatalf("HoldReadWakes + ReleaseReadWakes: %v allocations", a)
+	}
+}

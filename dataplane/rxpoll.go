@@ -19,6 +19,11 @@ import (
 // reader.
 type batchPoller interface {
 	TryReadBatch(msgs []batchio.Message) (int, error)
+	// HoldReadWakes and ReleaseReadWakes bracket a poll: while held, the datagrams the poller
+	// takes and the replies it sends do not wake the runtime's netpoller thread (the RX loop's
+	// park), which on a small VM costs more than the round trip's work.
+	HoldReadWakes() bool
+	ReleaseReadWakes()
 }
 
 // pollBatch is how many receive buffers a polling reader reads into: an exchange brings a
@@ -50,9 +55,13 @@ func (e *Engine) initPoll(rx *rxLoop) {
 // pollRx receives and processes what is queued on the socket, on the caller's goroutine, unless
 // someone else holds the RX baton (the RX loop at work, another polling reader). It reports
 // whether it read any datagram.
-func (e *Engine) pollRx() bool {
+func (e *Engine) pollRx() bool { return e.pollRxCount() > 0 }
+
+// pollRxCount is pollRx reporting how many receive buffers it filled (0 when someone else
+// holds the baton).
+func (e *Engine) pollRxCount() int {
 	if !e.rxMu.TryLock() {
-		return false
+		return 0
 	}
 	n, err := e.poller.TryReadBatch(e.pollMsgs)
 	if err == nil && n > 0 {
@@ -60,14 +69,17 @@ func (e *Engine) pollRx() bool {
 		e.rx.batch(e.pollMsgs[:n])
 	}
 	e.rxMu.Unlock()
-	return n > 0
+	return max(n, 0)
 }
 
 // pollFor receives on the socket until need bytes are readable on st or Config.ReadPoll is
 // spent, yielding the core between tries: the thread the peer process or the netpoller wakes
 // may be waiting for this core, and a spin that held it made round trips slower (a plain
-// spin: p50 11-14 µs in quiet moments but p99 700-850 µs when the machine is loaded). It
-// reports whether need bytes became readable. rmu held.
+// spin: p50 11-14 µs in quiet moments but p99 700-850 µs when the machine is loaded). While
+// it polls, the socket's readiness does not wake the runtime's netpoller (HoldReadWakes): the
+// wake-ups of the thread parked for the RX loop, one per datagram taken here and one per
+// datagram sent, were most of the round trip (profiles/README.md, "Round trip, piece by
+// piece"). It reports whether need bytes became readable. rmu held.
 func (st *Stream) pollFor(need int) bool {
 	e := st.s.e
 	if !e.started.Load() || e.poller == nil {
@@ -86,8 +98,24 @@ func (st *Stream) pollFor(need int) bool {
 			end = now.Add(max(left, 0))
 		}
 	}
+	held := e.poller.HoldReadWakes()
+	got := e.pollUntil(st, need, end, &held)
+	if held {
+		e.poller.ReleaseReadWakes()
+	}
+	return got
+}
+
+// pollUntil receives until need bytes are readable on st or the clock reaches end. A try that
+// fills every poll buffer means a busy socket rather than an exchange: the hold on the
+// netpoller's wake-ups ends there (*held false), so the RX loop, with its larger batches, is
+// woken for the rest while this reader goes on polling.
+func (e *Engine) pollUntil(st *Stream, need int, end recovery.Time, held *bool) bool {
 	for {
-		e.pollRx()
+		if e.pollRxCount() == len(e.pollMsgs) && *held {
+			e.poller.ReleaseReadWakes()
+			*held = false
+		}
 		if st.recv.Readable() >= need {
 			return true
 		}

@@ -138,6 +138,95 @@ func TestReadPollPingPong(t *testing.T) {
 	}
 }
 
+// A polling reader holds the socket's netpoller wake-ups only while it polls: after an
+// exchange, a message on another stream, whose reader parks at once (it never wrote), reaches
+// it through the RX loop, which the netpoller must wake again. A release that left the
+// registration without EPOLLIN leaves the engine deaf here (the test then fails at its
+// deadline: checked by breaking the release).
+func TestPollReleasesNetpollerWakes(t *testing.T) {
+	cfg := Config{ReadPoll: 20 * time.Millisecond}
+	ca, cb := listenUDP(t), listenUDP(t)
+	cli, _, cs, ss := startPairConfig(t, cfg, ca, cb, cb.LocalAddr(), ca.LocalAddr())
+	if !ca.HoldReadWakes() {
+		t.Skip("the runtime's epoll registration of the socket was not found")
+	}
+	ca.ReleaseReadWakes()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := cs.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 50
+	served := make(chan error, 1)
+	go func() {
+		st, err := ss.AcceptStream(ctx)
+		if err != nil {
+			served <- err
+			return
+		}
+		var buf []byte
+		for range rounds {
+			if buf, err = st.ReadMessage(buf[:0]); err != nil {
+				served <- err
+				return
+			}
+			if err = st.WriteMessage(buf); err != nil {
+				served <- err
+				return
+			}
+		}
+		// Push only when the client says its exchange is over, so no poll of its can take the
+		// push on the way.
+		gone, err := ss.AcceptStream(ctx)
+		if err == nil {
+			_, err = gone.ReadMessage(nil)
+		}
+		if err != nil {
+			served <- err
+			return
+		}
+		push, err := ss.OpenStream(ctx)
+		if err == nil {
+			err = push.WriteMessage([]byte("after the exchange"))
+		}
+		served <- err
+	}()
+	var back []byte
+	for i := range rounds {
+		if err := req.WriteMessage([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if back, err = req.ReadMessage(back[:0]); err != nil || len(back) != 1 || back[0] != byte(i) {
+			t.Fatalf("round %d: echo %x, %v", i, back, err)
+		}
+	}
+	polled := cli.Stats().RxPolled
+	done, err := cs.OpenStream(ctx)
+	if err == nil {
+		err = done.WriteMessage([]byte("done"))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	push, err := cs.AcceptStream(ctx)
+	if err != nil {
+		t.Fatalf("the stream opened after the exchange was never accepted: %v", err)
+	}
+	if err := push.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := push.ReadMessage(nil); err != nil || string(got) != "after the exchange" {
+		t.Fatalf("message after the exchange: %q, %v", got, err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if polled == 0 {
+		t.Fatalf("no reader received on the socket itself in %d round trips: no wake-up was held", rounds)
+	}
+}
+
 // Only a reader whose own stream wrote since it last polled polls the socket: a one-way
 // stream's reader parks at once even while its engine is in an exchange on another stream
 // (an inline send just now), and a reader polls once per write, not again after a poll that
@@ -164,5 +253,66 @@ func TestPollOnlyAfterOwnWrite(t *testing.T) {
 	e.lastInline.Store(int64(recovery.Now()))
 	if st.pollFor(1); e.Stats().RxPolled != 1 {
 		t.Fatal("a reader polled again without writing since")
+	}
+}
+
+// holdCounter counts a poller's holds and releases of the netpoller wake-ups.
+type holdCounter struct {
+	batchPoller
+	e               *Engine
+	holds, releases int
+	polledAtRelease uint64 // the engine's RxPolled at the last release
+}
+
+func (h *holdCounter) HoldReadWakes() bool {
+	h.holds++
+	h.batchPoller.HoldReadWakes()
+	return true
+}
+
+func (h *holdCounter) ReleaseReadWakes() {
+	h.releases++
+	h.polledAtRelease = h.e.Stats().RxPolled
+	h.batchPoller.ReleaseReadWakes()
+}
+
+// A poll holds the netpoller's wake-ups once and releases them once, also when it returns
+// early; a try that fills every poll buffer (a busy socket, not an exchange) releases the hold
+// at once and the poll goes on without it.
+func TestPollHoldsWakesOncePerPoll(t *testing.T) {
+	e, from := pollEngine(t)
+	e.started.Store(true) // the loops stay off: only the reader reads
+	hc := &holdCounter{batchPoller: e.poller, e: e}
+	e.poller = hc
+	e.cfg.ReadPoll = time.Millisecond
+	st := &Stream{s: &Session{e: e}}
+	st.kicked.Store(true)
+	e.lastInline.Store(int64(recovery.Now()))
+	if st.pollFor(1) {
+		t.Fatal("a poll of an empty socket found data")
+	}
+	if hc.holds != 1 || hc.releases != 1 {
+		t.Fatalf("one poll: %d holds, %d releases; want 1, 1", hc.holds, hc.releases)
+	}
+	// Datagrams of different sizes are not coalesced (GRO), so each fills a poll buffer.
+	for i := range pollBatch + 1 {
+		junk[0].N, junk[0].Addr = 64-i, e.LocalAddr()
+		if _, err := from.WriteBatch(junk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.kicked.Store(true)
+	e.lastInline.Store(int64(recovery.Now()))
+	polled := e.Stats().RxPolled
+	st.pollFor(1)
+	if hc.holds != 2 || hc.releases != 2 {
+		t.Fatalf("a poll that met a full batch: %d holds, %d releases; want 2, 2", hc.holds, hc.releases)
+	}
+	if hc.polledAtRelease != polled+1 {
+		t.Fatalf("the hold ended after %d polled batches, want right after the full one",
+			hc.polledAtRelease-polled)
+	}
+	if got := e.Stats().Drops[DropBadMagic]; got != pollBatch+1 {
+		t.Fatalf("%d junk datagrams dropped, want all %d read by the poll", got, pollBatch+1)
 	}
 }

@@ -120,6 +120,7 @@ type Env struct {
 	marks      chan string // marks other than start/end, for workloads that define their own
 	profileMu  sync.Mutex
 	profile    *os.File // the window's CPU profile when profileEnv is set (profile.go)
+	trace      *os.File // the window's execution trace when traceEnv is set (profile.go)
 
 	mu         sync.Mutex
 	res        Result

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 )
 
 // profileEnv names a directory where each child writes a CPU profile of its measurement window
@@ -13,15 +14,23 @@ import (
 // It is how a missed goal is traced to where the time goes, across processes.
 const profileEnv = "PEERBENCH_PROFILE_DIR"
 
+// traceEnv names a directory where each child writes a runtime execution trace of its
+// measurement window (WORKLOAD-CONTENDER-ROLE.trace): which goroutine ran on which thread, when
+// each was woken and by whom, each system call. It is what took a round trip apart wake-up by
+// wake-up (profiles/README.md, "Round trip, piece by piece"); read it with
+// `go tool trace -d=parsed FILE`. Separate from profileEnv because tracing slows every event.
+const traceEnv = "PEERBENCH_TRACE_DIR"
+
 // profileStart starts the window's CPU profile when profileEnv is set; errors are reported on
 // stderr and leave the run unprofiled.
 func (e *Env) profileStart() {
+	e.profileMu.Lock()
+	defer e.profileMu.Unlock()
+	e.traceStart()
 	dir := os.Getenv(profileEnv)
 	if dir == "" {
 		return
 	}
-	e.profileMu.Lock()
-	defer e.profileMu.Unlock()
 	f, err := os.Create(e.profilePath(dir, "cpu"))
 	if err == nil {
 		err = pprof.StartCPUProfile(f)
@@ -37,6 +46,7 @@ func (e *Env) profileStart() {
 func (e *Env) profileEnd() {
 	e.profileMu.Lock()
 	defer e.profileMu.Unlock()
+	e.traceEnd()
 	if e.profile == nil {
 		return
 	}
@@ -54,4 +64,35 @@ func (e *Env) profileEnd() {
 
 func (e *Env) profilePath(dir, kind string) string {
 	return filepath.Join(dir, fmt.Sprintf("%s-%s-%s.%s.pprof", e.W.Name, e.C.Name(), e.Role, kind))
+}
+
+// traceStart starts the window's execution trace when traceEnv is set; errors are reported on
+// stderr and leave the run untraced. profileMu held.
+func (e *Env) traceStart() {
+	dir := os.Getenv(traceEnv)
+	if dir == "" {
+		return
+	}
+	name := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.trace", e.W.Name, e.C.Name(), e.Role))
+	f, err := os.Create(name)
+	if err == nil {
+		if err = trace.Start(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "peerbench: trace: %v\n", err)
+		return
+	}
+	e.trace = f
+}
+
+// traceEnd stops the execution trace. profileMu held.
+func (e *Env) traceEnd() {
+	if e.trace == nil {
+		return
+	}
+	trace.Stop()
+	e.trace.Close()
+	e.trace = nil
 }

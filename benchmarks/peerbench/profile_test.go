@@ -39,10 +39,38 @@ func TestWindowProfiles(t *testing.T) {
 
 	t.Setenv(profileEnv, "")
 	before, _ := os.ReadDir(dir)
+	if len(before) != 2 {
+		t.Errorf("%d files written without %s, want the two profiles", len(before), traceEnv)
+	}
 	e2 := newEnv(roleSend, &Options{}, w, &aesCeiling{}, io.Discard)
 	e2.markStart()
 	e2.markEnd()
 	if after, _ := os.ReadDir(dir); len(after) != len(before) || e2.profile != nil {
 		t.Errorf("a profile was started without %s", profileEnv)
+	}
+}
+
+// TestWindowTrace: with PEERBENCH_TRACE_DIR set, the window marks write an execution trace of
+// the window, whether or not profiles are written too.
+func TestWindowTrace(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(traceEnv, dir)
+	t.Setenv(profileEnv, "")
+	w, err := workloadByName("open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(roleSend, &Options{}, w, &aesCeiling{}, io.Discard)
+	e.markStart()
+	done := make(chan struct{})
+	go func() { close(done) }()
+	<-done
+	e.markEnd()
+	fi, err := os.Stat(filepath.Join(dir, "open-aes-ceiling-send.trace"))
+	if err != nil || fi.Size() == 0 {
+		t.Fatalf("trace missing or empty: %v", err)
+	}
+	if e.trace != nil {
+		t.Error("the trace file is still open after the end mark")
 	}
 }
