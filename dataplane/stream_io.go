@@ -22,13 +22,6 @@ const DefaultReadChunk = 64 << 10
 // a shorter read is copied and written as WriteMessage would (vecMinRead).
 const vecPrefix = 4
 
-// writeToMax bounds one write of WriteTo (one writev to a file). Writing into the page cache
-// costs less per byte in larger calls (ext4 on this project's 2-core machine, 1 GiB in 64 KiB
-// writes against 256 KiB: 0.372 against 0.315 s of CPU, 12 alternations), and a reader that
-// fell behind by many messages catches up in a few calls. It is not larger because the reader
-// stays inside the receive buffer while the call lasts, and a window growth waits for it.
-const writeToMax = 256 << 10
-
 // vecMinRead is the shortest message sent in place: below it the 4-byte prefix is not minimal.
 const vecMinRead = 1 << 14
 
@@ -39,13 +32,10 @@ func maxIOV(n int) int { return n/streambuf.ChunkSize + 2 }
 // WriteTo writes the stream's message bytes to w, boundaries dropped (as Read returns them),
 // until the peer ends the stream, and returns how many it wrote; nil at a clean end (io.Copy
 // calls it). The bytes go to w straight from the receive buffer: to an *os.File (Linux) with one
-// writev per run of readable bytes, across as many messages as are readable (the length
-// prefixes left out) up to 256 KiB, to any other writer with one Write per buffer chunk or
-// message piece. On a probabilistic stream, one message at a time, abandoned messages are
-// passed over as Read does. If w fails, the bytes handed to it in that call are consumed all
-// the same.
+// writev per run of readable bytes of a message, to any other writer with one Write per buffer
+// chunk. On a probabilistic stream abandoned messages are passed over as Read does.
 func (st *Stream) WriteTo(w io.Writer) (int64, error) {
-	vw := newVecWriter(w, writeToMax)
+	vw := newVecWriter(w, DefaultReadChunk)
 	var total int64
 	for {
 		n, err := st.writeSome(vw)
@@ -82,9 +72,6 @@ func (st *Stream) writeSome(vw *vecWriter) (int, error) {
 			return 0, nil // the caller comes back for the next message
 		}
 	}
-	if st.prob == nil {
-		return st.writeBodies(vw)
-	}
 	n := int(min(int64(r), st.msgLeft, int64(vw.max)))
 	got, err := st.recv.ReadVec(n, vw.iov, vw.write)
 	st.consumed(got)
@@ -93,24 +80,6 @@ func (st *Stream) writeSome(vw *vecWriter) (int, error) {
 		st.msgLeft = -1
 	}
 	return got, err
-}
-
-// writeBodies writes the readable rest of the current message and the whole or partial
-// messages behind it in one call of vw (one writev to a file): up to writeToMax bytes, so a
-// reader that fell behind catches up in few large writes rather than one per message. The
-// prefixes between the bodies are consumed as readPrefix would. rmu held, msgLeft > 0.
-func (st *Stream) writeBodies(vw *vecWriter) (int, error) {
-	run, err := st.recv.ReadBodiesVec(uint64(st.msgLeft), vw.max, uint64(st.s.e.cfg.MaxMessageSize), vw.iov, vw.write)
-	st.consumed(run.Used)
-	if run.Started > 0 {
-		st.msgNum += uint64(run.Started)
-		st.msgStart = run.LastStart
-	}
-	st.msgLeft = int64(run.Left)
-	if st.msgLeft == 0 {
-		st.msgLeft = -1
-	}
-	return run.Done, err
 }
 
 // vecWriter writes runs of buffer chunks to one writer: writev on a file, Write per chunk
@@ -123,13 +92,8 @@ type vecWriter struct {
 	write func(iov [][]byte) (int, error)
 }
 
-// writeToSlices is how many slices one write of WriteTo may take (IOV_MAX is 1024): enough for
-// 256 KiB in chunks with the splits of a few dozen messages, so small messages are gathered too.
-const writeToSlices = 64
-
-func newVecWriter(w io.Writer, limit int) *vecWriter {
-	n := max(maxIOV(limit), writeToSlices)
-	vw := &vecWriter{w: w, file: newVecFile(w, n), iov: make([][]byte, 0, n), max: limit}
+func newVecWriter(w io.Writer, max int) *vecWriter {
+	vw := &vecWriter{w: w, file: newVecFile(w, maxIOV(max)), iov: make([][]byte, 0, maxIOV(max)), max: max}
 	vw.write = vw.writeChunks
 	if vw.file != nil {
 		vw.write = vw.file.writev

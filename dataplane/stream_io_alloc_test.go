@@ -10,7 +10,7 @@ import (
 
 // TestAllocsStreamFileIO: one message read from a file straight into the send buffer
 // (vecReader.next: readv), sent, received and written from the receive buffer to a file
-// (writeSome: one writev across the messages readable), per round, without allocating. The engines are hand-driven on this
+// (writeSome: writev), per round, without allocating. The engines are hand-driven on this
 // goroutine; a round reads only when the stream and the session have room, so it never blocks.
 func TestAllocsStreamFileIO(t *testing.T) {
 	a, b := newPair(t, Config{})
@@ -33,7 +33,7 @@ func TestAllocsStreamFileIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	vr := newVecReader(src, st, DefaultReadChunk)
-	vw := newVecWriter(dst, writeToMax)
+	vw := newVecWriter(dst, DefaultReadChunk)
 	if vr.file == nil || vw.file == nil {
 		t.Fatal("files not on the vectored path")
 	}

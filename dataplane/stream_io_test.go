@@ -159,61 +159,6 @@ func TestStreamPipeMessages(t *testing.T) {
 	}
 }
 
-// sizedReader returns its data in reads of the sizes of a fixed cycle, so that ReadMessagesFrom
-// sends messages of those sizes.
-type sizedReader struct {
-	data  []byte
-	sizes []int
-	i     int
-}
-
-func (r *sizedReader) Read(p []byte) (int, error) {
-	if len(r.data) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p[:min(len(p), r.sizes[r.i%len(r.sizes)])], r.data)
-	r.data = r.data[n:]
-	r.i++
-	return n, nil
-}
-
-// TestStreamWriteToGathers: messages of mixed sizes, many of them small, reach a file through
-// WriteTo byte for byte, written several messages per writev (the prefixes left out), and the
-// stream ends cleanly after the last one.
-func TestStreamWriteToGathers(t *testing.T) {
-	a, b := newPair(t, Config{})
-	noInline(a, b)
-	data := randomBytes(2<<20+333, 35)
-	src := &sizedReader{data: data, sizes: []int{1, 100, 4000, 16383, 16384, 70000, 63, 64}}
-	dstPath := filepath.Join(t.TempDir(), "dst")
-	dst, err := os.Create(dstPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
-	var wrote int64
-	var msgs uint64
-	err = ioTransfer(t, a, b, src, 70000, func(st *Stream) error {
-		var err error
-		wrote, err = st.WriteTo(dst)
-		msgs = st.msgNum
-		return err
-	})
-	if err != nil {
-		t.Fatalf("WriteTo: %v", err)
-	}
-	got, err := os.ReadFile(dstPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if wrote != int64(len(data)) || !bytes.Equal(got, data) {
-		t.Fatalf("WriteTo wrote %d bytes (file %d, equal %v), want %d", wrote, len(got), bytes.Equal(got, data), len(data))
-	}
-	if msgs != uint64(src.i) {
-		t.Fatalf("the reader counted %d messages, the sender sent %d", msgs, src.i)
-	}
-}
-
 // TestStreamWriteToWriter: WriteTo to a writer that is not a file (one Write per buffer chunk),
 // from messages written with WriteMessage, boundaries dropped.
 func TestStreamWriteToWriter(t *testing.T) {
