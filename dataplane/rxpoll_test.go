@@ -91,25 +91,7 @@ func TestReadPollPingPong(t *testing.T) {
 	defer cancel()
 	const rounds = 300
 	echoed := make(chan error, 1)
-	go func() {
-		st, err := ss.AcceptStream(ctx)
-		if err != nil {
-			echoed <- err
-			return
-		}
-		var buf []byte
-		for range rounds {
-			if buf, err = st.ReadMessage(buf[:0]); err != nil {
-				echoed <- err
-				return
-			}
-			if err = st.WriteMessage(buf); err != nil {
-				echoed <- err
-				return
-			}
-		}
-		echoed <- nil
-	}()
+	go func() { echoed <- echoRounds(ctx, ss, rounds) }()
 	st, err := cs.OpenStream(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -160,21 +142,9 @@ func TestPollReleasesNetpollerWakes(t *testing.T) {
 	const rounds = 50
 	served := make(chan error, 1)
 	go func() {
-		st, err := ss.AcceptStream(ctx)
-		if err != nil {
+		if err := echoRounds(ctx, ss, rounds); err != nil {
 			served <- err
 			return
-		}
-		var buf []byte
-		for range rounds {
-			if buf, err = st.ReadMessage(buf[:0]); err != nil {
-				served <- err
-				return
-			}
-			if err = st.WriteMessage(buf); err != nil {
-				served <- err
-				return
-			}
 		}
 		// Push only when the client says its exchange is over, so no poll of its can take the
 		// push on the way.
@@ -315,4 +285,23 @@ func TestPollHoldsWakesOncePerPoll(t *testing.T) {
 	if got := e.Stats().Drops[DropBadMagic]; got != pollBatch+1 {
 		t.Fatalf("%d junk datagrams dropped, want all %d read by the poll", got, pollBatch+1)
 	}
+}
+
+// echoRounds accepts a stream on s and echoes rounds messages back on it, one at a time: the
+// server half of a ping-pong.
+func echoRounds(ctx context.Context, s *Session, rounds int) error {
+	st, err := s.AcceptStream(ctx)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for range rounds {
+		if buf, err = st.ReadMessage(buf[:0]); err != nil {
+			return err
+		}
+		if err = st.WriteMessage(buf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
