@@ -137,7 +137,10 @@ func limitNote(w io.Writer, rep *runReport) {
 }
 
 // rttFloorGoalRows writes sttfast's RTT p50 and p99 against udp-ceiling's ping-pong (the floor
-// of two Go processes exchanging datagrams) when the run had the rtt workload.
+// of two Go processes exchanging datagrams) when the run had the rtt workload. sttfast's median
+// is judged against the floor's fastest round, not its median: on a small VM the plain
+// ping-pong is bimodal run to run (14 or 118 us p50 on the 2-core machine of 2026-12-03), and a
+// goal met only against the slow mode is not met.
 func rttFloorGoalRows(w io.Writer, rep *runReport, header func()) int {
 	wl, ok := workloadNamed(rep, "rtt")
 	if !ok {
@@ -156,13 +159,13 @@ func rttFloorGoalRows(w io.Writer, rep *runReport, header func()) int {
 		rows++
 		goal := fmt.Sprintf("RTT %s <= %.2fx the plain-UDP ping-pong (udp-ceiling)", q.name, q.goal)
 		stt := contenderMedian(rep, wl, "sttfast", q.f)
-		floor := contenderMedian(rep, wl, "udp-ceiling", q.f)
+		floor := contenderFastest(rep, wl, "udp-ceiling", q.f)
 		if math.IsNaN(stt) || math.IsNaN(floor) || floor <= 0 {
 			fmt.Fprintf(w, "| %s | not measured | - |\n", goal)
 			continue
 		}
 		ratio := stt / floor
-		fmt.Fprintf(w, "| %s | %.2fx (%.1f vs %.1f us) | %s |\n", goal, ratio, stt, floor, verdictAtMost(ratio, q.goal))
+		fmt.Fprintf(w, "| %s | %.2fx (%.1f vs %.1f us, the floor's fastest round) | %s |\n", goal, ratio, stt, floor, verdictAtMost(ratio, q.goal))
 	}
 	return rows
 }

@@ -38,8 +38,19 @@ func rerender(path, out string, log io.Writer) error {
 	if out == "" {
 		out = filepath.Dir(path)
 	}
-	rc := runConfig{Out: out, Date: rep.Started.Format("2006-01-02"), Quick: rep.Quick}
+	rc := runConfig{Out: out, Date: reportDate(path, rep), Quick: rep.Quick}
 	return writeReports(rc, rep, rep.Command, log)
+}
+
+// reportDate is the date part of a results file's name (peers-2026-12-03-i15f.json:
+// 2026-12-03-i15f), so a report rebuilt from its JSON keeps the name and links of the run's
+// --date; the day the run started when the name has no such part.
+func reportDate(path string, rep *runReport) string {
+	base := strings.TrimSuffix(filepath.Base(path), ".json")
+	if _, date, ok := strings.Cut(base, "-"); ok && date != "" {
+		return date
+	}
+	return rep.Started.Format("2006-01-02")
 }
 
 // writeReports writes the machine-readable samples and the Markdown reports (and the chart for
@@ -202,6 +213,17 @@ func contenderMedian(rep *runReport, wl Workload, name string, f func(*Sample) f
 		return math.NaN()
 	}
 	return st.Med
+}
+
+// contenderFastest is the lowest of f over the contender's successful samples of wl (NaN if
+// none): a latency floor's best round.
+func contenderFastest(rep *runReport, wl Workload, name string, f func(*Sample) float64) float64 {
+	ok, _ := collect(rep.Samples, wl.Name, name)
+	st := summarize(ok, f)
+	if st.N == 0 {
+		return math.NaN()
+	}
+	return st.Min
 }
 
 func throughputTable(w io.Writer, rep *runReport, wl Workload) {
