@@ -173,9 +173,11 @@ func checkQueue(t *testing.T, c caseResult) {
 // 1 Gbit/s tbf bottleneck (10 ms queue), with loss injected by nftables in the kernel: none,
 // 1%, 5% and 20% random, and bursts (netns.sh). Every transfer must be byte-exact with a clean
 // session end; on the 100 Mbit/s link the median goodput at 1% loss must be at least 80% of the
-// median loss-free goodput (interleaved runs, STT_NETEM_RUNS each, default 3); the bottleneck
-// queue must not be kept overflowing. STT_NETEM_SIZE sets the size per transfer (default 16MiB;
-// make test-net: 256MiB) and STT_NETEM_RESULTS a directory for the report (netns-DATE.md/json).
+// median loss-free goodput (interleaved runs, STT_NETEM_RUNS each, default 5: with 3, one CI
+// run beside other packages' tests drew 50-73 against 66-89 Mbit/s, medians 76%, where quiet
+// runs give 99%); the bottleneck queue must not be kept overflowing. STT_NETEM_SIZE sets the
+// size per transfer (default 16MiB; make test-net: 256MiB) and STT_NETEM_RESULTS a directory
+// for the report (netns-DATE.md/json).
 // The loss-free, 5% and 20% cases run once per congestion controller of STT_NETEM_CC (default
 // "cubic,bbr"); everything else uses CUBIC, the default. One case runs alone by its subtest
 // name, e.g. -run 'TestNetemTransfer/100mbit/random:20/bbr' (with STT_NETEM_CC=bbr, the default
@@ -186,7 +188,7 @@ func checkQueue(t *testing.T, c caseResult) {
 func TestNetemTransfer(t *testing.T) {
 	requireNetns(t)
 	size := envSize(t, "STT_NETEM_SIZE", 16<<20)
-	runs := envInt(t, "STT_NETEM_RUNS", 3)
+	runs := envInt(t, "STT_NETEM_RUNS", 5)
 	ccs := envControllers(t, "STT_NETEM_CC", "cubic,bbr")
 	rep := &report{size: size}
 	t.Cleanup(func() { rep.finish(t) })
