@@ -39,8 +39,6 @@ type rxLoop struct {
 	later   []*Session // sessions that need the TX loop by a deadline, not now
 	scratch []*Session // table snapshots for ending the sessions of gone peers
 	stamp   uint64     // batch number, to de-duplicate touched sessions
-
-	datagrams, bytes uint64 // per-batch counters, flushed with one atomic add
 }
 
 func newRxLoop(e *Engine) *rxLoop {
@@ -95,6 +93,14 @@ func (rx *rxLoop) run() {
 func (rx *rxLoop) batch(msgs []batchio.Message) {
 	rx.now = recovery.Now()
 	rx.stamp++
+	// Counted before any of it is delivered: a reader that reads the batch's last byte and
+	// then the counters must find them there (TestWSPathCounters saw 2086699 of 2097152 bytes
+	// once when they were added after the batch).
+	datagrams, bytes := packetsIn(msgs)
+	e := rx.e
+	e.ctr.rxBatches.Add(1)
+	e.ctr.rxDatagrams.Add(datagrams)
+	e.ctr.rxBytes.Add(bytes)
 	for i := range msgs {
 		m := &msgs[i]
 		b := m.Buf[:m.N]
@@ -110,11 +116,6 @@ func (rx *rxLoop) batch(msgs []batchio.Message) {
 		}
 	}
 	rx.release()
-	e := rx.e
-	e.ctr.rxBatches.Add(1)
-	e.ctr.rxDatagrams.Add(rx.datagrams)
-	e.ctr.rxBytes.Add(rx.bytes)
-	rx.datagrams, rx.bytes = 0, 0
 	for i, s := range rx.touched {
 		s.e.notify(s) // the session's own engine: with SO_REUSEPORT it may differ from ours
 		rx.touched[i] = nil
@@ -132,8 +133,6 @@ func (rx *rxLoop) batch(msgs []batchio.Message) {
 
 // datagram handles one packet.
 func (rx *rxLoop) datagram(d []byte, from netip.AddrPort) {
-	rx.datagrams++
-	rx.bytes += uint64(len(d))
 	e := rx.e
 	if err := frame.ParseHeader(d, &rx.hdr); err != nil {
 		e.CountDrop(dropFor(err))
