@@ -116,7 +116,7 @@ test-net:
 # Not in CI: bulk + small-message streams between sttpeer and sttfast serve for SOAK_DURATION.
 soak:
 	STT_SOAK_DURATION=$(SOAK_DURATION) STT_SOAK_CSV=$(abspath $(NETEM_RESULTS))/soak-$(DATE).csv \
-	  $(GO) test -count=1 -timeout 24h -run '^TestSoak$$' -v ./hardening/netem/
+	  $(GO) test -tags soak -count=1 -timeout 24h -run '^TestSoak$$' -v ./hardening/netem/
 
 # Issue 10: sttfast (CUBIC and BBR) and quic-go each move 64 MiB through a userspace delay line
 # (hardening/netem/delayline) run by the orchestrator: 5 ms each way with no jitter, ±1 ms and
