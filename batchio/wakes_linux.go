@@ -36,18 +36,18 @@ const runtimeEpollMask = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.E
 
 // epollReg is a socket's registration in the runtime's epoll set, once found.
 type epollReg struct {
-	mu        sync.Mutex
-	searched  bool   // find ran (once per Conn: not found stays not found)
-	found     bool   // the registration was found and has the runtime's mask
-	epfd      int    // the runtime's epoll fd
-	data      uint64 // the runtime's data word for the socket (its pollDesc, tagged)
-	holds     int    // HoldReadWakes not yet released
-	outWanted bool   // a WriteBatch parked on a full buffer: EPOLLOUT stays in the mask
-	mask      uint32 // the mask now registered
-	want      uint32 // the mask modFn registers
-	err       error
-	modFn     func(fd uintptr) // r.mod, bound once so rc.Control does not allocate
-	// outBack mirrors outWanted for a WriteBatch, which reads it without the lock.
+	mu       sync.Mutex
+	searched bool   // find ran (once per Conn: not found stays not found)
+	found    bool   // the registration was found and has the runtime's mask
+	epfd     int    // the runtime's epoll fd
+	data     uint64 // the runtime's data word for the socket (its pollDesc, tagged)
+	holds    int    // HoldReadWakes not yet released
+	mask     uint32 // the mask now registered
+	want     uint32 // the mask modFn registers
+	err      error
+	modFn    func(fd uintptr) // r.mod, bound once so rc.Control does not allocate
+	// outBack: a WriteBatch parked on a full buffer, so EPOLLOUT stays in the mask. Atomic
+	// because a WriteBatch reads it without the lock.
 	outBack atomic.Bool
 }
 
@@ -129,7 +129,7 @@ func (r *epollReg) wanted() uint32 {
 	if r.holds == 0 {
 		m |= unix.EPOLLIN | unix.EPOLLRDHUP
 	}
-	if r.outWanted {
+	if r.outBack.Load() {
 		m |= unix.EPOLLOUT
 	}
 	return m
@@ -181,7 +181,6 @@ func (r *epollReg) wantWriteWakes(fd uintptr) {
 		return // already back
 	}
 	r.mu.Lock()
-	r.outWanted = true
 	r.outBack.Store(true)
 	if r.found {
 		if r.want = r.wanted(); r.want != r.mask {
