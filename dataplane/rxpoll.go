@@ -53,13 +53,9 @@ func (e *Engine) initPoll(rx *rxLoop) {
 }
 
 // pollRx receives and processes what is queued on the socket, on the caller's goroutine, unless
-// someone else holds the RX baton (the RX loop at work, another polling reader). It reports
-// whether it read any datagram.
-func (e *Engine) pollRx() bool { return e.pollRxCount() > 0 }
-
-// pollRxCount is pollRx reporting how many receive buffers it filled (0 when someone else
-// holds the baton).
-func (e *Engine) pollRxCount() int {
+// someone else holds the RX baton (the RX loop at work, another polling reader). It reports how
+// many receive buffers it filled (0 when someone else holds the baton).
+func (e *Engine) pollRx() int {
 	if !e.rxMu.TryLock() {
 		return 0
 	}
@@ -112,7 +108,7 @@ func (st *Stream) pollFor(need int) bool {
 // woken for the rest while this reader goes on polling.
 func (e *Engine) pollUntil(st *Stream, need int, end recovery.Time, held *bool) bool {
 	for {
-		if e.pollRxCount() == len(e.pollMsgs) && *held {
+		if e.pollRx() == len(e.pollMsgs) && *held {
 			e.poller.ReleaseReadWakes()
 			*held = false
 		}

@@ -41,16 +41,16 @@ func sendJunk(t *testing.T, from *batchio.Conn, e *Engine) {
 // the RX loop counts it), only under the RX baton, and never after the socket closed.
 func TestPollRxUnderBaton(t *testing.T) {
 	e, from := pollEngine(t)
-	if e.pollRx() {
+	if e.pollRx() > 0 {
 		t.Fatal("pollRx read something from an empty socket")
 	}
 	sendJunk(t, from, e)
 	e.rxMu.Lock() // the RX loop at work: a poller leaves the socket alone
-	if e.pollRx() {
+	if e.pollRx() > 0 {
 		t.Fatal("pollRx read while another goroutine held the RX baton")
 	}
 	e.rxMu.Unlock()
-	if !e.pollRx() {
+	if e.pollRx() == 0 {
 		t.Fatal("pollRx did not read the queued datagram")
 	}
 	st := e.Stats()
@@ -60,7 +60,7 @@ func TestPollRxUnderBaton(t *testing.T) {
 	}
 	sendJunk(t, from, e)
 	e.conn.Close()
-	if e.pollRx() {
+	if e.pollRx() > 0 {
 		t.Fatal("pollRx read from a closed socket")
 	}
 }
