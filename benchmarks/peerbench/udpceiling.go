@@ -1,16 +1,12 @@
 package peerbench
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
-	"time"
 
 	"github.com/sttfast/sttfast/batchio"
 )
@@ -65,6 +61,9 @@ func udpInfo(e *Env, c *batchio.Conn) {
 }
 
 func (u *udpCeiling) RunRecv(ctx context.Context, e *Env) error {
+	if e.W.Kind == kindRTT {
+		return plainEcho(e)
+	}
 	c, err := udpListen()
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -73,9 +72,6 @@ func (u *udpCeiling) RunRecv(ctx context.Context, e *Env) error {
 	udpInfo(e, c)
 	e.Ready([]string{c.LocalAddr().String()})
 	go func() { <-e.Stop(); c.Close() }()
-	if e.W.Kind == kindRTT {
-		return udpEcho(e, c)
-	}
 	slab := batchio.NewSlab(udpBatch, batchio.GROBufferSize)
 	msgs := slab.Messages()
 	v := DatagramVerifier{p: e.P, size: udpDatagram}
@@ -106,35 +102,10 @@ func (u *udpCeiling) RunRecv(ctx context.Context, e *Env) error {
 	return nil
 }
 
-func udpEcho(e *Env, c *batchio.Conn) error {
-	slab := batchio.NewSlab(1, batchio.GROBufferSize)
-	msgs := slab.Messages()
-	v := DatagramVerifier{p: e.P, size: e.Size()}
-	for {
-		if _, err := c.ReadBatch(msgs); err != nil {
-			if e.Stopped() {
-				break
-			}
-			return fmt.Errorf("echo read: %w", err)
-		}
-		m := &msgs[0]
-		if err := v.Check(m.Buf[:m.N]); err != nil {
-			return err
-		}
-		m.Seg = 0
-		if _, err := c.WriteBatch(msgs[:1]); err != nil {
-			if e.Stopped() {
-				break
-			}
-			return fmt.Errorf("echo write: %w", err)
-		}
-		e.M.Add(m.N, 1)
-	}
-	e.WaitStop()
-	return nil
-}
-
 func (u *udpCeiling) RunSend(ctx context.Context, e *Env) error {
+	if e.W.Kind == kindRTT {
+		return plainPing(e)
+	}
 	c, err := udpListen()
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -144,9 +115,6 @@ func (u *udpCeiling) RunSend(ctx context.Context, e *Env) error {
 	to, err := netip.ParseAddrPort(e.O.Addrs[0])
 	if err != nil {
 		return fmt.Errorf("receiver address: %w", err)
-	}
-	if e.W.Kind == kindRTT {
-		return udpPing(e, c, to)
 	}
 	// Each message is one GSO send of as many datagrams as fit in 64 KiB.
 	perMsg := min(batchio.MaxSegments, 65507/udpDatagram)
@@ -169,64 +137,6 @@ func (u *udpCeiling) RunSend(ctx context.Context, e *Env) error {
 			return fmt.Errorf("write: %w", err)
 		}
 		e.M.Add(len(msgs)*perMsg*udpDatagram, 0)
-	}
-	return nil
-}
-
-// udpPing is the ping-pong floor: one 64-byte datagram out, the same back. A ping lost on
-// loopback (it should not happen) is counted and resent after 200 ms.
-func udpPing(e *Env, c *batchio.Conn, to netip.AddrPort) error {
-	size := e.Size()
-	out := batchio.NewSlab(1, size)
-	in := batchio.NewSlab(1, batchio.GROBufferSize)
-	var h Histogram
-	defer func() { e.SetRTT(h.Stats()) }()
-	var seq uint64
-	for !e.Stopped() {
-		o := &out.Messages()[0]
-		e.P.FillDatagram(o.Buf[:size], seq)
-		o.N, o.Addr = size, to
-		t := time.Now()
-		if _, err := c.WriteBatch(out.Messages()); err != nil {
-			if e.Stopped() {
-				break
-			}
-			return fmt.Errorf("ping write: %w", err)
-		}
-		c.SetReadDeadline(t.Add(200 * time.Millisecond))
-		m := &in.Messages()[0]
-		lost := false
-		for {
-			if _, err := c.ReadBatch(in.Messages()); err != nil {
-				if e.Stopped() {
-					return nil
-				}
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					lost = true
-					break
-				}
-				return fmt.Errorf("ping read: %w", err)
-			}
-			// An echo of an earlier ping that was given up on is skipped.
-			if m.N == size && binary.BigEndian.Uint64(m.Buf) < seq {
-				continue
-			}
-			break
-		}
-		if lost {
-			e.M.lost.Add(1)
-			seq++
-			continue
-		}
-		rtt := time.Since(t)
-		if m.N != size || !bytes.Equal(m.Buf[:size], o.Buf[:size]) {
-			return fmt.Errorf("%w: echo differs from ping %d", errVerify, seq)
-		}
-		if e.InWindow() {
-			h.Record(uint64(rtt))
-		}
-		e.M.Add(size, 1)
-		seq++
 	}
 	return nil
 }
