@@ -37,7 +37,7 @@ func (u *udpCeiling) Name() string { return "udp-ceiling" }
 func (u *udpCeiling) Class() Class { return classCeiling }
 
 func (u *udpCeiling) Describe() string {
-	return "sttfast's batchio over loopback: sendmmsg with UDP GSO (64 messages of up to 7 x 8972-byte datagrams per call), recvmmsg with GRO into 64 KiB buffers, 8 MiB socket buffers; no crypto, no reliability, no flow or congestion control; every datagram numbered and content-checked at the receiver; ping-pong uses 64-byte datagrams"
+	return "sttfast's batchio over loopback: sendmmsg with UDP GSO (64 messages of up to 7 x 8972-byte datagrams per call), recvmmsg with GRO into 64 KiB buffers, 8 MiB socket buffers; no crypto, no reliability, no flow or congestion control; every datagram numbered and content-checked at the receiver; the ping-pong (rtt) is not batchio but a plain net.UDPConn on each side (WriteToUDPAddrPort, ReadFromUDPAddrPort in the netpoller), 64-byte datagrams"
 }
 
 func (u *udpCeiling) Supports(w Workload) bool {
