@@ -17,19 +17,23 @@ import (
 // change there (raw system calls, the read-wake hold) must not move the floor it is judged
 // against.
 
-// plainListen opens the floor's socket on loopback.
-func plainListen() (*net.UDPConn, error) {
-	return net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+// plainListen opens the floor's socket on loopback and says what it is in the run's info.
+func plainListen(e *Env) (*net.UDPConn, error) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	e.Info("socket", "net.UDPConn")
+	return c, nil
 }
 
 // plainEcho sends every datagram back to where it came from, checking it first.
 func plainEcho(e *Env) error {
-	c, err := plainListen()
+	c, err := plainListen(e)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	defer c.Close()
-	e.Info("socket", "net.UDPConn")
 	e.Ready([]string{c.LocalAddr().String()})
 	go func() { <-e.Stop(); c.Close() }()
 	buf := make([]byte, 65536)
@@ -57,12 +61,11 @@ func plainEcho(e *Env) error {
 // plainPing is the pinger: one datagram out, the same back, timed. A ping lost on loopback
 // (it should not happen) is counted and resent after 200 ms.
 func plainPing(e *Env) error {
-	c, err := plainListen()
+	c, err := plainListen(e)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	defer c.Close()
-	e.Info("socket", "net.UDPConn")
 	to, err := netip.ParseAddrPort(e.O.Addrs[0])
 	if err != nil {
 		return fmt.Errorf("receiver address: %w", err)
