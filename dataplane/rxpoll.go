@@ -19,9 +19,10 @@ import (
 // reader.
 type batchPoller interface {
 	TryReadBatch(msgs []batchio.Message) (int, error)
-	// HoldReadWakes and ReleaseReadWakes bracket a poll: while held, the datagrams the poller
-	// takes and the replies it sends do not wake the runtime's netpoller thread (the RX loop's
-	// park), which on a small VM costs more than the round trip's work.
+	// HoldReadWakes and ReleaseReadWakes bracket a poll, or through the engine's lease the
+	// polls of one exchange (keepLease): while held, the datagrams the poller takes and the
+	// replies it sends do not wake the runtime's netpoller thread (the RX loop's park), which
+	// on a small VM costs more than the round trip's work.
 	HoldReadWakes() bool
 	ReleaseReadWakes()
 }
