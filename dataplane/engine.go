@@ -53,9 +53,16 @@ type Engine struct {
 	activeOverflow atomic.Bool  // the active ring overflowed: the TX loop rescans the table
 	txMu           sync.Mutex   // the TX baton: held by whoever runs the TX loop's work
 	lastInline     atomic.Int64 // when the last inline send finished (recovery.Time)
-	inlineOff      atomic.Bool  // tests of hand-driven pairs: writers never send inline
-	tx             *txLoop
-	started        atomic.Bool
+	// The read-wake lease (rxpoll.go): the hold of a poll that got its answer, kept for the
+	// exchange's next poll. leaseEnd is when it lapses (recovery.Time; 0: none out), changed
+	// under leaseMu; parked counts goroutines parked on a stream of the engine, which need the
+	// RX loop and so end the lease.
+	leaseMu   sync.Mutex
+	leaseEnd  atomic.Int64
+	parked    atomic.Int32
+	inlineOff atomic.Bool // tests of hand-driven pairs: writers never send inline
+	tx        *txLoop
+	started   atomic.Bool
 
 	// groupMu guards the registry of sessions by peer address (peers: the lone ones; groups:
 	// addresses with several) and each group's members (peergroup.go). peerSeed keys them.
@@ -255,6 +262,7 @@ func (e *Engine) CountDrop(r DropReason) { e.ctr.drops[r].Add(1) }
 // effort), the loops stop and the socket is closed.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
+		e.endLease(0, true)
 		// Queue SESSION_CLOSE everywhere, let the TX loop send it in one last pass, then stop
 		// the socket (which ends the RX loop).
 		for _, s := range e.table.Snapshot(nil) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sttfast/sttfast/batchio"
 	"github.com/sttfast/sttfast/dataplane/recovery"
+	"github.com/sttfast/sttfast/ring"
 )
 
 // pollEngine is an engine over a real UDP socket with the poll path prepared but its loops not
@@ -17,6 +18,7 @@ func pollEngine(t *testing.T) (e *Engine, from *batchio.Conn) {
 	t.Helper()
 	c := listenUDP(t)
 	e = NewEngine(c, Config{}, nil)
+	newTxLoop(e) // its timer, never run
 	e.initPoll(newRxLoop(e))
 	if e.poller == nil {
 		t.Fatal("an engine over a batchio.Conn has no poll path")
@@ -315,4 +317,106 @@ func echoRounds(ctx context.Context, s *Session, rounds int) error {
 // descheduled in between (CI, once: a poll that never held the wake-ups).
 func inExchange(e *Engine) {
 	e.lastInline.Store(int64(recovery.Now().Add(time.Minute)))
+}
+
+// A poll that got its answer keeps its hold as the engine's lease, and the exchange's next
+// poll takes it over: two polls, one hold, no release. The lease ends when a goroutine parks on
+// a stream of the engine (it waits for the RX loop), and a poll that found nothing releases the
+// hold it took over.
+func TestPollLeaseCarriesHold(t *testing.T) {
+	e, from := pollEngine(t)
+	e.started.Store(true) // the loops stay off: only the reader reads
+	hc := &holdCounter{batchPoller: e.poller, e: e}
+	e.poller = hc
+	e.cfg.ReadPoll = time.Millisecond
+	st := &Stream{s: &Session{e: e}}
+	for range 2 {
+		sendJunk(t, from, e)
+		st.kicked.Store(true)
+		inExchange(e)
+		st.pollFor(0) // need 0: readable at once, as when the answer came
+		if e.leaseEnd.Load() == 0 {
+			t.Fatal("a poll that got its answer released its hold: no lease")
+		}
+	}
+	if hc.holds != 1 || hc.releases != 0 {
+		t.Fatalf("two polls of an exchange: %d holds, %d releases; want 1, 0", hc.holds, hc.releases)
+	}
+	st.kicked.Store(true)
+	inExchange(e)
+	if st.pollFor(1) {
+		t.Fatal("a poll of an empty socket found data")
+	}
+	if hc.holds != 1 || hc.releases != 1 || e.leaseEnd.Load() != 0 {
+		t.Fatalf("a poll that found nothing: %d holds, %d releases, lease %d; want 1, 1, none",
+			hc.holds, hc.releases, e.leaseEnd.Load())
+	}
+	st.kicked.Store(true)
+	inExchange(e)
+	st.pollFor(0)
+	st.s.done = make(chan struct{})
+	close(st.s.done)
+	w := ring.NewWaker()
+	if err := st.park(w, &st.readDl); err == nil {
+		t.Fatal("park on a closed session returned no error")
+	}
+	if hc.releases != 2 || e.leaseEnd.Load() != 0 {
+		t.Fatalf("a parked goroutine left the lease out (%d releases)", hc.releases)
+	}
+}
+
+// A lease that no poll took over lapses: the TX loop's timer is pulled to its end and the
+// loop releases it, so after an exchange the RX loop hears the socket again without anyone
+// parking (a node that only writes still needs its acknowledgements).
+func TestPollLeaseLapses(t *testing.T) {
+	cfg := Config{ReadPoll: 20 * time.Millisecond}
+	ca, cb := listenUDP(t), listenUDP(t)
+	cli, _, cs, ss := startPairConfig(t, cfg, ca, cb, cb.LocalAddr(), ca.LocalAddr())
+	released := make(chan struct{}, 1)
+	hc := &leaseWatch{batchPoller: cli.poller, released: released}
+	cli.poller = hc
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := cs.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- echoRounds(ctx, ss, 20) }()
+	var back []byte
+	for i := range 20 {
+		if err := req.WriteMessage([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if back, err = req.ReadMessage(back[:0]); err != nil || len(back) != 1 || back[0] != byte(i) {
+			t.Fatalf("round %d: echo %x, %v", i, back, err)
+		}
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if cli.Stats().RxPolled == 0 {
+		t.Fatal("no reader received on the socket itself: nothing was held")
+	}
+	for cli.leaseEnd.Load() != 0 {
+		select {
+		case <-released:
+		case <-ctx.Done():
+			t.Fatal("the lease never lapsed: the TX loop did not release it")
+		}
+	}
+}
+
+// leaseWatch reports each release of the netpoller wake-ups on a channel.
+type leaseWatch struct {
+	batchPoller
+	released chan struct{}
+}
+
+func (l *leaseWatch) ReleaseReadWakes() {
+	l.batchPoller.ReleaseReadWakes()
+	select {
+	case l.released <- struct{}{}:
+	default:
+	}
 }

@@ -557,6 +557,7 @@ func (s *Session) OpenStreamWith(ctx context.Context, opts OpenStreamOptions) (*
 		}
 		ch := s.waitChan()
 		s.mu.Unlock()
+		s.e.endLease(0, true) // a new stream comes through the RX loop
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -585,6 +586,7 @@ func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
 		}
 		ch := s.waitChan()
 		s.mu.Unlock()
+		s.e.endLease(0, true) // a new stream comes through the RX loop
 		select {
 		case <-ch:
 		case <-ctx.Done():

@@ -428,6 +428,10 @@ func (st *Stream) fill(b []byte) error {
 
 // park waits for w, the session's end or the deadline in dl.
 func (st *Stream) park(w *ring.Waker, dl *atomic.Int64) error {
+	e := st.s.e
+	e.parked.Add(1)
+	defer e.parked.Add(-1)
+	e.endLease(0, true) // this goroutine now waits for the RX loop
 	d := dl.Load()
 	if d == 0 {
 		select {

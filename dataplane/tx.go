@@ -138,6 +138,7 @@ func (t *txLoop) run() {
 // iterate is one pass of the TX loop: new work, handshakes, timers, packing, sending. txMu held.
 func (t *txLoop) iterate() {
 	t.now = recovery.Now()
+	t.e.endLease(t.now, false)
 	t.drainActive()
 	t.sendHandshakes()
 	t.runTimers()
@@ -176,7 +177,7 @@ func (e *Engine) runInline(reply bool) bool {
 	e.lastInline.Store(int64(recovery.Now()))
 	if t.readyHead != nil {
 		e.wake.Notify() // work left (budget or batch room): the loop continues it
-	} else if d := t.heap.min(); d != 0 && (t.armed.Load() == 0 || int64(d) < t.armed.Load()) {
+	} else if d := t.deadline(); d != 0 && (t.armed.Load() == 0 || int64(d) < t.armed.Load()) {
 		// The parked loop selects on this timer, so re-arming it is enough. Only an earlier
 		// deadline re-arms it: each Reset of a timer a goroutine waits on wakes the runtime's
 		// poller or an idle thread, and in a request/response exchange the deadline moves at
@@ -205,15 +206,25 @@ func (t *txLoop) finalPass() {
 // A timer left running for an earlier deadline than the heap's is re-armed: the loop would wake
 // early for nothing. txMu held.
 func (t *txLoop) parkTimer() {
-	if d := t.heap.min(); d != 0 && t.timerLive && int64(d) == t.armed.Load() {
+	if d := t.deadline(); d != 0 && t.timerLive && int64(d) == t.armed.Load() {
 		return
 	}
 	t.armTimer()
 }
 
-// armTimer sets the timer for the earliest deadline of the heap, or stops it. txMu held.
-func (t *txLoop) armTimer() {
+// deadline is when the loop must next run: the earliest session deadline of the heap, or the
+// end of the engine's read-wake lease (rxpoll.go) if that comes first.
+func (t *txLoop) deadline() recovery.Time {
 	d := t.heap.min()
+	if l := recovery.Time(t.e.leaseEnd.Load()); l != 0 && (d == 0 || l < d) {
+		return l
+	}
+	return d
+}
+
+// armTimer sets the timer for the loop's next deadline, or stops it. txMu held.
+func (t *txLoop) armTimer() {
+	d := t.deadline()
 	t.armed.Store(int64(d))
 	t.timerLive = d != 0
 	if d == 0 {
