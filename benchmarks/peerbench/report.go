@@ -207,8 +207,7 @@ func sttMedian(rep *runReport, wl Workload, f func(*Sample) float64) float64 {
 
 // contenderMedian is the median of name's successful runs of wl; NaN when it has none.
 func contenderMedian(rep *runReport, wl Workload, name string, f func(*Sample) float64) float64 {
-	ok, _ := collect(rep.Samples, wl.Name, name)
-	st := summarize(ok, f)
+	st := contenderStat(rep, wl, name, f)
 	if st.N == 0 {
 		return math.NaN()
 	}
@@ -218,12 +217,17 @@ func contenderMedian(rep *runReport, wl Workload, name string, f func(*Sample) f
 // contenderFastest is the lowest of f over the contender's successful samples of wl (NaN if
 // none): a latency floor's best round.
 func contenderFastest(rep *runReport, wl Workload, name string, f func(*Sample) float64) float64 {
-	ok, _ := collect(rep.Samples, wl.Name, name)
-	st := summarize(ok, f)
+	st := contenderStat(rep, wl, name, f)
 	if st.N == 0 {
 		return math.NaN()
 	}
 	return st.Min
+}
+
+// contenderStat summarizes f over name's successful runs of wl.
+func contenderStat(rep *runReport, wl Workload, name string, f func(*Sample) float64) stat {
+	ok, _ := collect(rep.Samples, wl.Name, name)
+	return summarize(ok, f)
 }
 
 func throughputTable(w io.Writer, rep *runReport, wl Workload) {
