@@ -144,14 +144,14 @@ func (e *Engine) keepLease(now recovery.Time) {
 	e.tx.pullTimer(end)
 }
 
-// endLease releases the engine's lease if one is out and force is set or it lapsed by now.
+// endLease releases the engine's lease if one is out and force is set or it lapsed by now. The
+// first look, without the lock, is what the TX loop pays at each pass when no lease is out.
 func (e *Engine) endLease(now recovery.Time, force bool) {
-	if end := e.leaseEnd.Load(); end == 0 || !force && now < recovery.Time(end) {
+	if !leaseDue(e.leaseEnd.Load(), now, force) {
 		return
 	}
 	e.leaseMu.Lock()
-	end := e.leaseEnd.Load()
-	if end == 0 || !force && now < recovery.Time(end) {
+	if !leaseDue(e.leaseEnd.Load(), now, force) {
 		e.leaseMu.Unlock()
 		return
 	}
@@ -178,4 +178,9 @@ func (e *Engine) pollUntil(st *Stream, need int, end recovery.Time, held *bool) 
 		}
 		yieldCPU()
 	}
+}
+
+// leaseDue reports whether a lease ending at end (0: none out) is to be released now.
+func leaseDue(end int64, now recovery.Time, force bool) bool {
+	return end != 0 && (force || now >= recovery.Time(end))
 }

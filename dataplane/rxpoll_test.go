@@ -252,16 +252,23 @@ func (h *holdCounter) ReleaseReadWakes() {
 	h.batchPoller.ReleaseReadWakes()
 }
 
+// countedPollEngine is pollEngine with its poller's holds and releases counted, its loops
+// off (only the reader reads, on the test's goroutine), polls of 1 ms, and a stream to poll for.
+func countedPollEngine(t *testing.T) (e *Engine, from *batchio.Conn, hc *holdCounter, st *Stream) {
+	t.Helper()
+	e, from = pollEngine(t)
+	e.started.Store(true)
+	hc = &holdCounter{batchPoller: e.poller, e: e}
+	e.poller = hc
+	e.cfg.ReadPoll = time.Millisecond
+	return e, from, hc, &Stream{s: &Session{e: e}}
+}
+
 // A poll holds the netpoller's wake-ups once and releases them once, also when it returns
 // early; a try that fills every poll buffer (a busy socket, not an exchange) releases the hold
 // at once and the poll goes on without it.
 func TestPollHoldsWakesOncePerPoll(t *testing.T) {
-	e, from := pollEngine(t)
-	e.started.Store(true) // the loops stay off: only the reader reads
-	hc := &holdCounter{batchPoller: e.poller, e: e}
-	e.poller = hc
-	e.cfg.ReadPoll = time.Millisecond
-	st := &Stream{s: &Session{e: e}}
+	e, from, hc, st := countedPollEngine(t)
 	st.kicked.Store(true)
 	inExchange(e)
 	if st.pollFor(1) {
@@ -324,12 +331,7 @@ func inExchange(e *Engine) {
 // a stream of the engine (it waits for the RX loop), and a poll that found nothing releases the
 // hold it took over.
 func TestPollLeaseCarriesHold(t *testing.T) {
-	e, from := pollEngine(t)
-	e.started.Store(true) // the loops stay off: only the reader reads
-	hc := &holdCounter{batchPoller: e.poller, e: e}
-	e.poller = hc
-	e.cfg.ReadPoll = time.Millisecond
-	st := &Stream{s: &Session{e: e}}
+	e, from, hc, st := countedPollEngine(t)
 	for range 2 {
 		sendJunk(t, from, e)
 		st.kicked.Store(true)
