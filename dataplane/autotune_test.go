@@ -7,10 +7,23 @@ import (
 	"github.com/sttfast/sttfast/dataplane/recovery"
 )
 
-// rttOf returns an RTT estimator that has seen one sample of d.
+// rttOf returns an RTT estimator that has seen growSamples samples of d: enough for the growth
+// rules to trust its minimum.
 func rttOf(d time.Duration) *recovery.RTT {
 	var r recovery.RTT
-	r.Update(d, 0)
+	for range growSamples {
+		r.Update(d, 0)
+	}
+	return &r
+}
+
+// fewSamples returns an RTT estimator that has seen one sample fewer than the growth rules wait
+// for, each of d.
+func fewSamples(d time.Duration) *recovery.RTT {
+	var r recovery.RTT
+	for range growSamples - 1 {
+		r.Update(d, 0)
+	}
 	return &r
 }
 
@@ -106,7 +119,8 @@ func TestWindowDoesNotGrowForSlowReader(t *testing.T) {
 // grow its windows however fast half of one is read. The same reader on a path without the
 // queue (smoothed at the minimum, and at just under twice it) grows the window, so what stops it
 // is the queue. A latest sample behind the queue stops it too, before the smoothed RTT shows it
-// (one sample moves it by an eighth).
+// (one sample moves it by an eighth). Nor does anything grow before growSamples samples: a
+// minimum over fewer is not yet the path's.
 func TestWindowDoesNotGrowBehindStandingQueue(t *testing.T) {
 	const min = 60 * time.Microsecond
 	cases := []struct {
@@ -119,6 +133,7 @@ func TestWindowDoesNotGrowBehindStandingQueue(t *testing.T) {
 		{"no queue", rttOf(min), true},
 		{"queue under twice the minimum", queuedRTT(min, 2*min-10*time.Microsecond), true},
 		{"latest sample behind a queue, smoothed not yet", latestRTT(min, 400*time.Microsecond), false},
+		{"too few samples to know the path", fewSamples(min), false},
 	}
 	for _, c := range cases {
 		var w windowTuner
@@ -157,8 +172,7 @@ func sendAndAck(t *testing.T, a, b *side, st *Stream, n int) {
 func growSend(a *side, st *Stream, rtt time.Duration) int {
 	a.s.mu.Lock()
 	r := a.s.sender.RTT()
-	*r = recovery.RTT{}
-	r.Update(rtt, 0)
+	*r = *rttOf(rtt)
 	a.s.mu.Unlock()
 	st.lockWrite()
 	defer st.unlockWrite()
@@ -251,6 +265,7 @@ func TestSendGrowthRule(t *testing.T) {
 		// with the smoothed RTT at 800 us in the transfer's own queue.
 		{"burst behind a standing queue", 50 * time.Microsecond, queuedRTT(60*time.Microsecond, 800*time.Microsecond), 8 << 20, true, false},
 		{"the same burst without the queue", 50 * time.Microsecond, rttOf(60 * time.Microsecond), 8 << 20, true, true},
+		{"too few samples to know the path", 150 * time.Millisecond, fewSamples(300 * time.Millisecond), 8 << 20, true, false},
 	}
 	for _, k := range cases {
 		if got := sendBufferLimits(c, half, k.elapsed, k.rtt, k.cwnd, k.credit); got != k.want {
