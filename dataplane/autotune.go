@@ -27,6 +27,47 @@ import (
 // the bulk transfer took its extra chunks from the heap, with GC cycles, for no gain.
 const sessionWindowFactor = 1.5
 
+// queueFactor is how far above the minimum RTT the round trip may sit for a window or send
+// buffer to grow. Each rule's rate is measured over a short epoch (half a window), and on a fast
+// path bursts fake it: a reader draining a backlog after a stall, or one ACK covering what a
+// stalled peer received, turns half of a 4 MiB buffer within two minimum round trips of
+// loopback (tens of microseconds), a rate no link carries. What bursts cannot fake is a standing
+// queue: once the bytes in flight fill the pipe, the surplus waits in a queue and the round trip
+// rises above the path's own delay (a loopback bulk transfer: 0.5-1 ms smoothed against a 40-90
+// us minimum), and a larger window or buffer would only lengthen that queue. So neither grows
+// while the smoothed RTT or the latest sample is above twice the minimum. The latest sample
+// counts because a receiver's samples are few (one per credit update) and the smoothed RTT
+// follows them slowly: early in a transfer it still sits at the handshake's round trip while
+// the latest sample already waited behind the sender's queue. A long path whose window is the
+// limit keeps its queue short (300 ms on a 300 ms path) and grows as before. On loopback the
+// 4 MiB send buffer grew to 8 MiB in a third of the 10 s bulk windows and a stream window to 8
+// MiB in half the warm-ups, each time chunks from the heap and, in the window, a GC cycle;
+// neither does now (benchmarks/README.md, "Latest results").
+const queueFactor = 2
+
+// growSamples is how many RTT samples a window or send buffer waits for before it may grow.
+// The rules read the minimum RTT as the path's own delay, and a minimum over the first samples
+// is not that: on loopback a receiver's first samples (its handshake's and its first credit
+// updates', each riding behind the sender's opening burst) sat at 370-470 us against the 40-90
+// us the transfer later measured, so the first half window, read in 0.8 ms, looked like two
+// round trips and the stream window doubled to 8 MiB in a quarter of the bulk runs. Four
+// samples take a receiver two round trips on a path its window limits (one per credit update,
+// two per window), while slow start leaves the window unused for longer than that.
+const growSamples = 4
+
+// queueStands reports whether rtt shows a standing queue: its smoothed RTT or its latest sample
+// more than queueFactor times its minimum. Without a sample it has nothing to show: false.
+func queueStands(rtt *recovery.RTT) bool {
+	return rtt.HasSample() && max(rtt.Smoothed(), rtt.Latest()) > queueFactor*rtt.Min()
+}
+
+// pathKnown reports whether rtt has seen enough samples (growSamples) for its minimum to stand
+// for the path's delay, and shows no standing queue (queueStands): the two conditions every
+// growth rule puts on the round trip.
+func pathKnown(rtt *recovery.RTT) bool {
+	return rtt.Samples() >= growSamples && !queueStands(rtt)
+}
+
 // windowTuner decides when one receive window doubles. Guarded by s.mu.
 type windowTuner struct {
 	size     uint64        // current window in bytes
@@ -41,15 +82,16 @@ func (w *windowTuner) init(size uint64, now recovery.Time) {
 // onCredit is called as the receiver is about to raise the peer's limit, with off the bytes the
 // application has consumed so far. Once half the window has been consumed in the epoch, it
 // doubles the window (up to maxSize) if that took less than two round trips (4 × fraction
-// consumed × min RTT), starts a new epoch, and reports whether the window grew. Without an RTT
-// sample it only starts epochs: the initial RTT guess would grow windows on any path.
+// consumed × min RTT) and the path shows no standing queue (queueStands), starts a new epoch, and
+// reports whether the window grew. Without an RTT sample it only starts epochs: the initial RTT
+// guess would grow windows on any path.
 func (w *windowTuner) onCredit(now recovery.Time, off uint64, rtt *recovery.RTT, maxSize uint64) bool {
 	read := off - w.epochOff
 	if read < w.size/2 {
 		return false
 	}
 	grew := false
-	if rtt.HasSample() && w.size < maxSize {
+	if w.size < maxSize && pathKnown(rtt) {
 		fraction := float64(read) / float64(w.size)
 		if now.Sub(w.epochAt) < time.Duration(4*fraction*float64(rtt.Min())) {
 			w.size = min(2*w.size, maxSize)
@@ -176,9 +218,11 @@ func (st *Stream) maybeGrowSend() {
 
 // sendBufferLimits is maybeGrowSend's decision: a send buffer of c bytes, turned of which were
 // acknowledged within elapsed, holds the sender back if that took less than 4 × (turned / c) ×
-// min RTT (two round trips for half of it), the congestion window is above half the buffer and the
-// peer's credit reaches beyond it (creditBeyond). Without an RTT sample it never does.
+// min RTT (two round trips for half of it), the path shows no standing queue (queueStands), the
+// congestion window is above half the buffer and the peer's credit reaches beyond it
+// (creditBeyond). Without an RTT sample it never does.
 func sendBufferLimits(c int, turned uint64, elapsed time.Duration, rtt *recovery.RTT, cwnd int, creditBeyond bool) bool {
 	fraction := float64(turned) / float64(c)
-	return rtt.HasSample() && elapsed < time.Duration(4*fraction*float64(rtt.Min())) && cwnd > c/2 && creditBeyond
+	return pathKnown(rtt) && elapsed < time.Duration(4*fraction*float64(rtt.Min())) &&
+		cwnd > c/2 && creditBeyond
 }

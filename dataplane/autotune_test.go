@@ -7,11 +7,46 @@ import (
 	"github.com/sttfast/sttfast/dataplane/recovery"
 )
 
-// rttOf returns an RTT estimator that has seen one sample of d.
+// rttOf returns an RTT estimator that has seen growSamples samples of d: enough for the growth
+// rules to trust its minimum.
 func rttOf(d time.Duration) *recovery.RTT {
 	var r recovery.RTT
-	r.Update(d, 0)
+	for range growSamples {
+		r.Update(d, 0)
+	}
 	return &r
+}
+
+// fewSamples returns an RTT estimator that has seen one sample fewer than the growth rules wait
+// for, each of d.
+func fewSamples(d time.Duration) *recovery.RTT {
+	var r recovery.RTT
+	for range growSamples - 1 {
+		r.Update(d, 0)
+	}
+	return &r
+}
+
+// queuedRTT returns an RTT estimator whose minimum is min and whose smoothed RTT has settled near
+// smoothed: a path with a standing queue of smoothed-min.
+func queuedRTT(min, smoothed time.Duration) *recovery.RTT {
+	r := rttOf(min)
+	for range 64 {
+		r.Update(smoothed, 0)
+	}
+	return r
+}
+
+// latestRTT returns an RTT estimator whose minimum and smoothed RTT are min and whose one later
+// sample, latest, waited in a queue: a receiver's estimator early in a transfer, its handshake
+// sample smoothed, its first credit update's sample behind the sender's queue.
+func latestRTT(min, latest time.Duration) *recovery.RTT {
+	r := rttOf(min)
+	for range 64 {
+		r.Update(min, 0)
+	}
+	r.Update(latest, 0)
+	return r
 }
 
 // consumeAt feeds a tuner credit decisions as a reader consuming rate bytes per second would,
@@ -78,6 +113,39 @@ func TestWindowDoesNotGrowForSlowReader(t *testing.T) {
 	}
 }
 
+// TestWindowDoesNotGrowBehindStandingQueue: consumption that fast on a path whose smoothed RTT
+// sits far above its minimum is a burst (a reader draining a backlog after a stall), not the
+// path's rate: loopback's bulk transfer, 0.5-1 ms smoothed against a 40-90 us minimum, must not
+// grow its windows however fast half of one is read. The same reader on a path without the
+// queue (smoothed at the minimum, and at just under twice it) grows the window, so what stops it
+// is the queue. A latest sample behind the queue stops it too, before the smoothed RTT shows it
+// (one sample moves it by an eighth). Nor does anything grow before growSamples samples: a
+// minimum over fewer is not yet the path's.
+func TestWindowDoesNotGrowBehindStandingQueue(t *testing.T) {
+	const min = 60 * time.Microsecond
+	cases := []struct {
+		name string
+		rtt  *recovery.RTT
+		grow bool
+	}{
+		{"standing queue", queuedRTT(min, 800*time.Microsecond), false},
+		{"queue just past twice the minimum", queuedRTT(min, 2*min+10*time.Microsecond), false},
+		{"no queue", rttOf(min), true},
+		{"queue under twice the minimum", queuedRTT(min, 2*min-10*time.Microsecond), true},
+		{"latest sample behind a queue, smoothed not yet", latestRTT(min, 400*time.Microsecond), false},
+		{"too few samples to know the path", fewSamples(min), false},
+	}
+	for _, c := range cases {
+		var w windowTuner
+		w.init(4<<20, 1)
+		// 100 GB/s: half a 4 MiB window in 21 us, within two minimum round trips.
+		if got := consumeAt(&w, 100e9, 10*time.Millisecond, c.rtt, 64<<20); (got > 4<<20) != c.grow {
+			t.Errorf("%s (smoothed %v, min %v): window reached %d MiB from 4, want growth %v",
+				c.name, c.rtt.Smoothed(), c.rtt.Min(), got>>20, c.grow)
+		}
+	}
+}
+
 // sendPair opens a stream on a hand-driven pair with cfg and lets the peer's MAX_STREAM_DATA
 // arrive.
 func sendPair(t *testing.T, cfg Config) (a, b *side, st *Stream) {
@@ -104,8 +172,7 @@ func sendAndAck(t *testing.T, a, b *side, st *Stream, n int) {
 func growSend(a *side, st *Stream, rtt time.Duration) int {
 	a.s.mu.Lock()
 	r := a.s.sender.RTT()
-	*r = recovery.RTT{}
-	r.Update(rtt, 0)
+	*r = *rttOf(rtt)
 	a.s.mu.Unlock()
 	st.lockWrite()
 	defer st.unlockWrite()
@@ -193,6 +260,12 @@ func TestSendGrowthRule(t *testing.T) {
 		{"congestion window small", 150 * time.Millisecond, long, 1 << 20, true, false},
 		{"peer's credit full", 150 * time.Millisecond, long, 8 << 20, false, false},
 		{"no RTT sample", 150 * time.Millisecond, &recovery.RTT{}, 8 << 20, true, false},
+		// Loopback's bulk transfer: half the buffer acknowledged at once by an ACK that covered a
+		// stalled peer's backlog, 50 us after the epoch began (two minimum round trips are 120 us),
+		// with the smoothed RTT at 800 us in the transfer's own queue.
+		{"burst behind a standing queue", 50 * time.Microsecond, queuedRTT(60*time.Microsecond, 800*time.Microsecond), 8 << 20, true, false},
+		{"the same burst without the queue", 50 * time.Microsecond, rttOf(60 * time.Microsecond), 8 << 20, true, true},
+		{"too few samples to know the path", 150 * time.Millisecond, fewSamples(300 * time.Millisecond), 8 << 20, true, false},
 	}
 	for _, k := range cases {
 		if got := sendBufferLimits(c, half, k.elapsed, k.rtt, k.cwnd, k.credit); got != k.want {

@@ -117,7 +117,8 @@ type Env struct {
 
 	inWindow   atomic.Bool
 	windowDone atomic.Bool
-	marks      chan string // marks other than start/end, for workloads that define their own
+	marks      chan string        // marks other than start/end, for workloads that define their own
+	markHooks  []func(start bool) // OnMark
 	profileMu  sync.Mutex
 	profile    *os.File // the window's CPU profile when profileEnv is set (profile.go)
 	trace      *os.File // the window's execution trace when traceEnv is set (profile.go)
@@ -130,6 +131,7 @@ type Env struct {
 }
 
 func newEnv(role string, o *Options, w Workload, c Contender, out io.Writer) *Env {
+	allocsInit()
 	e := &Env{Role: role, O: o, W: w, C: c, P: NewPattern(), out: out,
 		stopC: make(chan struct{}), marks: make(chan string, 8)}
 	e.M.first = make(chan struct{})
@@ -224,7 +226,9 @@ func (e *Env) markStart() {
 	p := e.probe()
 	e.mu.Lock()
 	e.start = p
+	hooks := e.markHooks
 	e.mu.Unlock()
+	runHooks(hooks, true)
 	e.inWindow.Store(true)
 }
 
@@ -233,9 +237,26 @@ func (e *Env) markEnd() {
 	p := e.probe()
 	e.mu.Lock()
 	e.end = p
+	hooks := e.markHooks
 	e.mu.Unlock()
+	runHooks(hooks, false)
 	e.windowDone.Store(true)
 	e.profileEnd()
+}
+
+// OnMark adds f to what runs at the window's start (start true) and end marks, right after the
+// generic counters are read: a contender records there what only it can count over the window.
+// f must not call back into the mark (it may call Info).
+func (e *Env) OnMark(f func(start bool)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.markHooks = append(e.markHooks, f)
+}
+
+func runHooks(hooks []func(start bool), start bool) {
+	for _, f := range hooks {
+		f(start)
+	}
 }
 
 // readControl applies the orchestrator's lines; EOF means the orchestrator is gone: stop.

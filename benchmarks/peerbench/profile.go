@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 )
@@ -21,11 +22,46 @@ const profileEnv = "PEERBENCH_PROFILE_DIR"
 // `go tool trace -d=parsed FILE`. Separate from profileEnv because tracing slows every event.
 const traceEnv = "PEERBENCH_TRACE_DIR"
 
+// allocsEnv names a directory where each child writes every heap allocation it made up to the
+// window's start and up to its end (WORKLOAD-CONTENDER-ROLE.allocs-start.pprof and
+// .allocs-end.pprof): `go tool pprof -sample_index=alloc_objects -base START END` lists what the
+// window allocated, by call stack. It is how a heap allocation or GC cycle in a bulk window is
+// traced to its source. It records every allocation (runtime.MemProfileRate 1) and collects
+// garbage at both marks (a heap profile is published by a GC cycle), so a run made with it
+// measures nothing else: its GC counts, heap counts and speeds are not the workload's.
+const allocsEnv = "PEERBENCH_ALLOCS_DIR"
+
+// allocsInit makes the runtime record every allocation when allocsEnv is set; it must run before
+// the child allocates what it measures.
+func allocsInit() {
+	if os.Getenv(allocsEnv) != "" {
+		runtime.MemProfileRate = 1
+	}
+}
+
+// allocsWrite writes the allocations so far as the profile named kind when allocsEnv is set.
+func (e *Env) allocsWrite(kind string) {
+	dir := os.Getenv(allocsEnv)
+	if dir == "" {
+		return
+	}
+	runtime.GC()
+	f, err := os.Create(e.profilePath(dir, kind))
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		f.Close()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "peerbench: allocs profile: %v\n", err)
+	}
+}
+
 // profileStart starts the window's CPU profile when profileEnv is set; errors are reported on
 // stderr and leave the run unprofiled.
 func (e *Env) profileStart() {
 	e.profileMu.Lock()
 	defer e.profileMu.Unlock()
+	e.allocsWrite("allocs-start")
 	e.traceStart()
 	dir := os.Getenv(profileEnv)
 	if dir == "" {
@@ -47,6 +83,7 @@ func (e *Env) profileEnd() {
 	e.profileMu.Lock()
 	defer e.profileMu.Unlock()
 	e.traceEnd()
+	e.allocsWrite("allocs-end")
 	if e.profile == nil {
 		return
 	}

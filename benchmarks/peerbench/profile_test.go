@@ -1,9 +1,14 @@
 package peerbench
 
 import (
+	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -72,5 +77,97 @@ func TestWindowTrace(t *testing.T) {
 	}
 	if e.trace != nil {
 		t.Error("the trace file is still open after the end mark")
+	}
+}
+
+// allocateInWindow is what TestWindowAllocs looks for in the window's allocation profile.
+//
+//go:noinline
+func allocateInWindow(n int) [][]byte {
+	sink := make([][]byte, 0, n)
+	for range n {
+		sink = append(sink, make([]byte, 4096))
+	}
+	return sink
+}
+
+// TestWindowAllocs: with PEERBENCH_ALLOCS_DIR set, every allocation is recorded and the marks
+// write the allocations up to the window's start and up to its end; what the window allocated
+// is in the end profile and not in the start one.
+func TestWindowAllocs(t *testing.T) {
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	dir := t.TempDir()
+	t.Setenv(allocsEnv, dir)
+	t.Setenv(profileEnv, "")
+	t.Setenv(traceEnv, "")
+	w, err := workloadByName("open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(roleRecv, &Options{}, w, &aesCeiling{}, io.Discard)
+	if runtime.MemProfileRate != 1 {
+		t.Fatalf("MemProfileRate %d with %s set, want 1 (every allocation)", runtime.MemProfileRate, allocsEnv)
+	}
+	e.markStart()
+	sink := allocateInWindow(10)
+	e.markEnd()
+	_ = sink
+	const fn = "peerbench.allocateInWindow"
+	for kind, want := range map[string]bool{"allocs-start": false, "allocs-end": true} {
+		text := profileStrings(t, filepath.Join(dir, "open-aes-ceiling-recv."+kind+".pprof"))
+		if got := strings.Contains(text, fn); got != want {
+			t.Errorf("%s profile names %s: %v, want %v", kind, fn, got, want)
+		}
+	}
+}
+
+// profileStrings returns a pprof file's decompressed bytes as text: its string table (function
+// names among them) is in it verbatim.
+func profileStrings(t *testing.T, name string) string {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return string(b)
+}
+
+// TestOnMarkHooks: a contender's mark hooks run at the start mark with start true and at the
+// end mark with false, in the order they were added, and what they record lands in the result.
+func TestOnMarkHooks(t *testing.T) {
+	t.Setenv(profileEnv, "")
+	t.Setenv(traceEnv, "")
+	t.Setenv(allocsEnv, "")
+	w, err := workloadByName("open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(roleSend, &Options{}, w, &aesCeiling{}, io.Discard)
+	var calls []string
+	for _, name := range []string{"a", "b"} {
+		e.OnMark(func(start bool) {
+			calls = append(calls, fmt.Sprintf("%s:%v", name, start))
+			e.Info(name, strconv.FormatBool(start))
+		})
+	}
+	e.markStart()
+	if !e.inWindow.Load() {
+		t.Fatal("not in the window after the start mark")
+	}
+	e.markEnd()
+	if got := strings.Join(calls, " "); got != "a:true b:true a:false b:false" {
+		t.Fatalf("hooks ran as %q", got)
+	}
+	if e.res.Info["a"] != "false" || e.res.Info["b"] != "false" {
+		t.Fatalf("info %v, want each hook's end-mark value", e.res.Info)
 	}
 }

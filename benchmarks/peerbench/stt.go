@@ -11,6 +11,7 @@ import (
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/dataplane/recovery"
+	"github.com/sttfast/sttfast/dataplane/streambuf"
 	"github.com/sttfast/sttfast/stc"
 )
 
@@ -145,6 +146,7 @@ func (s *sttContender) listenNode(ctx context.Context, e *Env, tune func(*ctrl.C
 }
 
 func (s *sttContender) info(e *Env, n *ctrl.Node) {
+	e.OnMark(chunkWindow(e))
 	if s.ws {
 		e.Info("path", "ws")
 		return
@@ -160,6 +162,43 @@ func (s *sttContender) info(e *Env, n *ctrl.Node) {
 	e.Info("udp_payload", strconv.Itoa(p))
 	e.Info("congestion", s.cc.String())
 	e.Info("forward_secrecy", strconv.FormatBool(s.fs))
+}
+
+// chunkWindow records, over the measurement window, the stream-buffer chunks this process's
+// pool had to allocate (chunks_new) and the chunks its buffers held at the window's ends
+// (chunks_held_start, chunks_held_end). A heap allocation or GC cycle in a bulk window is so
+// traced to buffers that grew (more chunks held: memory following more data in flight) or to a
+// pool that did not recycle (chunks allocated while the count held stays level).
+func chunkWindow(e *Env) func(start bool) {
+	var allocatedAtStart int64
+	return func(start bool) {
+		held, allocated := streambuf.PoolStats()
+		if start {
+			allocatedAtStart = allocated
+			e.Info("chunks_held_start", strconv.FormatInt(held, 10))
+			return
+		}
+		e.Info("chunks_new", strconv.FormatInt(allocated-allocatedAtStart, 10))
+		e.Info("chunks_held_end", strconv.FormatInt(held, 10))
+	}
+}
+
+// sessionWindow records the session's window growths and buffers at the window's ends.
+func sessionWindow(e *Env, s *ctrl.Session) func(start bool) {
+	return func(start bool) {
+		st := s.Stats()
+		at := "_end"
+		if start {
+			at = "_start"
+		}
+		e.Info("growths"+at, strconv.FormatUint(st.WindowGrowths, 10))
+		e.Info("srtt_us"+at, strconv.FormatInt(st.SmoothedRTT/1e3, 10))
+		e.Info("min_rtt_us"+at, strconv.FormatInt(st.MinRTT/1e3, 10))
+		e.Info("recv_window_kib"+at, strconv.FormatUint(st.RecvWindow>>10, 10))
+		e.Info("send_budget_kib"+at, strconv.FormatInt(st.SendBudget>>10, 10))
+		e.Info("send_buffered_kib"+at, strconv.FormatInt(st.SendBuffered>>10, 10))
+		e.Info("send_peak_kib"+at, strconv.FormatInt(st.SendBufferedPeak>>10, 10))
+	}
 }
 
 // Listen starts n nodes: each receiver is a distinct peer with its own socket, as n machines
@@ -223,6 +262,9 @@ func (srv *sttServer) acceptOne(ctx context.Context, node *ctrl.Node) {
 	}
 	srv.mu.Lock()
 	srv.sessions = append(srv.sessions, sess)
+	if len(srv.sessions) == 1 {
+		srv.e.OnMark(sessionWindow(srv.e, sess))
+	}
 	srv.mu.Unlock()
 	st, err := sess.AcceptStream(ctx)
 	if err != nil {
@@ -276,6 +318,9 @@ func (s *sttContender) Dial(ctx context.Context, e *Env, addrs []string) (client
 		cl.conns = append(cl.conns, newSttConn(st, s.batch))
 	}
 	s.info(e, node)
+	if len(cl.sessions) > 0 {
+		e.OnMark(sessionWindow(e, cl.sessions[0]))
+	}
 	return cl, nil
 }
 

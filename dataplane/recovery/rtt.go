@@ -32,6 +32,10 @@ type RTT struct {
 	initial     time.Duration // 0 means DefaultInitialRTT
 	maxAckDelay time.Duration // 0 means "do not clamp"
 	hasSample   bool
+	// samples counts the samples taken, saturating at 255: a minimum over a handful of samples
+	// is not yet the path's (see Samples). One byte of the padding after hasSample, so the
+	// struct does not grow (an idle session's 4 KiB goal).
+	samples uint8
 	// maxMicros is the largest recent round trip in microseconds, decaying (see Max). 32 bits
 	// (71 minutes) share the word hasSample pads: one more word in the Session grew an idle
 	// session by 256 bytes, past its 4 KiB goal (dataplane's TestIdleSessionMemory).
@@ -62,6 +66,11 @@ func (r *RTT) SetMaxAckDelay(d time.Duration) {
 // HasSample reports whether at least one RTT sample was taken.
 func (r *RTT) HasSample() bool { return r.hasSample }
 
+// Samples returns how many samples were taken, up to 255. A decision that trusts Min as the
+// path's own delay waits for a few: the first samples of a transfer (the handshake's, those of
+// its first burst) can all have waited in a queue, so their minimum overstates the path.
+func (r *RTT) Samples() int { return int(r.samples) }
+
 func (r *RTT) initialRTT() time.Duration {
 	if r.initial > 0 {
 		return r.initial
@@ -84,6 +93,9 @@ func (r *RTT) Update(sample, ackDelay time.Duration) {
 	}
 	r.latest = sample
 	r.noteMax(sample)
+	if r.samples < math.MaxUint8 {
+		r.samples++
+	}
 	if !r.hasSample {
 		r.hasSample = true
 		r.min = sample

@@ -100,3 +100,19 @@ func TestRTTPTOGranularity(t *testing.T) {
 		t.Fatalf("PTO %v, want %v", got, want)
 	}
 }
+
+// TestRTTSamplesCount: Samples counts every accepted sample, not a negative one, and saturates
+// at 255 instead of wrapping to 0 (a wrap would make a long session's minimum look untrusted).
+func TestRTTSamplesCount(t *testing.T) {
+	var r RTT
+	if r.Samples() != 0 {
+		t.Fatalf("%d samples before any", r.Samples())
+	}
+	r.Update(-time.Millisecond, 0)
+	for i := 1; i <= 300; i++ {
+		r.Update(time.Millisecond, 0)
+		if want := min(i, 255); r.Samples() != want {
+			t.Fatalf("after %d samples: Samples %d, want %d", i, r.Samples(), want)
+		}
+	}
+}
