@@ -171,3 +171,36 @@ func TestOnMarkHooks(t *testing.T) {
 		t.Fatalf("info %v, want each hook's end-mark value", e.res.Info)
 	}
 }
+
+// TestMeterBatch: a meterBatch counts its first message at once (the warm-up clock starts on
+// the first unit of work), then adds to the Meter only once a batch is full, and flush adds the
+// rest: the Meter's total is exact, only later.
+func TestMeterBatch(t *testing.T) {
+	var m Meter
+	m.first = make(chan struct{})
+	b := meterBatch{m: &m}
+	b.add(64)
+	select {
+	case <-m.first:
+	default:
+		t.Fatal("the first message did not start the warm-up clock")
+	}
+	if got := m.bytes.Load(); got != 64 {
+		t.Fatalf("after the first message the meter holds %d bytes, want 64", got)
+	}
+	for range meterBatchBytes/64 - 1 {
+		b.add(64)
+	}
+	if got := m.bytes.Load(); got != 64 {
+		t.Fatalf("a batch short of %d bytes reached the meter early: %d", meterBatchBytes, got)
+	}
+	b.add(64)
+	if got := m.bytes.Load(); got != 64+meterBatchBytes {
+		t.Fatalf("a full batch: meter holds %d bytes, want %d", got, 64+meterBatchBytes)
+	}
+	b.add(100)
+	b.flush()
+	if got := m.bytes.Load(); got != 164+meterBatchBytes {
+		t.Fatalf("after flush: %d bytes, want %d", got, 164+meterBatchBytes)
+	}
+}

@@ -104,6 +104,8 @@ func recvLoop(e *Env, c conn, messages bool) error {
 	size := e.Size()
 	buf := make([]byte, max(size, 64<<10))
 	v := StreamVerifier{p: e.P}
+	count := meterBatch{m: &e.M}
+	defer count.flush()
 	for {
 		d, err := c.ReadData(buf)
 		if err != nil {
@@ -118,7 +120,7 @@ func recvLoop(e *Env, c conn, messages bool) error {
 		if err := v.Check(d); err != nil {
 			return err
 		}
-		e.M.Add(len(d), 0)
+		count.add(len(d))
 	}
 }
 
@@ -135,6 +137,8 @@ func streamSend(ctx context.Context, e *Env, sc streamContender) error {
 	}
 	src := StreamSource{p: e.P}
 	size := e.Size()
+	count := meterBatch{m: &e.M}
+	defer count.flush()
 	for !e.Stopped() {
 		if err := c.WriteMsg(src.Next(size)); err != nil {
 			if e.Stopped() {
@@ -142,7 +146,7 @@ func streamSend(ctx context.Context, e *Env, sc streamContender) error {
 			}
 			return fmt.Errorf("write at stream offset %d: %w", src.off-uint64(size), err)
 		}
-		e.M.Add(size, 0)
+		count.add(size)
 	}
 	closeBounded(c.Close)
 	return nil
