@@ -183,7 +183,8 @@ func chunkWindow(e *Env) func(start bool) {
 	}
 }
 
-// sessionWindow records the session's window growths and buffers at the window's ends.
+// sessionWindow records, at the window's ends, the session's packets and DATA frames (how many
+// messages a packet carried), its window growths, buffers and RTTs.
 func sessionWindow(e *Env, s *ctrl.Session) func(start bool) {
 	return func(start bool) {
 		st := s.Stats()
@@ -192,6 +193,9 @@ func sessionWindow(e *Env, s *ctrl.Session) func(start bool) {
 			at = "_start"
 		}
 		e.Info("growths"+at, strconv.FormatUint(st.WindowGrowths, 10))
+		e.Info("packets_sent"+at, strconv.FormatUint(st.PacketsSent, 10))
+		e.Info("packets_recv"+at, strconv.FormatUint(st.PacketsRecv, 10))
+		e.Info("data_frames_sent"+at, strconv.FormatUint(st.DataFramesSent, 10))
 		e.Info("srtt_us"+at, strconv.FormatInt(st.SmoothedRTT/1e3, 10))
 		e.Info("min_rtt_us"+at, strconv.FormatInt(st.MinRTT/1e3, 10))
 		e.Info("recv_window_kib"+at, strconv.FormatUint(st.RecvWindow>>10, 10))

@@ -1,6 +1,10 @@
 package streambuf
 
-import "testing"
+import (
+	"runtime"
+	"sync/atomic"
+	"testing"
+)
 
 const benchFrame = 1200 // a full DATA frame's payload
 
@@ -83,4 +87,51 @@ func BenchmarkRecvBufferReordered(b *testing.B) {
 		r.Read(p)
 	}
 	r.Release()
+}
+
+// BenchmarkSendBufferSmallCrossCore: the producer writes 64-byte messages (a 2-byte prefix and
+// the body, Write2Alone as Stream.WriteMessage does) while a transport goroutine on another
+// thread reads the bytes published, 8 KiB at a time (as the TX loop builds a packet once there is
+// a packet's worth), and acknowledges what trails it by a 1 MiB window: the chunks a message lands in were last touched by the other core, as in a
+// sender's process. A single-goroutine benchmark cannot show what that costs the producer (each
+// publication waits for the line it wrote). ns/op is per message.
+func BenchmarkSendBufferSmallCrossCore(b *testing.B) {
+	var s SendBuffer
+	s.Init(4 << 20)
+	prefix, body := []byte{0x40, 64}, make([]byte, 64)
+	var done atomic.Bool
+	transport := make(chan struct{})
+	go func() {
+		defer close(transport)
+		frame := make([]byte, 8192)
+		var sent uint64
+		for {
+			stop := done.Load()
+			if end := s.End(); end-sent < uint64(len(frame)) && !stop {
+				runtime.Gosched() // less than a packet's worth: build none yet, as the TX loop
+				continue
+			}
+			for end := s.End(); sent < end; {
+				sent += uint64(s.ReadAt(frame[:min(uint64(len(frame)), end-sent)], sent))
+			}
+			if a := s.Acked(); sent-a > 1<<20 || stop && sent > a {
+				s.Ack(a, sent-a)
+			}
+			if stop && s.Acked() == s.End() {
+				return
+			}
+		}
+	}()
+	b.SetBytes(64)
+	b.ReportAllocs()
+	for b.Loop() {
+		for s.Space() < len(prefix)+len(body) || !s.TryEnterAlone() {
+			runtime.Gosched() // the transport's acknowledgements make room
+		}
+		s.Write2Alone(prefix, body)
+		s.LeaveAlone()
+	}
+	done.Store(true)
+	<-transport
+	s.Release()
 }

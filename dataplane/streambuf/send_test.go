@@ -2,6 +2,7 @@ package streambuf
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -591,4 +592,68 @@ func TestSendBufferEdgeCases(t *testing.T) {
 	if r.SetFinalSize(MaxOffset) != ErrFinalSize {
 		t.Fatal("final size out of range")
 	}
+}
+
+// TestSendBufferClaimAheadKeepsBytes: the zeros the producer stores ahead of end never land on
+// a byte it wrote. Writes of seeded random sizes (a prefix and a body, as a message) are read
+// back in full after each one, and some end exactly on a chunk boundary, where the chunk of the
+// write and the chunk of its end differ (claiming from the latter's start would zero the first
+// bytes of the former). A Reserve/Commit and a reuse after Release, whose offsets start over
+// below the old frontier, are in the sequence too.
+func TestSendBufferClaimAheadKeepsBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 1))
+	var s SendBuffer
+	s.Init(4 * ChunkSize)
+	var want []byte
+	var acked uint64
+	check := func(step int) {
+		t.Helper()
+		got := make([]byte, s.End()-acked)
+		if n := s.ReadAt(got, acked); n != len(got) || !bytes.Equal(got, want[acked:]) {
+			t.Fatalf("step %d: bytes [%d, %d) differ from what was written", step, acked, s.End())
+		}
+	}
+	write := func(p, q []byte) {
+		if n := s.Write2(p, q); n != len(p)+len(q) {
+			t.Fatalf("Write2 took %d of %d bytes", n, len(p)+len(q))
+		}
+		want = append(append(want, p...), q...)
+	}
+	fill := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32()) | 1 // never 0: a claimed byte shows
+		}
+		return b
+	}
+	for step := range 2000 {
+		if room := ChunkSize - int(s.End()%ChunkSize); step%50 == 0 && room > 2 && s.Space() >= room {
+			if room > 100 {
+				write(fill(room-100), nil)
+			}
+			room = ChunkSize - int(s.End()%ChunkSize)
+			write(fill(2), fill(room-2)) // a small write ending exactly on the chunk boundary
+		} else if step%97 == 0 {
+			r := s.Reserve(10)
+			copy(r, fill(len(r)))
+			want = append(want, r...)
+			s.Commit(len(r))
+		} else {
+			body := fill(1 + rng.IntN(300))
+			if s.Space() < len(body)+2 {
+				s.Ack(acked, s.End()-acked)
+				acked = s.End()
+			}
+			write(fill(2), body)
+		}
+		check(step)
+	}
+	s.Release()
+	s.Init(4 * ChunkSize) // offsets start over under a frontier left high
+	want, acked = want[:0], 0
+	for step := range 100 {
+		write(fill(2), fill(1+rng.IntN(64)))
+		check(step)
+	}
+	s.Release()
 }
