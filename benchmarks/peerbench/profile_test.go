@@ -12,17 +12,26 @@ import (
 	"testing"
 )
 
+// windowEnv sets the window diagnostics' directories for the test (profileEnv, traceEnv,
+// allocsEnv; absent means off) and returns a child's Env of the "open" workload in role.
+func windowEnv(t *testing.T, role string, diag map[string]string) *Env {
+	t.Helper()
+	for _, k := range []string{profileEnv, traceEnv, allocsEnv} {
+		t.Setenv(k, diag[k])
+	}
+	w, err := workloadByName("open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newEnv(role, &Options{}, w, &aesCeiling{}, io.Discard)
+}
+
 // TestWindowProfiles: with PEERBENCH_PROFILE_DIR set, the window marks write a CPU profile of the
 // window and a heap profile at its end; without it, nothing is written, and the window's heap
 // allocation count is recorded either way.
 func TestWindowProfiles(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv(profileEnv, dir)
-	w, err := workloadByName("open")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(roleRecv, &Options{}, w, &aesCeiling{}, io.Discard)
+	e := windowEnv(t, roleRecv, map[string]string{profileEnv: dir})
 	e.markStart()
 	sink := make([][]byte, 0, 100)
 	for i := 0; i < 100; i++ {
@@ -42,12 +51,11 @@ func TestWindowProfiles(t *testing.T) {
 		t.Errorf("the window counted %d heap allocations, want about the 100 made in it", n)
 	}
 
-	t.Setenv(profileEnv, "")
 	before, _ := os.ReadDir(dir)
 	if len(before) != 2 {
 		t.Errorf("%d files written without %s, want the two profiles", len(before), traceEnv)
 	}
-	e2 := newEnv(roleSend, &Options{}, w, &aesCeiling{}, io.Discard)
+	e2 := windowEnv(t, roleSend, nil)
 	e2.markStart()
 	e2.markEnd()
 	if after, _ := os.ReadDir(dir); len(after) != len(before) || e2.profile != nil {
@@ -59,13 +67,7 @@ func TestWindowProfiles(t *testing.T) {
 // the window, whether or not profiles are written too.
 func TestWindowTrace(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv(traceEnv, dir)
-	t.Setenv(profileEnv, "")
-	w, err := workloadByName("open")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(roleSend, &Options{}, w, &aesCeiling{}, io.Discard)
+	e := windowEnv(t, roleSend, map[string]string{traceEnv: dir})
 	e.markStart()
 	done := make(chan struct{})
 	go func() { close(done) }()
@@ -97,14 +99,7 @@ func allocateInWindow(n int) [][]byte {
 func TestWindowAllocs(t *testing.T) {
 	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
 	dir := t.TempDir()
-	t.Setenv(allocsEnv, dir)
-	t.Setenv(profileEnv, "")
-	t.Setenv(traceEnv, "")
-	w, err := workloadByName("open")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(roleRecv, &Options{}, w, &aesCeiling{}, io.Discard)
+	e := windowEnv(t, roleRecv, map[string]string{allocsEnv: dir})
 	if runtime.MemProfileRate != 1 {
 		t.Fatalf("MemProfileRate %d with %s set, want 1 (every allocation)", runtime.MemProfileRate, allocsEnv)
 	}
@@ -144,14 +139,7 @@ func profileStrings(t *testing.T, name string) string {
 // TestOnMarkHooks: a contender's mark hooks run at the start mark with start true and at the
 // end mark with false, in the order they were added, and what they record lands in the result.
 func TestOnMarkHooks(t *testing.T) {
-	t.Setenv(profileEnv, "")
-	t.Setenv(traceEnv, "")
-	t.Setenv(allocsEnv, "")
-	w, err := workloadByName("open")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(roleSend, &Options{}, w, &aesCeiling{}, io.Discard)
+	e := windowEnv(t, roleSend, nil)
 	var calls []string
 	for _, name := range []string{"a", "b"} {
 		e.OnMark(func(start bool) {
