@@ -62,7 +62,7 @@ const growSamples = 4
 // 40-90 us measured later, and with growSamples alone a stream window still doubled at a
 // minimum of 290-700 us (4-17 samples) in 4 of 20 bulk runs, its chunks then crossing the heap
 // goal in the measurement window. A tenth of a second is hundreds of loopback round trips, and
-// less than one on the paths that need growth, whose slow start leaves the window unused for
+// at most one on the paths that need growth, whose slow start leaves the window unused for
 // several round trips anyway.
 const rttSettle = 100 * time.Millisecond
 
