@@ -55,18 +55,32 @@ const queueFactor = 2
 // two per window), while slow start leaves the window unused for longer than that.
 const growSamples = 4
 
+// rttSettle is how long a session must have run before its round trip may grow anything. A
+// process is slow in its first milliseconds (its start-up GC cycles, buffers touched for the
+// first time), so a session's first samples can all sit far above the path, however many they
+// are: on loopback a receiver's first six ran 0.4-6.4 ms, the sender's 0.3-2.9 ms, against the
+// 40-90 us measured later, and with growSamples alone a stream window still doubled at a
+// minimum of 290-700 us (4-17 samples) in 4 of 20 bulk runs, its chunks then crossing the heap
+// goal in the measurement window. A tenth of a second is hundreds of loopback round trips, and
+// at most one on the paths that need growth, whose slow start leaves the window unused for
+// several round trips anyway.
+const rttSettle = 100 * time.Millisecond
+
 // queueStands reports whether rtt shows a standing queue: its smoothed RTT or its latest sample
 // more than queueFactor times its minimum. Without a sample it has nothing to show: false.
 func queueStands(rtt *recovery.RTT) bool {
 	return rtt.HasSample() && max(rtt.Smoothed(), rtt.Latest()) > queueFactor*rtt.Min()
 }
 
-// pathKnown reports whether rtt has seen enough samples (growSamples) for its minimum to stand
-// for the path's delay, and shows no standing queue (queueStands): the two conditions every
-// growth rule puts on the round trip.
-func pathKnown(rtt *recovery.RTT) bool {
-	return rtt.Samples() >= growSamples && !queueStands(rtt)
+// pathKnown reports whether rtt, in a session age old, can stand for the path's delay (the
+// session settled, rttSettle; enough samples, growSamples) and shows no standing queue
+// (queueStands): the conditions every growth rule puts on the round trip.
+func pathKnown(rtt *recovery.RTT, age time.Duration) bool {
+	return age >= rttSettle && rtt.Samples() >= growSamples && !queueStands(rtt)
 }
+
+// age is how long the session has existed (since Install).
+func (s *Session) age() time.Duration { return time.Since(s.Created()) }
 
 // windowTuner decides when one receive window doubles. Guarded by s.mu.
 type windowTuner struct {
@@ -82,16 +96,16 @@ func (w *windowTuner) init(size uint64, now recovery.Time) {
 // onCredit is called as the receiver is about to raise the peer's limit, with off the bytes the
 // application has consumed so far. Once half the window has been consumed in the epoch, it
 // doubles the window (up to maxSize) if that took less than two round trips (4 × fraction
-// consumed × min RTT) and the path shows no standing queue (queueStands), starts a new epoch, and
-// reports whether the window grew. Without an RTT sample it only starts epochs: the initial RTT
-// guess would grow windows on any path.
-func (w *windowTuner) onCredit(now recovery.Time, off uint64, rtt *recovery.RTT, maxSize uint64) bool {
+// consumed × min RTT) and the round trip, in a session age old, stands for the path (pathKnown),
+// starts a new epoch, and reports whether the window grew. Without an RTT sample it only starts
+// epochs: the initial RTT guess would grow windows on any path.
+func (w *windowTuner) onCredit(now recovery.Time, off uint64, rtt *recovery.RTT, age time.Duration, maxSize uint64) bool {
 	read := off - w.epochOff
 	if read < w.size/2 {
 		return false
 	}
 	grew := false
-	if w.size < maxSize && pathKnown(rtt) {
+	if w.size < maxSize && pathKnown(rtt, age) {
 		fraction := float64(read) / float64(w.size)
 		if now.Sub(w.epochAt) < time.Duration(4*fraction*float64(rtt.Min())) {
 			w.size = min(2*w.size, maxSize)
@@ -148,7 +162,7 @@ func (s *Session) tuner(now recovery.Time) *sessionTuner {
 // window along with it. s.mu held.
 func (s *Session) streamCreditGrow(st *Stream, now recovery.Time) {
 	cfg := &s.e.cfg
-	if st.readDone || !st.rxTune.onCredit(now, st.recv.ReadOffset(), s.sender.RTT(), uint64(cfg.MaxStreamWindow)) {
+	if st.readDone || !st.rxTune.onCredit(now, st.recv.ReadOffset(), s.sender.RTT(), s.age(), uint64(cfg.MaxStreamWindow)) {
 		return
 	}
 	st.recv.Grow(int(st.rxTune.size))
@@ -168,7 +182,7 @@ func (s *Session) sessionCreditGrow(now recovery.Time) {
 		return // the opening MAX_DATA, or a resent one: nothing to measure yet
 	}
 	tu := s.tuner(now)
-	if tu.tune.onCredit(now, s.consumed.Load(), s.sender.RTT(), uint64(s.e.cfg.MaxSessionWindow)) {
+	if tu.tune.onCredit(now, s.consumed.Load(), s.sender.RTT(), s.age(), uint64(s.e.cfg.MaxSessionWindow)) {
 		tu.window.Store(tu.tune.size)
 		tu.growths.Add(1)
 	}
@@ -204,7 +218,7 @@ func (st *Stream) maybeGrowSend() {
 	st.sendEpochAt, st.sendEpochOff = now, acked
 	s := st.s
 	s.mu.Lock() // holds the transport off the buffer while its table is swapped
-	limits := sendBufferLimits(c, turned, elapsed, s.sender.RTT(), s.sender.Window(), st.peerMax > acked+uint64(c))
+	limits := sendBufferLimits(c, turned, elapsed, s.sender.RTT(), s.age(), s.sender.Window(), st.peerMax > acked+uint64(c))
 	if limits && !st.sendGone {
 		nc := min(2*c, cfg.MaxSendBuffer)
 		st.send.Grow(nc)
@@ -218,11 +232,11 @@ func (st *Stream) maybeGrowSend() {
 
 // sendBufferLimits is maybeGrowSend's decision: a send buffer of c bytes, turned of which were
 // acknowledged within elapsed, holds the sender back if that took less than 4 × (turned / c) ×
-// min RTT (two round trips for half of it), the path shows no standing queue (queueStands), the
-// congestion window is above half the buffer and the peer's credit reaches beyond it
-// (creditBeyond). Without an RTT sample it never does.
-func sendBufferLimits(c int, turned uint64, elapsed time.Duration, rtt *recovery.RTT, cwnd int, creditBeyond bool) bool {
+// min RTT (two round trips for half of it), the round trip, in a session age old, stands for the
+// path (pathKnown), the congestion window is above half the buffer and the peer's credit reaches
+// beyond it (creditBeyond). Without an RTT sample it never does.
+func sendBufferLimits(c int, turned uint64, elapsed time.Duration, rtt *recovery.RTT, age time.Duration, cwnd int, creditBeyond bool) bool {
 	fraction := float64(turned) / float64(c)
-	return pathKnown(rtt) && elapsed < time.Duration(4*fraction*float64(rtt.Min())) &&
+	return pathKnown(rtt, age) && elapsed < time.Duration(4*fraction*float64(rtt.Min())) &&
 		cwnd > c/2 && creditBeyond
 }

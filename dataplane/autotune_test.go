@@ -49,6 +49,9 @@ func latestRTT(min, latest time.Duration) *recovery.RTT {
 	return r
 }
 
+// settled is a session age past rttSettle: the growth rules' tests judge the round trip alone.
+const settled = time.Hour
+
 // consumeAt feeds a tuner credit decisions as a reader consuming rate bytes per second would,
 // one every step of consumption (as the receiver does when half a window has been read), for
 // the given duration, and returns the largest window seen.
@@ -60,7 +63,7 @@ func consumeAt(w *windowTuner, rate float64, d time.Duration, rtt *recovery.RTT,
 		step := w.size / 2 // credit goes out when half the window has been consumed
 		dt := time.Duration(float64(step) / rate * float64(time.Second))
 		now, off, elapsed = now.Add(dt), off+step, elapsed+dt
-		w.onCredit(now, off, rtt, maxSize)
+		w.onCredit(now, off, rtt, settled, maxSize)
 		largest = max(largest, w.size)
 	}
 	return largest
@@ -119,8 +122,8 @@ func TestWindowDoesNotGrowForSlowReader(t *testing.T) {
 // grow its windows however fast half of one is read. The same reader on a path without the
 // queue (smoothed at the minimum, and at just under twice it) grows the window, so what stops it
 // is the queue. A latest sample behind the queue stops it too, before the smoothed RTT shows it
-// (one sample moves it by an eighth). Nor does anything grow before growSamples samples: a
-// minimum over fewer is not yet the path's.
+// (one sample moves it by an eighth). Nor does anything grow before growSamples samples, or in
+// a session younger than rttSettle: the first samples may all be start-up's.
 func TestWindowDoesNotGrowBehindStandingQueue(t *testing.T) {
 	const min = 60 * time.Microsecond
 	cases := []struct {
@@ -134,6 +137,21 @@ func TestWindowDoesNotGrowBehindStandingQueue(t *testing.T) {
 		{"queue under twice the minimum", queuedRTT(min, 2*min-10*time.Microsecond), true},
 		{"latest sample behind a queue, smoothed not yet", latestRTT(min, 400*time.Microsecond), false},
 		{"too few samples to know the path", fewSamples(min), false},
+	}
+	young := func(w *windowTuner, rtt *recovery.RTT) uint64 { // consumeAt in a session not yet settled
+		now, largest := recovery.Time(1), w.size
+		for off := uint64(0); off < 64<<20; {
+			off += w.size / 2
+			now = now.Add(10 * time.Microsecond)
+			w.onCredit(now, off, rtt, rttSettle-time.Millisecond, 64<<20)
+			largest = max(largest, w.size)
+		}
+		return largest
+	}
+	var w windowTuner
+	w.init(4<<20, 1)
+	if got := young(&w, rttOf(min)); got != 4<<20 {
+		t.Errorf("a session younger than rttSettle grew its window to %d MiB", got>>20)
 	}
 	for _, c := range cases {
 		var w windowTuner
@@ -150,6 +168,7 @@ func TestWindowDoesNotGrowBehindStandingQueue(t *testing.T) {
 // arrive.
 func sendPair(t *testing.T, cfg Config) (a, b *side, st *Stream) {
 	a, b = newPair(t, cfg)
+	a.s.created = time.Now().Add(-settled).UnixNano() // past rttSettle: the rules judge the round trip
 	st, err := a.s.OpenStream(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -268,9 +287,13 @@ func TestSendGrowthRule(t *testing.T) {
 		{"too few samples to know the path", 150 * time.Millisecond, fewSamples(300 * time.Millisecond), 8 << 20, true, false},
 	}
 	for _, k := range cases {
-		if got := sendBufferLimits(c, half, k.elapsed, k.rtt, k.cwnd, k.credit); got != k.want {
+		if got := sendBufferLimits(c, half, k.elapsed, k.rtt, settled, k.cwnd, k.credit); got != k.want {
 			t.Errorf("%s: %v, want %v", k.name, got, k.want)
 		}
+	}
+	// The first case again in a session younger than rttSettle: its samples may all be start-up's.
+	if sendBufferLimits(c, half, 150*time.Millisecond, long, rttSettle-time.Millisecond, 8<<20, true) {
+		t.Error("a session younger than rttSettle grew its send buffer")
 	}
 }
 
