@@ -37,8 +37,8 @@ const sessionWindowFactor = 1.5
 // us minimum), and a larger window or buffer would only lengthen that queue. So neither grows
 // while the smoothed RTT or the latest sample is above twice the minimum. The latest sample
 // counts because a receiver's samples are few (one per credit update) and the smoothed RTT
-// follows them slowly: early in a transfer it still sits at the handshake's round trip while
-// the latest sample already waited behind the sender's queue. A long path whose window is the
+// follows them slowly: early in a transfer it still sits near the first, unqueued samples
+// while the latest already waited behind the sender's queue. A long path whose window is the
 // limit keeps its queue short (300 ms on a 300 ms path) and grows as before. On loopback the
 // 4 MiB send buffer grew to 8 MiB in a third of the 10 s bulk windows and a stream window to 8
 // MiB in half the warm-ups, each time chunks from the heap and, in the window, a GC cycle;
@@ -47,7 +47,7 @@ const queueFactor = 2
 
 // growSamples is how many RTT samples a window or send buffer waits for before it may grow.
 // The rules read the minimum RTT as the path's own delay, and a minimum over the first samples
-// is not that: on loopback a receiver's first samples (its handshake's and its first credit
+// is not that: on loopback a receiver's first samples (its FINAL's and its first credit
 // updates', each riding behind the sender's opening burst) sat at 370-470 us against the 40-90
 // us the transfer later measured, so the first half window, read in 0.8 ms, looked like two
 // round trips and the stream window doubled to 8 MiB in a quarter of the bulk runs. Four
@@ -78,9 +78,6 @@ func queueStands(rtt *recovery.RTT) bool {
 func pathKnown(rtt *recovery.RTT, age time.Duration) bool {
 	return age >= rttSettle && rtt.Samples() >= growSamples && !queueStands(rtt)
 }
-
-// age is how long the session has existed (since Install).
-func (s *Session) age() time.Duration { return time.Since(s.Created()) }
 
 // windowTuner decides when one receive window doubles. Guarded by s.mu.
 type windowTuner struct {
@@ -162,7 +159,7 @@ func (s *Session) tuner(now recovery.Time) *sessionTuner {
 // window along with it. s.mu held.
 func (s *Session) streamCreditGrow(st *Stream, now recovery.Time) {
 	cfg := &s.e.cfg
-	if st.readDone || !st.rxTune.onCredit(now, st.recv.ReadOffset(), s.sender.RTT(), s.age(), uint64(cfg.MaxStreamWindow)) {
+	if st.readDone || !st.rxTune.onCredit(now, st.recv.ReadOffset(), s.sender.RTT(), s.age(now), uint64(cfg.MaxStreamWindow)) {
 		return
 	}
 	st.recv.Grow(int(st.rxTune.size))
@@ -182,7 +179,7 @@ func (s *Session) sessionCreditGrow(now recovery.Time) {
 		return // the opening MAX_DATA, or a resent one: nothing to measure yet
 	}
 	tu := s.tuner(now)
-	if tu.tune.onCredit(now, s.consumed.Load(), s.sender.RTT(), s.age(), uint64(s.e.cfg.MaxSessionWindow)) {
+	if tu.tune.onCredit(now, s.consumed.Load(), s.sender.RTT(), s.age(now), uint64(s.e.cfg.MaxSessionWindow)) {
 		tu.window.Store(tu.tune.size)
 		tu.growths.Add(1)
 	}
@@ -218,7 +215,7 @@ func (st *Stream) maybeGrowSend() {
 	st.sendEpochAt, st.sendEpochOff = now, acked
 	s := st.s
 	s.mu.Lock() // holds the transport off the buffer while its table is swapped
-	limits := sendBufferLimits(c, turned, elapsed, s.sender.RTT(), s.age(), s.sender.Window(), st.peerMax > acked+uint64(c))
+	limits := sendBufferLimits(c, turned, elapsed, s.sender.RTT(), s.age(now), s.sender.Window(), st.peerMax > acked+uint64(c))
 	if limits && !st.sendGone {
 		nc := min(2*c, cfg.MaxSendBuffer)
 		st.send.Grow(nc)

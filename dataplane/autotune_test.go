@@ -38,8 +38,8 @@ func queuedRTT(min, smoothed time.Duration) *recovery.RTT {
 }
 
 // latestRTT returns an RTT estimator whose minimum and smoothed RTT are min and whose one later
-// sample, latest, waited in a queue: a receiver's estimator early in a transfer, its handshake
-// sample smoothed, its first credit update's sample behind the sender's queue.
+// sample, latest, waited in a queue: a receiver's estimator early in a transfer, its first
+// samples smoothed, its latest credit update's sample behind the sender's queue.
 func latestRTT(min, latest time.Duration) *recovery.RTT {
 	r := rttOf(min)
 	for range 64 {
@@ -168,7 +168,7 @@ func TestWindowDoesNotGrowBehindStandingQueue(t *testing.T) {
 // arrive.
 func sendPair(t *testing.T, cfg Config) (a, b *side, st *Stream) {
 	a, b = newPair(t, cfg)
-	a.s.created = time.Now().Add(-settled).UnixNano() // past rttSettle: the rules judge the round trip
+	a.s.born = recovery.Now().Add(-settled) // past rttSettle: the rules judge the round trip
 	st, err := a.s.OpenStream(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -312,5 +312,20 @@ func TestWindowCapsDefaults(t *testing.T) {
 	c.setDefaults()
 	if c.MaxStreamWindow != 32<<20 || c.MaxSessionWindow != 32<<20 || c.MaxSendBuffer != 8<<20 {
 		t.Fatalf("caps below the starting sizes: %+v", c)
+	}
+}
+
+// TestSessionAgeIsMonotonic: a session's age, which gates window growth (rttSettle), is read on
+// the monotonic clock from its install, and Created is the wall-clock time that age points to:
+// within the instants taken around newPair (a millisecond of slack for the two clocks' reads).
+func TestSessionAgeIsMonotonic(t *testing.T) {
+	before := time.Now()
+	a, _ := newPair(t, Config{})
+	after := time.Now()
+	if age := a.s.age(recovery.Now()); age < 0 || age > time.Since(before)+time.Millisecond {
+		t.Fatalf("age %v right after install (%v since before it)", age, time.Since(before))
+	}
+	if c := a.s.Created(); c.Before(before.Add(-time.Millisecond)) || c.After(after.Add(time.Millisecond)) {
+		t.Fatalf("Created %v outside [%v, %v]", c, before, after)
 	}
 }

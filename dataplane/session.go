@@ -42,7 +42,7 @@ type Session struct {
 	initiator     bool
 	forwardSecret bool // keys from an ephemeral exchange (SessionParams.ForwardSecret)
 	// flushNow, closeSent, established and the control flags are guarded by mu; they sit in
-	// the padding before created, so that the struct stays within 1784 bytes (with the
+	// the padding before born, so that the struct stays within 1784 bytes (with the
 	// allocator's 8-byte header, the 1792-byte size class), or an idle session costs 256 bytes
 	// more. They moved here to make room for pmtu.
 	flushNow       bool
@@ -51,7 +51,7 @@ type Session struct {
 	needMaxData    bool
 	needMaxStreams bool
 	needPing       bool
-	created        int64 // Unix nanoseconds
+	born           recovery.Time // when Install made the session, on the monotonic clock
 	peerNode       [8]byte
 	handshake      [32]byte // identifies the handshake that made the session (duplicate detection)
 
@@ -296,7 +296,7 @@ func newSession(e *Engine, p SessionParams) (*Session, error) {
 		id:             p.ID,
 		e:              e,
 		initiator:      p.Initiator,
-		created:        time.Now().UnixNano(),
+		born:           recovery.Now(),
 		peerNode:       p.PeerNodeID,
 		handshake:      p.Handshake,
 		forwardSecret:  p.ForwardSecret,
@@ -390,8 +390,12 @@ func (s *Session) ForwardSecret() bool { return s.forwardSecret }
 // Handshake returns the digest of the handshake that made the session.
 func (s *Session) Handshake() [32]byte { return s.handshake }
 
-// Created is when the session was installed.
-func (s *Session) Created() time.Time { return time.Unix(0, s.created) }
+// Created is when the session was installed: now less its age on the monotonic clock, so that
+// a step of the wall clock does not change how old a session is.
+func (s *Session) Created() time.Time { return time.Now().Add(-s.age(recovery.Now())) }
+
+// age is how long the session has existed at now (since Install), on the monotonic clock.
+func (s *Session) age(now recovery.Time) time.Duration { return now.Sub(s.born) }
 
 // Reliable reports whether the session runs over a reliable, ordered path (a WebSocket
 // connection, see ReliableConn) rather than UDP: then it has no loss timers or congestion
