@@ -67,8 +67,8 @@ func (r *RTT) SetMaxAckDelay(d time.Duration) {
 func (r *RTT) HasSample() bool { return r.hasSample }
 
 // Samples returns how many samples were taken, up to 255. A decision that trusts Min as the
-// path's own delay waits for a few: the first samples of a transfer (the handshake's, those of
-// its first burst) can all have waited in a queue, so their minimum overstates the path.
+// path's own delay waits for a few: the first samples of a transfer (those of its first burst)
+// can all have waited in a queue, so their minimum overstates the path.
 func (r *RTT) Samples() int { return int(r.samples) }
 
 func (r *RTT) initialRTT() time.Duration {

@@ -598,8 +598,7 @@ func TestSendBufferEdgeCases(t *testing.T) {
 // a byte it wrote. Writes of seeded random sizes (a prefix and a body, as a message) are read
 // back in full after each one, and some end exactly on a chunk boundary, where the chunk of the
 // write and the chunk of its end differ (claiming from the latter's start would zero the first
-// bytes of the former). A Reserve/Commit and a reuse after Release, whose offsets start over
-// below the old frontier, are in the sequence too.
+// bytes of the former). A Reserve/Commit and a reuse after Release are in the sequence too.
 func TestSendBufferClaimAheadKeepsBytes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 1))
 	var s SendBuffer
