@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -52,7 +53,7 @@ func (c *sttCLIContender) Name() string { return "sttfast-cli" }
 func (c *sttCLIContender) Class() Class { return classVariant }
 
 func (c *sttCLIContender) Describe() string {
-	return "the sttfast command built from this repository: `sttfast listen --addr udp://127.0.0.1:0 --once --quiet > out` and `sttfast dial --addr udp://... --quiet < in` (defaults otherwise: 64 KiB chunks, the library's default Config), the seed in STT_SEED; one file of the pattern (sized to last about the bulk warm-up plus window) written once per run; timed from the dial's start to both exits, CPU of both processes from their rusage; a sample counts only when both exit 0 and the output's SHA-256 equals the input's"
+	return "the sttfast command built from this repository: `sttfast listen --addr udp://127.0.0.1:0 --once --quiet > out` and `sttfast dial --addr udp://... --quiet < in` (defaults otherwise: 64 KiB chunks, the library's default Config), the seed in STT_SEED; one file of the pattern (sized to last about the bulk warm-up plus window) written once per run, on /dev/shm when it is a tmpfs with room; the output file filled with zeros before each sample and opened without truncation, so the command writes over pages the file already has; timed from the dial's start to both exits, CPU of both processes from their rusage; a sample counts only when both exit 0 and the output's SHA-256 equals the input's"
 }
 
 func (c *sttCLIContender) Supports(w Workload) bool { return w.Name == "bulk" }
@@ -96,6 +97,8 @@ func (c *sttCLIContender) timesItself(w Workload) bool { return true }
 // of the run, and returns the environment entries that tell the children where they are.
 type preparer interface {
 	prepare(dir string, b budget, total int64, log io.Writer) (env []string, err error)
+	// scratch is how many bytes of files the contender's prepare and runs keep at once.
+	scratch(b budget, total int64) int64
 }
 
 // prepareContenders runs every selected contender's prepare in one temporary directory and
@@ -103,6 +106,14 @@ type preparer interface {
 func prepareContenders(cs []Contender, budgets map[string]budget, total int64, log io.Writer) ([]string, func(), error) {
 	var env []string
 	dir := ""
+	var need int64
+	for _, c := range cs {
+		if p, ok := c.(preparer); ok {
+			b, _ := budgetForPrepare(c, budgets)
+			need += p.scratch(b, total)
+		}
+	}
+	base := scratchBase(need, log)
 	cleanup := func() {
 		if dir != "" {
 			os.RemoveAll(dir)
@@ -114,7 +125,7 @@ func prepareContenders(cs []Contender, budgets map[string]budget, total int64, l
 			continue
 		}
 		if dir == "" {
-			d, err := os.MkdirTemp("", "peerbench-prep-*")
+			d, err := os.MkdirTemp(base, "peerbench-prep-*")
 			if err != nil {
 				return nil, cleanup, err
 			}
@@ -157,10 +168,7 @@ func (c *sttCLIContender) prepare(dir string, b budget, total int64, log io.Writ
 		}
 		fmt.Fprintf(log, "sttfast-cli: built %s from %s in %.1fs\n", bin, root, time.Since(t0).Seconds())
 	}
-	size := total
-	if size <= 0 {
-		size = max(int64((b.Warmup+b.Duration).Seconds()*cliRate), cliMinSize)
-	}
+	size := cliSize(b, total)
 	in := filepath.Join(dir, "cli-input")
 	sum, err := writePatternFile(in, size)
 	if err != nil {
@@ -168,6 +176,46 @@ func (c *sttCLIContender) prepare(dir string, b budget, total int64, log io.Writ
 	}
 	fmt.Fprintf(log, "sttfast-cli: input %d bytes (%s), sha256 %s\n", size, in, sum[:16])
 	return []string{cliBinEnv + "=" + bin, cliFileEnv + "=" + in, cliSumEnv + "=" + sum}, nil
+}
+
+// cliSize is the input file's size: total when given, else what lasts the warm-up and window.
+func cliSize(b budget, total int64) int64 {
+	if total > 0 {
+		return total
+	}
+	return max(int64((b.Warmup+b.Duration).Seconds()*cliRate), cliMinSize)
+}
+
+// scratch is the input file and one transfer's output of the same size.
+func (c *sttCLIContender) scratch(b budget, total int64) int64 { return 2 * cliSize(b, total) }
+
+// memFS is where scratchBase puts the prepared files when it can: a tmpfs, whose pages are
+// memory, so a file written there has no writeback to a disk behind it.
+const memFS = "/dev/shm"
+
+// tmpfsMagic is statfs's f_type of a tmpfs (linux/magic.h TMPFS_MAGIC).
+const tmpfsMagic = 0x01021994
+
+// scratchHeadroom is what scratchBase leaves free on the memory filesystem beside the files.
+const scratchHeadroom = 1 << 30
+
+// scratchBase is the directory under which the prepared files go: memFS when it is a tmpfs with
+// room for need bytes and scratchHeadroom more, else the system's temporary directory (""). The
+// command's row measures the command: on a disk-backed file system its output's dirty pages are
+// written back to the disk during later runs, a cost of the disk and not of the path.
+func scratchBase(need int64, log io.Writer) string {
+	if need == 0 {
+		return ""
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(memFS, &st); err != nil || st.Type != tmpfsMagic {
+		return ""
+	}
+	if free := int64(st.Bavail) * st.Bsize; free < need+scratchHeadroom {
+		fmt.Fprintf(log, "scratch files: %s has %d MiB free, %d MiB needed; using %s\n", memFS, free>>20, (need+scratchHeadroom)>>20, os.TempDir())
+		return ""
+	}
+	return memFS
 }
 
 // writePatternFile writes size bytes of the pattern (every byte written: no sparse holes for the
@@ -244,7 +292,7 @@ func (c *sttCLIContender) RunRecv(ctx context.Context, e *Env) error {
 	defer os.Remove(outPath)
 	seedEnv := "STT_SEED=" + hex.EncodeToString(e.O.Secret)
 	e.Ready(nil)
-	listen, addr, err := startCLIListen(bin, seedEnv, e.O.bindIP(), outPath)
+	listen, addr, err := startCLIListen(bin, seedEnv, e.O.bindIP(), outPath, st.Size())
 	if err != nil {
 		return err
 	}
@@ -298,12 +346,12 @@ type cliListen struct {
 // kill ends the process if it still runs (after it exited, Kill only returns an error).
 func (l *cliListen) kill() { l.cmd.Process.Kill() }
 
-// startCLIListen starts listen --once with stdout to outPath and returns once it says where it
-// listens.
-func startCLIListen(bin, seedEnv, ip, outPath string) (*cliListen, string, error) {
-	out, err := os.Create(outPath)
+// startCLIListen starts listen --once with stdout to outPath (size bytes of zeros written first,
+// see residentOutput) and returns once it says where it listens.
+func startCLIListen(bin, seedEnv, ip, outPath string, size int64) (*cliListen, string, error) {
+	out, err := residentOutput(outPath, size)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("make the output file: %w", err)
 	}
 	defer out.Close() // the child holds its own descriptor
 	cmd := exec.Command(bin, "listen", "--addr", "udp://"+ip+":0", "--once", "--quiet")
@@ -352,6 +400,33 @@ func startCLIListen(bin, seedEnv, ip, outPath string) (*cliListen, string, error
 	case <-t.C:
 		return l, "", fmt.Errorf("listen did not say where it listens within %v", firstDataTimeout)
 	}
+}
+
+// residentOutput creates path, writes size zero bytes into it and returns it open for writing at
+// offset 0, so that the command writes over pages the file already has. On this VM a page the
+// kernel takes from its free memory for the first time in a while costs about 9 us: the free
+// pages have been reported back to the hypervisor (virtio-balloon free page reporting) and the
+// first touch faults them in on the host. dd wrote a fresh 1 GiB file at 0.46-0.62 GB/s and the
+// same file over its own pages at 5.4 GB/s, so into a new file the row measured how long ago
+// the machine last freed memory (0.32x to 0.61x of bulk the same morning), not the command. The
+// zeros also void a run whose listener wrote less than the input: the output's SHA-256 is checked.
+func residentOutput(path string, size int64) (*os.File, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	zeros := make([]byte, 1<<20)
+	for off := int64(0); off < size; off += int64(len(zeros)) {
+		if _, err := f.Write(zeros[:min(int64(len(zeros)), size-off)]); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // waitCLI waits for one process's exit (err from Wait) and turns a failure into an error that
