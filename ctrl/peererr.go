@@ -18,9 +18,19 @@ import (
 // header, which nobody off the path can guess: only such a report may end a dial at once. A
 // report without the quote (an ICMP message that kept less of our datagram) goes to every dial
 // to that address, as a possible explanation of a silence.
+//
+// A port unreachable that quotes a packet of one of our sessions (its session ID, which only the
+// path sees) tells a closing session that its peer has gone: its drain ends at once
+// (dataplane.Session.PeerGone), so that a dial whose listener exited does not wait three PTOs.
 func (n *Node) onPeerError(pe *batchio.PeerError) {
 	var h frame.Header
-	tagged := frame.ParseHeader(pe.Packet, &h) == nil && h.Kind == frame.KindHandshake
+	parsed := frame.ParseHeader(pe.Packet, &h) == nil
+	if parsed && h.Kind == frame.KindProtected && pe.Remote && errors.Is(pe.Err, syscall.ECONNREFUSED) {
+		if s := n.table.Lookup(h.SessionID); s != nil {
+			s.PeerGone(pe.Addr)
+		}
+	}
+	tagged := parsed && h.Kind == frame.KindHandshake
 	var found [8]*dialState
 	k := 0
 	var resume *resumeDial

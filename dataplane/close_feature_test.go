@@ -2,7 +2,9 @@ package dataplane
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/sttfast/sttfast/dataplane/recovery"
 )
@@ -50,5 +52,61 @@ func TestCloseSentWhenTxLoopLate(t *testing.T) {
 	case <-a.s.Done():
 	default:
 		t.Fatal("the session outlived its drain")
+	}
+}
+
+// TestPeerGoneEndsDrain: a port unreachable from the peer's address (Session.PeerGone) ends the
+// drain of a session that closed and sent its SESSION_CLOSE: the TX loop's next pass removes it,
+// long before its three PTOs. It ends nothing else: an open session, a closing session that has
+// not sent its close yet (the peer must still get one), a report from another address, a
+// draining session (it received the peer's close and sends nothing).
+func TestPeerGoneEndsDrain(t *testing.T) {
+	a, b := newPair(t, Config{})
+	peer := a.s.Peer()
+	other := netip.AddrPortFrom(peer.Addr(), peer.Port()+1)
+	if a.s.PeerGone(peer) {
+		t.Fatal("an open session's drain ended: it has none")
+	}
+	a.s.CloseWithError(CodeShutdown, "bye")
+	if a.s.PeerGone(peer) {
+		t.Fatal("the drain ended before the first SESSION_CLOSE went out")
+	}
+	now := recovery.Now()
+	a.stepAt(now)
+	closing, _ := takeCopies(a)
+	if len(closing) == 0 {
+		t.Fatal("no SESSION_CLOSE sent")
+	}
+	if a.s.PeerGone(other) {
+		t.Fatal("a report from another address ended the drain")
+	}
+	// The drain of a long path (three PTOs of a second each, the 2 s cap), so that no loaded
+	// machine's clock passes it during the test.
+	a.s.mu.Lock()
+	if a.s.drainAt <= now {
+		t.Fatalf("drain deadline %d not after the close at %d", a.s.drainAt, now)
+	}
+	drainAt := now + recovery.Time(2*time.Second)
+	a.s.drainAt = drainAt
+	a.s.mu.Unlock()
+	if !a.s.PeerGone(peer) {
+		t.Fatal("the peer's port unreachable did not end the drain")
+	}
+	a.stepAt(recovery.Now()) // inside the drain it had
+	select {
+	case <-a.s.Done():
+	default:
+		t.Fatal("the session outlived a drain its peer's port unreachable ended")
+	}
+	if got := a.e.Stats().DrainsCut; got != 1 {
+		t.Fatalf("DrainsCut = %d, want 1", got)
+	}
+
+	inject(b, closing...) // the peer drains silently: nothing of it to cut
+	if st := sessState(b.s.state.Load()); st != stateDraining {
+		t.Fatalf("peer state %d after SESSION_CLOSE, want draining", st)
+	}
+	if b.s.PeerGone(b.s.Peer()) {
+		t.Fatal("a draining session's drain ended by a port unreachable")
 	}
 }

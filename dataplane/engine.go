@@ -248,6 +248,7 @@ func (e *Engine) Stats() EngineStats {
 	s.PMTUProbesAcked = e.ctr.pmtuProbesAcked.Load()
 	s.PMTUProbesLost = e.ctr.pmtuProbesLost.Load()
 	s.PMTUBlackHoles = e.ctr.pmtuBlackHoles.Load()
+	s.DrainsCut = e.ctr.drainsCut.Load()
 	if g, ok := e.conn.(groConn); ok {
 		s.GRO = g.GRO()
 	}

@@ -761,6 +761,33 @@ func (s *Session) enterClosing(st sessState) {
 	s.signal()
 }
 
+// PeerGone ends the drain of a session that closed and has sent its SESSION_CLOSE, because the
+// network said nothing listens at from any more: an ICMP port unreachable quoting one of the
+// session's packets (ctrl routes it here by the quoted session ID). The drain resends the close
+// for a peer that may have missed the first copy; a peer whose port is closed has ended, and a
+// process waiting for the drain before it exits (sttfast dial) would wait three PTOs for
+// nobody: 20-30 ms on loopback, about half a second across a continent. A forged report needs
+// the session ID, which only the path sees; at worst the peer misses the later copies and ends by
+// its idle timeout, as it would had they been lost. It reports whether it ended the drain. It
+// runs on a socket's loop and never blocks: if the session's lock is busy it leaves the drain
+// to its timer, and the next report (one per copy) tries again.
+func (s *Session) PeerGone(from netip.AddrPort) bool {
+	if !s.sendingClose() || !s.mu.TryLock() {
+		return false
+	}
+	now := recovery.Now()
+	cut := s.sendingClose() && s.closeCopies > 0 && s.peer == from && s.drainAt > now
+	if cut {
+		s.drainAt = now
+	}
+	s.mu.Unlock()
+	if cut {
+		s.e.ctr.drainsCut.Add(1)
+		s.e.notify(s)
+	}
+	return cut
+}
+
 // drainPeriod is how long a closing or draining session lingers: three PTOs, at least 5 ms and
 // at most 2 s. mu held.
 func (s *Session) drainPeriod() recovery.Time {

@@ -68,6 +68,8 @@ type engineCounters struct {
 	candidateAcks, amplificationLimited atomic.Uint64
 	// Path MTU discovery (pmtud.go): probes sent, acknowledged and lost, black holes detected.
 	pmtuProbesSent, pmtuProbesAcked, pmtuProbesLost, pmtuBlackHoles atomic.Uint64
+	// drainsCut counts closing sessions whose drain a port unreachable ended (Session.PeerGone).
+	drainsCut atomic.Uint64
 }
 
 // EngineStats is a snapshot of an engine's counters.
@@ -109,6 +111,9 @@ type EngineStats struct {
 	// packets (docs/RELIABILITY.md, "Path MTU discovery"); PMTUBlackHoles the times a session
 	// found its discovered size no longer carried and fell back to the base size.
 	PMTUProbesSent, PMTUProbesAcked, PMTUProbesLost, PMTUBlackHoles uint64
+	// DrainsCut counts closing sessions whose drain ended early because an ICMP port
+	// unreachable said the peer had gone (Session.PeerGone).
+	DrainsCut uint64
 }
 
 // DropsTotal sums the drops of every reason.
@@ -150,6 +155,7 @@ func (s *EngineStats) Add(o *EngineStats) {
 	s.PMTUProbesAcked += o.PMTUProbesAcked
 	s.PMTUProbesLost += o.PMTUProbesLost
 	s.PMTUBlackHoles += o.PMTUBlackHoles
+	s.DrainsCut += o.DrainsCut
 }
 
 // sessionCounters are the per-session numbers that applications and the admin API read.

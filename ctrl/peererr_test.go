@@ -1,0 +1,115 @@
+package ctrl
+
+import (
+	"net/netip"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sttfast/sttfast/batchio"
+	"github.com/sttfast/sttfast/dataplane"
+	"github.com/sttfast/sttfast/frame"
+)
+
+// TestClosingDialEndsWhenPeerGone: a dialer that closed its session keeps resending its
+// SESSION_CLOSE for three PTOs, to a peer that may have missed the first copy; once the peer's
+// node has gone (listen --once exits on the first copy), the ICMP port unreachable a later copy
+// brings back ends the drain at once (Session.PeerGone), so a dial does not wait three PTOs for
+// nobody before it exits. The dialer assumes a 400 ms max ack delay, which makes its drain 1.2 s
+// or more and its copies 200 ms or more apart: the listener's node is gone well before the
+// later copies, which must be what ends the drain (DrainsCut), not its timer.
+func TestClosingDialEndsWhenPeerGone(t *testing.T) {
+	srv := testNode(t, Config{Addr: "udp://127.0.0.1:0"})
+	cli := testNode(t, Config{Addr: "udp://127.0.0.1:0",
+		Transport: dataplane.Config{MaxAckDelay: 400 * time.Millisecond}})
+	ctx := ctxFor(t)
+	s, err := cli.Dial(ctx, "udp://"+srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := srv.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.CloseWithError(0, "done")
+	select {
+	case <-ss.Done():
+	case <-ctx.Done():
+		t.Fatal("the listener's session did not end after the dialer's SESSION_CLOSE")
+	}
+	srv.Close()
+	select {
+	case <-s.Done():
+	case <-ctx.Done():
+		t.Fatal("the closing session never ended")
+	}
+	if got := cli.Stats().DrainsCut; got != 1 {
+		t.Fatalf("DrainsCut = %d, want 1: the drain ran out on its timer, not on the port unreachable", got)
+	}
+}
+
+// TestPeerGoneNeedsTheSessionsQuote: only a port unreachable from the peer's address that quotes
+// the session's own header ends a closing session's drain: not one that quotes nothing (an ICMP
+// message that kept too little of the datagram, or a forgery without the session ID), another
+// session's header, another address, another error (a host unreachable may pass), or a send
+// this host refused.
+func TestPeerGoneNeedsTheSessionsQuote(t *testing.T) {
+	srv := testNode(t, Config{Addr: "udp://127.0.0.1:0"})
+	cli := testNode(t, Config{Addr: "udp://127.0.0.1:0",
+		Transport: dataplane.Config{MaxAckDelay: 400 * time.Millisecond}})
+	ctx := ctxFor(t)
+	s, err := cli.Dial(ctx, "udp://"+srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := srv.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.CloseWithError(0, "done")
+	select { // the listener heard the close: a copy went out, the drain is on
+	case <-ss.Done():
+	case <-ctx.Done():
+		t.Fatal("the listener's session did not end after the dialer's SESSION_CLOSE")
+	}
+	quote := func(id [8]byte) []byte {
+		return frame.AppendHeader(nil, &frame.Header{Kind: frame.KindProtected, SessionID: id, PacketNumber: 1, PNLen: 4})
+	}
+	peer := s.Peer()
+	other := netip.AddrPortFrom(peer.Addr(), peer.Port()+1)
+	for _, pe := range []*batchio.PeerError{
+		{Addr: peer, Err: syscall.ECONNREFUSED, Remote: true},
+		{Addr: peer, Err: syscall.ECONNREFUSED, Remote: true, Packet: quote([8]byte{1, 2, 3})},
+		{Addr: other, Err: syscall.ECONNREFUSED, Remote: true, Packet: quote(s.ID())},
+		{Addr: peer, Err: syscall.EHOSTUNREACH, Remote: true, Packet: quote(s.ID())},
+		{Addr: peer, Err: syscall.ECONNREFUSED, Packet: quote(s.ID())},
+	} {
+		cli.onPeerError(pe)
+	}
+	if got := cli.Stats().DrainsCut; got != 0 {
+		t.Fatalf("DrainsCut = %d after reports that do not name the session from its peer", got)
+	}
+	// PeerGone leaves the drain to its timer when the TX loop holds the session's lock at that
+	// moment, and the next copy's report tries again: so report until the session ends.
+	gone := &batchio.PeerError{Addr: peer, Err: syscall.ECONNREFUSED, Remote: true, Packet: quote(s.ID())}
+	for cli.Stats().DrainsCut == 0 {
+		select {
+		case <-s.Done():
+			t.Fatal("the drain ran out on its timer: the peer's port unreachable quoting the session did not end it")
+		case <-ctx.Done():
+			t.Fatal("the closing session never ended")
+		default:
+		}
+		cli.onPeerError(gone)
+		runtime.Gosched()
+	}
+	select {
+	case <-s.Done():
+	case <-ctx.Done():
+		t.Fatal("the closing session never ended")
+	}
+	if got := cli.Stats().DrainsCut; got != 1 {
+		t.Fatalf("DrainsCut = %d, want 1", got)
+	}
+}
