@@ -93,6 +93,7 @@ func TestMetricsFormat(t *testing.T) {
 	in.node.WebSocket.DropBudget = 12
 	in.retransmitted, in.packetsLost = 7, 8
 	in.node.PMTUProbesSent, in.node.PMTUProbesAcked, in.node.PMTUProbesLost, in.node.PMTUBlackHoles = 16, 17, 18, 19
+	in.node.DrainsCut = 21
 	in.node.WebSocket.RefusedBy[wspath.RefusedEvicted] = 12
 	in.node.WebSocket.ClosedTooBig = 13
 	in.node.WebSocket.DropPong = 14
@@ -114,6 +115,7 @@ func TestMetricsFormat(t *testing.T) {
 		"sttfast_pmtu_probes_acked_total":                   17,
 		"sttfast_pmtu_probes_lost_total":                    18,
 		"sttfast_pmtu_black_holes_total":                    19,
+		"sttfast_drains_cut_total":                          21,
 		`sttfast_drops_total{reason="auth"}`:                3,
 		`sttfast_drops_total{reason="truncated"}`:           0,
 		"sttfast_handshakes_ok_total":                       5,
