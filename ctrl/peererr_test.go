@@ -12,16 +12,14 @@ import (
 	"github.com/sttfast/sttfast/frame"
 )
 
-// TestClosingDialEndsWhenPeerGone: a dialer that closed its session keeps resending its
-// SESSION_CLOSE for three PTOs, to a peer that may have missed the first copy; once the peer's
-// node has gone (listen --once exits on the first copy), the ICMP port unreachable a later copy
-// brings back ends the drain at once (Session.PeerGone), so a dial does not wait three PTOs for
-// nobody before it exits. The dialer assumes a 400 ms max ack delay, which makes its drain 1.2 s
-// or more and its copies 200 ms or more apart: the listener's node is gone well before the
-// later copies, which must be what ends the drain (DrainsCut), not its timer.
-func TestClosingDialEndsWhenPeerGone(t *testing.T) {
-	srv := testNode(t, Config{Addr: "udp://127.0.0.1:0"})
-	cli := testNode(t, Config{Addr: "udp://127.0.0.1:0",
+// closedDial dials a listener from a node that assumes a 400 ms max ack delay (so its drain
+// lasts 1.2 s or more, its SESSION_CLOSE copies 200 ms or more apart), closes the dialed session
+// and returns once the listener's session has ended on the first copy: the dialer is then
+// draining, its close delivered, the listener's node still up.
+func closedDial(t *testing.T) (srv, cli *Node, s *Session) {
+	t.Helper()
+	srv = testNode(t, Config{Addr: "udp://127.0.0.1:0"})
+	cli = testNode(t, Config{Addr: "udp://127.0.0.1:0",
 		Transport: dataplane.Config{MaxAckDelay: 400 * time.Millisecond}})
 	ctx := ctxFor(t)
 	s, err := cli.Dial(ctx, "udp://"+srv.Addr().String())
@@ -38,6 +36,19 @@ func TestClosingDialEndsWhenPeerGone(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the listener's session did not end after the dialer's SESSION_CLOSE")
 	}
+	return srv, cli, s
+}
+
+// TestClosingDialEndsWhenPeerGone: a dialer that closed its session keeps resending its
+// SESSION_CLOSE for three PTOs, to a peer that may have missed the first copy; once the peer's
+// node has gone (listen --once exits on the first copy), the ICMP port unreachable a later copy
+// brings back ends the drain at once (Session.PeerGone), so a dial does not wait three PTOs for
+// nobody before it exits. The dialer assumes a 400 ms max ack delay, which makes its drain 1.2 s
+// or more and its copies 200 ms or more apart: the listener's node is gone well before the
+// later copies, which must be what ends the drain (DrainsCut), not its timer.
+func TestClosingDialEndsWhenPeerGone(t *testing.T) {
+	srv, cli, s := closedDial(t)
+	ctx := ctxFor(t)
 	srv.Close()
 	select {
 	case <-s.Done():
@@ -55,24 +66,8 @@ func TestClosingDialEndsWhenPeerGone(t *testing.T) {
 // session's header, another address, another error (a host unreachable may pass), or a send
 // this host refused.
 func TestPeerGoneNeedsTheSessionsQuote(t *testing.T) {
-	srv := testNode(t, Config{Addr: "udp://127.0.0.1:0"})
-	cli := testNode(t, Config{Addr: "udp://127.0.0.1:0",
-		Transport: dataplane.Config{MaxAckDelay: 400 * time.Millisecond}})
+	_, cli, s := closedDial(t)
 	ctx := ctxFor(t)
-	s, err := cli.Dial(ctx, "udp://"+srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss, err := srv.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.CloseWithError(0, "done")
-	select { // the listener heard the close: a copy went out, the drain is on
-	case <-ss.Done():
-	case <-ctx.Done():
-		t.Fatal("the listener's session did not end after the dialer's SESSION_CLOSE")
-	}
 	quote := func(id [8]byte) []byte {
 		return frame.AppendHeader(nil, &frame.Header{Kind: frame.KindProtected, SessionID: id, PacketNumber: 1, PNLen: 4})
 	}
