@@ -70,6 +70,12 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 		rx.touch(s)
 		return DropFrame, false
 	}
+	if sessState(s.state.Load()) == stateDraining && !s.closeSent {
+		// The answer to the peer's SESSION_CLOSE goes at once, not at the ACK deadline: a
+		// process that ends on the close (listen --once) stops its engine right after, and the
+		// engine's last pass sends only what is queued (onSessionClose).
+		rx.touch(s)
+	}
 	if from != s.peer && !rx.probing && !s.initiator {
 		s.onNewAddress(rx, from, pn)
 	}
