@@ -1,6 +1,7 @@
 package ctrl
 
 import (
+	"errors"
 	"net/netip"
 	"runtime"
 	"syscall"
@@ -15,10 +16,14 @@ import (
 // closedDial dials a listener from a node that assumes a 400 ms max ack delay (so its drain
 // lasts 1.2 s or more, its SESSION_CLOSE copies 200 ms or more apart), closes the dialed session
 // and returns once the listener's session has ended on the first copy: the dialer is then
-// draining, its close delivered, the listener's node still up.
-func closedDial(t *testing.T) (srv, cli *Node, s *Session) {
+// closing, its close delivered, the listener's node still up. With answered false the
+// listener's sends are lost from just before the close on, its answer to the close included, so
+// that only a later report can end the dialer's drain.
+func closedDial(t *testing.T, answered bool) (srv, cli *Node, s *Session) {
 	t.Helper()
-	srv = testNode(t, Config{Addr: "udp://127.0.0.1:0"})
+	mute := &muteConn{}
+	srv = testNode(t, Config{Addr: "udp://127.0.0.1:0",
+		WrapConn: func(pc dataplane.PacketConn) dataplane.PacketConn { mute.PacketConn = pc; return mute }})
 	cli = testNode(t, Config{Addr: "udp://127.0.0.1:0",
 		Transport: dataplane.Config{MaxAckDelay: 400 * time.Millisecond}})
 	ctx := ctxFor(t)
@@ -30,6 +35,7 @@ func closedDial(t *testing.T) (srv, cli *Node, s *Session) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mute.mute.Store(!answered)
 	s.CloseWithError(0, "done")
 	select {
 	case <-ss.Done():
@@ -37,6 +43,28 @@ func closedDial(t *testing.T) (srv, cli *Node, s *Session) {
 		t.Fatal("the listener's session did not end after the dialer's SESSION_CLOSE")
 	}
 	return srv, cli, s
+}
+
+// TestClosingDialEndsOnAnswer: a listener answers the dialer's SESSION_CLOSE with one of its own
+// (code 0) as it starts draining, and that answer ends the dialer's drain at once
+// (ClosesAnswered): a dial to a node that stays up does not resend its close for three PTOs
+// either. The dialer's own close error stays the one it closed with.
+func TestClosingDialEndsOnAnswer(t *testing.T) {
+	_, cli, s := closedDial(t, true)
+	ctx := ctxFor(t)
+	select {
+	case <-s.Done():
+	case <-ctx.Done():
+		t.Fatal("the closing session never ended")
+	}
+	st := cli.Stats()
+	if st.ClosesAnswered != 1 || st.DrainsCut != 0 {
+		t.Fatalf("ClosesAnswered = %d, DrainsCut = %d; want 1 and 0: the drain ran out on its timer", st.ClosesAnswered, st.DrainsCut)
+	}
+	var ce *dataplane.CloseError
+	if !errors.As(s.Err(), &ce) || ce.Code != 0 || ce.Remote || ce.Reason != "done" {
+		t.Fatalf("after the answer the dialer's error is %v, want its own close (code 0, \"done\")", s.Err())
+	}
 }
 
 // TestClosingDialEndsWhenPeerGone: a dialer that closed its session keeps resending its
@@ -47,7 +75,7 @@ func closedDial(t *testing.T) (srv, cli *Node, s *Session) {
 // or more and its copies 200 ms or more apart: the listener's node is gone well before the
 // later copies, which must be what ends the drain (DrainsCut), not its timer.
 func TestClosingDialEndsWhenPeerGone(t *testing.T) {
-	srv, cli, s := closedDial(t)
+	srv, cli, s := closedDial(t, false)
 	ctx := ctxFor(t)
 	srv.Close()
 	select {
@@ -66,7 +94,7 @@ func TestClosingDialEndsWhenPeerGone(t *testing.T) {
 // session's header, another address, another error (a host unreachable may pass), or a send
 // this host refused.
 func TestPeerGoneNeedsTheSessionsQuote(t *testing.T) {
-	_, cli, s := closedDial(t)
+	_, cli, s := closedDial(t, false)
 	ctx := ctxFor(t)
 	quote := func(id [8]byte) []byte {
 		return frame.AppendHeader(nil, &frame.Header{Kind: frame.KindProtected, SessionID: id, PacketNumber: 1, PNLen: 4})

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"testing"
@@ -109,4 +110,94 @@ func TestPeerGoneEndsDrain(t *testing.T) {
 	if b.s.PeerGone(b.s.Peer()) {
 		t.Fatal("a draining session's drain ended by a port unreachable")
 	}
+}
+
+// TestCloseAnswered: a session that receives SESSION_CLOSE answers with exactly one SESSION_CLOSE
+// as it starts draining, and the answer ends the closer's drain at once (ClosesAnswered), its
+// own close error kept. Two sessions that close at the same time end each other's drains with
+// their crossing closes and answer neither. A packet without SESSION_CLOSE (a straggler) still
+// gets another copy of the close instead.
+func TestCloseAnswered(t *testing.T) {
+	t.Run("answer", func(t *testing.T) {
+		a, b := newPair(t, Config{})
+		a.s.CloseWithError(CodeShutdown, "bye")
+		a.step()
+		closing, _ := takeCopies(a)
+		if len(closing) != 1 {
+			t.Fatalf("%d datagrams for the close, want 1", len(closing))
+		}
+		inject(b, closing...)
+		b.step()
+		answer, _ := takeCopies(b)
+		if len(answer) != 1 {
+			t.Fatalf("the draining peer sent %d datagrams in answer, want 1", len(answer))
+		}
+		b.stepAt(recovery.Now())
+		if more, _ := takeCopies(b); len(more) != 0 {
+			t.Fatalf("the draining peer sent %d more datagrams: it answers once", len(more))
+		}
+		inject(a, answer...)
+		a.stepAt(recovery.Now())
+		select {
+		case <-a.s.Done():
+		default:
+			t.Fatal("the closer's drain outlived the peer's answer")
+		}
+		if got := a.e.Stats().ClosesAnswered; got != 1 {
+			t.Fatalf("ClosesAnswered = %d, want 1", got)
+		}
+		var ce *CloseError
+		if !errors.As(a.s.Err(), &ce) || ce.Code != CodeShutdown || ce.Remote {
+			t.Fatalf("closer's error %v, want its own code %d", a.s.Err(), CodeShutdown)
+		}
+	})
+	t.Run("crossing", func(t *testing.T) {
+		a, b := newPair(t, Config{})
+		a.s.CloseWithError(CodeShutdown, "a")
+		b.s.CloseWithError(CodeShutdown, "b")
+		a.step()
+		b.step()
+		fromA, _ := takeCopies(a)
+		fromB, _ := takeCopies(b)
+		inject(a, fromB...)
+		inject(b, fromA...)
+		now := recovery.Now()
+		a.stepAt(now)
+		b.stepAt(now)
+		for _, x := range []*side{a, b} {
+			select {
+			case <-x.s.Done():
+			default:
+				t.Fatal("a closing session outlived the peer's crossing close")
+			}
+			if got, _ := takeCopies(x); len(got) != 0 {
+				t.Fatalf("%d datagrams after the crossing closes: nothing to answer", len(got))
+			}
+		}
+	})
+	t.Run("straggler", func(t *testing.T) {
+		a, b := newPair(t, Config{})
+		st, err := b.s.OpenStream(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.s.CloseWithError(CodeShutdown, "bye")
+		a.step()
+		takeCopies(a)
+		data := sendSomething(t, b, st, "late")
+		inject(a, data...)
+		a.stepAt(recovery.Now())
+		again, _ := takeCopies(a)
+		if len(again) != 1 {
+			t.Fatalf("%d datagrams after a straggler, want one more copy of the close", len(again))
+		}
+		select {
+		case <-a.s.Done():
+			t.Fatal("a straggler without SESSION_CLOSE ended the drain")
+		default:
+		}
+		if got := a.e.Stats().ClosesAnswered; got != 0 {
+			t.Fatalf("ClosesAnswered = %d after a straggler, want 0", got)
+		}
+	})
 }

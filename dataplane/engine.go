@@ -249,6 +249,7 @@ func (e *Engine) Stats() EngineStats {
 	s.PMTUProbesLost = e.ctr.pmtuProbesLost.Load()
 	s.PMTUBlackHoles = e.ctr.pmtuBlackHoles.Load()
 	s.DrainsCut = e.ctr.drainsCut.Load()
+	s.ClosesAnswered = e.ctr.closesAnswered.Load()
 	if g, ok := e.conn.(groConn); ok {
 		s.GRO = g.GRO()
 	}

@@ -56,6 +56,9 @@ func (t *txLoop) serve(s *Session) bool {
 			s.closeResendAt = now + recovery.Time(s.sender.PTO()/2)
 		}
 	case stateDraining:
+		if !s.closeSent {
+			t.packClose(s) // the one answer to the peer's SESSION_CLOSE (onSessionClose)
+		}
 	default:
 		t.adoptResumedKeys(s)
 		t.grp, t.grpAdmitted = s.syncGroup(), false
@@ -296,9 +299,13 @@ func (t *txLoop) packPath(s *Session, now recovery.Time) {
 
 // packClose sends SESSION_CLOSE. mu held.
 func (t *txLoop) packClose(s *Session) {
-	ce := s.closeErr
+	code, reason := s.closeErr.Code, s.closeErr.Reason
+	if s.closeErr.Remote {
+		// An answer to the peer's close: it carries no error of this side's.
+		code, reason = CodeNoError, ""
+	}
 	t.packSingle(s, s.peer, func(b []byte) []byte {
-		return frame.AppendSessionClose(b, ce.Code, []byte(ce.Reason))
+		return frame.AppendSessionClose(b, code, []byte(reason))
 	})
 	s.closeSent = true
 }

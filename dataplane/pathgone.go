@@ -92,6 +92,7 @@ func (s *Session) pathClosed(why string) {
 		s.closeErr = &CloseError{Code: CodePathClosed, Reason: why}
 		s.enterClosing(stateDraining)
 	}
+	s.closeSent = true // nor would an answer to the peer's close
 	s.drainAt = max(recovery.Now(), 1)
 	s.mu.Unlock()
 	s.e.notify(s)

@@ -68,8 +68,9 @@ type engineCounters struct {
 	candidateAcks, amplificationLimited atomic.Uint64
 	// Path MTU discovery (pmtud.go): probes sent, acknowledged and lost, black holes detected.
 	pmtuProbesSent, pmtuProbesAcked, pmtuProbesLost, pmtuBlackHoles atomic.Uint64
-	// drainsCut counts closing sessions whose drain a port unreachable ended (Session.PeerGone).
-	drainsCut atomic.Uint64
+	// drainsCut counts closing sessions whose drain a port unreachable ended (Session.PeerGone),
+	// closesAnswered those whose drain the peer's SESSION_CLOSE ended (closeAnswered).
+	drainsCut, closesAnswered atomic.Uint64
 }
 
 // EngineStats is a snapshot of an engine's counters.
@@ -114,6 +115,10 @@ type EngineStats struct {
 	// DrainsCut counts closing sessions whose drain ended early because an ICMP port
 	// unreachable said the peer had gone (Session.PeerGone).
 	DrainsCut uint64
+	// ClosesAnswered counts closing sessions whose drain ended early because the peer's
+	// SESSION_CLOSE came back: its answer to ours (a draining session sends one), or its own
+	// close crossing ours.
+	ClosesAnswered uint64
 }
 
 // DropsTotal sums the drops of every reason.
@@ -156,6 +161,7 @@ func (s *EngineStats) Add(o *EngineStats) {
 	s.PMTUProbesLost += o.PMTUProbesLost
 	s.PMTUBlackHoles += o.PMTUBlackHoles
 	s.DrainsCut += o.DrainsCut
+	s.ClosesAnswered += o.ClosesAnswered
 }
 
 // sessionCounters are the per-session numbers that applications and the admin API read.

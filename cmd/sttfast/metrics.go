@@ -65,6 +65,7 @@ func writeMetrics(w io.Writer, in *metricsInput) error {
 	p.counter("sttfast_pmtu_probes_acked_total", "Path MTU discovery probes acknowledged: the path carried their size.", n.PMTUProbesAcked)
 	p.counter("sttfast_pmtu_probes_lost_total", "Path MTU discovery probes lost (too large for the path, or lost on it).", n.PMTUProbesLost)
 	p.counter("sttfast_pmtu_black_holes_total", "Sessions that found their discovered packet size no longer carried and fell back to the base size.", n.PMTUBlackHoles)
+	p.counter("sttfast_closes_answered_total", "Closing sessions whose drain ended early because the peer's SESSION_CLOSE came back (its answer to ours, or its own close).", n.ClosesAnswered)
 	p.counter("sttfast_drains_cut_total", "Closing sessions whose drain an ICMP port unreachable from the peer ended early (the peer had gone).", n.DrainsCut)
 
 	p.family("sttfast_drops_total", "counter", "Datagrams discarded on receive, by reason.")

@@ -93,7 +93,7 @@ func TestMetricsFormat(t *testing.T) {
 	in.node.WebSocket.DropBudget = 12
 	in.retransmitted, in.packetsLost = 7, 8
 	in.node.PMTUProbesSent, in.node.PMTUProbesAcked, in.node.PMTUProbesLost, in.node.PMTUBlackHoles = 16, 17, 18, 19
-	in.node.DrainsCut = 21
+	in.node.DrainsCut, in.node.ClosesAnswered = 21, 22
 	in.node.WebSocket.RefusedBy[wspath.RefusedEvicted] = 12
 	in.node.WebSocket.ClosedTooBig = 13
 	in.node.WebSocket.DropPong = 14
@@ -116,6 +116,7 @@ func TestMetricsFormat(t *testing.T) {
 		"sttfast_pmtu_probes_lost_total":                    18,
 		"sttfast_pmtu_black_holes_total":                    19,
 		"sttfast_drains_cut_total":                          21,
+		"sttfast_closes_answered_total":                     22,
 		`sttfast_drops_total{reason="auth"}`:                3,
 		`sttfast_drops_total{reason="truncated"}`:           0,
 		"sttfast_handshakes_ok_total":                       5,
