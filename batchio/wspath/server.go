@@ -61,7 +61,6 @@ func Listen(addr string, cfg Config) (*Conn, error) {
 			gnet.WithNumEventLoop(cfg.EventLoops),
 			gnet.WithTicker(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithReadBufferCap(loopReadBuffer),
 			gnet.WithLogger(quietLogger{}))
 	}()
 	select {
@@ -80,16 +79,6 @@ func Listen(addr string, cfg Config) (*Conn, error) {
 	}
 	return c, nil
 }
-
-// loopReadBuffer is the most bytes an event loop reads from a connection per readable event
-// (gnet's ReadBufferCap: one buffer per event loop, not per connection, so idle connections cost
-// nothing more). gnet's default, 64 KiB, is one largest message: a bulk receiver then makes a
-// read system call, an OnTraffic and a parse pass per message. At 1 MiB a pass takes what the
-// socket holds: 6 alternated pairs of `peerbench run --suite peers --contenders sttfast-ws,sttfast
-// --workloads bulk --rounds 2` (2026-12-04) gave the WebSocket bulk 8% less CPU per byte (1.52
-// cores for 8.9 Gbit/s against 1.58 for 8.6, medians) and 0.70x against 0.67x of the UDP path's
-// bulk in the same runs.
-const loopReadBuffer = 1 << 20
 
 // server is the gnet event handler behind a Listener's Conn.
 type server struct {
