@@ -4,7 +4,6 @@ import (
 	"net/netip"
 
 	"github.com/sttfast/sttfast/batchio"
-	"github.com/sttfast/sttfast/dataplane/recovery"
 )
 
 // Sessions over a path made of connections (the WebSocket path) end when their connection does.
@@ -85,15 +84,12 @@ func (s *Session) pathClosed(why string) {
 	case stateClosed:
 		s.mu.Unlock()
 		return
-	case stateClosing:
-		s.state.Store(uint32(stateDraining)) // its SESSION_CLOSE copies would go nowhere
-	case stateDraining:
+	case stateClosing, stateDraining: // its SESSION_CLOSE copies, or its answer, would go nowhere
 	default:
 		s.closeErr = &CloseError{Code: CodePathClosed, Reason: why}
 		s.enterClosing(stateDraining)
 	}
-	s.closeSent = true // nor would an answer to the peer's close
-	s.drainAt = max(recovery.Now(), 1)
+	s.endDrain()
 	s.mu.Unlock()
 	s.e.notify(s)
 }

@@ -52,8 +52,9 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 	if state == stateClosing {
 		if s.closeCopies > 0 && carriesSessionClose(&rx.walker, &rx.f, payload) {
 			// The peer answered our SESSION_CLOSE with its own, or closed as we did: it has
-			// ours, or needs none, so there is nothing left to resend (closeAnswered).
-			s.closeAnswered()
+			// ours, or needs none, so there is nothing left to resend.
+			s.endDrain()
+			s.e.ctr.closesAnswered.Add(1)
 		} else {
 			// Answer stragglers with SESSION_CLOSE again so a peer that lost it stops too.
 			s.closeSent = false
@@ -69,12 +70,6 @@ func (s *Session) receive(rx *rxLoop, d []byte, from netip.AddrPort) (DropReason
 		}
 		rx.touch(s)
 		return DropFrame, false
-	}
-	if sessState(s.state.Load()) == stateDraining && !s.closeSent {
-		// The answer to the peer's SESSION_CLOSE goes at once, not at the ACK deadline: a
-		// process that ends on the close (listen --once) stops its engine right after, and the
-		// engine's last pass sends only what is queued (onSessionClose).
-		rx.touch(s)
 	}
 	if from != s.peer && !rx.probing && !s.initiator {
 		s.onNewAddress(rx, from, pn)
@@ -199,6 +194,10 @@ func (s *Session) frame(rx *rxLoop, f *frame.Frame, from netip.AddrPort) error {
 		return s.onReset(f.StreamID) // its code is not surfaced to the reader (ErrStreamReset) yet
 	case frame.TypeSessionClose:
 		s.onSessionClose(f.Code, f.Data)
+		// The answer goes at once, not at the ACK deadline: a process that ends on the close
+		// (listen --once) stops its engine right after, and the engine's last pass sends only
+		// what is queued.
+		rx.touch(s)
 	case frame.TypeMaxData:
 		if f.Value > s.peerMaxData {
 			s.peerMaxData = f.Value
@@ -257,10 +256,11 @@ func (s *Session) protocolError(code uint64, reason string) {
 	s.enterClosing(stateClosing)
 }
 
-// The session then drains silently but for one SESSION_CLOSE in answer (serve sends it while
-// closeSent is false), so that the peer's drain ends when it arrives instead of resending its
-// close for three PTOs (RFC 9000 §10.2.2 allows the same). If this side had closed too without
-// its copy on the wire yet, the answer carries its own code.
+// onSessionClose ends the session on the peer's SESSION_CLOSE. It then drains silently but for
+// one SESSION_CLOSE in answer (serve sends it while closeSent is false), so that the peer's drain
+// ends when it arrives instead of resending its close for three PTOs (RFC 9000 §10.2.2 allows
+// the same). If this side had closed too without its copy on the wire yet, the answer carries
+// its own code. mu held.
 func (s *Session) onSessionClose(code uint64, reason []byte) {
 	if s.closeErr == nil {
 		s.closeErr = &CloseError{Code: code, Remote: true, Reason: string(reason)}
@@ -282,17 +282,6 @@ func carriesSessionClose(w *frame.Walker, f *frame.Frame, payload []byte) bool {
 			return true
 		}
 	}
-}
-
-// closeAnswered ends the drain of a closing session whose peer sent SESSION_CLOSE after our
-// first copy went out: the peer has ours (its answer) or closed on its own, and neither needs
-// another copy. The session goes at the TX loop's next pass, keeping its own close error. mu
-// held.
-func (s *Session) closeAnswered() {
-	s.state.Store(uint32(stateDraining))
-	s.closeSent = true // nothing to answer: the peer sent its close in answer to ours
-	s.drainAt = max(recovery.Now(), 1)
-	s.e.ctr.closesAnswered.Add(1)
 }
 
 func (s *Session) onAck(rx *rxLoop, f *frame.Frame) error {

@@ -775,10 +775,9 @@ func (s *Session) PeerGone(from netip.AddrPort) bool {
 	if !s.sendingClose() || !s.mu.TryLock() {
 		return false
 	}
-	now := recovery.Now()
-	cut := s.sendingClose() && s.closeCopies > 0 && s.peer == from && s.drainAt > now
+	cut := s.sendingClose() && s.closeCopies > 0 && s.peer == from && s.drainAt > recovery.Now()
 	if cut {
-		s.drainAt = now
+		s.endDrain()
 	}
 	s.mu.Unlock()
 	if cut {
@@ -786,6 +785,15 @@ func (s *Session) PeerGone(from netip.AddrPort) bool {
 		s.e.notify(s)
 	}
 	return cut
+}
+
+// endDrain ends a closing or draining session's drain now: nothing more is to go to the peer
+// (its path is gone, its port is closed, or it answered our close), so the TX loop's next pass
+// removes the session, which keeps its close error. mu held.
+func (s *Session) endDrain() {
+	s.state.Store(uint32(stateDraining))
+	s.closeSent = true // no copy, and no answer to the peer's close either
+	s.drainAt = max(recovery.Now(), 1)
 }
 
 // drainPeriod is how long a closing or draining session lingers: three PTOs, at least 5 ms and

@@ -69,7 +69,7 @@ type engineCounters struct {
 	// Path MTU discovery (pmtud.go): probes sent, acknowledged and lost, black holes detected.
 	pmtuProbesSent, pmtuProbesAcked, pmtuProbesLost, pmtuBlackHoles atomic.Uint64
 	// drainsCut counts closing sessions whose drain a port unreachable ended (Session.PeerGone),
-	// closesAnswered those whose drain the peer's SESSION_CLOSE ended (closeAnswered).
+	// closesAnswered those whose drain the peer's SESSION_CLOSE ended (Session.receive).
 	drainsCut, closesAnswered atomic.Uint64
 }
 
