@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/dataplane/impair"
 	"github.com/sttfast/sttfast/dataplane/streambuf"
 )
@@ -30,7 +31,10 @@ func TestOneStreamBeyondFixedWindowPerRTT(t *testing.T) {
 	)
 	baseChunks, _ := streambuf.PoolStats()
 	l := link{"delay", impair.Config{Seed: 15, Delay: oneWay}}
-	srv, _, s := pair(t, l, Config{}, Config{})
+	// The windows start at the 4 MiB they were fixed at (the defaults start at 8 MiB now), so
+	// that more than 5 MiB per round trip needs both sides to grow.
+	fixed := Config{Transport: dataplane.Config{StreamWindow: 4 << 20, SendBuffer: 4 << 20}}
+	srv, _, s := pair(t, l, fixed, fixed)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	peer, err := srv.Accept(ctx)

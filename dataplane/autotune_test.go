@@ -305,7 +305,7 @@ func TestWindowCapsDefaults(t *testing.T) {
 	if c.MaxStreamWindow != 64<<20 || c.MaxSessionWindow != 128<<20 || c.MaxSendBuffer != 64<<20 || c.MaxSessionSendBuffer != 128<<20 {
 		t.Fatalf("defaults: %+v", c)
 	}
-	if c.StreamWindow != 4<<20 || c.SessionWindow != 16<<20 || c.SendBuffer != 4<<20 {
+	if c.StreamWindow != 8<<20 || c.SessionWindow != 16<<20 || c.SendBuffer != 8<<20 {
 		t.Fatalf("starting sizes changed: %d %d %d", c.StreamWindow, c.SessionWindow, c.SendBuffer)
 	}
 	c = Config{StreamWindow: 32 << 20, MaxStreamWindow: 1 << 20, MaxSessionWindow: 8 << 20, SendBuffer: 8 << 20, MaxSendBuffer: 1}

@@ -67,7 +67,7 @@ interleaved rounds, in Mbit/s, with min - max.
 
 quic-go-bdp is quic-go with receive windows of 64 MiB per stream and 128 MiB per connection from
 the first byte (sttfast's caps; its defaults, 6 and 15 MiB, would hold it to 6 MiB per round trip). sttfast-fixedwin
-is sttfast with its windows pinned at the starting 4 / 16 MiB and 4 MiB send buffer: the library
+is sttfast with its windows pinned at the old 4 / 16 MiB and 4 MiB send buffer: the library
 before its windows followed the path.
 
 `, longfatRate*8/1e6, float64(longfatQueue)/1e3, float64(total)/(1<<20), transferStall, rep.Budgets["lf1"].Duration)

@@ -66,7 +66,7 @@ func (s *sttContender) Class() Class {
 }
 
 func (s *sttContender) Describe() string {
-	d := "ctrl.Listen/Dial with the default Config: UDP payloads from 1200 bytes up to what path MTU discovery finds (8972 on loopback), AES-256-GCM, 4 MiB stream / 16 MiB session windows and 4 MiB send buffer growing with the path up to 64 / 128 / 64 MiB, CUBIC with pacing, GSO/GRO on, 8 MiB socket buffers, one socket per node; the receiver reads with Stream.ReadMessage (whole messages), fan-out uses Node.SendToAll with one node per receiver"
+	d := "ctrl.Listen/Dial with the default Config: UDP payloads from 1200 bytes up to what path MTU discovery finds (8972 on loopback), AES-256-GCM, 8 MiB stream / 16 MiB session windows and 8 MiB send buffer growing with the path up to 64 / 128 / 64 MiB, CUBIC with pacing, GSO/GRO on, 8 MiB socket buffers, one socket per node; the receiver reads with Stream.ReadMessage (whole messages), fan-out uses Node.SendToAll with one node per receiver"
 	if s.payload != 0 {
 		d = fmt.Sprintf("as sttfast but Transport.PayloadSize = %d (loopback only: no real path carries it; not a headline number)", s.payload)
 	}
@@ -74,7 +74,7 @@ func (s *sttContender) Describe() string {
 		d = fmt.Sprintf("as sttfast but Transport.Congestion = recovery.%s (%s) on both nodes", strings.ToUpper(s.cc.String()), s.cc)
 	}
 	if s.fixedWin {
-		d = "as sttfast but with fixed windows: Transport.MaxStreamWindow, MaxSessionWindow, MaxSendBuffer and MaxSessionSendBuffer set to the starting 4, 16, 4 and 16 MiB (no auto-tuning, as before issue 15)"
+		d = "as sttfast but with fixed windows: Transport.MaxStreamWindow, MaxSessionWindow, MaxSendBuffer and MaxSessionSendBuffer set to 4, 16, 4 and 16 MiB, and the stream window and send buffer starting at 4 MiB (no auto-tuning, the sizes before issue 15)"
 	}
 	if s.ws {
 		d = "as sttfast but over the WebSocket path: each receiver node listens on ws://127.0.0.1:0/stt (Config.Addr), the sender's node dials those ws:// addresses (one TCP connection and engine per session, packets sized for the path, paced by its byte budget); same AES-256-GCM, windows and ReadMessage"
@@ -124,6 +124,7 @@ func (s *sttContender) config(e *Env) (ctrl.Config, error) {
 	}
 	tc := dataplane.Config{PayloadSize: s.payload, Congestion: s.cc}
 	if s.fixedWin {
+		tc.StreamWindow, tc.SendBuffer = 4<<20, 4<<20 // the starting sizes before they became 8 MiB
 		tc.MaxStreamWindow, tc.MaxSessionWindow, tc.MaxSendBuffer, tc.MaxSessionSendBuffer = 4<<20, 16<<20, 4<<20, 16<<20
 	}
 	return ctrl.Config{Seed: seed, Addr: "udp://" + e.O.bindAddr(), ForwardSecrecy: s.fs, Transport: tc}, nil

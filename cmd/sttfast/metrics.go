@@ -11,6 +11,7 @@ import (
 	"github.com/sttfast/sttfast/batchio/wspath"
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
+	"github.com/sttfast/sttfast/dataplane/streambuf"
 )
 
 // metricsContentType is the Prometheus text exposition format, version 0.0.4.
@@ -31,6 +32,7 @@ type runtimeStats struct {
 	gcCycles   uint64
 	heapBytes  uint64 // bytes in live and not yet swept heap objects
 	goroutines uint64
+	offHeap    uint64 // stream-buffer memory outside the heap (streambuf.OffHeapBytes)
 }
 
 // readRuntimeStats samples runtime/metrics (no stop-the-world, unlike ReadMemStats).
@@ -47,7 +49,7 @@ func readRuntimeStats() runtimeStats {
 		}
 		return 0
 	}
-	return runtimeStats{gcCycles: u(0), heapBytes: u(1), goroutines: u(2)}
+	return runtimeStats{gcCycles: u(0), heapBytes: u(1), goroutines: u(2), offHeap: uint64(streambuf.OffHeapBytes())}
 }
 
 // writeMetrics writes in as Prometheus text format 0.0.4: for each family a # HELP and a # TYPE
@@ -86,6 +88,7 @@ func writeMetrics(w io.Writer, in *metricsInput) error {
 	p.counter("go_gc_cycles_total", "Completed GC cycles.", in.rt.gcCycles)
 	p.gauge("go_heap_objects_bytes", "Bytes in live and unswept heap objects.", float64(in.rt.heapBytes))
 	p.gauge("go_goroutines", "Goroutines that currently exist.", float64(in.rt.goroutines))
+	p.gauge("sttfast_stream_buffer_offheap_bytes", "Stream-buffer memory outside the Go heap: chunks in use and free ones not yet given back to the kernel.", float64(in.rt.offHeap))
 	return p.w.Flush()
 }
 

@@ -98,7 +98,7 @@ func TestMetricsFormat(t *testing.T) {
 	in.node.WebSocket.ClosedTooBig = 13
 	in.node.WebSocket.DropPong = 14
 	in.node.WebSocket.Pending = 15
-	in.rt = runtimeStats{gcCycles: 9, heapBytes: 1 << 40, goroutines: 11}
+	in.rt = runtimeStats{gcCycles: 9, heapBytes: 1 << 40, goroutines: 11, offHeap: 3 << 14}
 	var buf bytes.Buffer
 	if err := writeMetrics(&buf, &in); err != nil {
 		t.Fatal(err)
@@ -141,6 +141,7 @@ func TestMetricsFormat(t *testing.T) {
 		"go_gc_cycles_total":                                9,
 		"go_heap_objects_bytes":                             1 << 40,
 		"go_goroutines":                                     11,
+		"sttfast_stream_buffer_offheap_bytes":               3 << 14,
 	}
 	for k, v := range want {
 		if got, ok := s[k]; !ok || got != v {

@@ -3,20 +3,27 @@ package recovery
 import "testing"
 
 // Over a reliable path (Config.Reliable) the Sender neither times losses out nor resends on a
-// PTO, and its window neither limits nor reacts; only a gap below an acknowledged packet, which an
-// ordered path can never fill, is a loss.
+// PTO, and its window neither limits nor reacts (only ReliableInFlight bounds what is in flight);
+// only a gap below an acknowledged packet, which an ordered path can never fill, is a loss.
 
 func TestReliableNoTimeOrThresholdLoss(t *testing.T) {
 	s := newSender(Config{Reliable: true, MaxDatagramSize: 16 << 10})
 	h := &recHandler{}
-	// Far more than any window: the path's byte budget, not the Sender, limits the sender.
-	send(t, s, t0, 4000, 16<<10, 1)
+	// Far more than the congestion window: the path's byte budget, not the window, limits the
+	// sender, up to ReliableInFlight.
+	const n = ReliableInFlight / (16 << 10)
+	send(t, s, t0, n-1, 16<<10, 1)
 	if !s.CanSend() || s.PacingDeadline(t0, 16<<10) != 0 {
-		t.Fatalf("reliable sender held back: can send %v, pacing %d", s.CanSend(), s.PacingDeadline(t0, 16<<10))
+		t.Fatalf("reliable sender held back with %d bytes in flight (window %d): can send %v, pacing %d",
+			s.BytesInFlight(), s.Window(), s.CanSend(), s.PacingDeadline(t0, 16<<10))
+	}
+	send(t, s, t0, 1, 16<<10, 1)
+	if s.CanSend() {
+		t.Fatalf("reliable sender with %d bytes in flight may send more: ReliableInFlight is %d", s.BytesInFlight(), ReliableInFlight)
 	}
 	w := s.Window()
 	// Acknowledge in order, very late (a deep TCP queue): nothing is lost, nothing reacts.
-	for lo := uint64(0); lo < 4000; lo += 16 {
+	for lo := uint64(0); lo < n; lo += 16 {
 		ack(t, s, t0+Time(lo)*ms, h, Range{lo, lo + 15})
 	}
 	if st := s.Stats(); st.PacketsLost != 0 || st.CongestionEvents != 0 || len(h.lost) != 0 {

@@ -410,13 +410,25 @@ func (s *Sender) Window() int {
 // CanSend reports whether the window admits another packet
 // (BytesInFlight < Window). Like TCP, the packet may then overshoot the
 // window by up to one datagram; probes ignore the window entirely. Over a
-// reliable path (Config.Reliable) there is no window: always true.
+// reliable path (Config.Reliable) there is no window, only a bound on what is
+// in flight: ReliableInFlight.
 //
 // A Sender in an ensemble (JoinEnsemble) also needs room in the ensemble's window; EnsembleLimited
 // tells that case apart from its own window being full.
 func (s *Sender) CanSend() bool {
-	return s.reliable || (s.bytesInFlight < s.Window() && (s.ens == nil || s.ens.Room()))
+	if s.reliable {
+		return s.bytesInFlight < ReliableInFlight
+	}
+	return s.bytesInFlight < s.Window() && (s.ens == nil || s.ens.Room())
 }
+
+// ReliableInFlight bounds what a Sender has in flight over a reliable path, where it runs no
+// window of its own. TCP below moves what it is given at its own pace, so more in flight does
+// not move data faster; it waits in TCP's buffers, and the round trip it adds is what the
+// session's PTO, and with it a failover to another path and the return to UDP, is timed by.
+// 4 MiB is what the flow-control windows allowed before they started at 8 MiB, the bound the
+// WebSocket path was measured with (docs/RELIABILITY.md).
+const ReliableInFlight = 4 << 20
 
 // EnsembleLimited reports whether the Sender's own window admits another packet but its
 // ensemble's does not: the caller then waits for another member's acknowledgement, not its own.

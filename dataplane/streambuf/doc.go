@@ -9,8 +9,9 @@
 //
 // # Memory
 //
-// Both buffers are made of fixed-size chunks (ChunkSize, 16 KiB) from one process-wide
-// sync.Pool (pool.go says why a pool and not a free list), indexed through a small ring of
+// Both buffers are made of fixed-size chunks (ChunkSize, 16 KiB) from one process-wide pool: on
+// Linux an arena outside the Go heap (arena.go says why, and why the oldest free chunk is reused
+// first), elsewhere and under the race detector a sync.Pool (pool.go), indexed through a small ring of
 // chunk slots (window/ChunkSize + 1 of them, rounded up to a power of two so that a slot is
 // found with a mask, not a division) created on the first byte. A chunk is taken when the first
 // byte is written into it and given back as soon as no byte in it can be read again:

@@ -20,25 +20,17 @@ const MaxOffset = 1 << 62
 // one into the sync.Pool (an interface conversion of a pointer) does not allocate.
 type chunk = [ChunkSize]byte
 
-// The chunk pool is a sync.Pool rather than a hand-made free list, because:
-//
-//   - it is allocation-free in steady state (pointers go in and out of `any` without boxing),
-//   - its per-P caches make Get/Put lock-free and contention-free across the many sessions an
-//     engine serves on every core, where a shared free list would need a lock or a lock-free
-//     stack with an ABA problem,
-//   - the GC trims it: chunks idle for two GC cycles are dropped, so after a burst the process
-//     gives the memory back instead of keeping its high-water mark forever. A free list would
-//     need its own trimming policy to get that.
-//
-// The price is that a GC cycle empties the per-P caches into the victim cache and a second one
-// drops them; in steady state chunks cycle through the pool far faster than GC runs, so Get is
-// almost always served from a cache. (Under the race detector sync.Pool deliberately drops some
-// puts, so allocation counts are only meaningful in normal builds.)
+// Chunks come from the process's arena (arena.go): memory outside the Go heap, mapped once,
+// reused through a free list and given back to the kernel when it stays unused for a second.
+// Where there is no arena (outside Linux, under the race detector, or once a reservation of up
+// to 64 GiB is used up) they come from heapChunks, a sync.Pool, as they all did before:
+// allocation-free in steady state (pointers go in and out of `any` without boxing), per-P
+// caches, and trimmed by the GC (chunks idle for two cycles are dropped).
 //
 // Chunks are not zeroed on reuse: a buffer never exposes a byte it did not write itself (the
 // send side reads only [acked, end), the receive side only below its frontier), so a recycled
 // chunk's old contents are unreachable.
-var chunkPool = sync.Pool{New: func() any {
+var heapChunks = sync.Pool{New: func() any {
 	poolStats.allocated.Add(1)
 	return new(chunk)
 }}
@@ -49,30 +41,56 @@ var poolStats struct {
 	_         [128]byte
 	inUse     atomic.Int64
 	_         [120]byte
-	allocated atomic.Int64
+	allocated atomic.Int64 // heap chunks allocated; the arena counts its own
 	_         [120]byte
 }
 
 func getChunk() *chunk {
 	poolStats.inUse.Add(1)
-	return chunkPool.Get().(*chunk)
+	if a := processArena(); a != nil {
+		if c := a.take(); c != nil {
+			return c
+		}
+	}
+	return heapChunks.Get().(*chunk)
 }
 
-// putChunk returns c to the pool; nil is ignored so callers can pass the result of a Swap.
+// putChunk returns c to where it came from; nil is ignored so callers can pass the result of a
+// Swap.
 func putChunk(c *chunk) {
 	if c == nil {
 		return
 	}
 	poolStats.inUse.Add(-1)
-	chunkPool.Put(c)
+	if a := processArena(); a != nil && a.give(c) {
+		return
+	}
+	heapChunks.Put(c)
 }
 
 // PoolStats reports how many chunks are currently held by buffers (inUse) and how many chunks
-// the pool has ever allocated (allocated). inUse returning to its earlier value proves that
-// buffers give back what they take (leak tests); inUse*ChunkSize is the memory held by stream
-// data, for metrics; allocated growing in steady state means the pool is not recycling.
+// were ever given fresh memory (allocated: from the heap, or from the arena's address space
+// or memory it had released). inUse returning to its earlier value proves that buffers give
+// back what they take (leak tests); inUse*ChunkSize is the memory held by stream data, for
+// metrics; allocated growing in steady state means the pool is not recycling.
 func PoolStats() (inUse, allocated int64) {
-	return poolStats.inUse.Load(), poolStats.allocated.Load()
+	inUse, allocated = poolStats.inUse.Load(), poolStats.allocated.Load()
+	if a := processArena(); a != nil {
+		made, _ := a.stats()
+		allocated += int64(made)
+	}
+	return inUse, allocated
+}
+
+// OffHeapBytes reports the memory the arena holds outside the Go heap: chunks in use and free
+// chunks not yet given back to the kernel (0 where there is no arena). runtime.MemStats does
+// not see it; a measure of the process's memory adds it.
+func OffHeapBytes() int64 {
+	if a := processArena(); a != nil {
+		_, backed := a.stats()
+		return backed
+	}
+	return 0
 }
 
 // table maps chunk indexes (absolute offset / ChunkSize) to chunks. It is a ring of slots: chunk k

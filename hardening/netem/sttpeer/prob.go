@@ -15,6 +15,7 @@ import (
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/dataplane/delivery"
+	"github.com/sttfast/sttfast/dataplane/streambuf"
 )
 
 // probMsgLen is the size of every probsend message (delivery.SampleMessage).
@@ -57,15 +58,16 @@ type memPeak struct {
 	RSSKiB    int64  `json:"rss_kib"`
 }
 
-// sampleMemory records the peak heap (live and not yet collected objects) and RSS every
-// interval until the returned function is called; that function returns the peaks.
+// sampleMemory records the peak heap (live and not yet collected objects, plus the stream
+// buffers' chunks, which live outside it) and RSS every interval until the returned function is
+// called; that function returns the peaks.
 func sampleMemory(interval time.Duration) func() memPeak {
 	var peak memPeak
 	stop, done := make(chan struct{}), make(chan struct{})
 	sample := func() {
 		rt := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 		metrics.Read(rt)
-		peak.HeapBytes = max(peak.HeapBytes, rt[0].Value.Uint64())
+		peak.HeapBytes = max(peak.HeapBytes, rt[0].Value.Uint64()+uint64(streambuf.OffHeapBytes()))
 		peak.RSSKiB = max(peak.RSSKiB, selfRSS())
 	}
 	go func() {

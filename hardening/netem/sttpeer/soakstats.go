@@ -5,6 +5,7 @@ import (
 	"runtime/metrics"
 	"time"
 
+	"github.com/sttfast/sttfast/dataplane/streambuf"
 	"github.com/sttfast/sttfast/hardening/attack"
 )
 
@@ -42,7 +43,7 @@ func (k *soaker) stats() soakStats {
 		UnixNs:       time.Now().UnixNano(),
 		Goroutines:   rt[0].Value.Uint64(),
 		GCCycles:     rt[1].Value.Uint64(),
-		HeapBytes:    rt[2].Value.Uint64(),
+		HeapBytes:    rt[2].Value.Uint64() + uint64(streambuf.OffHeapBytes()), // stream buffers live outside the heap
 		RSSKiB:       selfRSS(),
 		BulkSent:     k.bulkSent.Load(),
 		BulkVerified: k.bulkVerified.Load(),
