@@ -147,9 +147,13 @@ func TestOnMarkHooks(t *testing.T) {
 			e.Info(name, strconv.FormatBool(start))
 		})
 	}
+	gcBefore, _ := gcCounters()
 	e.markStart()
 	if !e.inWindow.Load() {
 		t.Fatal("not in the window after the start mark")
+	}
+	if e.start.gc <= gcBefore {
+		t.Fatalf("GC cycles %d at the start mark, %d before it: the window must open on a collected heap", e.start.gc, gcBefore)
 	}
 	e.markEnd()
 	if got := strings.Join(calls, " "); got != "a:true b:true a:false b:false" {
