@@ -16,13 +16,17 @@ build:
 
 # The CI gate: vet, then every test under the race detector; then the allocation tests once more
 # without it (the race detector makes sync.Pool drop items, so the data plane's AllocsPerRun tests
-# skip under -race and are exact only here); then the benchmark harness's own smoke test (its
-# module holds the peer libraries), so the harness cannot rot.
+# skip under -race and are exact only here); then the stream buffers and the end-to-end transfers
+# of ctrl without it, because only there do stream bytes live in the off-heap arena (under -race
+# they stay on the heap, where the detector can watch them); then the benchmark harness's own
+# smoke test (its module holds the peer libraries), so the harness cannot rot.
 ALLOC_PKGS ?= ./batchio/... ./frame/... ./stc/... ./ring/... ./dataplane/... ./prim/objcodec/...
+ARENA_PKGS ?= ./dataplane/streambuf/ ./ctrl/
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -run 'Alloc|Footprint' $(ALLOC_PKGS)
+	$(GO) test -count=1 -timeout 10m $(ARENA_PKGS)
 	cd benchmarks && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 	$(MAKE) test-js
 
