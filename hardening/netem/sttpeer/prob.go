@@ -15,7 +15,6 @@ import (
 	"github.com/sttfast/sttfast/ctrl"
 	"github.com/sttfast/sttfast/dataplane"
 	"github.com/sttfast/sttfast/dataplane/delivery"
-	"github.com/sttfast/sttfast/dataplane/streambuf"
 )
 
 // probMsgLen is the size of every probsend message (delivery.SampleMessage).
@@ -67,7 +66,7 @@ func sampleMemory(interval time.Duration) func() memPeak {
 	sample := func() {
 		rt := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 		metrics.Read(rt)
-		peak.HeapBytes = max(peak.HeapBytes, rt[0].Value.Uint64()+uint64(streambuf.OffHeapBytes()))
+		peak.HeapBytes = max(peak.HeapBytes, withStreamBuffers(rt[0].Value.Uint64()))
 		peak.RSSKiB = max(peak.RSSKiB, selfRSS())
 	}
 	go func() {

@@ -43,7 +43,7 @@ func (k *soaker) stats() soakStats {
 		UnixNs:       time.Now().UnixNano(),
 		Goroutines:   rt[0].Value.Uint64(),
 		GCCycles:     rt[1].Value.Uint64(),
-		HeapBytes:    rt[2].Value.Uint64() + uint64(streambuf.OffHeapBytes()), // stream buffers live outside the heap
+		HeapBytes:    withStreamBuffers(rt[2].Value.Uint64()),
 		RSSKiB:       selfRSS(),
 		BulkSent:     k.bulkSent.Load(),
 		BulkVerified: k.bulkVerified.Load(),
@@ -57,6 +57,10 @@ func (k *soaker) stats() soakStats {
 		KeyUpdates:   ss.KeyUpdates,
 	}
 }
+
+// withStreamBuffers adds to a heap figure the stream buffers' chunks, which live outside the Go
+// heap (streambuf.OffHeapBytes), so that a bound on the figure still covers them.
+func withStreamBuffers(heap uint64) uint64 { return heap + uint64(streambuf.OffHeapBytes()) }
 
 // selfRSS reads this process's VmRSS (KiB) the way the attack tools read a listener's; -1 when
 // unavailable.
