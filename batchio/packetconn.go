@@ -21,6 +21,15 @@ type PeerGone struct {
 	Why  string
 }
 
+// BatchLender is implemented by a PacketConn that can hand received packets over in place:
+// LendBatch is ReadBatch with each Message's Buf set to the packet's bytes in the conn's own
+// memory (exactly N long, writable), valid until the caller's next ReadBatch or LendBatch, which
+// takes them back. A conn that queues packets in user space (the WebSocket path) saves the copy
+// into the caller's buffers; a reader that keeps a packet past its next read must copy it.
+type BatchLender interface {
+	LendBatch(msgs []Message) (int, error)
+}
+
 // PeerGoneNotifier is implemented by a PacketConn that learns when the connection to a peer
 // ends (a WebSocket server whose client closed its TCP connection), so that the sessions it
 // carried can end at once rather than at their idle timeout. f is called on the goroutine that

@@ -105,8 +105,8 @@ func (n *Node) bind() error {
 // UDP socket and every ws listener (tagged "ws", "ws2"...), and the ws listeners get no engine
 // of their own. Without a UDP address nothing changes. With Config.Sockets > 1 only sessions of
 // the first socket's engine can move to WebSocket (the kernel spreads UDP peers over the
-// sockets), and a session of another socket stays where it is; the price of the union is a copy
-// of each packet the first engine reads.
+// sockets), and a session of another socket stays where it is. The union costs no copy per
+// packet: the engine's RX loop reads the MultiConn with LendBatch.
 func (n *Node) uniteListeners() {
 	var udp *listener
 	var ws []*listener

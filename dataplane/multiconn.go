@@ -24,10 +24,10 @@ import (
 // routes each message by its address's tag and hands the conn the plain address. A tag is
 // unique per MultiConn and must not be the name of a network interface.
 //
-// Each conn is read by a goroutine of its own into a buffer of its own; ReadBatch copies what
-// they read into the engine's buffers, one conn's batch at a time. That copy is the price of
-// several paths (one memmove per packet, small beside its decryption); an engine over a single
-// conn does not pay it. A conn other than the primary that fails (a WebSocket connection that
+// Each conn is read by a goroutine of its own into a buffer of its own (or into what the conn
+// lends, batchio.BatchLender); the engine's RX loop takes one conn's batch at a time with
+// LendBatch, in those buffers, and the batch goes back to its reader at the loop's next read, so
+// several paths cost no copy per packet (ReadBatch copies, for callers that keep packets). A conn other than the primary that fails (a WebSocket connection that
 // ended) is only dropped from the union: its packets stop, writes to it are counted as dropped,
 // and the sessions on it move elsewhere by their own failover. MultiConn implements
 // ReliableConn for its reliable paths, and the engine asks PathReliable per address.
@@ -37,6 +37,7 @@ type MultiConn struct {
 
 	ready chan *pathReader // batches read by the conns' goroutines
 	cur   *pathReader      // the batch ReadBatch is copying out
+	lent  *pathReader      // the batch LendBatch handed out last, its reader's again at the next read
 	done  chan struct{}
 
 	closeOnce sync.Once
@@ -59,9 +60,12 @@ type connPath struct {
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
 }
 
+var _ batchio.BatchLender = (*MultiConn)(nil)
+
 // pathReader is the batch one conn's goroutine read, waiting for ReadBatch to copy it out.
 type pathReader struct {
 	path   *connPath
+	lender batchio.BatchLender // the conn, when it lends its packets (the reader then holds no buffers)
 	msgs   []batchio.Message
 	n, off int
 	next   chan struct{} // ReadBatch hands the buffers back
@@ -161,7 +165,12 @@ func pathOf(paths []*connPath, addr netip.AddrPort) *connPath {
 
 func (m *MultiConn) startReader(p *connPath) {
 	r := &pathReader{path: p, next: make(chan struct{}, 1)}
-	r.msgs = batchio.NewSlab(multiReadBatch, rxBufSize).Messages()
+	if l, ok := p.conn.(batchio.BatchLender); ok {
+		r.lender = l
+		r.msgs = make([]batchio.Message, multiReadBatch)
+	} else {
+		r.msgs = batchio.NewSlab(multiReadBatch, rxBufSize).Messages()
+	}
 	m.wg.Add(1)
 	go m.read(r)
 }
@@ -171,7 +180,7 @@ func (m *MultiConn) read(r *pathReader) {
 	defer m.wg.Done()
 	primary := r.path.tag == ""
 	for {
-		n, err := r.path.conn.ReadBatch(r.msgs)
+		n, err := r.readBatch()
 		if n > 0 {
 			r.path.countRead(r.msgs[:n])
 			r.tag(n)
@@ -201,6 +210,15 @@ func (m *MultiConn) read(r *pathReader) {
 			return
 		}
 	}
+}
+
+// readBatch reads the conn's next batch into r.msgs: lent by the conn when it lends, which is
+// safe because the reader reads again only once ReadBatch or LendBatch is done with the batch.
+func (r *pathReader) readBatch() (int, error) {
+	if r.lender != nil {
+		return r.lender.LendBatch(r.msgs)
+	}
+	return r.path.conn.ReadBatch(r.msgs)
 }
 
 // packetsIn counts the packets and bytes of msgs, each GSO/GRO segment a packet.
@@ -262,8 +280,24 @@ func (r *pathReader) tag(n int) {
 // ReadBatch blocks until some path has read packets and copies them into msgs (whose buffers
 // must hold 64 KiB, as the engine's do). After Close it returns net.ErrClosed.
 func (m *MultiConn) ReadBatch(msgs []batchio.Message) (int, error) {
+	return m.take(msgs, false)
+}
+
+// LendBatch is ReadBatch without the copy (batchio.BatchLender): each Message's Buf is the
+// packet in its path reader's buffer (or in what the path lent that reader), N long, the
+// caller's until its next ReadBatch or LendBatch, which hands the batch back to its reader. The
+// engine's RX loop reads this way, so that the union of paths costs no copy per packet.
+func (m *MultiConn) LendBatch(msgs []batchio.Message) (int, error) {
+	return m.take(msgs, true)
+}
+
+func (m *MultiConn) take(msgs []batchio.Message, lend bool) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
+	}
+	if r := m.lent; r != nil { // the caller is done with what the last lend handed out
+		m.lent = nil
+		r.next <- struct{}{}
 	}
 	if m.cur == nil {
 		select {
@@ -276,16 +310,24 @@ func (m *MultiConn) ReadBatch(msgs []batchio.Message) (int, error) {
 	k := 0
 	for ; k < len(msgs) && r.off < r.n; k++ {
 		src, dst := &r.msgs[r.off], &msgs[k]
-		dst.N = copy(dst.Buf[:cap(dst.Buf)], src.Buf[:src.N])
 		dst.Seg, dst.Addr = src.Seg, src.Addr
-		if dst.N < src.N {
-			dst.Seg = 0 // cut short: at least the datagrams it holds whole stay apart
+		if lend {
+			dst.Buf, dst.N = src.Buf[:src.N:src.N], src.N
+		} else {
+			dst.N = copy(dst.Buf[:cap(dst.Buf)], src.Buf[:src.N])
+			if dst.N < src.N {
+				dst.Seg = 0 // cut short: at least the datagrams it holds whole stay apart
+			}
 		}
 		r.off++
 	}
 	if r.off == r.n {
 		m.cur = nil
-		r.next <- struct{}{}
+		if lend {
+			m.lent = r
+		} else {
+			r.next <- struct{}{}
+		}
 	}
 	return k, nil
 }

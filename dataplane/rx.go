@@ -18,9 +18,12 @@ const rxBufSize = 64 << 10
 // rxLoop is the engine's receive goroutine. Everything it needs per packet lives here and is
 // reused, so the steady state allocates nothing.
 type rxLoop struct {
-	e      *Engine
-	slab   *batchio.Slab
-	msgs   []batchio.Message
+	e    *Engine
+	msgs []batchio.Message
+	// lender is the conn when it lends its packets in place (the WebSocket path's read queue):
+	// the loop is done with a batch before it reads the next, so it reads with LendBatch into
+	// msgs, which then has no buffers of its own, and saves a copy of every packet.
+	lender batchio.BatchLender
 	hdr    frame.Header
 	walker frame.Walker
 	f      frame.Frame
@@ -42,23 +45,35 @@ type rxLoop struct {
 }
 
 func newRxLoop(e *Engine) *rxLoop {
-	slab := batchio.NewSlab(e.cfg.BatchSize, rxBufSize)
-	return &rxLoop{
+	rx := &rxLoop{
 		e:       e,
-		slab:    slab,
-		msgs:    slab.Messages(),
 		wakes:   make([]*ring.Waker, 0, 64),
 		ranges:  make([]recovery.Range, 0, frame.MaxAckRanges+1),
 		touched: make([]*Session, 0, e.cfg.BatchSize),
 		later:   make([]*Session, 0, e.cfg.BatchSize),
 	}
+	if l, ok := e.conn.(batchio.BatchLender); ok {
+		rx.lender = l
+		rx.msgs = make([]batchio.Message, e.cfg.BatchSize)
+	} else {
+		rx.msgs = batchio.NewSlab(e.cfg.BatchSize, rxBufSize).Messages()
+	}
+	return rx
+}
+
+// read reads the next batch into msgs, lent by the conn when it lends.
+func (rx *rxLoop) read() (int, error) {
+	if rx.lender != nil {
+		return rx.lender.LendBatch(rx.msgs)
+	}
+	return rx.e.conn.ReadBatch(rx.msgs)
 }
 
 func (rx *rxLoop) run() {
 	e := rx.e
 	var fails int
 	for {
-		n, err := e.conn.ReadBatch(rx.msgs)
+		n, err := rx.read()
 		if err == nil {
 			e.rxMu.Lock()
 			rx.batch(rx.msgs[:n])

@@ -18,36 +18,45 @@ import (
 
 // Steady state over a live connection allocates nothing per packet, in either direction: the
 // dialer's WriteBatch, the server's event loop parsing it into the read queue, the server's
-// ReadBatch and WriteBatch back (through the loop waker and gnet's Write), the dialer's reader
-// and ReadBatch. AllocsPerRun counts every goroutine's allocations, gnet's loop included.
+// ReadBatch (or LendBatch, as the engine reads) and WriteBatch back (through the loop waker and
+// gnet's Write), the dialer's reader and ReadBatch. AllocsPerRun counts every goroutine's
+// allocations, gnet's loop included.
 func TestAllocsPerPacket(t *testing.T) {
-	srv := listenT(t, Config{})
-	cli := dialT(t, srv, Config{})
-	watchdog(t, 20*time.Second, srv, cli)
-	cw := batchio.NewSlab(1, 1200).Messages()
-	cw[0].N, cw[0].Addr = 1200, cli.Peer()
-	sr := batchio.NewSlab(4, 2048).Messages()
-	cr := batchio.NewSlab(4, 2048).Messages()
-	roundTrip := func() {
-		if _, err := cli.WriteBatch(cw); err != nil {
-			t.Fatal(err)
-		}
-		n, err := srv.ReadBatch(sr)
-		if err != nil || n != 1 || sr[0].N != 1200 {
-			t.Fatalf("server ReadBatch: %d %v", n, err)
-		}
-		if _, err := srv.WriteBatch(sr[:1]); err != nil {
-			t.Fatal(err)
-		}
-		if n, err := cli.ReadBatch(cr); err != nil || n != 1 || cr[0].N != 1200 {
-			t.Fatalf("client ReadBatch: %d %v", n, err)
-		}
-	}
-	for range 100 { // warm up: buffers and pools reach their steady size
-		roundTrip()
-	}
-	if a := testing.AllocsPerRun(500, roundTrip); a != 0 {
-		t.Fatalf("%.2f allocations per round trip, want 0", a)
+	for _, lend := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ReadBatch", true: "LendBatch"}[lend], func(t *testing.T) {
+			srv := listenT(t, Config{})
+			cli := dialT(t, srv, Config{})
+			watchdog(t, 20*time.Second, srv, cli)
+			cw := batchio.NewSlab(1, 1200).Messages()
+			cw[0].N, cw[0].Addr = 1200, cli.Peer()
+			sr := batchio.NewSlab(4, 2048).Messages()
+			cr := batchio.NewSlab(4, 2048).Messages()
+			read := srv.ReadBatch
+			if lend {
+				read = srv.LendBatch
+			}
+			roundTrip := func() {
+				if _, err := cli.WriteBatch(cw); err != nil {
+					t.Fatal(err)
+				}
+				n, err := read(sr)
+				if err != nil || n != 1 || sr[0].N != 1200 {
+					t.Fatalf("server read: %d %v", n, err)
+				}
+				if _, err := srv.WriteBatch(sr[:1]); err != nil {
+					t.Fatal(err)
+				}
+				if n, err := cli.ReadBatch(cr); err != nil || n != 1 || cr[0].N != 1200 {
+					t.Fatalf("client ReadBatch: %d %v", n, err)
+				}
+			}
+			for range 100 { // warm up: buffers and pools reach their steady size
+				roundTrip()
+			}
+			if a := testing.AllocsPerRun(500, roundTrip); a != 0 {
+				t.Fatalf("%.2f allocations per round trip, want 0", a)
+			}
+		})
 	}
 }
 

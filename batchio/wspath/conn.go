@@ -57,6 +57,7 @@ func (c *Conn) countClose(code ws.StatusCode) {
 var (
 	_ batchio.PacketConn       = (*Conn)(nil)
 	_ batchio.PeerGoneNotifier = (*Conn)(nil)
+	_ batchio.BatchLender      = (*Conn)(nil)
 )
 
 func newConn(cfg Config) *Conn {
@@ -69,7 +70,15 @@ func newConn(cfg Config) *Conn {
 // Close it returns net.ErrClosed, like batchio.Conn. On a dialed Conn whose connection has ended
 // (the server closed it, a protocol error), it returns the packets already received and then an
 // error saying why, matching ErrPeerClosed, ErrProtocol or the network error.
-func (c *Conn) ReadBatch(msgs []batchio.Message) (int, error) {
+func (c *Conn) ReadBatch(msgs []batchio.Message) (int, error) { return c.read(msgs, false) }
+
+// LendBatch is ReadBatch without the copy (batchio.BatchLender): it sets each Message's Buf to
+// the packet's bytes in the read queue, exactly N long and writable, the caller's until its next
+// ReadBatch or LendBatch, which takes them back. A reader that is done with a batch before it
+// reads the next (the engine's RX loop) saves a copy of every packet.
+func (c *Conn) LendBatch(msgs []batchio.Message) (int, error) { return c.read(msgs, true) }
+
+func (c *Conn) read(msgs []batchio.Message, lend bool) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
@@ -81,7 +90,7 @@ func (c *Conn) ReadBatch(msgs []batchio.Message) (int, error) {
 		if c.closed.Load() {
 			return 0, net.ErrClosed
 		}
-		if n, ok := c.popReport(msgs); ok {
+		if n, ok := c.popReport(msgs, lend); ok {
 			return n, nil
 		}
 		select {
@@ -89,7 +98,7 @@ func (c *Conn) ReadBatch(msgs []batchio.Message) (int, error) {
 		case <-c.done:
 			return 0, net.ErrClosed
 		case <-ended:
-			if n, ok := c.popReport(msgs); ok {
+			if n, ok := c.popReport(msgs, lend); ok {
 				return n, nil
 			}
 			return 0, c.cli.err()
@@ -97,11 +106,11 @@ func (c *Conn) ReadBatch(msgs []batchio.Message) (int, error) {
 	}
 }
 
-// popReport takes what the read queue holds into msgs and tells the OnPeerGone function of the
-// ended connections that came after those packets. ok reports that there was anything: a
-// ReadBatch that only reported ends returns 0 packets.
-func (c *Conn) popReport(msgs []batchio.Message) (n int, ok bool) {
-	n, c.gone = c.q.pop(msgs, c.gone[:0])
+// popReport takes what the read queue holds into msgs (copied, or lent) and tells the OnPeerGone
+// function of the ended connections that came after those packets. ok reports that there was
+// anything: a ReadBatch that only reported ends returns 0 packets.
+func (c *Conn) popReport(msgs []batchio.Message, lend bool) (n int, ok bool) {
+	n, c.gone = c.q.take(msgs, c.gone[:0], lend)
 	if f := c.onGone.Load(); f != nil {
 		for _, g := range c.gone {
 			(*f)(g)

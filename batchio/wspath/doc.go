@@ -102,7 +102,12 @@
 // # Memory and allocation
 //
 // Packets are copied once on each side: from gnet's (or the dialer's) read buffer into the read
-// queue, a byte ring, and from there into the caller's Messages; on write from the caller's
-// Messages into the connection's outbound buffer. The ring, the outbound buffers and the
-// reassembly buffer are reused, so steady-state reads and writes allocate nothing.
+// queue, a byte ring; on write from the caller's Messages into the connection's outbound buffer.
+// ReadBatch copies each packet from the ring into the caller's Messages; LendBatch
+// (batchio.BatchLender, what the engine's RX loop uses) hands it over in place instead, a slice
+// of the ring the caller has until its next read, which is why a record never wraps round the
+// ring's end. On a server the frame that straddles two of gnet's reads is peeked alone, so that
+// gnet copies just that frame to join the two, not the whole read. The ring, the outbound
+// buffers and the reassembly buffer are reused, so steady-state reads and writes allocate
+// nothing.
 package wspath

@@ -70,6 +70,52 @@ func FuzzFrameParser(f *testing.F) {
 	})
 }
 
+// A server connection's parsing through gnet's buffers (parseHeld: the frame that straddles two
+// reads peeked alone, then the rest of the read in place) finds what the parser finds in the
+// whole stream at once, however the bytes are cut into three reads, and leaves unconsumed exactly
+// what the parser did not consume.
+func FuzzParseHeld(f *testing.F) {
+	seed := func(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
+	f.Add(seed(frameBytes(true, ws.OpBinary, []byte("hello"), true), frameBytes(true, ws.OpBinary, []byte("world"), true)), uint16(3), uint16(14))
+	f.Add(seed(frameBytes(false, ws.OpBinary, []byte("ab"), true), frameBytes(true, ws.OpPing, []byte("p"), true),
+		frameBytes(true, ws.OpContinuation, []byte("cd"), true)), uint16(9), uint16(12))
+	f.Add(seed(frameBytes(true, ws.OpBinary, make([]byte, 300), true), frameBytes(true, ws.OpBinary, make([]byte, 200), true)), uint16(150), uint16(400))
+	f.Add(seed(frameBytes(true, ws.OpBinary, make([]byte, 70000), true)), uint16(5), uint16(7))
+	f.Add(seed(frameBytes(true, ws.OpClose, ws.NewCloseFrameBody(1000, "bye"), true), frameBytes(true, ws.OpBinary, []byte("x"), true)), uint16(1), uint16(2))
+	f.Add(append([]byte{0x82, 0xff}, be64(1<<63)...), uint16(4), uint16(9))
+	f.Add(seed(frameBytes(true, ws.OpBinary, []byte("x"), false)), uint16(1), uint16(1))
+	f.Fuzz(func(t *testing.T, b []byte, cut1, cut2 uint16) {
+		whole := runParser(b, true, -1)
+		c1 := int(cut1) % (len(b) + 1)
+		c2 := c1 + int(cut2)%(len(b)-c1+1)
+		r := &parseRun{}
+		p := &frameParser{max: 1024, fromClient: true}
+		in := &readsConn{}
+		stream := bytes.Clone(b)
+		for _, read := range [][]byte{stream[:c1], stream[c1:c2], stream[c2:]} {
+			in.read(read)
+			err := parseHeld(in, p, r)
+			in.endTraffic()
+			if err != nil {
+				if !errors.Is(err, errClosing) {
+					r.err = err
+				}
+				in.inbound = nil // gnet closes the connection: what it held is not consumed, nor left
+				r.used = -1
+				break
+			}
+		}
+		if r.used == 0 {
+			r.used = len(b) - len(in.inbound)
+		}
+		if r.log.String() != whole.log.String() || !errors.Is(r.err, whole.err) ||
+			(r.used >= 0 && whole.err == nil && r.used != whole.used) {
+			t.Fatalf("whole: %d %v %q\nreads cut at %d, %d: %d %v %q", whole.used, whole.err, whole.log.String(),
+				c1, c2, r.used, r.err, r.log.String())
+		}
+	})
+}
+
 // parseRun is what a parser found in a byte stream.
 type parseRun struct {
 	used int

@@ -18,17 +18,27 @@ const recordHeader = 24
 const (
 	recPacket   = 0 // a received packet
 	recPeerGone = 1 // the peer's connection ended; the payload says why
+	recPad      = 2 // the ring's last bytes, skipped so that the next record starts at 0
 )
 
 // readQueue is the bounded queue between the connections (gnet event loops, a dialer's reader
 // goroutine) and ReadBatch: one byte ring of records, so that memory is fixed at construction
-// whatever the packet sizes, and a packet costs one copy in and one copy out, no allocation.
-// When a packet does not fit, it is dropped and counted, as a full UDP socket buffer would.
+// whatever the packet sizes, and a packet costs one copy in and, read with pop, one copy out, no
+// allocation; lend hands the reader the packets in place instead. When a packet does not fit, it
+// is dropped and counted, as a full UDP socket buffer would.
+//
+// A record never wraps: one that does not fit before the ring's end goes at its start, and the
+// bytes it skips are a pad record (or, when fewer than a header's worth, skipped by rule: no
+// record starts within recordHeader bytes of the end). So every packet is one contiguous slice
+// of buf, which is what lets lend hand it over.
 type readQueue struct {
 	mu   sync.Mutex
 	buf  []byte
 	head int // offset of the oldest record
-	used int // bytes in use
+	used int // bytes in use, lent ones included
+	// lent is how many bytes from head the last lend handed over; the next pop or lend gives
+	// them back (moves head past them). Only the reader touches it.
+	lent int
 	// ready holds a token whenever records may be waiting; ReadBatch waits on it.
 	ready chan struct{}
 	drops atomic.Uint64
@@ -76,14 +86,25 @@ func (q *readQueue) pushRecord(kind byte, peer netip.AddrPort, p []byte) bool {
 	hdr[23] = kind
 	need := recordHeader + len(p)
 	q.mu.Lock()
-	if q.used+need > len(q.buf) {
+	tail := (q.head + q.used) % len(q.buf)
+	pad := 0
+	if tail+need > len(q.buf) { // it goes at the start; the rest of the ring is skipped
+		pad = len(q.buf) - tail
+	}
+	if q.used+pad+need > len(q.buf) {
 		q.mu.Unlock()
 		return false
 	}
-	tail := (q.head + q.used) % len(q.buf)
-	tail = q.put(tail, hdr[:])
-	q.put(tail, p)
-	q.used += need
+	if pad >= recordHeader {
+		var ph [recordHeader]byte
+		binary.LittleEndian.PutUint32(ph[0:4], uint32(pad-recordHeader))
+		ph[23] = recPad
+		copy(q.buf[tail:], ph[:])
+	}
+	at := (tail + pad) % len(q.buf)
+	copy(q.buf[at:], hdr[:])
+	copy(q.buf[at+recordHeader:], p)
+	q.used += pad + need
 	q.mu.Unlock()
 	q.signal()
 	return true
@@ -97,74 +118,117 @@ func (q *readQueue) signal() {
 	}
 }
 
-// put copies b into the ring at off, wrapping at the end, and returns the offset after it.
-func (q *readQueue) put(off int, b []byte) int {
-	n := copy(q.buf[off:], b)
-	if n < len(b) {
-		n = copy(q.buf, b[n:])
-		return n
-	}
-	return (off + n) % len(q.buf)
-}
-
-// get copies len(b) bytes from the ring at off into b and returns the offset after them.
-func (q *readQueue) get(off int, b []byte) int {
-	n := copy(b, q.buf[off:])
-	if n < len(b) {
-		n = copy(b[n:], q.buf)
-		return n
-	}
-	return (off + n) % len(q.buf)
-}
-
-// skip returns the offset n bytes after off.
-func (q *readQueue) skip(off, n int) int { return (off + n) % len(q.buf) }
-
 // pop moves as many packets as there are Messages into msgs without blocking and returns how
 // many. A packet longer than its Buf is truncated, as a UDP read would. End notices that follow
 // those packets are appended to gone, and pop stops after them: a packet queued behind a notice
 // is left for the next call, so whoever acts on the notices after handling the packets acts in
 // the order things happened. pop allocates only for a notice's text.
 func (q *readQueue) pop(msgs []batchio.Message, gone []batchio.PeerGone) (int, []batchio.PeerGone) {
+	return q.take(msgs, gone, false)
+}
+
+// lend is pop without the copies: each packet's Message gets Buf set to the packet's bytes in
+// the ring (N = len(Buf)), the reader's until its next pop or lend, which gives them back.
+func (q *readQueue) lend(msgs []batchio.Message, gone []batchio.PeerGone) (int, []batchio.PeerGone) {
+	return q.take(msgs, gone, true)
+}
+
+// take is pop (lend false) and lend. It gives back what the last lend handed over, then reads
+// the records without the lock: take has one caller at a time (ReadBatch's contract), only take
+// moves head, and push writes only past head+used, so the records it found under the lock stay
+// as they are until take gives their bytes back (at its end for pop, at the next call for lend).
+// An event loop pushing meanwhile waits for the lock only as long as the bookkeeping takes.
+func (q *readQueue) take(msgs []batchio.Message, gone []batchio.PeerGone, lend bool) (int, []batchio.PeerGone) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	i := 0
-	for q.used > 0 {
-		var hdr [recordHeader]byte
-		off := q.get(q.head, hdr[:])
-		n := int(binary.LittleEndian.Uint32(hdr[0:4]))
-		var a16 [16]byte
-		copy(a16[:], hdr[4:20])
-		addr := netip.AddrFrom16(a16)
-		if hdr[22] == 4 {
-			addr = addr.Unmap()
+	if poisonLent {
+		q.poison(q.head, q.lent)
+	}
+	q.giveBack(q.lent)
+	q.lent = 0
+	head, used := q.head, q.used
+	q.mu.Unlock()
+	i, taken := 0, 0
+	for taken < used {
+		if len(q.buf)-head < recordHeader { // no record starts here: skip to the ring's start
+			taken += len(q.buf) - head
+			head = 0
+			continue
 		}
-		peer := netip.AddrPortFrom(addr, binary.LittleEndian.Uint16(hdr[20:22]))
-		if hdr[23] == recPeerGone {
-			why := make([]byte, n)
-			q.get(off, why)
-			gone = append(gone, batchio.PeerGone{Peer: peer, Why: string(why)})
-		} else {
+		hdr := q.buf[head : head+recordHeader]
+		n := int(binary.LittleEndian.Uint32(hdr[0:4]))
+		body := q.buf[head+recordHeader : head+recordHeader+n : head+recordHeader+n]
+		switch hdr[23] {
+		case recPad:
+		case recPeerGone:
+			gone = append(gone, batchio.PeerGone{Peer: recordPeer(hdr), Why: string(body)})
+		default:
 			if i == len(msgs) || len(gone) > 0 {
-				break
+				return i, q.took(gone, taken, lend)
 			}
 			m := &msgs[i]
-			m.Addr = peer
+			m.Addr = recordPeer(hdr)
 			m.Seg = 0
-			m.N = min(n, len(m.Buf))
-			q.get(off, m.Buf[:m.N])
+			if lend {
+				m.Buf, m.N = body, n
+			} else {
+				m.N = copy(m.Buf, body)
+			}
 			i++
 		}
-		q.head = q.skip(off, n)
-		q.used -= recordHeader + n
+		head = (head + recordHeader + n) % len(q.buf)
+		taken += recordHeader + n
 	}
+	return i, q.took(gone, taken, lend)
+}
+
+// took records what take read: given back now (pop) or at the next call (lend). Once the
+// reader has everything the ring held, the end notices kept aside for want of room follow.
+func (q *readQueue) took(gone []batchio.PeerGone, taken int, lend bool) []batchio.PeerGone {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if lend {
+		q.lent = taken
+	} else {
+		q.giveBack(taken)
+	}
+	if q.used == q.lent && len(q.gone) > 0 {
+		gone = append(gone, q.gone...)
+		clear(q.gone)
+		q.gone = q.gone[:0]
+	}
+	return gone
+}
+
+// giveBack frees the n bytes at head; mu must be held. An empty ring starts again at 0.
+func (q *readQueue) giveBack(n int) {
+	q.head = (q.head + n) % len(q.buf)
+	q.used -= n
 	if q.used == 0 {
 		q.head = 0
-		if len(q.gone) > 0 {
-			gone = append(gone, q.gone...)
-			clear(q.gone)
-			q.gone = q.gone[:0]
-		}
 	}
-	return i, gone
+}
+
+// poisonByte is what poisonLent writes over bytes taken back from a lend.
+const poisonByte = 0xA5
+
+// poison overwrites the n bytes of the ring from off with poisonByte.
+func (q *readQueue) poison(off, n int) {
+	for n > 0 {
+		k := min(n, len(q.buf)-off)
+		for i := range q.buf[off : off+k] {
+			q.buf[off+i] = poisonByte
+		}
+		off, n = 0, n-k
+	}
+}
+
+// recordPeer decodes the peer's address from a record's header.
+func recordPeer(hdr []byte) netip.AddrPort {
+	var a16 [16]byte
+	copy(a16[:], hdr[4:20])
+	addr := netip.AddrFrom16(a16)
+	if hdr[22] == 4 {
+		addr = addr.Unmap()
+	}
+	return netip.AddrPortFrom(addr, binary.LittleEndian.Uint16(hdr[20:22]))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -314,14 +315,10 @@ func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
 			return act
 		}
 	}
-	b, _ := gc.Peek(-1)
-	if len(b) > 0 { // a flush-only wake (no waker on this loop) is not traffic
+	if gc.InboundBuffered() > 0 { // a flush-only wake (no waker on this loop) is not traffic
 		sc.lastRead.Store(time.Now().UnixNano())
 	}
-	n, err := sc.parser.parse(b, sc)
-	if n > 0 { // gnet's Discard(0) discards everything
-		_, _ = gc.Discard(n)
-	}
+	err := parseHeld(gc, &sc.parser, sc)
 	if err != nil {
 		var ce *closeError
 		if errors.As(err, &ce) {
@@ -334,6 +331,68 @@ func (s *server) OnTraffic(gc gnet.Conn) gnet.Action {
 	}
 	sc.flush()
 	return gnet.None
+}
+
+// heldBytes is the part of gnet.Conn that frames are parsed through: the bytes a connection has
+// received and not consumed, in gnet's inbound ring and the loop's read buffer.
+type heldBytes interface {
+	InboundBuffered() int
+	Peek(n int) ([]byte, error)
+	Discard(n int) (int, error)
+}
+
+// parseHeld parses every complete frame in, calling sink, and discards them.
+//
+// The first frame is peeked alone. It is usually the one that straddles two reads: its first
+// bytes left in gnet's inbound ring by the last OnTraffic, the rest at the start of this read.
+// gnet's Peek(-1) with anything in the ring joins the whole ring and the whole read into one
+// pooled copy, which over a busy connection would copy every received byte once more; peeking the
+// straddling frame alone copies just that frame, and once it is discarded the ring is empty and
+// Peek(-1) is the read itself, parsed in place.
+func parseHeld(in heldBytes, p *frameParser, sink frameSink) error {
+	total := in.InboundBuffered()
+	if total == 0 {
+		return nil
+	}
+	if fl := firstFrameLen(in, total, p.max); fl > 0 {
+		b, _ := in.Peek(fl)
+		n, err := p.parse(b, sink)
+		if n > 0 { // gnet's Discard(0) discards everything
+			_, _ = in.Discard(n)
+		}
+		if err != nil || n < fl {
+			return err
+		}
+	}
+	b, _ := in.Peek(-1)
+	n, err := p.parse(b, sink)
+	if n > 0 {
+		_, _ = in.Discard(n)
+	}
+	return err
+}
+
+// firstFrameLen returns the length of the first frame in (total bytes) when it is complete and
+// its payload within max, else 0: parse then sees everything and decides to wait or to refuse.
+func firstFrameLen(in heldBytes, total, max int) int {
+	hb, _ := in.Peek(min(total, maxFrameHeader))
+	hl := headerLen(hb)
+	if hl == 0 || len(hb) < hl {
+		return 0
+	}
+	var length uint64
+	switch hb[1] & 0x7f {
+	case 126:
+		length = uint64(binary.BigEndian.Uint16(hb[2:4]))
+	case 127:
+		length = binary.BigEndian.Uint64(hb[2:10])
+	default:
+		length = uint64(hb[1] & 0x7f)
+	}
+	if length > uint64(max) || hl+int(length) > total {
+		return 0
+	}
+	return hl + int(length)
 }
 
 // fromHost reports whether peer is this host: a loopback address, or the listener's own when it
