@@ -27,10 +27,11 @@ import (
 // Each conn is read by a goroutine of its own into a buffer of its own (or into what the conn
 // lends, batchio.BatchLender); the engine's RX loop takes one conn's batch at a time with
 // LendBatch, in those buffers, and the batch goes back to its reader at the loop's next read, so
-// several paths cost no copy per packet (ReadBatch copies, for callers that keep packets). A conn other than the primary that fails (a WebSocket connection that
-// ended) is only dropped from the union: its packets stop, writes to it are counted as dropped,
-// and the sessions on it move elsewhere by their own failover. MultiConn implements
-// ReliableConn for its reliable paths, and the engine asks PathReliable per address.
+// several paths cost no copy per packet (ReadBatch copies, for callers that keep packets). A
+// conn other than the primary that fails (a WebSocket connection that ended) is only dropped
+// from the union: its packets stop, writes to it are counted as dropped, and the sessions on it
+// move elsewhere by their own failover. MultiConn implements ReliableConn for its reliable
+// paths, and the engine asks PathReliable per address.
 type MultiConn struct {
 	paths atomic.Pointer[[]*connPath] // copy on write: the TX loop reads it per batch
 	addMu sync.Mutex
@@ -62,13 +63,14 @@ type connPath struct {
 
 var _ batchio.BatchLender = (*MultiConn)(nil)
 
-// pathReader is the batch one conn's goroutine read, waiting for ReadBatch to copy it out.
+// pathReader is the batch one conn's goroutine read, waiting for ReadBatch to copy it out or for
+// LendBatch to hand it out.
 type pathReader struct {
 	path   *connPath
 	lender batchio.BatchLender // the conn, when it lends its packets (the reader then holds no buffers)
 	msgs   []batchio.Message
 	n, off int
-	next   chan struct{} // ReadBatch hands the buffers back
+	next   chan struct{} // ReadBatch or LendBatch hands the buffers back
 	// the last address tagged, so a connection's packets are tagged without a lookup each
 	raw, tagged netip.AddrPort
 }
