@@ -373,8 +373,8 @@ func parseHeld(in heldBytes, p *frameParser, sink frameSink) error {
 }
 
 // firstFrameLen returns the length of the first frame in (total bytes) when it is complete and
-// its payload within max, else 0: parse then sees everything and decides to wait or to refuse.
-func firstFrameLen(in heldBytes, total, max int) int {
+// its payload within limit, else 0: parse then sees everything and decides to wait or to refuse.
+func firstFrameLen(in heldBytes, total, limit int) int {
 	hb, _ := in.Peek(min(total, maxFrameHeader))
 	hl := headerLen(hb)
 	if hl == 0 || len(hb) < hl {
@@ -389,7 +389,7 @@ func firstFrameLen(in heldBytes, total, max int) int {
 	default:
 		length = uint64(hb[1] & 0x7f)
 	}
-	if length > uint64(max) || hl+int(length) > total {
+	if length > uint64(limit) || hl+int(length) > total {
 		return 0
 	}
 	return hl + int(length)
