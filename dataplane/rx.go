@@ -20,9 +20,11 @@ const rxBufSize = 64 << 10
 type rxLoop struct {
 	e    *Engine
 	msgs []batchio.Message
-	// lender is the conn when it lends its packets in place (the WebSocket path's read queue):
-	// the loop is done with a batch before it reads the next, so it reads with LendBatch into
-	// msgs, which then has no buffers of its own, and saves a copy of every packet.
+	// lender is the conn when it lends its packets in place (the WebSocket path's read queue, a
+	// MultiConn): the loop is done with a batch before it reads the next, so it reads with
+	// LendBatch into msgs, which then has no buffers of its own, and saves a copy of every
+	// packet. Nothing may keep a packet's bytes past its batch: they go back to the conn at the
+	// next read (and race builds of wspath poison them there).
 	lender batchio.BatchLender
 	hdr    frame.Header
 	walker frame.Walker
