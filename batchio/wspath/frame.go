@@ -100,14 +100,12 @@ func (p *frameParser) parse(b []byte, sink frameSink) (int, error) {
 	used := 0
 	for {
 		rest := b[used:]
-		hl := headerLen(rest)
-		if hl == 0 || len(rest) < hl {
+		h, hl, err := p.header(rest)
+		if hl == 0 {
 			return used, nil
 		}
-		p.src.b = rest[:hl]
-		h, err := ws.ReadHeaderBuffer(&p.src, p.hdr[:])
 		if err != nil {
-			return used, errLength // the only error a complete header can give
+			return used, err
 		}
 		if err := p.check(h); err != nil {
 			return used, err
@@ -125,6 +123,20 @@ func (p *frameParser) parse(b []byte, sink frameSink) (int, error) {
 			return used, err
 		}
 	}
+}
+
+// header decodes the frame header that starts b and returns it with its length hl, or hl 0
+// when b is too short to hold it.
+func (p *frameParser) header(b []byte) (h ws.Header, hl int, err error) {
+	hl = headerLen(b)
+	if hl == 0 || len(b) < hl {
+		return h, 0, nil
+	}
+	p.src.b = b[:hl]
+	if h, err = ws.ReadHeaderBuffer(&p.src, p.hdr[:]); err != nil {
+		return h, hl, errLength // the only error a complete header can give
+	}
+	return h, hl, nil
 }
 
 // check applies the rules that a header alone decides.

@@ -112,20 +112,20 @@ func TestPeerGoneQueueFull(t *testing.T) {
 	msgs := []batchio.Message{{Buf: make([]byte, 200)}}
 	var gone []batchio.PeerGone
 	var n int
-	if n, gone = q.pop(msgs, gone[:0]); n != 1 || len(gone) != 0 {
+	if n, gone = q.take(msgs, gone[:0], false); n != 1 || len(gone) != 0 {
 		t.Fatalf("first pop: %d packets, %v, want 1 packet and no notice while packets wait", n, gone)
 	}
-	if n, gone = q.pop(msgs, gone[:0]); n != 1 || len(gone) != 1 || gone[0] != (batchio.PeerGone{Peer: a, Why: "ended"}) {
+	if n, gone = q.take(msgs, gone[:0], false); n != 1 || len(gone) != 1 || gone[0] != (batchio.PeerGone{Peer: a, Why: "ended"}) {
 		t.Fatalf("second pop: %d packets, %v, want the last packet and the notice", n, gone)
 	}
 	// A notice in the ring stops the batch: the packet behind it waits for the next pop.
 	q.pushGone(a, "again")
 	q.push(b, []byte("after"))
 	msgs = append(msgs, batchio.Message{Buf: make([]byte, 200)})
-	if n, gone = q.pop(msgs, gone[:0]); n != 0 || len(gone) != 1 || gone[0].Why != "again" {
+	if n, gone = q.take(msgs, gone[:0], false); n != 0 || len(gone) != 1 || gone[0].Why != "again" {
 		t.Fatalf("pop: %d packets, %v, want only the notice", n, gone)
 	}
-	if n, gone = q.pop(msgs, gone[:0]); n != 1 || len(gone) != 0 || string(msgs[0].Buf[:msgs[0].N]) != "after" {
+	if n, gone = q.take(msgs, gone[:0], false); n != 1 || len(gone) != 0 || string(msgs[0].Buf[:msgs[0].N]) != "after" {
 		t.Fatalf("pop: %d packets, %v, want the packet after the notice", n, gone)
 	}
 }

@@ -23,21 +23,21 @@ const (
 
 // readQueue is the bounded queue between the connections (gnet event loops, a dialer's reader
 // goroutine) and ReadBatch: one byte ring of records, so that memory is fixed at construction
-// whatever the packet sizes, and a packet costs one copy in and, read with pop, one copy out, no
-// allocation; lend hands the reader the packets in place instead. When a packet does not fit, it
-// is dropped and counted, as a full UDP socket buffer would.
+// whatever the packet sizes, and a packet costs one copy in and, unless take lends it, one copy
+// out, no allocation. When a packet does not fit, it is dropped and counted, as a full UDP socket
+// buffer would.
 //
 // A record never wraps: one that does not fit before the ring's end goes at its start, and the
 // bytes it skips are a pad record (or, when fewer than a header's worth, skipped by rule: no
 // record starts within recordHeader bytes of the end). So every packet is one contiguous slice
-// of buf, which is what lets lend hand it over.
+// of buf, which is what lets take lend it.
 type readQueue struct {
 	mu   sync.Mutex
 	buf  []byte
 	head int // offset of the oldest record
 	used int // bytes in use, lent ones included
-	// lent is how many bytes from head the last lend handed over; the next pop or lend gives
-	// them back (moves head past them). Only the reader touches it.
+	// lent is how many bytes from head the last take lent; the next take gives them back (moves
+	// head past them). Only the reader touches it.
 	lent int
 	// ready holds a token whenever records may be waiting; ReadBatch waits on it.
 	ready chan struct{}
@@ -118,26 +118,19 @@ func (q *readQueue) signal() {
 	}
 }
 
-// pop moves as many packets as there are Messages into msgs without blocking and returns how
-// many. A packet longer than its Buf is truncated, as a UDP read would. End notices that follow
-// those packets are appended to gone, and pop stops after them: a packet queued behind a notice
+// take moves as many packets as there are Messages into msgs without blocking and returns how
+// many: copied into each Message's Buf (a packet longer than its Buf is truncated, as a UDP read
+// would), or, with lend, handed over in place (Buf set to the packet's bytes in the ring, N =
+// len(Buf)), the reader's until its next take, which gives them back. End notices that follow
+// those packets are appended to gone, and take stops after them: a packet queued behind a notice
 // is left for the next call, so whoever acts on the notices after handling the packets acts in
-// the order things happened. pop allocates only for a notice's text.
-func (q *readQueue) pop(msgs []batchio.Message, gone []batchio.PeerGone) (int, []batchio.PeerGone) {
-	return q.take(msgs, gone, false)
-}
-
-// lend is pop without the copies: each packet's Message gets Buf set to the packet's bytes in
-// the ring (N = len(Buf)), the reader's until its next pop or lend, which gives them back.
-func (q *readQueue) lend(msgs []batchio.Message, gone []batchio.PeerGone) (int, []batchio.PeerGone) {
-	return q.take(msgs, gone, true)
-}
-
-// take is pop (lend false) and lend. It gives back what the last lend handed over, then reads
-// the records without the lock: take has one caller at a time (ReadBatch's contract), only take
-// moves head, and push writes only past head+used, so the records it found under the lock stay
-// as they are until take gives their bytes back (at its end for pop, at the next call for lend).
-// An event loop pushing meanwhile waits for the lock only as long as the bookkeeping takes.
+// the order things happened. take allocates only for a notice's text.
+//
+// It reads the records without the lock: take has one caller at a time (ReadBatch's contract),
+// only take moves head, and push writes only past head+used, so the records it found under the
+// lock stay as they are until take gives their bytes back (at its end when it copies, at the
+// next call when it lends). An event loop pushing meanwhile waits for the lock only as long as
+// the bookkeeping takes.
 func (q *readQueue) take(msgs []batchio.Message, gone []batchio.PeerGone, lend bool) (int, []batchio.PeerGone) {
 	q.mu.Lock()
 	if poisonLent {
@@ -181,7 +174,7 @@ func (q *readQueue) take(msgs []batchio.Message, gone []batchio.PeerGone, lend b
 	return i, q.took(gone, taken, lend)
 }
 
-// took records what take read: given back now (pop) or at the next call (lend). Once the
+// took records what take read: given back now (copied) or at the next call (lent). Once the
 // reader has everything the ring held, the end notices kept aside for want of room follow.
 func (q *readQueue) took(gone []batchio.PeerGone, taken int, lend bool) []batchio.PeerGone {
 	q.mu.Lock()
@@ -214,11 +207,11 @@ const poisonByte = 0xA5
 // poison overwrites the n bytes of the ring from off with poisonByte.
 func (q *readQueue) poison(off, n int) {
 	for n > 0 {
-		k := min(n, len(q.buf)-off)
-		for i := range q.buf[off : off+k] {
-			q.buf[off+i] = poisonByte
+		b := q.buf[off:min(off+n, len(q.buf))]
+		for i := range b {
+			b[i] = poisonByte
 		}
-		off, n = 0, n-k
+		off, n = 0, n-len(b)
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 // The read queue against a model, through thousands of pushes of random sizes into a small ring
-// and reads by pop and by lend in random turns: every packet it accepted comes out once, in
+// and reads that copy and that lend in random turns: every packet it accepted comes out once, in
 // order, whole; a lent packet is one slice of the ring, exactly its length; and what a lend
 // handed over stays as it was while pushes fill the ring, until the next read takes it back (and,
 // in race builds, poisons it).
@@ -52,11 +52,11 @@ func TestReadQueueLendsWholePackets(t *testing.T) {
 		lend := rng.IntN(2) == 0
 		var n int
 		if lend {
-			n, _ = q.lend(msgs, nil)
+			n, _ = q.take(msgs, nil, true)
 			lends++
 		} else {
 			copy(msgs, bufs)
-			n, _ = q.pop(msgs, nil)
+			n, _ = q.take(msgs, nil, false)
 		}
 		for i, b := range lent { // taken back: poisoned in race builds
 			if poisonLent && !bytes.Equal(b, bytes.Repeat([]byte{poisonByte}, len(b))) {

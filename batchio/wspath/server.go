@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -354,7 +353,7 @@ func parseHeld(in heldBytes, p *frameParser, sink frameSink) error {
 	if total == 0 {
 		return nil
 	}
-	if fl := firstFrameLen(in, total, p.max); fl > 0 {
+	if fl := firstFrameLen(in, total, p); fl > 0 {
 		b, _ := in.Peek(fl)
 		n, err := p.parse(b, sink)
 		if n > 0 { // gnet's Discard(0) discards everything
@@ -373,26 +372,15 @@ func parseHeld(in heldBytes, p *frameParser, sink frameSink) error {
 }
 
 // firstFrameLen returns the length of the first frame in (total bytes) when it is complete and
-// its payload within limit, else 0: parse then sees everything and decides to wait or to refuse.
-func firstFrameLen(in heldBytes, total, limit int) int {
+// its payload within p's limit, else 0: parse then sees everything and decides to wait or to
+// refuse.
+func firstFrameLen(in heldBytes, total int, p *frameParser) int {
 	hb, _ := in.Peek(min(total, maxFrameHeader))
-	hl := headerLen(hb)
-	if hl == 0 || len(hb) < hl {
+	h, hl, err := p.header(hb)
+	if hl == 0 || err != nil || h.Length > int64(p.max) || hl+int(h.Length) > total {
 		return 0
 	}
-	var length uint64
-	switch hb[1] & 0x7f {
-	case 126:
-		length = uint64(binary.BigEndian.Uint16(hb[2:4]))
-	case 127:
-		length = binary.BigEndian.Uint64(hb[2:10])
-	default:
-		length = uint64(hb[1] & 0x7f)
-	}
-	if length > uint64(limit) || hl+int(length) > total {
-		return 0
-	}
-	return hl + int(length)
+	return hl + int(h.Length)
 }
 
 // fromHost reports whether peer is this host: a loopback address, or the listener's own when it

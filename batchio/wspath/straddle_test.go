@@ -110,7 +110,7 @@ func TestParseFramesCopiesOnlyTheStraddlingFrame(t *testing.T) {
 				}
 				gc.endTraffic()
 				for {
-					k, _ := s.conn.q.pop(msgs, nil)
+					k, _ := s.conn.q.take(msgs, nil, false)
 					if k == 0 {
 						break
 					}
