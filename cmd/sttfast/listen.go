@@ -55,14 +55,8 @@ Examples:
 // runListen is the listen command.
 func runListen(c *cli, args []string) error {
 	fs := newFlags(c, "listen", listenUsage)
-	var addrFlag addrsFlag
-	fs.Var(&addrFlag, "addr", "listen on `udp://HOST:PORT` or ws://HOST:PORT/PATH (WebSocket, path /stt by default);\nrepeat it to listen on several addresses, one session table")
-	var sf seedFlags
-	sf.register(fs)
-	var cc ccFlag
-	cc.register(fs)
-	var idle idleFlag
-	idle.register(fs)
+	var nf listenFlags
+	nf.register(fs)
 	once := fs.Bool("once", false, "serve one session, exit when it closes (0 if closed cleanly)")
 	quiet := fs.Bool("quiet", false, "no session lines on stderr (the \"listening on\" line stays)")
 	storeDir := fs.String("store", "", "store each stream's objects (dial --send-object) in `DIR` by their SHA-256, print their keys")
@@ -84,27 +78,19 @@ func runListen(c *cli, args []string) error {
 	if window == 0 {
 		window = -1 // ctrl's "off"
 	}
-	addrs, err := checkListenAddrs("--addr", addrFlag)
-	if err != nil {
-		return err
-	}
-	if err := idle.check(); err != nil {
-		return err
-	}
-	seed, err := sf.load(c.getenv)
+	addrs, seed, err := nf.load(c)
 	if err != nil {
 		return err
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
-	node, err := listenNode("listen", ctrl.Config{Seed: seed, ForwardSecrecy: sf.forwardSecrecy, OnEvent: nodeEvents(c.stderr, refusals), ResumeWindow: window,
-		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}}, addrs)
+	cfg := nf.config(seed)
+	cfg.ResumeWindow = window
+	node, err := startListening(c, "listen", cfg, addrs, *quiet)
 	if err != nil {
 		return err
 	}
 	defer node.Close()
-	refusals.watch(node)
 	shown := printListening(c.stderr, node, addrs)
 	l := &listener{node: node, out: newOrderedWriter(c.stdout, 0), log: sessionLogger(c.stderr, *quiet)}
 	if *storeDir != "" {

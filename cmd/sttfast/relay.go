@@ -56,43 +56,29 @@ type relayStats struct {
 // runRelay is the relay command.
 func runRelay(c *cli, args []string) error {
 	fs := newFlags(c, "relay", relayUsage)
-	var addrFlag addrsFlag
-	fs.Var(&addrFlag, "addr", "listen on `udp://HOST:PORT` or ws://HOST:PORT/PATH (WebSocket, path /stt by default);\nrepeat it to listen on several addresses, one session table")
-	var sf seedFlags
-	sf.register(fs)
-	var cc ccFlag
-	cc.register(fs)
-	var idle idleFlag
-	idle.register(fs)
+	var nf listenFlags
+	nf.register(fs)
 	interval := fs.Duration("interval", 5*time.Second, "stats line period on stderr (0: none)")
 	quiet := fs.Bool("quiet", false, "no session lines on stderr")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	addrs, err := checkListenAddrs("--addr", addrFlag)
-	if err != nil {
-		return err
-	}
 	if *interval < 0 {
 		return usagef("--interval must not be negative")
 	}
-	if err := idle.check(); err != nil {
-		return err
-	}
-	seed, err := sf.load(c.getenv)
+	addrs, seed, err := nf.load(c)
 	if err != nil {
 		return err
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
-	node, err := listenNode("relay", ctrl.Config{Seed: seed, ForwardSecrecy: sf.forwardSecrecy, ResumeWindow: noResume, OnEvent: nodeEvents(c.stderr, refusals),
-		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}}, addrs)
+	cfg := nf.config(seed)
+	cfg.ResumeWindow = noResume
+	node, err := startListening(c, "relay", cfg, addrs, *quiet)
 	if err != nil {
 		return err
 	}
 	defer node.Close()
-	refusals.watch(node)
 	printListening(c.stderr, node, addrs)
 	r := &relay{node: node, log: sessionLogger(c.stderr, *quiet)}
 	go r.acceptLoop(ctx)

@@ -38,50 +38,38 @@ Examples:
 // runServe is the serve command.
 func runServe(c *cli, args []string) error {
 	fs := newFlags(c, "serve", serveUsage)
-	var addrFlag addrsFlag
-	fs.Var(&addrFlag, "addr", "listen on `udp://HOST:PORT` or ws://HOST:PORT/PATH (WebSocket, path /stt by default);\nrepeat it to listen on several addresses, one session table")
-	var sf seedFlags
-	sf.register(fs)
-	var cc ccFlag
-	cc.register(fs)
-	var idle idleFlag
-	idle.register(fs)
+	var nf listenFlags
+	nf.register(fs)
 	admin := fs.String("admin", "", "serve the admin HTTP endpoint on `HOST:PORT` (a bare :PORT binds 127.0.0.1)")
 	quiet := fs.Bool("quiet", false, "no session lines on stderr")
 	sockets := fs.Int("sockets", 1, "UDP sockets sharing the port (SO_REUSEPORT), each with its own loops")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	addrs, err := checkListenAddrs("--addr", addrFlag)
-	if err != nil {
-		return err
-	}
 	adminAt := ""
 	if *admin != "" {
-		if adminAt, err = adminAddr(*admin); err != nil {
+		at, err := adminAddr(*admin)
+		if err != nil {
 			return err
 		}
+		adminAt = at
 	}
 	if *sockets < 1 {
 		return usagef("--sockets must be at least 1")
 	}
-	if err := idle.check(); err != nil {
-		return err
-	}
-	seed, err := sf.load(c.getenv)
+	addrs, seed, err := nf.load(c)
 	if err != nil {
 		return err
 	}
 	ctx, stop := withSignals(c.stderr)
 	defer stop()
-	refusals := newRefusalLog(sessionLogger(c.stderr, *quiet), *quiet)
-	node, err := listenNode("serve", ctrl.Config{Seed: seed, ForwardSecrecy: sf.forwardSecrecy, ResumeWindow: noResume, Sockets: *sockets, OnEvent: nodeEvents(c.stderr, refusals),
-		Transport: dataplane.Config{Congestion: cc.algo, IdleTimeout: idle.d}}, addrs)
+	cfg := nf.config(seed)
+	cfg.ResumeWindow, cfg.Sockets = noResume, *sockets
+	node, err := startListening(c, "serve", cfg, addrs, *quiet)
 	if err != nil {
 		return err
 	}
 	defer node.Close()
-	refusals.watch(node)
 	book := newSessionBook()
 	if adminAt != "" {
 		srv, at, err := startAdmin(adminAt, adminHandler(node, book))
