@@ -30,6 +30,17 @@ type BatchLender interface {
 	LendBatch(msgs []Message) (int, error)
 }
 
+// BatchReader returns how a reader that is done with each batch before it reads the next should
+// read conn, and the Messages to read into: LendBatch into n Messages without buffers of their
+// own when conn is a BatchLender (no copy per packet), else ReadBatch into n buffers of bufSize
+// bytes. Nothing may keep a lent packet's bytes past the next read.
+func BatchReader(conn PacketConn, n, bufSize int) (read func([]Message) (int, error), msgs []Message) {
+	if l, ok := conn.(BatchLender); ok {
+		return l.LendBatch, make([]Message, n)
+	}
+	return conn.ReadBatch, NewSlab(n, bufSize).Messages()
+}
+
 // PeerGoneNotifier is implemented by a PacketConn that learns when the connection to a peer
 // ends (a WebSocket server whose client closed its TCP connection), so that the sessions it
 // carried can end at once rather than at their idle timeout. f is called on the goroutine that

@@ -67,7 +67,7 @@ var _ batchio.BatchLender = (*MultiConn)(nil)
 // LendBatch to hand it out.
 type pathReader struct {
 	path   *connPath
-	lender batchio.BatchLender // the conn, when it lends its packets (the reader then holds no buffers)
+	read   func([]batchio.Message) (int, error) // the conn's reads, lent when it lends (batchio.BatchReader)
 	msgs   []batchio.Message
 	n, off int
 	next   chan struct{} // ReadBatch or LendBatch hands the buffers back
@@ -166,13 +166,10 @@ func pathOf(paths []*connPath, addr netip.AddrPort) *connPath {
 }
 
 func (m *MultiConn) startReader(p *connPath) {
+	// Lending is safe here: the reader reads again only once ReadBatch or LendBatch is done with
+	// the batch (next).
 	r := &pathReader{path: p, next: make(chan struct{}, 1)}
-	if l, ok := p.conn.(batchio.BatchLender); ok {
-		r.lender = l
-		r.msgs = make([]batchio.Message, multiReadBatch)
-	} else {
-		r.msgs = batchio.NewSlab(multiReadBatch, rxBufSize).Messages()
-	}
+	r.read, r.msgs = batchio.BatchReader(p.conn, multiReadBatch, rxBufSize)
 	m.wg.Add(1)
 	go m.read(r)
 }
@@ -182,7 +179,7 @@ func (m *MultiConn) read(r *pathReader) {
 	defer m.wg.Done()
 	primary := r.path.tag == ""
 	for {
-		n, err := r.readBatch()
+		n, err := r.read(r.msgs)
 		if n > 0 {
 			r.path.countRead(r.msgs[:n])
 			r.tag(n)
@@ -212,15 +209,6 @@ func (m *MultiConn) read(r *pathReader) {
 			return
 		}
 	}
-}
-
-// readBatch reads the conn's next batch into r.msgs: lent by the conn when it lends, which is
-// safe because the reader reads again only once ReadBatch or LendBatch is done with the batch.
-func (r *pathReader) readBatch() (int, error) {
-	if r.lender != nil {
-		return r.lender.LendBatch(r.msgs)
-	}
-	return r.path.conn.ReadBatch(r.msgs)
 }
 
 // packetsIn counts the packets and bytes of msgs, each GSO/GRO segment a packet.

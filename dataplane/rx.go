@@ -20,12 +20,12 @@ const rxBufSize = 64 << 10
 type rxLoop struct {
 	e    *Engine
 	msgs []batchio.Message
-	// lender is the conn when it lends its packets in place (the WebSocket path's read queue, a
-	// MultiConn): the loop is done with a batch before it reads the next, so it reads with
-	// LendBatch into msgs, which then has no buffers of its own, and saves a copy of every
-	// packet. Nothing may keep a packet's bytes past its batch: they go back to the conn at the
-	// next read (and race builds of wspath poison them there).
-	lender batchio.BatchLender
+	// read reads the next batch into msgs (batchio.BatchReader): with LendBatch when the conn
+	// lends its packets in place (the WebSocket path's read queue, a MultiConn), as the loop is
+	// done with a batch before it reads the next, saving a copy of every packet. Nothing may keep
+	// a packet's bytes past its batch: they go back to the conn at the next read (and race builds
+	// of wspath poison them there).
+	read   func([]batchio.Message) (int, error)
 	hdr    frame.Header
 	walker frame.Walker
 	f      frame.Frame
@@ -54,28 +54,15 @@ func newRxLoop(e *Engine) *rxLoop {
 		touched: make([]*Session, 0, e.cfg.BatchSize),
 		later:   make([]*Session, 0, e.cfg.BatchSize),
 	}
-	if l, ok := e.conn.(batchio.BatchLender); ok {
-		rx.lender = l
-		rx.msgs = make([]batchio.Message, e.cfg.BatchSize)
-	} else {
-		rx.msgs = batchio.NewSlab(e.cfg.BatchSize, rxBufSize).Messages()
-	}
+	rx.read, rx.msgs = batchio.BatchReader(e.conn, e.cfg.BatchSize, rxBufSize)
 	return rx
-}
-
-// read reads the next batch into msgs, lent by the conn when it lends.
-func (rx *rxLoop) read() (int, error) {
-	if rx.lender != nil {
-		return rx.lender.LendBatch(rx.msgs)
-	}
-	return rx.e.conn.ReadBatch(rx.msgs)
 }
 
 func (rx *rxLoop) run() {
 	e := rx.e
 	var fails int
 	for {
-		n, err := rx.read()
+		n, err := rx.read(rx.msgs)
 		if err == nil {
 			e.rxMu.Lock()
 			rx.batch(rx.msgs[:n])

@@ -354,21 +354,23 @@ func parseHeld(in heldBytes, p *frameParser, sink frameSink) error {
 		return nil
 	}
 	if fl := firstFrameLen(in, total, p); fl > 0 {
-		b, _ := in.Peek(fl)
-		n, err := p.parse(b, sink)
-		if n > 0 { // gnet's Discard(0) discards everything
-			_, _ = in.Discard(n)
-		}
-		if err != nil || n < fl {
+		if n, err := parsePeeked(in, fl, p, sink); err != nil || n < fl {
 			return err
 		}
 	}
-	b, _ := in.Peek(-1)
-	n, err := p.parse(b, sink)
-	if n > 0 {
-		_, _ = in.Discard(n)
-	}
+	_, err := parsePeeked(in, -1, p, sink)
 	return err
+}
+
+// parsePeeked parses the frames in in.Peek(n) (n -1: all held bytes), discards the bytes of
+// those it consumed and returns how many that was.
+func parsePeeked(in heldBytes, n int, p *frameParser, sink frameSink) (int, error) {
+	b, _ := in.Peek(n)
+	used, err := p.parse(b, sink)
+	if used > 0 { // gnet's Discard(0) discards everything
+		_, _ = in.Discard(used)
+	}
+	return used, err
 }
 
 // firstFrameLen returns the length of the first frame in (total bytes) when it is complete and
